@@ -1,0 +1,60 @@
+"""Adapter registry: config ``type = "..."`` -> adapter class.
+
+Built-in adapters are listed here; third parties add their own through the Python entry point
+groups ``leerdossier.las`` and ``leerdossier.dms`` (name = "module:Class"). A name registered
+twice is refused rather than silently shadowed.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from connector.config import AdapterSection, LoadedConfig
+from connector.errors import ConfigError
+from connector.ports import DocumentStore, PupilSource, SourceContext
+
+BUILTIN = {
+    "leerdossier.las": {"edexml": "adapters.las.edexml:EdexmlSource"},
+    "leerdossier.dms": {"filesystem": "adapters.dms.filesystem:FilesystemStore"},
+}
+
+
+def available(group: str) -> dict[str, str]:
+    found = dict(BUILTIN[group])
+    for ep in entry_points(group=group):
+        if ep.name in found and found[ep.name] != ep.value:
+            raise ConfigError(f"adapter {ep.name!r} in {group} is registered twice "
+                              f"({found[ep.name]} and {ep.value})")
+        found[ep.name] = ep.value
+    return found
+
+
+def _load(group: str, section: AdapterSection, loaded: LoadedConfig, name: str) -> tuple[Any, Any]:
+    known = available(group)
+    target = known.get(section.type)
+    if target is None:
+        raise loaded.problem([name, "type"], f"unknown type {section.type!r} (known: {', '.join(sorted(known))})")
+    module, _, attr = target.partition(":")
+    cls = getattr(import_module(module), attr)
+    try:
+        settings = cls.settings_model.model_validate(section.settings())
+    except ValidationError as exc:
+        raise loaded.explain(exc, name) from None
+    return cls, settings
+
+
+def build_source(loaded: LoadedConfig, context: SourceContext) -> PupilSource:
+    cls, settings = _load("leerdossier.las", loaded.config.las, loaded, "las")
+    source: PupilSource = cls(settings, context)
+    return source
+
+
+def build_store(loaded: LoadedConfig, base: Path | None = None) -> DocumentStore:
+    cls, settings = _load("leerdossier.dms", loaded.config.dms, loaded, "dms")
+    store: DocumentStore = cls(settings, base or loaded.base)
+    return store

@@ -1,0 +1,282 @@
+"""The embedded default DMS: dossiers as folders on disk.
+
+    ROOT/
+      store.json                       format version and the salt of the index
+      index/ab/<keyed hash of external id>   the dossier id (find is a lookup, not a scan)
+      dossiers/<id[:2]>/<id>/dossier.json    dossier metadata
+      dossiers/<id[:2]>/<id>/<part folder>/<doc id><ext>        a document
+      dossiers/<id[:2]>/<id>/<part folder>/<doc id>.meta.json   its metadata
+      trash/<YYYY-MM-DD>/<dossier id>/...    destroyed documents, until purged
+      tmp/                                   work area for atomic writes
+
+Every file is written atomically (temp file, fsync, rename, fsync of the folder). Creating a
+dossier claims its index entry first with an exclusive link, so two runs, or a run repeated
+after a crash, can never make two dossiers for one external id. Paths never contain names or
+external ids: the index is keyed by a salted hash and dossiers by random ids.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, BinaryIO, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from connector.errors import PermanentError, TransientError
+from connector.model import DocumentRef, DossierRef, DossierSpec, StoreCapabilities
+
+FORMAT = 1
+_ENOSPC_LIKE = {28, 122}  # no space, quota: may clear up, so transient
+
+
+class FilesystemSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    root: Path
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FilesystemStore:
+    capabilities: ClassVar[StoreCapabilities] = StoreCapabilities(trash=True)
+    settings_model: ClassVar[type[BaseModel]] = FilesystemSettings
+
+    def __init__(self, settings: FilesystemSettings, base: Path = Path(".")) -> None:
+        root = settings.root
+        self.root = root if root.is_absolute() else base / root
+        self._salt: bytes | None = None
+
+    # -- setup ------------------------------------------------------------------------------
+    def _ready(self) -> bytes:
+        if self._salt is None:
+            with _errors("open store"):
+                marker = self.root / "store.json"
+                if not marker.exists():
+                    for sub in ("index", "dossiers", "trash", "tmp"):
+                        (self.root / sub).mkdir(parents=True, exist_ok=True)
+                    self._write_json(marker, {"format": FORMAT, "salt": secrets.token_hex(16)}, exclusive=True)
+                info = json.loads(marker.read_text(encoding="utf-8"))
+                if info.get("format") != FORMAT:
+                    raise PermanentError(f"store at {self.root} has format {info.get('format')}, expected {FORMAT}")
+                self._salt = bytes.fromhex(info["salt"])
+        return self._salt
+
+    def check(self) -> list[str]:
+        try:
+            self._ready()
+            probe = self.root / "tmp" / f"probe-{uuid.uuid4().hex}"
+            self._write_bytes(probe, b"ok")
+            probe.unlink()
+        except (OSError, PermanentError, TransientError) as exc:
+            return [f"filesystem store at {self.root} is not usable: {exc}"]
+        return []
+
+    def close(self) -> None:
+        return None
+
+    # -- paths ------------------------------------------------------------------------------
+    def _index_path(self, external_id: str) -> Path:
+        digest = hmac.new(self._ready(), external_id.encode(), hashlib.sha256).hexdigest()
+        return self.root / "index" / digest[:2] / digest
+
+    def _dossier_dir(self, dossier_id: str) -> Path:
+        return self.root / "dossiers" / dossier_id[:2] / dossier_id
+
+    # -- atomic writes ----------------------------------------------------------------------
+    def _write_bytes(self, path: Path, data: bytes, exclusive: bool = False) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            if exclusive:
+                os.link(tmp, path)  # fails if path exists: an atomic claim
+            else:
+                os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                if exclusive:
+                    tmp.unlink()
+        _fsync_dir(path.parent)
+
+    def _write_json(self, path: Path, value: Any, exclusive: bool = False) -> None:
+        data = json.dumps(value, sort_keys=True, indent=1, ensure_ascii=False, default=str)
+        self._write_bytes(path, data.encode("utf-8"), exclusive=exclusive)
+
+    # -- dossiers ---------------------------------------------------------------------------
+    def find_dossier(self, external_id: str) -> DossierRef | None:
+        with _errors("find dossier"):
+            try:
+                dossier_id = self._index_path(external_id).read_text(encoding="ascii").strip()
+            except FileNotFoundError:
+                return None
+            if not (self._dossier_dir(dossier_id) / "dossier.json").exists():
+                return None  # claimed but never completed; create_dossier finishes it
+            return DossierRef(id=dossier_id, external_id=external_id)
+
+    def create_dossier(self, spec: DossierSpec) -> DossierRef:
+        with _errors("create dossier"):
+            index = self._index_path(spec.external_id)
+            try:
+                self._write_bytes(index, uuid.uuid4().hex.encode("ascii"), exclusive=True)
+            except FileExistsError:
+                pass  # claimed before (an earlier attempt, or another run): use that id
+            dossier_id = index.read_text(encoding="ascii").strip()
+            ref = DossierRef(id=dossier_id, external_id=spec.external_id)
+            final = self._dossier_dir(dossier_id)
+            if (final / "dossier.json").exists():
+                self.update_dossier(ref, spec)
+                return ref
+            work = self.root / "tmp" / f"{dossier_id}.{uuid.uuid4().hex}"
+            work.mkdir(parents=True)
+            for part in spec.parts:
+                (work / part.folder).mkdir()
+            self._write_json(work / "dossier.json", self._dossier_doc(spec, created=True))
+            final.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.rename(work, final)
+            except OSError:
+                shutil.rmtree(work, ignore_errors=True)
+                if not (final / "dossier.json").exists():
+                    raise
+            _fsync_dir(final.parent)
+            return ref
+
+    def update_dossier(self, ref: DossierRef, spec: DossierSpec) -> None:
+        with _errors("update dossier"):
+            folder = self._dossier_dir(ref.id)
+            meta = folder / "dossier.json"
+            if not meta.exists():
+                raise PermanentError(f"update dossier: dossier {ref.id} does not exist")
+            current = json.loads(meta.read_text(encoding="utf-8"))
+            for part in spec.parts:
+                (folder / part.folder).mkdir(exist_ok=True)
+            doc = self._dossier_doc(spec, created=False)
+            doc["created"] = current.get("created", doc["updated"])
+            self._write_json(meta, doc)
+
+    def read_dossier(self, ref: DossierRef) -> dict[str, Any]:
+        """The dossier's metadata as stored (for inspection and tests)."""
+        with _errors("read dossier"):
+            data: dict[str, Any] = json.loads(
+                (self._dossier_dir(ref.id) / "dossier.json").read_text(encoding="utf-8")
+            )
+            return data
+
+    def dossier_count(self) -> int:
+        """How many dossiers the index holds (for reports and tests)."""
+        return sum(1 for _ in (self.root / "index").glob("*/*"))
+
+    @staticmethod
+    def _dossier_doc(spec: DossierSpec, created: bool) -> dict[str, Any]:
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        doc = {
+            "external_id": spec.external_id,
+            "school": spec.school,
+            "title": spec.title,
+            "properties": spec.properties,
+            "departure": spec.departure.isoformat() if spec.departure else None,
+            "parts": [p.model_dump() for p in spec.parts],
+            "updated": now,
+        }
+        if created:
+            doc["created"] = now
+        return doc
+
+    # -- documents --------------------------------------------------------------------------
+    def documents(self, ref: DossierRef) -> Iterator[DocumentRef]:
+        with _errors("list documents"):
+            folder = self._dossier_dir(ref.id)
+            if not folder.exists():
+                raise PermanentError(f"list documents: dossier {ref.id} does not exist")
+            for part_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+                for meta_file in sorted(part_dir.glob("*.meta.json")):
+                    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+                    yield DocumentRef(
+                        id=meta["id"], dossier_id=ref.id, part=meta["part"],
+                        doc_class=meta.get("class"), name=meta["name"],
+                        metadata=meta.get("metadata", {}),
+                    )
+
+    def add_document(
+        self, ref: DossierRef, part: str, doc_class: str | None, name: str, content: BinaryIO,
+        metadata: dict[str, str],
+    ) -> DocumentRef:
+        with _errors("add document"):
+            dossier = self.read_dossier(ref)
+            folders = {p["code"]: p["folder"] for p in dossier["parts"]}
+            if part not in folders:
+                raise PermanentError(f"add document: dossier has no part {part!r}")
+            doc_id = uuid.uuid4().hex
+            suffix = "".join(c for c in Path(name).suffix if c.isalnum() or c == ".")[:10]
+            part_dir = self._dossier_dir(ref.id) / folders[part]
+            self._write_bytes(part_dir / f"{doc_id}{suffix}", content.read())
+            meta = {
+                "id": doc_id, "part": part, "class": doc_class, "name": name, "file": f"{doc_id}{suffix}",
+                "metadata": metadata, "added": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+            self._write_json(part_dir / f"{doc_id}.meta.json", meta)
+            return DocumentRef(id=doc_id, dossier_id=ref.id, part=part, doc_class=doc_class,
+                               name=name, metadata=metadata)
+
+    def destroy(self, doc: DocumentRef) -> None:
+        """Move the document to the trash (soft delete). Already gone counts as done."""
+        with _errors("destroy document"):
+            folder = self._dossier_dir(doc.dossier_id)
+            metas = list(folder.glob(f"*/{doc.id}.meta.json"))
+            if not metas:
+                return
+            meta_file = metas[0]
+            meta = json.loads(meta_file.read_text(encoding="utf-8"))
+            trash = self.root / "trash" / date.today().isoformat() / doc.dossier_id
+            trash.mkdir(parents=True, exist_ok=True)
+            os.rename(meta_file, trash / meta_file.name)  # unlisted from here on
+            content = meta_file.parent / meta["file"]
+            if content.exists():
+                os.rename(content, trash / meta["file"])
+            _fsync_dir(trash)
+            _fsync_dir(meta_file.parent)
+
+    def purge_trash(self, before: date) -> int:
+        """Delete trash days older than ``before`` for good. Returns the documents purged."""
+        with _errors("purge trash"):
+            purged = 0
+            for day in sorted((self.root / "trash").iterdir()):
+                if day.is_dir() and day.name < before.isoformat():
+                    purged += sum(1 for _ in day.glob("*/*.meta.json"))
+                    shutil.rmtree(day)
+            return purged
+
+
+@contextlib.contextmanager
+def _errors(operation: str) -> Iterator[None]:
+    """Map OS errors to the connector's error classes; the message has no file content."""
+    try:
+        yield
+    except (PermanentError, TransientError):
+        raise
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno in _ENOSPC_LIKE:
+            raise TransientError(f"{operation}: {exc.strerror}") from None
+        raise PermanentError(f"{operation}: {exc.strerror or exc.__class__.__name__}") from None
+    except (ValueError, KeyError) as exc:
+        raise PermanentError(f"{operation}: corrupt store metadata ({exc.__class__.__name__})") from None

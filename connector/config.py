@@ -1,0 +1,141 @@
+"""The connector's configuration: one TOML file, validated, with errors naming key and line.
+
+Secrets are never written in the file: a secret setting holds a reference, ``env:NAME`` (an
+environment variable) or ``file:PATH`` (a file readable only by the service account).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from connector import tomlfile
+from connector.errors import ConfigError
+from connector.model import IdentityScheme
+
+
+def _secret_ref(value: str) -> str:
+    if not (value.startswith("env:") or value.startswith("file:")) or len(value) < 5:
+        raise ValueError("a secret is given by reference only: 'env:NAME' or 'file:PATH'")
+    return value
+
+
+SecretRef = Annotated[str, AfterValidator(_secret_ref)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AdapterSection(BaseModel):
+    """``[las]`` and ``[dms]``: ``type`` picks the adapter; the adapter validates the rest."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: str
+
+    def settings(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class StateSection(_Section):
+    url: str = "sqlite:///var/state.db"
+
+
+class IdentitySection(_Section):
+    key: IdentityScheme = "las_key"
+    secret: SecretRef = "file:var/install.key"
+    create_secret: bool = Field(
+        default=False,
+        description="Create the secret file (random, mode 0600) when it does not exist yet.",
+    )
+
+
+class MappingSection(_Section):
+    preset: str = "po"
+
+
+class SafetySection(_Section):
+    min_snapshot_ratio: float = Field(default=0.8, ge=0.0, le=1.0)
+    hold_suspected_duplicates: bool = True
+
+
+class LoggingSection(_Section):
+    level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+
+
+class Config(_Section):
+    las: AdapterSection
+    dms: AdapterSection
+    state: StateSection = Field(default_factory=StateSection)
+    identity: IdentitySection = Field(default_factory=IdentitySection)
+    mapping: MappingSection = Field(default_factory=MappingSection)
+    safety: SafetySection = Field(default_factory=SafetySection)
+    logging: LoggingSection = Field(default_factory=LoggingSection)
+
+
+class LoadedConfig:
+    """A validated config plus where it came from, to resolve relative paths and explain errors."""
+
+    def __init__(self, path: Path, text: str, config: Config) -> None:
+        self.path = path
+        self.text = text
+        self.config = config
+        self.base = path.parent
+
+    def resolve(self, value: str | Path) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (self.base / p)
+
+    def state_url(self) -> str:
+        url = self.config.state.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/"):
+            return prefix + str(self.resolve(url[len(prefix):]))
+        return url
+
+    def problem(self, loc: list[str], message: str) -> ConfigError:
+        return tomlfile.problem(self.path, self.text, loc, message)
+
+    def explain(self, err: ValidationError, section: str) -> ConfigError:
+        return tomlfile.explain(self.path, self.text, err, prefix=[section])
+
+    def secret(self, ref: str, loc: list[str], create: bool = False) -> bytes:
+        """Read a secret by reference. Its value never appears in a message."""
+        kind, _, name = ref.partition(":")
+        if kind == "env":
+            value = os.environ.get(name)
+            if not value:
+                raise self.problem(loc, f"environment variable {name} is not set or empty")
+            return value.encode()
+        path = self.resolve(name)
+        if not path.exists() and create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32) + "\n")
+        try:
+            mode = path.stat().st_mode
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise self.problem(loc, f"secret file {path} cannot be read ({exc.strerror})") from None
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise self.problem(loc, f"secret file {path} is readable by others; chmod 600 it")
+        if len(value) < 16:
+            raise self.problem(loc, f"secret file {path} holds too short a secret (< 16 chars)")
+        return value.encode()
+
+
+def load(path: str | Path) -> LoadedConfig:
+    p = Path(path)
+    raw, text = tomlfile.read(p)
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise tomlfile.explain(p, text, exc) from None
+    return LoadedConfig(p.resolve(), text, config)

@@ -1,0 +1,69 @@
+"""One root for every error the connector raises or maps.
+
+    ConnectorError
+    ├── ConfigError            the configuration, a mapping or a secret is wrong; nothing ran
+    ├── SafetyStop             a safety rail stopped the run before any DMS write
+    ├── RejectedRecord         one input record is bad; it is skipped and reported, the rest goes on
+    ├── SourceError            the whole input cannot be read (hostile or broken file)
+    └── StoreError             a document store call failed
+        ├── TransientError     worth retrying later (timeouts, 5xx, 429); may carry a delay
+        └── PermanentError     retrying will not help (4xx, schema violations)
+
+Messages never carry names, BSN, onderwijsnummers or response bodies: records are named by
+their pseudonymous key (and line), stores by endpoint and status.
+"""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Base of every error raised by the connector."""
+
+
+class ConfigError(ConnectorError):
+    """Raised when configuration, a mapping or a secret reference is invalid."""
+
+
+class SafetyStop(ConnectorError):
+    """Raised when a safety rail stops a run before it changes anything.
+
+    ``rail`` is the rail's stable name, reported as ``stopped_by``.
+    """
+
+    def __init__(self, rail: str, message: str) -> None:
+        super().__init__(message)
+        self.rail = rail
+
+
+class SourceError(ConnectorError):
+    """Raised when a source cannot be read at all (refused, unreadable or truncated input)."""
+
+
+class RejectedRecord(ConnectorError):
+    """One input record is invalid. Names the record (pseudonymous) and the field, never a value."""
+
+    def __init__(self, record: str, field: str, reason: str, pseudonym: str | None = None) -> None:
+        super().__init__(f"record {record}: field {field}: {reason}")
+        self.record = record
+        self.field = field
+        self.reason = reason
+        self.pseudonym = pseudonym
+
+    def as_dict(self) -> dict[str, str]:
+        return {"record": self.record, "field": self.field, "reason": self.reason}
+
+
+class StoreError(ConnectorError):
+    """Base of document-store failures."""
+
+
+class TransientError(StoreError):
+    """Raised when an operation may succeed if retried later (timeouts, 5xx, 429)."""
+
+    def __init__(self, message: str, delay: float | None = None) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class PermanentError(StoreError):
+    """Raised when retrying the same operation cannot succeed (4xx, invalid data)."""

@@ -1,0 +1,134 @@
+"""Runs operations through a DocumentStore, journalled, retried and audited.
+
+For every operation: the journal row is committed (``new``), marked ``sent`` and committed,
+the DMS is called, and then, in one transaction, the row is marked ``done``, the dossier's
+recorded state is updated and the audit entry is appended. A process killed anywhere in
+between leaves a row that the next run finishes; creates always look the dossier up by its
+external id first, so a repeated create never makes a second dossier.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from connector.audit import AuditLog
+from connector.errors import PermanentError, StoreError, TransientError
+from connector.model import DossierRef, Operation
+from connector.ports import DocumentStore
+from connector.state import JournalRow, StateStore
+
+log = logging.getLogger("leerdossier.execute")
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 5
+    initial: float = 0.5
+    maximum: float = 30.0
+
+
+@dataclass
+class Outcome:
+    created: int = 0
+    updated: int = 0
+    dms_writes: int = 0
+    resumed: int = 0
+    failed: list[dict[str, str]] = field(default_factory=list)
+
+    def add(self, other: Outcome) -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.dms_writes += other.dms_writes
+        self.resumed += other.resumed
+        self.failed.extend(other.failed)
+
+
+class Executor:
+    def __init__(self, store: DocumentStore, state: StateStore, audit: AuditLog, actor: str,
+                 retry: RetryPolicy | None = None,
+                 on_done: Callable[[Operation], None] | None = None) -> None:
+        self.store = store
+        self.state = state
+        self.audit = audit
+        self.actor = actor
+        self.retry = retry or RetryPolicy()
+        self.on_done = on_done
+
+    def run(self, run_id: int, ops: list[tuple[Operation, str | None, str | None]]) -> Outcome:
+        """Journal a batch of operations, then apply them one by one."""
+        if not ops:
+            return Outcome()
+        with self.state.transaction() as conn:
+            ids = self.state.journal_add(conn, run_id, ops)
+        outcome = Outcome()
+        for op_id, (op, dup_pgn, dup_nb) in zip(ids, ops, strict=True):
+            self._apply(op_id, op, dup_pgn, dup_nb, outcome)
+        return outcome
+
+    def resume(self) -> Outcome:
+        """Finish every journal row an earlier run left unfinished."""
+        outcome = Outcome()
+        for row in self.state.pending():
+            log.info("resuming journal row", extra={"op": row.id, "status": row.status, "record": row.operation.pseudonym})
+            outcome.resumed += 1
+            self._apply(row.id, row.operation, row.dup_pgn, row.dup_nb, outcome, resumed=row)
+        return outcome
+
+    def _apply(self, op_id: int, op: Operation, dup_pgn: str | None, dup_nb: str | None,
+               outcome: Outcome, resumed: JournalRow | None = None) -> None:
+        self.state.journal_mark(op_id, "sent")
+        try:
+            ref, writes = self._call(op, resumed is not None)
+        except StoreError as exc:
+            kind = "transient (retries exhausted)" if isinstance(exc, TransientError) else "permanent"
+            log.warning("operation failed", extra={"op": op_id, "record": op.pseudonym, "error": str(exc)})
+            self.state.journal_mark(op_id, "failed", f"{kind}: {exc}")
+            outcome.failed.append({"record": op.pseudonym, "operation": op.kind, "error": f"{kind}: {exc}"})
+            return
+        outcome.dms_writes += writes
+        with self.state.transaction() as conn:
+            self.state.record_done(conn, op_id, op, ref.id, dup_pgn, dup_nb)
+            action = "dossier.created" if op.kind == "create_dossier" else "dossier.updated"
+            details: dict[str, Any] = {"school": op.spec.school, "changed": list(op.changed)}
+            if resumed is not None:
+                details["resumed_from_run"] = resumed.run_id
+            self.audit.append(conn, self.actor, action, op.pseudonym, details)
+        if op.kind == "create_dossier":
+            outcome.created += 1
+        else:
+            outcome.updated += 1
+        if self.on_done:
+            self.on_done(op)
+
+    def _call(self, op: Operation, resumed: bool) -> tuple[DossierRef, int]:
+        retrying = Retrying(
+            retry=retry_if_exception_type(TransientError),
+            stop=stop_after_attempt(self.retry.attempts),
+            wait=wait_exponential_jitter(initial=self.retry.initial, max=self.retry.maximum),
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                return self._once(op)
+        raise PermanentError("unreachable")  # pragma: no cover
+
+    def _once(self, op: Operation) -> tuple[DossierRef, int]:
+        if op.kind == "update_dossier" and op.ref_id is not None:
+            ref = DossierRef(id=op.ref_id, external_id=op.external_id)
+            self.store.update_dossier(ref, op.spec)
+            return ref, 1
+        found = self.store.find_dossier(op.external_id)
+        if found is not None:
+            self.store.update_dossier(found, op.spec)
+            return found, 1
+        return self.store.create_dossier(op.spec), 1

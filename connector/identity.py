@@ -1,0 +1,70 @@
+"""Which identifier keys a dossier, and the pseudonymous key used in every log and report.
+
+The pseudonym is a keyed hash (HMAC-SHA256 with the per-install secret) of the pupil's LAS key
+within its school: stable across runs, meaningless without the secret, never reversible from
+a log line. Suspected-duplicate checks compare keyed hashes too, so no BSN or name is stored
+for them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import unicodedata
+
+from connector.errors import RejectedRecord
+from connector.model import IdentityScheme, Pupil
+
+
+class Identity:
+    def __init__(self, secret: bytes, scheme: IdentityScheme) -> None:
+        self._key = hmac.new(secret, b"leerdossier/pseudonym", hashlib.sha256).digest()
+        self.audit_key = hmac.new(secret, b"leerdossier/audit", hashlib.sha256).digest()
+        self.scheme = scheme
+
+    def _mac(self, *parts: str) -> str:
+        return hmac.new(self._key, "\x00".join(parts).encode(), hashlib.sha256).hexdigest()
+
+    def pseudonym_of(self, school: str, las_key: str) -> str:
+        return "p-" + self._mac("pupil", school, las_key)[:16]
+
+    def pseudonym(self, pupil: Pupil) -> str:
+        return self.pseudonym_of(pupil.school.code, pupil.key)
+
+    def external_id(self, pupil: Pupil) -> str:
+        """The dossier's stable key in the DMS, by the configured scheme."""
+        if self.scheme == "las_key":
+            return f"las:{pupil.school.code}:{pupil.key}"
+        if self.scheme == "eckid":
+            if not pupil.eckid:
+                p = self.pseudonym(pupil)
+                raise RejectedRecord(_label(p, pupil), "@eckid", "missing; dossiers are keyed on the ECK-iD", p)
+            return f"eckid:{pupil.eckid}"
+        if pupil.pgn is None or pupil.pgn_kind not in ("bsn", "onderwijsnummer"):
+            p = self.pseudonym(pupil)
+            raise RejectedRecord(
+                _label(p, pupil), "bsn/onderwijsnummer",
+                "missing; dossiers are keyed on the onderwijsnummer", p,
+            )
+        return f"pgn:{pupil.pgn}"
+
+    def duplicate_hashes(self, pupil: Pupil) -> tuple[str | None, str | None]:
+        """Keyed hashes of (BSN/onderwijsnummer) and of (birth date, name), for duplicate checks."""
+        pgn = self._mac("pgn", pupil.pgn) if pupil.pgn and pupil.pgn_kind != "sofinummer" else None
+        given = pupil.roepnaam or (pupil.voornamen.split()[0] if pupil.voornamen else None)
+        name = _norm(f"{given} {pupil.achternaam}") if given and pupil.achternaam else ""
+        nb = (
+            self._mac("namebirth", pupil.geboortedatum.isoformat(), name)
+            if pupil.geboortedatum and name
+            else None
+        )
+        return pgn, nb
+
+
+def _norm(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return " ".join("".join(c for c in decomposed if c.isalnum() or c.isspace()).split())
+
+
+def _label(pseudonym: str, pupil: Pupil) -> str:
+    return f"{pseudonym} (line {pupil.line})" if pupil.line else pseudonym

@@ -1,0 +1,171 @@
+"""Mappings: LAS fields to dossier properties, the dossier layout and its document classes.
+
+A mapping is a TOML file (``mappings/*.toml``). It is validated at load; every problem names
+the file, the line and the key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from connector import tomlfile
+from connector.errors import ConfigError
+from connector.model import DossierSpec, PartSpec, Pupil
+
+PRESETS = Path(__file__).resolve().parent.parent / "mappings"
+
+SOURCE_FIELDS: dict[str, Callable[[Pupil], object]] = {
+    "school.code": lambda p: p.school.code,
+    "school.brin": lambda p: p.school.brin,
+    "school.schooljaar": lambda p: p.school.schooljaar,
+    "pupil.key": lambda p: p.key,
+    "pupil.eckid": lambda p: p.eckid,
+    "pupil.geboortedatum": lambda p: p.geboortedatum,
+    "pupil.geslacht": lambda p: p.geslacht,
+    "pupil.jaargroep": lambda p: p.jaargroep,
+    "pupil.groep": lambda p: p.groep,
+    "pupil.vestiging": lambda p: p.vestiging,
+    "pupil.instroomdatum": lambda p: p.instroomdatum,
+    "pupil.uitstroomdatum": lambda p: p.uitstroomdatum,
+}
+"""Fields of a pupil a mapping may copy into dossier metadata. The BSN and onderwijsnummer are
+deliberately absent: the dossier is keyed on them when configured, never labelled with them."""
+
+TITLE_FIELDS: dict[str, Callable[[Pupil], object]] = {
+    "roepnaam": lambda p: p.roepnaam,
+    "voornamen": lambda p: p.voornamen,
+    "voorvoegsel": lambda p: p.voorvoegsel,
+    "achternaam": lambda p: p.achternaam,
+    "geboortedatum": lambda p: p.geboortedatum,
+    "key": lambda p: p.key,
+}
+
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Meta(_Strict):
+    name: str
+    description: str = ""
+
+
+class _Dossier(_Strict):
+    title: str = "{key}"
+    properties: dict[str, str] = Field(default_factory=dict)
+
+
+class _Part(_Strict):
+    name: str
+    folder: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class _Class(_Strict):
+    part: str
+    name: str
+
+
+class _MappingFile(_Strict):
+    mapping: _Meta
+    dossier: _Dossier = Field(default_factory=_Dossier)
+    parts: dict[str, _Part]
+    classes: dict[str, _Class]
+
+
+class Mapping:
+    """A loaded, validated mapping. ``desired`` turns a pupil into its dossier spec."""
+
+    def __init__(self, path: Path, data: _MappingFile) -> None:
+        self.path = path
+        self.name = data.mapping.name
+        self.title_template = data.dossier.title
+        self.properties = dict(sorted(data.dossier.properties.items()))
+        self._getters = [(prop, SOURCE_FIELDS[src]) for prop, src in self.properties.items()]
+        self._title_getters = [
+            (name, TITLE_FIELDS[name]) for name in _PLACEHOLDER.findall(self.title_template)
+        ]
+        self.classes = {code: (c.part, c.name) for code, c in data.classes.items()}
+        self.parts = tuple(
+            PartSpec(
+                code=code,
+                name=part.name,
+                folder=part.folder,
+                classes=tuple(sorted(c for c, v in data.classes.items() if v.part == code)),
+            )
+            for code, part in data.parts.items()
+        )
+
+    def title(self, pupil: Pupil) -> str:
+        values = {name: _text(get(pupil)) for name, get in self._title_getters}
+        title = _PLACEHOLDER.sub(lambda m: values[m.group(1)], self.title_template)
+        return " ".join(title.split())
+
+    def desired(self, pupil: Pupil, external_id: str, pseudonym: str) -> DossierSpec:
+        """The dossier this pupil should have. Pure: same pupil, same spec."""
+        props = {}
+        for prop, get in self._getters:
+            value = get(pupil)
+            if value is not None:
+                props[prop] = _text(value)
+        return DossierSpec(
+            external_id=external_id,
+            pseudonym=pseudonym,
+            school=pupil.school.code,
+            title=self.title(pupil) or pseudonym,
+            properties=props,
+            parts=self.parts,
+            departure=pupil.uitstroomdatum,
+        )
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def load(ref: str | Path, base: Path | None = None) -> Mapping:
+    """Load a mapping by preset name (``po``) or by path (relative to ``base``)."""
+    path = Path(ref)
+    if path.suffix != ".toml":
+        path = PRESETS / f"{ref}.toml"
+    elif not path.is_absolute() and base is not None:
+        path = base / path
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in PRESETS.glob("*.toml")))
+        raise ConfigError(f"mapping {ref!s}: no such file or preset (presets: {known})")
+    raw, text = tomlfile.read(path)
+    try:
+        data = _MappingFile.model_validate(raw)
+    except ValidationError as exc:
+        raise tomlfile.explain(path, text, exc) from None
+    for prop, src in data.dossier.properties.items():
+        if src not in SOURCE_FIELDS:
+            raise tomlfile.problem(
+                path, text, ["dossier", "properties", prop],
+                f"unknown source field {src!r} (known: {', '.join(SOURCE_FIELDS)})",
+            )
+    for name in _PLACEHOLDER.findall(data.dossier.title):
+        if name not in TITLE_FIELDS:
+            raise tomlfile.problem(
+                path, text, ["dossier", "title"],
+                f"unknown field {{{name}}} (known: {', '.join(TITLE_FIELDS)})",
+            )
+    for code, cls in data.classes.items():
+        if cls.part not in data.parts:
+            raise tomlfile.problem(
+                path, text, ["classes", code, "part"],
+                f"unknown part {cls.part!r} (parts: {', '.join(data.parts)})",
+            )
+    if not data.parts:
+        raise tomlfile.problem(path, text, ["parts"], "a mapping needs at least one part")
+    return Mapping(path, data)

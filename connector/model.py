@@ -1,0 +1,157 @@
+"""Typed values that flow through the connector: validated and immutable.
+
+Fields that identify a person (names, BSN, onderwijsnummer) are left out of ``repr`` so that
+no log line or traceback can print them by accident.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from functools import cached_property
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+IdentityScheme = Literal["las_key", "eckid", "onderwijsnummer"]
+"""Which identifier keys a dossier: the LAS key (scoped by school), the ECK-iD, or the
+persoonsgebonden nummer (BSN or onderwijsnummer). Never a name."""
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class School(Frozen):
+    """The school a snapshot comes from."""
+
+    brin: str | None = None
+    dependancecode: str | None = None
+    schoolkey: str | None = None
+    schooljaar: str | None = None
+    peildatum: date | None = None
+
+    @property
+    def code(self) -> str:
+        """BRIN plus dependance code (``00`` means none), or the school key."""
+        if self.brin:
+            dep = self.dependancecode if self.dependancecode not in (None, "00") else ""
+            return f"{self.brin}{dep}"
+        return self.schoolkey or "unknown"
+
+
+class Pupil(Frozen):
+    """One pupil as a source delivered it, validated.
+
+    ``key`` is the LAS key: stable for the pupil's whole school career.
+    ``pgn`` is the persoonsgebonden nummer (BSN or onderwijsnummer) when the source has it.
+    """
+
+    key: str = Field(min_length=1, max_length=256)
+    school: School
+    eckid: str | None = None
+    pgn: str | None = Field(default=None, repr=False)
+    pgn_kind: Literal["bsn", "onderwijsnummer", "sofinummer", "rijksregisternummer"] | None = None
+    achternaam: str | None = Field(default=None, repr=False)
+    voorvoegsel: str | None = Field(default=None, repr=False)
+    voornamen: str | None = Field(default=None, repr=False)
+    roepnaam: str | None = Field(default=None, repr=False)
+    geboortedatum: date | None = Field(default=None, repr=False)
+    geslacht: str | None = None
+    jaargroep: str | None = None
+    groep: str | None = None
+    vestiging: str | None = None
+    instroomdatum: date | None = None
+    uitstroomdatum: date | None = None
+    line: int | None = None
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> Pupil:
+        if self.instroomdatum and self.uitstroomdatum and self.uitstroomdatum < self.instroomdatum:
+            raise ValueError("uitstroomdatum: before instroomdatum")
+        if self.geboortedatum and self.instroomdatum and self.instroomdatum < self.geboortedatum:
+            raise ValueError("instroomdatum: before geboortedatum")
+        return self
+
+
+class PartSpec(Frozen):
+    """A part of the dossier (I administratief, II onderwijskundig) and the classes it holds."""
+
+    code: str
+    name: str
+    folder: str
+    classes: tuple[str, ...]
+
+
+class DossierSpec(Frozen):
+    """What one pupil's dossier should look like in the DMS (the desired state)."""
+
+    external_id: str
+    pseudonym: str
+    school: str
+    title: str = Field(repr=False)
+    properties: dict[str, str]
+    parts: tuple[PartSpec, ...]
+    departure: date | None = None
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A stable digest of everything the DMS holds for this dossier."""
+        return hashlib.sha256(canonical_json(self.model_dump(mode="json")).encode()).hexdigest()
+
+
+class DossierRef(Frozen):
+    """A dossier as the DMS knows it."""
+
+    id: str
+    external_id: str
+
+
+class DocumentRef(Frozen):
+    """A document in a dossier, as the DMS knows it."""
+
+    id: str
+    dossier_id: str
+    part: str
+    doc_class: str | None
+    name: str = Field(repr=False)
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class StoreCapabilities(Frozen):
+    """What a document store can do natively."""
+
+    trash: bool = False
+    native_retention: bool = False
+    acl: bool = False
+    transfer: bool = False
+
+
+OperationKind = Literal["create_dossier", "update_dossier"]
+
+
+class Operation(Frozen):
+    """One change to make in the DMS. Every operation is safe to repeat."""
+
+    kind: OperationKind
+    external_id: str
+    pseudonym: str
+    spec: DossierSpec
+    ref_id: str | None = None
+    changed: tuple[str, ...] = ()
+
+
+class RecordedDossier(Frozen):
+    """What the state store recorded of a dossier after the last confirmed write."""
+
+    external_id: str
+    pseudonym: str
+    ref_id: str | None
+    fingerprint: str | None
+    spec: DossierSpec | None = None
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace: equal values give equal text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)

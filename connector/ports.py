@@ -1,0 +1,80 @@
+"""The interfaces adapters implement. Small on purpose; vendor quirks stay in the adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, ClassVar, Protocol, runtime_checkable
+
+from connector.errors import RejectedRecord
+from connector.model import DocumentRef, DossierRef, DossierSpec, Pupil, School, StoreCapabilities
+
+Cursor = str
+"""Opaque position in a source; the core stores it with the journal rows it covers."""
+
+
+@dataclass(frozen=True)
+class SourceContext:
+    """What the core hands a source: how to name a record without naming the pupil."""
+
+    pseudonymize: Callable[[str, str], str]
+    """(school code, LAS key) -> pseudonymous key."""
+    base: Path = Path(".")
+    """Folder that relative paths in the source's settings are relative to."""
+
+
+@dataclass
+class SourceReport:
+    """What a source noticed about the snapshot as a whole while streaming it."""
+
+    school: School | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@runtime_checkable
+class PupilSource(Protocol):
+    """A LAS export or service. Streams pupils; a bad record is yielded as a RejectedRecord
+    (naming record and field) and the stream goes on."""
+
+    report: SourceReport
+
+    def pupils(self, since: Cursor | None = None) -> Iterator[Pupil | RejectedRecord]: ...
+
+    def cursor(self) -> Cursor | None: ...
+
+    def check(self) -> list[str]:
+        """Problems with settings or reachability, for ``leerdossier doctor`` (empty: fine)."""
+        ...
+
+
+@runtime_checkable
+class DocumentStore(Protocol):
+    """A document-management system holding the dossiers.
+
+    Every call is safe to repeat: creating what exists finds it, destroying what is gone is
+    done. Errors are TransientError (retry) or PermanentError (do not).
+    """
+
+    capabilities: ClassVar[StoreCapabilities]
+
+    def find_dossier(self, external_id: str) -> DossierRef | None: ...
+
+    def create_dossier(self, spec: DossierSpec) -> DossierRef: ...
+
+    def update_dossier(self, ref: DossierRef, spec: DossierSpec) -> None: ...
+
+    def documents(self, ref: DossierRef) -> Iterator[DocumentRef]: ...
+
+    def add_document(
+        self, ref: DossierRef, part: str, doc_class: str | None, name: str, content: BinaryIO,
+        metadata: dict[str, str],
+    ) -> DocumentRef: ...
+
+    def destroy(self, doc: DocumentRef) -> None: ...
+
+    def check(self) -> list[str]:
+        """Problems with settings or reachability, for ``leerdossier doctor`` (empty: fine)."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,432 @@
+"""The state store: what the connector recorded of the DMS, the journal, runs and the audit log.
+
+SQLite by default (WAL, so a killed process loses nothing that was committed); any SQLAlchemy
+URL works for the same schema, so the PostgreSQL backend is this module with another URL.
+SQLAlchemy Core (not the ORM): one schema and one set of queries for both databases.
+
+Journal rows are a small state machine: ``new`` (planned) -> ``sent`` (about to call the DMS)
+-> ``done`` | ``failed``. A row is written and committed before the DMS is called; the next
+run finishes every row that is not ``done``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Date,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    delete,
+    event,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine, create_engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from connector.errors import ConfigError
+from connector.model import DossierSpec, Operation, RecordedDossier
+
+SCHEMA_VERSION = 1
+metadata = MetaData()
+
+meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text))
+
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("school", String(32)),
+    Column("started", String(40), nullable=False),
+    Column("finished", String(40)),
+    Column("status", String(16), nullable=False),  # running | ok | stopped | failed | dry-run
+    Column("pupils_seen", Integer),
+    Column("report", Text),
+)
+
+dossiers = Table(
+    "dossiers", metadata,
+    Column("external_id", String(300), primary_key=True),
+    Column("pseudonym", String(40), nullable=False, index=True),
+    Column("school", String(32), nullable=False, index=True),
+    Column("ref_id", String(300)),
+    Column("fingerprint", String(64)),
+    Column("spec", Text),
+    Column("departure", Date),
+    Column("dup_pgn", String(64), index=True),
+    Column("dup_nb", String(64), index=True),
+    Column("vanished_since", Date),
+    Column("updated", String(40)),
+)
+
+documents = Table(
+    "documents", metadata,
+    Column("id", String(300), primary_key=True),
+    Column("external_id", String(300), nullable=False, index=True),
+    Column("part", String(32), nullable=False),
+    Column("doc_class", String(64)),
+    Column("category", String(64)),
+    Column("due", Date),
+    Column("updated", String(40)),
+)
+
+staging = Table(
+    "staging", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, nullable=False, index=True),
+    Column("pseudonym", String(40), nullable=False),
+    Column("external_id", String(300)),
+    Column("fingerprint", String(64)),
+    Column("spec", Text),
+    Column("dup_pgn", String(64)),
+    Column("dup_nb", String(64)),
+    Column("rejected", Integer, nullable=False, default=0),
+)
+
+journal = Table(
+    "journal", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("external_id", String(300), nullable=False),
+    Column("pseudonym", String(40), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(8), nullable=False, index=True),  # new | sent | done | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("ref_id", String(300)),
+    Column("error", Text),
+    Column("dup_pgn", String(64)),
+    Column("dup_nb", String(64)),
+    Column("updated", String(40), nullable=False),
+)
+
+dismissed = Table(
+    "duplicate_dismissals", metadata,
+    Column("a", String(40), primary_key=True),
+    Column("b", String(40), primary_key=True),
+    Column("by", String(200), nullable=False),
+    Column("at", String(40), nullable=False),
+)
+
+audit_log = Table(
+    "audit", metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("at", String(40), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", String(64)),
+    Column("details", Text, nullable=False),
+    Column("prev", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit_head = Table(
+    "audit_head", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Staged:
+    pseudonym: str
+    external_id: str | None = None
+    spec: DossierSpec | None = None
+    dup_pgn: str | None = None
+    dup_nb: str | None = None
+
+
+@dataclass(frozen=True)
+class JournalRow:
+    id: int
+    run_id: int
+    kind: str
+    status: str
+    attempts: int
+    operation: Operation
+    dup_pgn: str | None
+    dup_nb: str | None
+
+
+@dataclass(frozen=True)
+class Suspected:
+    a: str
+    b: str
+    basis: str  # "bsn/onderwijsnummer" | "geboortedatum en naam"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"a": self.a, "b": self.b, "basis": self.basis}
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+class StateStore:
+    def __init__(self, url: str) -> None:
+        if url.startswith("sqlite:///"):
+            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine: Engine = create_engine(url)
+            if self.engine.dialect.name == "sqlite":
+                event.listen(self.engine, "connect", _sqlite_pragmas)
+            metadata.create_all(self.engine)
+            with self.engine.begin() as conn:
+                version = conn.execute(select(meta.c.value).where(meta.c.key == "schema")).scalar()
+                if version is None:
+                    conn.execute(insert(meta).values(key="schema", value=str(SCHEMA_VERSION)))
+                elif int(version) != SCHEMA_VERSION:
+                    raise ConfigError(f"state store schema {version}; this version needs {SCHEMA_VERSION}")
+        except SQLAlchemyError as exc:
+            raise ConfigError(f"state store {self.engine.url!r}: {exc.__class__.__name__}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- runs -------------------------------------------------------------------------------
+    def begin_run(self, kind: str) -> int:
+        with self.transaction() as conn:
+            result = conn.execute(insert(runs).values(kind=kind, started=now(), status="running"))
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def finish_run(self, run_id: int, status: str, school: str | None, pupils_seen: int | None,
+                   report: dict[str, Any]) -> None:
+        with self.transaction() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id).values(
+                finished=now(), status=status, school=school, pupils_seen=pupils_seen,
+                report=json.dumps(report, sort_keys=True, default=str),
+            ))
+
+    def last_good_snapshot(self, school: str) -> int | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(runs.c.pupils_seen).where(
+                    runs.c.school == school, runs.c.status == "ok", runs.c.kind == "sync",
+                ).order_by(runs.c.id.desc()).limit(1)
+            ).scalar()
+
+    def last_runs(self, limit: int = 5) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(runs).order_by(runs.c.id.desc()).limit(limit)).mappings()
+            return [dict(r) for r in rows]
+
+    # -- staging: the snapshot as seen in this run ----------------------------------------------
+    def stage(self, run_id: int, rows: Iterable[Staged]) -> None:
+        values = [
+            {
+                "run_id": run_id, "pseudonym": r.pseudonym, "external_id": r.external_id,
+                "fingerprint": r.spec.fingerprint if r.spec else None,
+                "spec": r.spec.model_dump_json() if r.spec else None,
+                "dup_pgn": r.dup_pgn, "dup_nb": r.dup_nb, "rejected": 0 if r.spec else 1,
+            }
+            for r in rows
+        ]
+        if values:
+            with self.transaction() as conn:
+                conn.execute(insert(staging), values)
+
+    def drop_staging(self, run_id: int) -> None:
+        with self.transaction() as conn:
+            conn.execute(delete(staging).where(staging.c.run_id == run_id))
+
+    def repeated_keys(self, run_id: int) -> list[str]:
+        """Pseudonyms that occur more than once in one snapshot (ambiguous: not planned)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(staging.c.pseudonym).where(staging.c.run_id == run_id)
+                .group_by(staging.c.pseudonym).having(func.count() > 1)
+            ).scalars()
+            return sorted(rows)
+
+    def suspected_duplicates(self, run_id: int) -> list[Suspected]:
+        """Pairs of different pupils that look like one child: within the snapshot, and against
+        recorded dossiers of other keys. Dismissed pairs are left out."""
+        found: dict[tuple[str, str], set[str]] = {}
+        s2 = staging.alias("s2")
+        with self.engine.connect() as conn:
+            for col, basis in (("dup_pgn", "bsn/onderwijsnummer"), ("dup_nb", "geboortedatum en naam")):
+                inner = conn.execute(
+                    select(staging.c.pseudonym, s2.c.pseudonym).join(
+                        s2, and_(s2.c.run_id == run_id, s2.c[col] == staging.c[col],
+                                 s2.c.pseudonym > staging.c.pseudonym)
+                    ).where(staging.c.run_id == run_id, staging.c[col].is_not(None))
+                )
+                recorded = conn.execute(
+                    select(staging.c.pseudonym, dossiers.c.pseudonym).join(
+                        dossiers, and_(dossiers.c[col] == staging.c[col],
+                                       dossiers.c.pseudonym != staging.c.pseudonym)
+                    ).where(staging.c.run_id == run_id, staging.c[col].is_not(None))
+                )
+                for a, b in [*inner, *recorded]:
+                    x, y = sorted((a, b))
+                    found.setdefault((x, y), set()).add(basis)
+            gone = {(r.a, r.b) for r in conn.execute(select(dismissed.c.a, dismissed.c.b))}
+        return [Suspected(a, b, " + ".join(sorted(bases)))
+                for (a, b), bases in sorted(found.items()) if (a, b) not in gone]
+
+    def dismiss_duplicate(self, a: str, b: str, by: str) -> None:
+        x, y = sorted((a, b))
+        with self.transaction() as conn:
+            exists_ = conn.execute(select(dismissed.c.a).where(dismissed.c.a == x, dismissed.c.b == y)).first()
+            if not exists_:
+                conn.execute(insert(dismissed).values(a=x, b=y, by=by, at=now()))
+
+    def changes(self, run_id: int, after: int, limit: int, skip: frozenset[str]
+                ) -> list[tuple[int, DossierSpec, RecordedDossier | None, str | None, str | None]]:
+        """Staged dossiers whose recorded state differs (or is missing), in pages."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(staging.c.id, staging.c.spec, staging.c.dup_pgn, staging.c.dup_nb,
+                       dossiers.c.external_id, dossiers.c.pseudonym, dossiers.c.ref_id,
+                       dossiers.c.fingerprint, dossiers.c.spec.label("recorded_spec"))
+                .select_from(staging.outerjoin(dossiers, dossiers.c.external_id == staging.c.external_id))
+                .where(staging.c.run_id == run_id, staging.c.rejected == 0, staging.c.id > after,
+                       or_(dossiers.c.external_id.is_(None), dossiers.c.ref_id.is_(None),
+                           dossiers.c.fingerprint != staging.c.fingerprint))
+                .order_by(staging.c.id).limit(limit)
+            ).all()
+        out = []
+        for r in rows:
+            spec = DossierSpec.model_validate_json(r.spec)
+            if spec.pseudonym in skip:
+                out.append((r.id, spec, None, None, "skip"))
+                continue
+            recorded = None
+            if r.external_id is not None:
+                recorded = RecordedDossier(
+                    external_id=r.external_id, pseudonym=r.pseudonym, ref_id=r.ref_id,
+                    fingerprint=r.fingerprint,
+                    spec=DossierSpec.model_validate_json(r.recorded_spec) if r.recorded_spec else None,
+                )
+            out.append((r.id, spec, recorded, r.dup_pgn, r.dup_nb))
+        return out
+
+    def refresh_seen(self, run_id: int, school: str, today: date, write: bool = True
+                     ) -> list[tuple[str, date]]:
+        """Record who was seen; mark dossiers of this school that vanished without a departure
+        date (kept, reported) and return every such dossier with the date it was first missed.
+        With ``write=False`` only report."""
+        seen = exists().where(staging.c.run_id == run_id, staging.c.pseudonym == dossiers.c.pseudonym)
+        missing = and_(dossiers.c.school == school, dossiers.c.departure.is_(None), ~seen)
+        if not write:
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(dossiers.c.pseudonym, dossiers.c.vanished_since)
+                                    .where(missing).order_by(dossiers.c.pseudonym)).all()
+            return [(r[0], r[1] or today) for r in rows]
+        with self.transaction() as conn:
+            conn.execute(update(dossiers).where(dossiers.c.school == school, seen)
+                         .values(vanished_since=None))
+            for col in ("dup_pgn", "dup_nb"):
+                newer = (select(staging.c[col]).where(staging.c.run_id == run_id,
+                                                     staging.c.external_id == dossiers.c.external_id,
+                                                     staging.c.rejected == 0)
+                         .limit(1).scalar_subquery())
+                conn.execute(update(dossiers).where(dossiers.c.school == school, seen).values({col: newer}))
+            conn.execute(update(dossiers).where(missing, dossiers.c.vanished_since.is_(None))
+                         .values(vanished_since=today))
+            rows = conn.execute(select(dossiers.c.pseudonym, dossiers.c.vanished_since)
+                                .where(missing).order_by(dossiers.c.pseudonym)).all()
+        return [(r[0], r[1]) for r in rows]
+
+    def dossier_count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(dossiers)).scalar() or 0)
+
+    def recorded(self, external_id: str) -> RecordedDossier | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(select(dossiers).where(dossiers.c.external_id == external_id)).first()
+        if r is None:
+            return None
+        return RecordedDossier(
+            external_id=r.external_id, pseudonym=r.pseudonym, ref_id=r.ref_id,
+            fingerprint=r.fingerprint, spec=DossierSpec.model_validate_json(r.spec) if r.spec else None,
+        )
+
+    # -- journal ----------------------------------------------------------------------------
+    def journal_add(self, conn: Connection, run_id: int,
+                    ops: list[tuple[Operation, str | None, str | None]]) -> list[int]:
+        ids = []
+        for op, dup_pgn, dup_nb in ops:
+            result = conn.execute(insert(journal).values(
+                run_id=run_id, kind=op.kind, external_id=op.external_id, pseudonym=op.pseudonym,
+                payload=op.model_dump_json(), status="new", attempts=0, dup_pgn=dup_pgn,
+                dup_nb=dup_nb, updated=now(),
+            ))
+            ids.append(int(result.inserted_primary_key[0]))  # type: ignore[index]
+        return ids
+
+    def journal_mark(self, op_id: int, status: str, error: str | None = None,
+                     conn: Connection | None = None) -> None:
+        values: dict[str, Any] = {"status": status, "updated": now(), "error": error}
+        if status == "sent":
+            values["attempts"] = journal.c.attempts + 1
+        stmt = update(journal).where(journal.c.id == op_id).values(values)
+        if conn is not None:
+            conn.execute(stmt)
+        else:
+            with self.transaction() as c:
+                c.execute(stmt)
+
+    def pending(self) -> list[JournalRow]:
+        """Journal rows not yet done (``new``, ``sent``; ``failed`` ones are retried too)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(journal).where(journal.c.status != "done")
+                                .order_by(journal.c.id)).all()
+        return [
+            JournalRow(id=r.id, run_id=r.run_id, kind=r.kind, status=r.status, attempts=r.attempts,
+                       operation=Operation.model_validate_json(r.payload), dup_pgn=r.dup_pgn,
+                       dup_nb=r.dup_nb)
+            for r in rows
+        ]
+
+    def journal_counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(journal.c.status, func.count()).group_by(journal.c.status)).all()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def record_done(self, conn: Connection, op_id: int, op: Operation, ref_id: str,
+                    dup_pgn: str | None, dup_nb: str | None) -> None:
+        """Mark a journal row done and record the dossier as the DMS now holds it (one transaction)."""
+        conn.execute(update(journal).where(journal.c.id == op_id)
+                     .values(status="done", ref_id=ref_id, error=None, updated=now()))
+        spec = op.spec
+        values = dict(
+            pseudonym=op.pseudonym, school=spec.school, ref_id=ref_id, fingerprint=spec.fingerprint,
+            spec=spec.model_dump_json(), departure=spec.departure, dup_pgn=dup_pgn, dup_nb=dup_nb,
+            vanished_since=None, updated=now(),
+        )
+        changed = conn.execute(update(dossiers).where(dossiers.c.external_id == op.external_id)
+                               .values(values)).rowcount
+        if not changed:
+            conn.execute(insert(dossiers).values(external_id=op.external_id, **values))

@@ -1,0 +1,204 @@
+"""One sync run: snapshot in, rails checked, dossiers planned and made current.
+
+    stream the source -> stage the snapshot (state) -> safety rails -> finish earlier journal
+    -> plan page by page (pure plan) -> execute (journal, DMS, audit) -> vanished report
+
+Memory stays flat in the number of pupils: the snapshot is staged in the state store in
+batches and compared there; only dossiers that need a change are loaded, a page at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from connector.audit import AuditLog
+from connector.errors import RejectedRecord, SafetyStop
+from connector.execute import Executor, Outcome, RetryPolicy
+from connector.identity import Identity
+from connector.mapping import Mapping
+from connector.model import Operation
+from connector.plan import SnapshotCheck, check_snapshot, plan
+from connector.ports import DocumentStore, PupilSource
+from connector.state import Staged, StateStore
+
+log = logging.getLogger("leerdossier.sync")
+
+BATCH = 2000
+PAGE = 1000
+
+
+@dataclass
+class SyncOptions:
+    dry_run: bool = False
+    accept_snapshot: bool = False
+    min_snapshot_ratio: float = 0.8
+    hold_suspected_duplicates: bool = True
+    actor: str = "leerdossier sync"
+    retry: RetryPolicy | None = None
+    list_operations: bool = False
+
+
+@dataclass
+class SyncReport:
+    run_id: int
+    dry_run: bool
+    school: str | None = None
+    pupils_seen: int = 0
+    dossiers_created: int = 0
+    dossiers_updated: int = 0
+    dms_writes: int = 0
+    resumed: int = 0
+    rejected: list[dict[str, str]] = field(default_factory=list)
+    vanished: list[dict[str, str]] = field(default_factory=list)
+    suspected_duplicates: list[dict[str, Any]] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    operations: list[dict[str, Any]] = field(default_factory=list)
+    stopped_by: str | None = None
+    message: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+Progress = Callable[[str, int], None]
+
+
+def _noop(_phase: str, _n: int) -> None:
+    return None
+
+
+def sync(source: PupilSource, store: DocumentStore, state: StateStore, audit: AuditLog,
+         identity: Identity, mapping: Mapping, options: SyncOptions, today: date,
+         progress: Progress = _noop) -> SyncReport:
+    run_id = state.begin_run("plan" if options.dry_run else "sync")
+    report = SyncReport(run_id=run_id, dry_run=options.dry_run)
+    try:
+        _stage(source, state, identity, mapping, run_id, report, progress)
+        _run(store, state, audit, options, today, run_id, report, progress)
+    except SafetyStop as stop:
+        report.stopped_by = stop.rail
+        report.message = str(stop)
+        log.warning("run stopped by a safety rail", extra={"rail": stop.rail, "run": run_id})
+        state.finish_run(run_id, "stopped", report.school, report.pupils_seen, report.as_dict())
+        return report
+    except BaseException:
+        state.finish_run(run_id, "failed", report.school, report.pupils_seen, report.as_dict())
+        raise
+    finally:
+        state.drop_staging(run_id)
+    status = "dry-run" if options.dry_run else "ok"
+    state.finish_run(run_id, status, report.school, report.pupils_seen, report.as_dict())
+    return report
+
+
+def _stage(source: PupilSource, state: StateStore, identity: Identity, mapping: Mapping,
+           run_id: int, report: SyncReport, progress: Progress) -> None:
+    batch: list[Staged] = []
+    for item in source.pupils():
+        report.pupils_seen += 1
+        if isinstance(item, RejectedRecord):
+            report.rejected.append(item.as_dict())
+            if item.pseudonym:
+                batch.append(Staged(pseudonym=item.pseudonym))
+        else:
+            pseudonym = identity.pseudonym(item)
+            try:
+                external_id = identity.external_id(item)
+            except RejectedRecord as rej:
+                report.rejected.append(rej.as_dict())
+                batch.append(Staged(pseudonym=pseudonym))
+                continue
+            dup_pgn, dup_nb = identity.duplicate_hashes(item)
+            batch.append(Staged(pseudonym=pseudonym, external_id=external_id,
+                                spec=mapping.desired(item, external_id, pseudonym),
+                                dup_pgn=dup_pgn, dup_nb=dup_nb))
+        if len(batch) >= BATCH:
+            state.stage(run_id, batch)
+            batch = []
+            progress("read", report.pupils_seen)
+    state.stage(run_id, batch)
+    progress("read", report.pupils_seen)
+    report.warnings.extend(source.report.warnings)
+    if source.report.school is not None:
+        report.school = source.report.school.code
+    for r in report.rejected:
+        log.warning("record rejected", extra=r)
+
+
+def _run(store: DocumentStore, state: StateStore, audit: AuditLog, options: SyncOptions,
+         today: date, run_id: int, report: SyncReport, progress: Progress) -> None:
+    school = report.school or "unknown"
+    repeated = frozenset(state.repeated_keys(run_id))
+    for pseudonym in sorted(repeated):
+        report.rejected.append({"record": pseudonym, "field": "@key",
+                                "reason": "the same pupil occurs more than once in the export; left unchanged"})
+    if options.accept_snapshot:
+        if not options.dry_run:
+            audit.record(options.actor, "snapshot.accepted", None,
+                         {"school": school, "pupils_seen": report.pupils_seen,
+                          "last_good": state.last_good_snapshot(school)})
+    else:
+        check_snapshot(SnapshotCheck(report.pupils_seen, state.last_good_snapshot(school),
+                                     options.min_snapshot_ratio))
+
+    suspected = state.suspected_duplicates(run_id)
+    hold: frozenset[str] = frozenset()
+    if options.hold_suspected_duplicates:
+        hold = frozenset(p for s in suspected for p in (s.a, s.b))
+    report.suspected_duplicates = [s.as_dict() for s in suspected]
+
+    executor = Executor(store, state, audit, options.actor, options.retry)
+    outcome = Outcome()
+    if not options.dry_run:
+        outcome.add(executor.resume())
+
+    held: set[str] = set()
+    after = 0
+    while True:
+        page = state.changes(run_id, after, PAGE, skip=repeated)
+        if not page:
+            break
+        after = page[-1][0]
+        specs = [spec for _, spec, _, _, flag in page if flag != "skip"]
+        recorded = {spec.external_id: rec for _, spec, rec, _, _ in page if rec is not None}
+        hashes = {spec.external_id: (pgn, nb) for _, spec, _, pgn, nb in page}
+        ops = plan(specs, recorded, hold)
+        planned = {op.external_id for op in ops}
+        held.update(s.pseudonym for s in specs if s.external_id not in planned and s.pseudonym in hold)
+        if options.list_operations:
+            report.operations.extend(_describe(op) for op in ops)
+        if options.dry_run:
+            outcome.created += sum(op.kind == "create_dossier" for op in ops)
+            outcome.updated += sum(op.kind == "update_dossier" for op in ops)
+        else:
+            outcome.add(executor.run(run_id, [(op, *hashes[op.external_id]) for op in ops]))
+        progress("write", outcome.created + outcome.updated)
+
+    report.held = sorted(held)
+    for s in report.suspected_duplicates:
+        s["held"] = s["a"] in held or s["b"] in held
+    report.dossiers_created = outcome.created
+    report.dossiers_updated = outcome.updated
+    report.dms_writes = outcome.dms_writes
+    report.resumed = outcome.resumed
+    report.failed = outcome.failed
+    vanished = state.refresh_seen(run_id, school, today, write=not options.dry_run)
+    report.vanished = [{"record": p, "since": since.isoformat(),
+                        "note": "vanished without departure date; dossier kept"} for p, since in vanished]
+    if not options.dry_run:
+        audit.record(options.actor, "sync.finished", None, {
+            "run": run_id, "school": school, "pupils_seen": report.pupils_seen,
+            "created": report.dossiers_created, "updated": report.dossiers_updated,
+            "rejected": len(report.rejected), "vanished": len(report.vanished),
+            "suspected_duplicates": len(report.suspected_duplicates), "failed": len(report.failed),
+        })
+
+
+def _describe(op: Operation) -> dict[str, Any]:
+    return {"operation": op.kind, "record": op.pseudonym, "changed": list(op.changed)}
