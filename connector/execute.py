@@ -114,7 +114,8 @@ class Executor:
         retrying = Retrying(
             retry=retry_if_exception_type(TransientError),
             stop=stop_after_attempt(self.retry.attempts),
-            wait=wait_exponential_jitter(initial=self.retry.initial, max=self.retry.maximum),
+            wait=wait_exponential_jitter(multiplier=self.retry.initial, max=self.retry.maximum,
+                                        jitter=self.retry.initial),
             reraise=True,
         )
         for attempt in retrying:

@@ -29,16 +29,20 @@ class School(Frozen):
     brin: str | None = None
     dependancecode: str | None = None
     schoolkey: str | None = None
+    instellingsnummer: str | None = None
     schooljaar: str | None = None
     peildatum: date | None = None
 
     @property
     def code(self) -> str:
-        """BRIN plus dependance code (``00`` means none), or the school key."""
+        """BRIN plus dependance code (``00`` means none), the Flemish instellingsnummer, or the
+        school key."""
         if self.brin:
             dep = self.dependancecode if self.dependancecode not in (None, "00") else ""
             return f"{self.brin}{dep}"
-        return self.schoolkey or "unknown"
+        if self.instellingsnummer:
+            return f"inst-{self.instellingsnummer}"
+        return f"key-{self.schoolkey}" if self.schoolkey else "unknown"
 
 
 class Pupil(Frozen):

@@ -176,6 +176,7 @@ class EdexmlSource:
             brin=elem.findtext("brincode"),
             dependancecode=elem.findtext("dependancecode"),
             schoolkey=elem.findtext("schoolkey"),
+            instellingsnummer=elem.findtext("instellingsnummer"),
             schooljaar=schooljaar,
             peildatum=date.fromisoformat(peildatum) if peildatum else None,
         )

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from adapters.dms.filesystem import FilesystemSettings, FilesystemStore
+from connector.audit import AuditLog
+from connector.errors import RejectedRecord
+from connector.identity import Identity
+from connector.mapping import Mapping
+from connector.mapping import load as load_mapping
+from connector.model import Pupil, School
+from connector.ports import SourceReport
+from connector.state import StateStore
+from connector.sync import SyncOptions, SyncReport, sync
+from connector.execute import RetryPolicy
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+SAMPLE = ROOT / "examples" / "obs-de-sample.edexml.xml"
+XSD = ROOT / "adapters" / "las" / "xsd"
+SECRET = b"test-secret-0123456789abcdef"
+
+
+def write_config(folder: Path, export: Path, **sections: dict[str, object]) -> Path:
+    """A config for the embedded default in ``folder``; ``sections`` override keys."""
+    base: dict[str, dict[str, object]] = {
+        "las": {"type": "edexml", "path": str(export)},
+        "dms": {"type": "filesystem", "root": "dms"},
+        "state": {"url": "sqlite:///state.db"},
+        "identity": {"key": "las_key", "secret": "file:install.key", "create_secret": True},
+        "mapping": {"preset": "po"},
+        "safety": {"min_snapshot_ratio": 0.8},
+        "logging": {"level": "DEBUG"},
+    }
+    for name, values in sections.items():
+        base.setdefault(name, {}).update(values)
+    lines = []
+    for name, values in base.items():
+        lines.append(f"[{name}]")
+        for k, v in values.items():
+            lines.append(f"{k} = {_toml(v)}")
+        lines.append("")
+    path = folder / "config.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def _toml(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass
+class ListSource:
+    """A PupilSource over a list (a test double of the port; adapters are tested on their own)."""
+
+    items: list[Pupil | RejectedRecord]
+    school: School = field(default_factory=lambda: School(brin="99XY", dependancecode="00"))
+    report: SourceReport = field(default_factory=SourceReport)
+
+    def pupils(self, since: str | None = None):
+        self.report = SourceReport(school=self.school)
+        yield from self.items
+
+    def cursor(self) -> None:
+        return None
+
+    def check(self) -> list[str]:
+        return []
+
+
+@dataclass
+class World:
+    """State, store and audit in a folder, to run the core directly."""
+
+    folder: Path
+    state: StateStore
+    store: FilesystemStore
+    audit: AuditLog
+    identity: Identity
+    mapping: Mapping
+
+    def sync(self, items: list[Pupil | RejectedRecord], today: date = date(2026, 11, 24),
+             store: object | None = None, **options: object) -> SyncReport:
+        opts = SyncOptions(retry=RetryPolicy(attempts=2, initial=0.0, maximum=0.0), **options)  # type: ignore[arg-type]
+        return sync(ListSource(items), store or self.store, self.state, self.audit, self.identity,
+                    self.mapping, opts, today)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return make_world(tmp_path)
+
+
+def make_world(folder: Path) -> World:
+    state = StateStore(f"sqlite:///{folder / 'state.db'}")
+    identity = Identity(SECRET, "las_key")
+    return World(folder, state, FilesystemStore(FilesystemSettings(root=folder / "dms")),
+                 AuditLog(state, identity.audit_key), identity, load_mapping("po"))
+
+
+def pupil(key: str, **fields: object) -> Pupil:
+    data: dict[str, object] = {"key": key, "school": School(brin="99XY", dependancecode="00"),
+                               "achternaam": f"Achter{key}", "roepnaam": "Roep",
+                               "geboortedatum": date(2015, 3, 1), "jaargroep": "5",
+                               "instroomdatum": date(2019, 8, 20)}
+    data.update(fields)
+    return Pupil.model_validate(data)
+
+
+@pytest.fixture(autouse=True)
+def _no_config_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LEERDOSSIER_CONFIG", raising=False)
+    os.environ.pop("LEERDOSSIER_CONFIG", None)

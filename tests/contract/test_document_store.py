@@ -1,0 +1,176 @@
+"""One conformance suite for the DocumentStore port, parametrised over every DMS adapter.
+
+Every later adapter joins the ``store`` fixture's parameters and must pass the same tests.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from adapters.dms.filesystem import FilesystemSettings, FilesystemStore
+from connector.errors import PermanentError
+from connector.mapping import load as load_mapping
+from connector.model import DossierRef, DossierSpec
+from connector.ports import DocumentStore
+
+MAPPING = load_mapping("po")
+
+
+def spec(external_id: str = "las:99XY:LL000001", **changes: object) -> DossierSpec:
+    data: dict[str, object] = dict(
+        external_id=external_id, pseudonym="p-0123456789abcdef", school="99XY",
+        title="Noor van Dijk", properties={"jaargroep": "5", "school_brin": "99XY"},
+        parts=MAPPING.parts, departure=None,
+    )
+    data.update(changes)
+    return DossierSpec.model_validate(data)
+
+
+@pytest.fixture(params=["filesystem"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DocumentStore]:
+    if request.param == "filesystem":
+        s: DocumentStore = FilesystemStore(FilesystemSettings(root=tmp_path / "dms"))
+    yield s
+    s.close()
+
+
+def test_implements_the_port(store: DocumentStore) -> None:
+    assert isinstance(store, DocumentStore)
+    assert store.check() == []
+
+
+def test_find_before_create_is_none_and_after_create_is_the_same_dossier(store: DocumentStore) -> None:
+    assert store.find_dossier("las:99XY:LL000001") is None
+    ref = store.create_dossier(spec())
+    assert ref.external_id == "las:99XY:LL000001"
+    assert store.find_dossier("las:99XY:LL000001") == ref
+    assert store.find_dossier("las:99XY:LL000002") is None
+
+
+def test_create_is_idempotent(store: DocumentStore) -> None:
+    first = store.create_dossier(spec())
+    again = store.create_dossier(spec(properties={"jaargroep": "6"}))  # a repeat after a lost answer
+    assert again == first
+    assert store.find_dossier(first.external_id) == first
+
+
+def test_update_changes_metadata_and_keeps_documents(store: DocumentStore) -> None:
+    ref = store.create_dossier(spec())
+    doc = store.add_document(ref, "II", "rapport", "rapport-2025.pdf", io.BytesIO(b"%PDF-1.4 x"), {})
+    store.update_dossier(ref, spec(properties={"jaargroep": "6"}, departure=date(2026, 7, 10)))
+    assert [d.id for d in store.documents(ref)] == [doc.id]
+    if isinstance(store, FilesystemStore):
+        stored = store.read_dossier(ref)
+        assert stored["properties"]["jaargroep"] == "6" and stored["departure"] == "2026-07-10"
+
+
+def test_update_of_a_missing_dossier_is_permanent(store: DocumentStore) -> None:
+    with pytest.raises(PermanentError):
+        store.update_dossier(DossierRef(id="0" * 32, external_id="x"), spec())
+
+
+def test_documents_listed_with_part_and_class(store: DocumentStore) -> None:
+    ref = store.create_dossier(spec())
+    a = store.add_document(ref, "I", "inschrijving", "inschrijfformulier.pdf", io.BytesIO(b"a"), {"bron": "scan"})
+    b = store.add_document(ref, "II", None, "mail.eml", io.BytesIO(b"b"), {})
+    docs = {d.id: d for d in store.documents(ref)}
+    assert set(docs) == {a.id, b.id}
+    assert docs[a.id].part == "I" and docs[a.id].doc_class == "inschrijving"
+    assert docs[a.id].metadata == {"bron": "scan"}
+    assert docs[b.id].doc_class is None
+
+
+def test_add_to_unknown_part_is_permanent(store: DocumentStore) -> None:
+    ref = store.create_dossier(spec())
+    with pytest.raises(PermanentError):
+        store.add_document(ref, "III", None, "x.pdf", io.BytesIO(b"x"), {})
+
+
+def test_destroy_removes_from_listing_and_repeating_it_is_done(store: DocumentStore) -> None:
+    ref = store.create_dossier(spec())
+    doc = store.add_document(ref, "II", "rapport", "r.pdf", io.BytesIO(b"r"), {})
+    keep = store.add_document(ref, "II", "rapport", "s.pdf", io.BytesIO(b"s"), {})
+    store.destroy(doc)
+    assert [d.id for d in store.documents(ref)] == [keep.id]
+    store.destroy(doc)  # already gone counts as done
+    assert [d.id for d in store.documents(ref)] == [keep.id]
+
+
+def test_destroy_goes_to_trash_first_where_the_store_has_one(store: DocumentStore) -> None:
+    if not store.capabilities.trash:
+        pytest.fail("every store so far has a trash; a store without one must say how it soft-deletes")
+    ref = store.create_dossier(spec())
+    doc = store.add_document(ref, "II", "rapport", "r.pdf", io.BytesIO(b"r"), {})
+    store.destroy(doc)
+    if isinstance(store, FilesystemStore):
+        trashed = list((store.root / "trash").glob(f"*/{ref.id}/{doc.id}*"))
+        assert len(trashed) == 2  # content and metadata, recoverable until purged
+        assert store.purge_trash(date.today() + timedelta(days=1)) == 1
+        assert not list((store.root / "trash").glob("*/*/*"))
+
+
+# -- filesystem specifics -------------------------------------------------------------------
+
+def test_filesystem_paths_hold_no_external_id_or_name(tmp_path: Path) -> None:
+    store = FilesystemStore(FilesystemSettings(root=tmp_path / "dms"))
+    store.create_dossier(spec("pgn:123456782", title="Noor van Dijk"))
+    paths = [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")]
+    assert not any("123456782" in p or "Noor" in p for p in paths)
+
+
+def test_filesystem_find_is_an_index_lookup(tmp_path: Path) -> None:
+    store = FilesystemStore(FilesystemSettings(root=tmp_path / "dms"))
+    for i in range(50):
+        store.create_dossier(spec(f"las:99XY:{i}"))
+    opened: list[str] = []
+    real_open = Path.read_text
+
+    def spy(self: Path, *a: object, **k: object) -> str:
+        opened.append(self.name)
+        return real_open(self, *a, **k)  # type: ignore[arg-type]
+
+    Path.read_text = spy  # type: ignore[method-assign]
+    try:
+        assert store.find_dossier("las:99XY:17") is not None
+    finally:
+        Path.read_text = real_open  # type: ignore[method-assign]
+    assert len(opened) == 1  # the index entry only; no dossier.json was scanned
+
+
+def test_filesystem_create_finishes_a_claim_left_by_a_crash(tmp_path: Path) -> None:
+    store = FilesystemStore(FilesystemSettings(root=tmp_path / "dms"))
+    ref = store.create_dossier(spec())
+    folder = store._dossier_dir(ref.id)
+    import shutil
+    shutil.rmtree(folder)  # as if killed after the index claim, before the folder landed
+    assert store.find_dossier(ref.external_id) is None
+    again = store.create_dossier(spec())
+    assert again.id == ref.id
+    assert store.dossier_count() == 1
+
+
+def test_filesystem_concurrent_claims_make_one_dossier(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    stores = [FilesystemStore(FilesystemSettings(root=tmp_path / "dms")) for _ in range(8)]
+    stores[0].check()
+    with ThreadPoolExecutor(8) as pool:
+        refs = list(pool.map(lambda s: s.create_dossier(spec()), stores))
+    assert len({r.id for r in refs}) == 1
+    assert len(list((tmp_path / "dms" / "dossiers").glob("*/*"))) == 1
+
+
+def test_filesystem_writes_leave_no_temp_files(tmp_path: Path) -> None:
+    store = FilesystemStore(FilesystemSettings(root=tmp_path / "dms"))
+    ref = store.create_dossier(spec())
+    store.update_dossier(ref, spec(title="x"))
+    store.add_document(ref, "I", None, "a.pdf", io.BytesIO(b"a"), {})
+    leftovers = [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []
+    assert not os.listdir(tmp_path / "dms" / "tmp")
