@@ -243,24 +243,22 @@ def plan_cmd(config_path: Path, report_file: Path | None, as_json: bool) -> None
 def status_cmd(config_path: Path, as_json: bool) -> None:
     """Journal rows pending, failed and done; the last runs."""
     with _app(config_path, as_json) as app:
-        pending = app.state.pending()
-        data = {
-            "journal": app.state.journal_counts(),
-            "unfinished": [{"id": r.id, "run": r.run_id, "operation": r.kind, "status": r.status,
-                            "attempts": r.attempts, "record": r.operation.pseudonym} for r in pending],
-            "dossiers": app.state.dossier_count(),
-            "runs": [{k: v for k, v in run.items() if k != "report"} for run in app.state.last_runs()],
-        }
+        journal = app.state.journal_counts()
+        unfinished = [{"id": r.id, "run": r.run_id, "operation": r.kind, "status": r.status,
+                       "attempts": r.attempts, "record": r.operation.pseudonym} for r in app.state.pending()]
+        runs = [{k: v for k, v in run.items() if k != "report"} for run in app.state.last_runs()]
+        dossiers = app.state.dossier_count()
         if as_json:
+            data = {"journal": journal, "unfinished": unfinished, "dossiers": dossiers, "runs": runs}
             click.echo(json.dumps(data, indent=2, default=str))
             return
         c = out_console
-        c.print(f"dossiers recorded: {data['dossiers']}")
-        c.print("journal: " + (", ".join(f"{k} {v}" for k, v in sorted(data["journal"].items())) or "empty"))
-        for r in data["unfinished"]:
+        c.print(f"dossiers recorded: {dossiers}")
+        c.print("journal: " + (", ".join(f"{k} {v}" for k, v in sorted(journal.items())) or "empty"))
+        for r in unfinished:
             c.print(f"  unfinished: #{r['id']} {r['operation']} {r['record']} {r['status']} "
                     f"(attempts {r['attempts']})", highlight=False)
-        for run in data["runs"]:
+        for run in runs:
             c.print(f"  run {run['id']} {run['kind']} {run['status']} started {run['started']} "
                     f"school {run['school']} pupils {run['pupils_seen']}", highlight=False)
 

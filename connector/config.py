@@ -48,7 +48,7 @@ class StateSection(_Section):
 
 class IdentitySection(_Section):
     key: IdentityScheme = "las_key"
-    secret: SecretRef = "file:var/install.key"
+    secret: SecretRef = "file:var/install.key"  # noqa: S105 (a reference, not a secret)
     create_secret: bool = Field(
         default=False,
         description="Create the secret file (random, mode 0600) when it does not exist yet.",

@@ -79,7 +79,8 @@ class Executor:
         """Finish every journal row an earlier run left unfinished."""
         outcome = Outcome()
         for row in self.state.pending():
-            log.info("resuming journal row", extra={"op": row.id, "status": row.status, "record": row.operation.pseudonym})
+            log.info("resuming journal row",
+                     extra={"op": row.id, "status": row.status, "record": row.operation.pseudonym})
             outcome.resumed += 1
             self._apply(row.id, row.operation, row.dup_pgn, row.dup_nb, outcome, resumed=row)
         return outcome

@@ -101,8 +101,9 @@ class DossierSpec(Frozen):
 
     @cached_property
     def fingerprint(self) -> str:
-        """A stable digest of everything the DMS holds for this dossier."""
-        return hashlib.sha256(canonical_json(self.model_dump(mode="json")).encode()).hexdigest()
+        """A stable digest of everything the DMS holds for this dossier (properties are kept in
+        key order by the mapping, so equal specs serialise to equal JSON)."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
 
 
 class DossierRef(Frozen):

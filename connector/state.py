@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import (
     Column,
     Date,
+    Index,
     Integer,
     MetaData,
     String,
@@ -89,7 +90,7 @@ documents = Table(
 staging = Table(
     "staging", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", Integer, nullable=False, index=True),
+    Column("run_id", Integer, nullable=False),
     Column("pseudonym", String(40), nullable=False),
     Column("external_id", String(300)),
     Column("fingerprint", String(64)),
@@ -97,6 +98,10 @@ staging = Table(
     Column("dup_pgn", String(64)),
     Column("dup_nb", String(64)),
     Column("rejected", Integer, nullable=False, default=0),
+    Index("staging_pseudonym", "run_id", "pseudonym"),
+    Index("staging_external_id", "run_id", "external_id"),
+    Index("staging_dup_pgn", "run_id", "dup_pgn"),
+    Index("staging_dup_nb", "run_id", "dup_nb"),
 )
 
 journal = Table(
@@ -155,6 +160,17 @@ class Staged:
     spec: DossierSpec | None = None
     dup_pgn: str | None = None
     dup_nb: str | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """A staged dossier that differs from what was recorded (or was never recorded)."""
+
+    id: int
+    spec: DossierSpec
+    recorded: RecordedDossier | None
+    dup_pgn: str | None
+    dup_nb: str | None
 
 
 @dataclass(frozen=True)
@@ -273,22 +289,26 @@ class StateStore:
         """Pairs of different pupils that look like one child: within the snapshot, and against
         recorded dossiers of other keys. Dismissed pairs are left out."""
         found: dict[tuple[str, str], set[str]] = {}
-        s2 = staging.alias("s2")
         with self.engine.connect() as conn:
             for col, basis in (("dup_pgn", "bsn/onderwijsnummer"), ("dup_nb", "geboortedatum en naam")):
+                # groups first (one pass over the index), then only the few rows in them
+                shared = (select(staging.c[col]).where(staging.c.run_id == run_id, staging.c[col].is_not(None))
+                          .group_by(staging.c[col]).having(func.count(staging.c.pseudonym.distinct()) > 1))
                 inner = conn.execute(
-                    select(staging.c.pseudonym, s2.c.pseudonym).join(
-                        s2, and_(s2.c.run_id == run_id, s2.c[col] == staging.c[col],
-                                 s2.c.pseudonym > staging.c.pseudonym)
-                    ).where(staging.c.run_id == run_id, staging.c[col].is_not(None))
-                )
+                    select(staging.c[col], staging.c.pseudonym)
+                    .where(staging.c.run_id == run_id, staging.c[col].in_(shared))
+                ).all()
+                groups: dict[str, set[str]] = {}
+                for value, pseudonym in inner:
+                    groups.setdefault(value, set()).add(pseudonym)
+                pairs = [(a, b) for members in groups.values() for a in members for b in members if a < b]
                 recorded = conn.execute(
                     select(staging.c.pseudonym, dossiers.c.pseudonym).join(
-                        dossiers, and_(dossiers.c[col] == staging.c[col],
-                                       dossiers.c.pseudonym != staging.c.pseudonym)
-                    ).where(staging.c.run_id == run_id, staging.c[col].is_not(None))
-                )
-                for a, b in [*inner, *recorded]:
+                        dossiers, dossiers.c[col] == staging.c[col]
+                    ).where(staging.c.run_id == run_id, staging.c[col].is_not(None),
+                            dossiers.c.pseudonym != staging.c.pseudonym)
+                ).all()
+                for a, b in [*pairs, *recorded]:
                     x, y = sorted((a, b))
                     found.setdefault((x, y), set()).add(basis)
             gone = {(r.a, r.b) for r in conn.execute(select(dismissed.c.a, dismissed.c.b))}
@@ -302,9 +322,8 @@ class StateStore:
             if not exists_:
                 conn.execute(insert(dismissed).values(a=x, b=y, by=by, at=now()))
 
-    def changes(self, run_id: int, after: int, limit: int, skip: frozenset[str]
-                ) -> list[tuple[int, DossierSpec, RecordedDossier | None, str | None, str | None]]:
-        """Staged dossiers whose recorded state differs (or is missing), in pages."""
+    def changes(self, run_id: int, after: int, limit: int) -> list[Change]:
+        """Staged dossiers whose recorded state differs (or is missing), a page at a time."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(staging.c.id, staging.c.spec, staging.c.dup_pgn, staging.c.dup_nb,
@@ -319,9 +338,6 @@ class StateStore:
         out = []
         for r in rows:
             spec = DossierSpec.model_validate_json(r.spec)
-            if spec.pseudonym in skip:
-                out.append((r.id, spec, None, None, "skip"))
-                continue
             recorded = None
             if r.external_id is not None:
                 recorded = RecordedDossier(
@@ -329,7 +345,7 @@ class StateStore:
                     fingerprint=r.fingerprint,
                     spec=DossierSpec.model_validate_json(r.recorded_spec) if r.recorded_spec else None,
                 )
-            out.append((r.id, spec, recorded, r.dup_pgn, r.dup_nb))
+            out.append(Change(r.id, spec, recorded, r.dup_pgn, r.dup_nb))
         return out
 
     def refresh_seen(self, run_id: int, school: str, today: date, write: bool = True

@@ -161,13 +161,14 @@ def _run(store: DocumentStore, state: StateStore, audit: AuditLog, options: Sync
     held: set[str] = set()
     after = 0
     while True:
-        page = state.changes(run_id, after, PAGE, skip=repeated)
+        page = state.changes(run_id, after, PAGE)
         if not page:
             break
-        after = page[-1][0]
-        specs = [spec for _, spec, _, _, flag in page if flag != "skip"]
-        recorded = {spec.external_id: rec for _, spec, rec, _, _ in page if rec is not None}
-        hashes = {spec.external_id: (pgn, nb) for _, spec, _, pgn, nb in page}
+        after = page[-1].id
+        page = [c for c in page if c.spec.pseudonym not in repeated]
+        specs = [c.spec for c in page]
+        recorded = {c.spec.external_id: c.recorded for c in page if c.recorded is not None}
+        hashes = {c.spec.external_id: (c.dup_pgn, c.dup_nb) for c in page}
         ops = plan(specs, recorded, hold)
         planned = {op.external_id for op in ops}
         held.update(s.pseudonym for s in specs if s.external_id not in planned and s.pseudonym in hold)

@@ -77,7 +77,7 @@ def _pupil_xml(key: str, rng: random.Random, start_year: int, peil: date, leaver
         f'<vestiging key="{rng.choice(["HL", "ZW"])}"/>',
         "<land>NL</land>",
         f"<bsn>{number}</bsn>",
-        f"<postcodenl>{rng.randint(1000, 9999)}{rng.choice('ABCDEFGHJKLMNPRSTVWXZ')}{rng.choice('ABCDEFGHJKLMNPRSTVWXZ')}</postcodenl>",
+        f"<postcodenl>{rng.randint(1000, 9999)}{''.join(rng.choices('ABCDEFGHJKLMNPRSTVWXZ', k=2))}</postcodenl>",
         f"<instroomdatum>{instroom.isoformat()}</instroomdatum>",
     ]
     if leaver:

@@ -10,6 +10,7 @@ import pytest
 from adapters.dms.filesystem import FilesystemSettings, FilesystemStore
 from connector.audit import AuditLog
 from connector.errors import RejectedRecord
+from connector.execute import RetryPolicy
 from connector.identity import Identity
 from connector.mapping import Mapping
 from connector.mapping import load as load_mapping
@@ -17,7 +18,6 @@ from connector.model import Pupil, School
 from connector.ports import SourceReport
 from connector.state import StateStore
 from connector.sync import SyncOptions, SyncReport, sync
-from connector.execute import RetryPolicy
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"

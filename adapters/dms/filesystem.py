@@ -134,10 +134,9 @@ class FilesystemStore:
     def create_dossier(self, spec: DossierSpec) -> DossierRef:
         with _errors("create dossier"):
             index = self._index_path(spec.external_id)
-            try:
+            # Claimed before (an earlier attempt, or another run)? Then use that id.
+            with contextlib.suppress(FileExistsError):
                 self._write_bytes(index, uuid.uuid4().hex.encode("ascii"), exclusive=True)
-            except FileExistsError:
-                pass  # claimed before (an earlier attempt, or another run): use that id
             dossier_id = index.read_text(encoding="ascii").strip()
             ref = DossierRef(id=dossier_id, external_id=spec.external_id)
             final = self._dossier_dir(dossier_id)

@@ -97,7 +97,7 @@ class EdexmlSource:
         groups: dict[str, str] = {}
         try:
             context = etree.iterparse(
-                str(self.path), events=("start", "end"), tag=_TOP + ("EDEX",),
+                str(self.path), events=("start", "end"), tag=(*_TOP, "EDEX"),
                 resolve_entities=False, load_dtd=False, no_network=True, dtd_validation=False,
                 huge_tree=False, remove_comments=True, remove_pis=True,
             )

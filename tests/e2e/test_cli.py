@@ -124,7 +124,8 @@ def test_vanished_pupil_is_reported_not_treated_as_left(tmp_path: Path) -> None:
     assert report["vanished"][0]["record"].startswith("p-")
     state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
     with state.engine.connect() as c:
-        row = c.execute(text("SELECT departure, vanished_since FROM dossiers WHERE external_id = 'las:99XY:LL000007'")).one()
+        row = c.execute(text("SELECT departure, vanished_since FROM dossiers "
+                             "WHERE external_id = 'las:99XY:LL000007'")).one()
     assert row[0] is None and row[1] is not None  # no departure invented; the dossier is kept
     assert len(list((tmp_path / "dms" / "dossiers").glob("*/*"))) == 40
     export.write_text(text_, encoding="utf-8")  # back in the next export: no longer vanished
@@ -136,7 +137,8 @@ def test_rejected_record_is_reported_and_the_rest_synced(tmp_path: Path) -> None
     text_ = export.read_text(encoding="utf-8")
     first_birth = re.search(r"<geboortedatum>(\d{4})-\d\d-\d\d</geboortedatum>", text_)
     assert first_birth
-    export.write_text(text_.replace(first_birth.group(0), f"<geboortedatum>{first_birth.group(1)}-02-30</geboortedatum>", 1))
+    impossible = f"<geboortedatum>{first_birth.group(1)}-02-30</geboortedatum>"
+    export.write_text(text_.replace(first_birth.group(0), impossible, 1))
     cfg = write_config(tmp_path, export)
     code, report = sync_json(cfg)
     assert code == 0 and report["dossiers_created"] == 19

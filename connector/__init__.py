@@ -1,0 +1,1 @@
+"""leerdossier-connector core: pupils, dossiers, retention and sync. Knows no protocol."""
