@@ -75,7 +75,7 @@ def phase_seed(folder: Path) -> dict[str, Any]:
     from sqlalchemy import insert
 
     from connector.errors import RejectedRecord
-    from connector.state import dossiers, documents, now
+    from connector.state import documents, dossiers, now
 
     identity, state, source, _store, _audit, mapping = _parts(folder)
     started = time.perf_counter()
