@@ -12,7 +12,7 @@ run finishes every row that is not ``done``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -112,7 +112,7 @@ journal = Table(
     Column("external_id", String(300), nullable=False),
     Column("pseudonym", String(40), nullable=False),
     Column("payload", Text, nullable=False),
-    Column("status", String(8), nullable=False, index=True),  # new | sent | done | failed
+    Column("status", String(12), nullable=False, index=True),  # new|sent|done|failed|superseded
     Column("attempts", Integer, nullable=False, default=0),
     Column("ref_id", String(300)),
     Column("error", Text),
@@ -258,23 +258,37 @@ class StateStore:
             return [dict(r) for r in rows]
 
     # -- staging: the snapshot as seen in this run ----------------------------------------------
-    def stage(self, run_id: int, rows: Iterable[Staged]) -> None:
-        values = [
-            {
-                "run_id": run_id, "pseudonym": r.pseudonym, "external_id": r.external_id,
-                "fingerprint": r.spec.fingerprint if r.spec else None,
-                "spec": r.spec.model_dump_json() if r.spec else None,
-                "dup_pgn": r.dup_pgn, "dup_nb": r.dup_nb, "rejected": 0 if r.spec else 1,
-            }
-            for r in rows
-        ]
-        if values:
-            with self.transaction() as conn:
-                conn.execute(insert(staging), values)
+    def stage(self, run_id: int, rows: list[Staged]) -> None:
+        """Stage a batch of the snapshot. The full spec is kept only for dossiers whose recorded
+        state differs (looked up here, one indexed query per batch): in a steady state almost
+        nothing but keys and hashes is written."""
+        if not rows:
+            return
+        with self.transaction() as conn:
+            ids = [r.external_id for r in rows if r.external_id is not None]
+            recorded = dict(conn.execute(
+                select(dossiers.c.external_id, dossiers.c.fingerprint)
+                .where(dossiers.c.external_id.in_(ids), dossiers.c.ref_id.is_not(None))
+            ).all()) if ids else {}
+            values = []
+            for r in rows:
+                fingerprint = r.spec.fingerprint if r.spec else None
+                changed = r.spec is not None and recorded.get(r.external_id) != fingerprint
+                values.append({
+                    "run_id": run_id, "pseudonym": r.pseudonym, "external_id": r.external_id,
+                    "fingerprint": fingerprint,
+                    "spec": r.spec.model_dump_json() if changed and r.spec else None,
+                    "dup_pgn": r.dup_pgn, "dup_nb": r.dup_nb, "rejected": 0 if r.spec else 1,
+                })
+            conn.execute(insert(staging), values)
 
     def drop_staging(self, run_id: int) -> None:
         with self.transaction() as conn:
-            conn.execute(delete(staging).where(staging.c.run_id == run_id))
+            others = conn.execute(select(staging.c.id).where(staging.c.run_id != run_id).limit(1)).first()
+            if others is None:
+                conn.execute(delete(staging))  # no WHERE: SQLite truncates instead of row-by-row
+            else:
+                conn.execute(delete(staging).where(staging.c.run_id == run_id))
 
     def repeated_keys(self, run_id: int) -> list[str]:
         """Pseudonyms that occur more than once in one snapshot (ambiguous: not planned)."""
@@ -302,11 +316,14 @@ class StateStore:
                 for value, pseudonym in inner:
                     groups.setdefault(value, set()).add(pseudonym)
                 pairs = [(a, b) for members in groups.values() for a in members for b in members if a < b]
+                # recorded dossiers of pupils absent from this snapshot (left, vanished, re-keyed)
+                # that share a hash with a pupil in it; pupils in it were compared just above
+                absent = ~exists().where(staging.c.run_id == run_id, staging.c.pseudonym == dossiers.c.pseudonym)
+                s2 = staging.alias("s2")
                 recorded = conn.execute(
-                    select(staging.c.pseudonym, dossiers.c.pseudonym).join(
-                        dossiers, dossiers.c[col] == staging.c[col]
-                    ).where(staging.c.run_id == run_id, staging.c[col].is_not(None),
-                            dossiers.c.pseudonym != staging.c.pseudonym)
+                    select(s2.c.pseudonym, dossiers.c.pseudonym).join(
+                        s2, and_(s2.c.run_id == run_id, s2.c[col] == dossiers.c[col])
+                    ).where(dossiers.c[col].is_not(None), absent)
                 ).all()
                 for a, b in [*pairs, *recorded]:
                     x, y = sorted((a, b))
@@ -330,7 +347,7 @@ class StateStore:
                        dossiers.c.external_id, dossiers.c.pseudonym, dossiers.c.ref_id,
                        dossiers.c.fingerprint, dossiers.c.spec.label("recorded_spec"))
                 .select_from(staging.outerjoin(dossiers, dossiers.c.external_id == staging.c.external_id))
-                .where(staging.c.run_id == run_id, staging.c.rejected == 0, staging.c.id > after,
+                .where(staging.c.run_id == run_id, staging.c.spec.is_not(None), staging.c.id > after,
                        or_(dossiers.c.external_id.is_(None), dossiers.c.ref_id.is_(None),
                            dossiers.c.fingerprint != staging.c.fingerprint))
                 .order_by(staging.c.id).limit(limit)
@@ -417,7 +434,7 @@ class StateStore:
     def pending(self) -> list[JournalRow]:
         """Journal rows not yet done (``new``, ``sent``; ``failed`` ones are retried too)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(journal).where(journal.c.status != "done")
+            rows = conn.execute(select(journal).where(journal.c.status.in_(("new", "sent", "failed")))
                                 .order_by(journal.c.id)).all()
         return [
             JournalRow(id=r.id, run_id=r.run_id, kind=r.kind, status=r.status, attempts=r.attempts,
@@ -436,6 +453,10 @@ class StateStore:
         """Mark a journal row done and record the dossier as the DMS now holds it (one transaction)."""
         conn.execute(update(journal).where(journal.c.id == op_id)
                      .values(status="done", ref_id=ref_id, error=None, updated=now()))
+        # an older unfinished row for this dossier must never be replayed over this newer state
+        conn.execute(update(journal).where(journal.c.external_id == op.external_id, journal.c.id < op_id,
+                                           journal.c.status != "done")
+                     .values(status="superseded", updated=now()))
         spec = op.spec
         values = dict(
             pseudonym=op.pseudonym, school=spec.school, ref_id=ref_id, fingerprint=spec.fingerprint,

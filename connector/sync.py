@@ -61,9 +61,12 @@ class SyncReport:
     operations: list[dict[str, Any]] = field(default_factory=list)
     stopped_by: str | None = None
     message: str | None = None
+    resumed_outcome: Outcome | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        data = dict(self.__dict__)
+        data.pop("resumed_outcome")
+        return data
 
 
 Progress = Callable[[str, int], None]
@@ -78,9 +81,16 @@ def sync(source: PupilSource, store: DocumentStore, state: StateStore, audit: Au
          progress: Progress = _noop) -> SyncReport:
     run_id = state.begin_run("plan" if options.dry_run else "sync")
     report = SyncReport(run_id=run_id, dry_run=options.dry_run)
+    executor = Executor(store, state, audit, options.actor, options.retry)
     try:
+        if not options.dry_run:
+            # Finish what an earlier run journalled first: those writes were planned from a
+            # snapshot that passed the rails, and the recorded state must include them before
+            # this snapshot is compared with it.
+            report.resumed_outcome = resumed = executor.resume()
+            report.resumed, report.dms_writes, report.failed = resumed.resumed, resumed.dms_writes, resumed.failed
         _stage(source, state, identity, mapping, run_id, report, progress)
-        _run(store, state, audit, options, today, run_id, report, progress)
+        _run(executor, state, audit, options, today, run_id, report, progress)
     except SafetyStop as stop:
         report.stopped_by = stop.rail
         report.message = str(stop)
@@ -131,7 +141,7 @@ def _stage(source: PupilSource, state: StateStore, identity: Identity, mapping: 
         log.warning("record rejected", extra=r)
 
 
-def _run(store: DocumentStore, state: StateStore, audit: AuditLog, options: SyncOptions,
+def _run(executor: Executor, state: StateStore, audit: AuditLog, options: SyncOptions,
          today: date, run_id: int, report: SyncReport, progress: Progress) -> None:
     school = report.school or "unknown"
     repeated = frozenset(state.repeated_keys(run_id))
@@ -153,10 +163,7 @@ def _run(store: DocumentStore, state: StateStore, audit: AuditLog, options: Sync
         hold = frozenset(p for s in suspected for p in (s.a, s.b))
     report.suspected_duplicates = [s.as_dict() for s in suspected]
 
-    executor = Executor(store, state, audit, options.actor, options.retry)
-    outcome = Outcome()
-    if not options.dry_run:
-        outcome.add(executor.resume())
+    outcome = report.resumed_outcome or Outcome()
 
     held: set[str] = set()
     after = 0

@@ -139,13 +139,38 @@ class EdexmlSource:
             raise SourceError(f"{self.path}: no <school> element; not an EDEXML export")
 
     # -- internals --------------------------------------------------------------------------
+    def _refuse_doctype_in_prolog(self) -> None:
+        """Refuse a DTD before the parser sees it: scan the prolog (declaration, comments,
+        processing instructions) up to the first element."""
+        with self.path.open("rb") as fh:
+            head = fh.read(65536)
+        text = head.lstrip(b"\xef\xbb\xbf")
+        pos = 0
+        while True:
+            lt = text.find(b"<", pos)
+            if lt < 0:
+                return
+            if text.startswith(b"<?", lt):
+                pos = text.find(b"?>", lt) + 2
+            elif text.startswith(b"<!--", lt):
+                pos = text.find(b"-->", lt) + 3
+            elif text[lt:lt + 9].upper() == b"<!DOCTYPE":
+                raise self._doctype_error()
+            else:
+                return  # the root element: no DTD before it
+            if pos < 2:
+                return  # unterminated prolog item: the parser reports it
+
+    def _doctype_error(self) -> SourceError:
+        return SourceError(
+            f"{self.path}: refused: the file declares a document type (DTD). EDEXML has none; "
+            "DTDs allow entity expansion and external entities, so they are never read"
+        )
+
     def _refuse_doctype(self, elem: Any) -> None:
         docinfo = elem.getroottree().docinfo
         if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-            raise SourceError(
-                f"{self.path}: refused: the file declares a document type (DTD). EDEXML has none; "
-                "DTDs allow entity expansion and external entities, so they are never read"
-            )
+            raise self._doctype_error()
 
     @classmethod
     def _schema(cls, version: str) -> etree.XMLSchema:
@@ -186,13 +211,17 @@ class EdexmlSource:
     ) -> Pupil | RejectedRecord:
         key = elem.get("key")
         line = elem.sourceline
-        pseudonym = self._pseudonymize(school.code, key) if key else None
-        record = f"{pseudonym} (line {line})" if pseudonym else f"line {line}"
+
+        def reject(field: str, reason: str) -> RejectedRecord:
+            pseudonym = self._pseudonymize(school.code, key) if key else None
+            record = f"{pseudonym} (line {line})" if pseudonym else f"line {line}"
+            return RejectedRecord(record, field, reason, pseudonym)
+
         schema = self._schema(version)
         if not schema.validate(elem):
             errors = list(schema.error_log)
             more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-            return RejectedRecord(record, _field(errors[0]), _reason(errors[0]) + more, pseudonym)
+            return reject(_field(errors[0]), _reason(errors[0]) + more)
         data: dict[str, Any] = {"key": key, "eckid": elem.get("eckid"), "school": school, "line": line}
         for child in elem:
             tag = child.tag
@@ -204,8 +233,7 @@ class EdexmlSource:
             elif tag == "groep":
                 ref = child.get("key")
                 if ref not in groups:
-                    return RejectedRecord(record, "groep/@key", "refers to a group that is not in the export",
-                                          pseudonym)
+                    return reject("groep/@key", "refers to a group that is not in the export")
                 data["groep"] = groups[ref]
             elif tag == "vestiging":
                 data["vestiging"] = child.get("key")
@@ -218,7 +246,7 @@ class EdexmlSource:
             m = _VALUE_ERROR.match(reason)
             if m:
                 field, reason = m.group(1), m.group(2)
-            return RejectedRecord(record, field, reason, pseudonym)
+            return reject(field, reason)
 
 
 def _version(school: Any) -> str:
