@@ -150,6 +150,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pupils", type=int, default=100_000)
     ap.add_argument("--sync-pupils", type=int, default=20_000)
+    ap.add_argument("--skip-plan", action="store_true", help="only the first/second sync figures")
+    ap.add_argument("--skip-sync", action="store_true", help="only the parse/plan figures")
     ap.add_argument("--phase", help=argparse.SUPPRESS)
     ap.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -160,7 +162,7 @@ def main() -> None:
         return
 
     print(f"machine: {os.cpu_count()} cpus, Python {sys.version.split()[0]}")
-    for n in (a.pupils, a.pupils * 2):
+    for n in () if a.skip_plan else (a.pupils, a.pupils * 2):
         folder = prepare(n, "plan")
         size = (folder / "export.xml").stat().st_size / 1e6
         floor = child(["--phase", "floor", "--folder", str(folder)])
@@ -171,6 +173,8 @@ def main() -> None:
               f"dossiers + {seed['documents']} documents (rss {plan['rss_mb']:5.0f} MB; "
               f"{plan['creates']} creates, {plan['updates']} updates) | plan/parse = "
               f"{plan['seconds'] / floor['seconds']:.2f}x")
+    if a.skip_sync:
+        return
     folder = prepare(a.sync_pupils, "sync")
     first = child(["--phase", "sync", "--folder", str(folder)])
     second = child(["--phase", "sync", "--folder", str(folder)])

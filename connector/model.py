@@ -133,6 +133,58 @@ class StoreCapabilities(Frozen):
     transfer: bool = False
 
 
+RetentionKind = Literal["minimum", "maximum"]
+
+
+class PupilFacts(Frozen):
+    """Facts that move a pupil's retention clocks. Only a departure date starts them."""
+
+    departure: date | None = None
+    """The uitschrijf-/uitstroomdatum, from the LAS or recorded by a named person."""
+    referred: date | None = None
+    """Referred to (V)SO (samenwerkingsverband / toelaatbaarheidsverklaring)."""
+    reunion_consent: date | None = None
+    """Prior consent to keep name, address and school period for reunions."""
+    reenrolled: date | None = None
+    """Re-enrolled after a departure: the running clock stops."""
+
+    @property
+    def clock_start(self) -> date | None:
+        if self.departure is None:
+            return None
+        if self.reenrolled is not None and self.reenrolled >= self.departure:
+            return None
+        return self.departure
+
+
+class RetentionTag(Frozen):
+    """What the schedule says about one document: kept until, destroyed by, or never."""
+
+    category: str
+    trigger: str
+    period: str | None
+    """``5y``, ``2y``, ``8w``...; None when blocked or kept open (e.g. by consent)."""
+    kind: RetentionKind
+    basis: str
+    due: date | None
+    """The date the period ends; None while the clock has not started or is kept open."""
+    blocked: bool = False
+    override: str | None = None
+    """The basis of a school's override of the preset, when one applied."""
+    unclassified: bool = False
+
+    def metadata(self) -> dict[str, str]:
+        """The tag as DMS metadata (strings only)."""
+        return {
+            "retention_category": self.category,
+            "retention_kind": self.kind,
+            "retention_period": self.period or "",
+            "retention_due": self.due.isoformat() if self.due else "open",
+            "retention_blocked": "yes" if self.blocked else "no",
+            "retention_basis": self.basis,
+        }
+
+
 OperationKind = Literal["create_dossier", "update_dossier"]
 
 

@@ -109,7 +109,7 @@ journal = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", Integer, nullable=False, index=True),
     Column("kind", String(32), nullable=False),
-    Column("external_id", String(300), nullable=False),
+    Column("external_id", String(300), nullable=False, index=True),
     Column("pseudonym", String(40), nullable=False),
     Column("payload", Text, nullable=False),
     Column("status", String(12), nullable=False, index=True),  # new|sent|done|failed|superseded
@@ -201,6 +201,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA cache_size=-32768")  # 32 MiB page cache: lookups stay in memory at 100k+ dossiers
+    cur.execute("PRAGMA temp_store=MEMORY")
     cur.close()
 
 

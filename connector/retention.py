@@ -1,0 +1,258 @@
+"""Retention schedules as data, and the pure rule that tags a document.
+
+    tag(facts about the pupil, document class, schedule) -> RetentionTag
+
+A schedule (``mappings/retention-*.toml`` or a school's own file) names categories, each with a
+trigger (the departure date), a period, a kind (``minimum``: must keep until; ``maximum``: must
+be gone by), a legal basis, optional alternatives when the pupil was referred to (V)SO or gave
+consent (reunions), and whether the category is blocked (never destroyed). Every document class
+of the dossier layout maps to exactly one category. A school's override file changes periods
+and bases; each override is recorded in the tag, and a minimum period can never be shortened.
+
+The tag does not depend on today's date (so the DMS is not rewritten daily); ``is_due`` does.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from connector import tomlfile
+from connector.errors import ConfigError
+from connector.mapping import PRESETS
+from connector.model import PupilFacts, RetentionKind, RetentionTag
+
+_PERIOD = re.compile(r"^(\d{1,3})([ymwd])$")
+_DAYS = {"y": 365.25, "m": 30.44, "w": 7.0, "d": 1.0}
+UNCLASSIFIED = "unclassified"
+
+
+def parse_period(text: str) -> tuple[int, str] | None:
+    """``"5y"`` -> (5, "y"); ``"open"`` -> None. Raises ValueError on anything else."""
+    if text == "open":
+        return None
+    m = _PERIOD.match(text)
+    if not m:
+        raise ValueError(f"period {text!r}: use a whole number and y, m, w or d (e.g. 5y, 6m, 8w), or 'open'")
+    return int(m.group(1)), m.group(2)
+
+
+def period_days(text: str | None) -> float:
+    """Approximate length, only to compare periods (open or None counts as forever)."""
+    if text is None:
+        return float("inf")
+    parsed = parse_period(text)
+    if parsed is None:
+        return float("inf")
+    n, unit = parsed
+    return n * _DAYS[unit]
+
+
+def add_period(start: date, text: str) -> date | None:
+    """The end of a period that starts on ``start`` (calendar years and months; 29 Feb -> 28 Feb)."""
+    parsed = parse_period(text)
+    if parsed is None:
+        return None
+    n, unit = parsed
+    if unit in ("y", "m"):
+        months = start.month - 1 + (n * 12 if unit == "y" else n)
+        year, month = start.year + months // 12, months % 12 + 1
+        day = min(start.day, calendar.monthrange(year, month)[1])
+        return date(year, month, day)
+    return start + timedelta(days=n * (7 if unit == "w" else 1))
+
+
+def _check_period(value: str | None) -> str | None:
+    if value is not None:
+        parse_period(value)
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Alternative(_Strict):
+    period: str
+    basis: str = Field(min_length=3)
+
+    _period = field_validator("period")(_check_period)
+
+
+class Category(_Strict):
+    name: str
+    trigger: Literal["departure"] = "departure"
+    period: str | None = None
+    kind: RetentionKind
+    basis: str = Field(min_length=3)
+    blocked: bool = False
+    when_referred: _Alternative | None = None
+    with_consent: _Alternative | None = None
+    override: str | None = None
+
+    _period = field_validator("period")(_check_period)
+
+
+class _ScheduleMeta(_Strict):
+    name: str
+    description: str = ""
+    mapping: str = "po"
+
+
+class _ScheduleFile(_Strict):
+    schedule: _ScheduleMeta
+    categories: dict[str, Category]
+    classes: dict[str, str]
+
+
+class _Override(_Strict):
+    period: str | None = None
+    basis: str = Field(min_length=3)
+    when_referred: _Alternative | None = None
+
+    _period = field_validator("period")(_check_period)
+
+
+class _OverrideFile(_Strict):
+    overrides: dict[str, _Override]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    description: str
+    path: Path
+    categories: dict[str, Category]
+    classes: dict[str, str]
+    overrides: dict[str, str] = field(default_factory=dict)
+    """category -> basis of the school's override."""
+    override_path: Path | None = None
+
+    def longest(self) -> Category:
+        """The non-blocked maximum category with the longest period: what an unclassified
+        document gets, so it is never destroyed earlier than any class it might belong to."""
+        candidates = [c for c in self.categories.values() if c.kind == "maximum" and not c.blocked]
+        if not candidates:
+            raise ConfigError(f"{self.path}: schedule has no destroyable category")
+
+        def length(c: Category) -> float:
+            alt = c.when_referred.period if c.when_referred else None
+            return max(period_days(c.period), period_days(alt) if alt else 0.0)
+
+        return max(candidates, key=length)
+
+
+def tag(facts: PupilFacts, doc_class: str | None, schedule: Schedule) -> RetentionTag:
+    """The retention tag of one document. Pure."""
+    unclassified = doc_class is None or doc_class not in schedule.classes
+    if unclassified:
+        code = UNCLASSIFIED
+        cat = schedule.longest()
+    else:
+        code = schedule.classes[doc_class]  # type: ignore[index]
+        cat = schedule.categories[code]
+    period, basis = cat.period, cat.basis
+    if cat.when_referred and facts.referred is not None:
+        period, basis = cat.when_referred.period, cat.when_referred.basis
+    if cat.with_consent and facts.reunion_consent is not None and not unclassified:
+        period, basis = cat.with_consent.period, cat.with_consent.basis
+    if unclassified and cat.when_referred:
+        # never shorter than any alternative the class might have had
+        if period_days(cat.when_referred.period) > period_days(period):
+            period, basis = cat.when_referred.period, cat.when_referred.basis
+    if unclassified:
+        basis = f"Niet geclassificeerd document: langste termijn van dit schema ({cat.name}): {basis}"
+    start = facts.clock_start
+    open_period = period is None or period == "open"
+    due = None if (cat.blocked or open_period or start is None) else add_period(start, period)  # type: ignore[arg-type]
+    return RetentionTag(
+        category=code, trigger=cat.trigger, period=None if (cat.blocked or open_period) else period,
+        kind=cat.kind, basis=basis, due=due, blocked=cat.blocked,
+        override=cat.override,
+        unclassified=unclassified,
+    )
+
+
+def is_due(t: RetentionTag, today: date) -> bool:
+    """May (must) this document be destroyed today? Only maximum periods that have passed."""
+    return t.kind == "maximum" and not t.blocked and t.due is not None and t.due <= today
+
+
+def _resolve(ref: str | Path, base: Path | None) -> Path:
+    path = Path(ref)
+    if path.suffix != ".toml":
+        return PRESETS / f"{ref}.toml"
+    if not path.is_absolute() and base is not None:
+        return base / path
+    return path
+
+
+def load_schedule(ref: str | Path, base: Path | None = None, overrides: str | Path | None = None,
+                  classes: set[str] | None = None) -> Schedule:
+    """Load a schedule (preset name or path), apply a school's overrides, and check it against
+    the dossier layout's classes. Errors name file, line and key."""
+    path = _resolve(ref, base)
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in PRESETS.glob("*.toml") if p.stem.startswith(("retention-", "policy-"))))
+        raise ConfigError(f"retention schedule {ref!s}: no such file or preset ({known})")
+    raw, text = tomlfile.read(path)
+    try:
+        data = _ScheduleFile.model_validate(raw)
+    except ValidationError as exc:
+        raise tomlfile.explain(path, text, exc) from None
+    for cls, code in data.classes.items():
+        if code not in data.categories:
+            raise tomlfile.problem(path, text, ["classes", cls],
+                                   f"unknown category {code!r} (categories: {', '.join(data.categories)})")
+    for code, cat in data.categories.items():
+        if not cat.blocked and cat.period is None:
+            raise tomlfile.problem(path, text, ["categories", code, "period"],
+                                   "a category that is not blocked needs a period")
+    if classes is not None:
+        missing = sorted(classes - set(data.classes))
+        if missing:
+            raise tomlfile.problem(path, text, ["classes"],
+                                   f"document classes with no category: {', '.join(missing)}")
+    categories = dict(data.categories)
+    applied: dict[str, str] = {}
+    override_path = None
+    if overrides is not None:
+        override_path = _resolve(overrides, base)
+        categories, applied = _apply_overrides(override_path, categories)
+    return Schedule(data.schedule.name, data.schedule.description, path, categories,
+                    dict(data.classes), applied, override_path)
+
+
+def _apply_overrides(path: Path, categories: dict[str, Category]) -> tuple[dict[str, Category], dict[str, str]]:
+    raw, text = tomlfile.read(path)
+    try:
+        data = _OverrideFile.model_validate(raw)
+    except ValidationError as exc:
+        raise tomlfile.explain(path, text, exc) from None
+    out = dict(categories)
+    applied = {}
+    for code, ov in data.overrides.items():
+        if code not in out:
+            raise tomlfile.problem(path, text, ["overrides", code],
+                                   f"unknown category (categories: {', '.join(out)})")
+        cat = out[code]
+        if cat.blocked:
+            raise tomlfile.problem(path, text, ["overrides", code],
+                                   "a blocked category cannot be overridden (Archiefwet)")
+        if cat.kind == "minimum" and ov.period is not None and period_days(ov.period) < period_days(cat.period):
+            raise tomlfile.problem(path, text, ["overrides", code, "period"],
+                                   f"shortens a minimum period ({cat.period} -> {ov.period}); not allowed")
+        changes: dict[str, object] = {"basis": ov.basis, "override": ov.basis}
+        if ov.period is not None:
+            changes["period"] = ov.period
+        if ov.when_referred is not None:
+            changes["when_referred"] = ov.when_referred
+        out[code] = cat.model_copy(update=changes)
+        applied[code] = ov.basis
+    return out, applied
