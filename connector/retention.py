@@ -162,10 +162,9 @@ def tag(facts: PupilFacts, doc_class: str | None, schedule: Schedule) -> Retenti
         period, basis = cat.when_referred.period, cat.when_referred.basis
     if cat.with_consent and facts.reunion_consent is not None and not unclassified:
         period, basis = cat.with_consent.period, cat.with_consent.basis
-    if unclassified and cat.when_referred:
+    if unclassified and cat.when_referred and period_days(cat.when_referred.period) > period_days(period):
         # never shorter than any alternative the class might have had
-        if period_days(cat.when_referred.period) > period_days(period):
-            period, basis = cat.when_referred.period, cat.when_referred.basis
+        period, basis = cat.when_referred.period, cat.when_referred.basis
     if unclassified:
         basis = f"Niet geclassificeerd document: langste termijn van dit schema ({cat.name}): {basis}"
     start = facts.clock_start
@@ -199,7 +198,8 @@ def load_schedule(ref: str | Path, base: Path | None = None, overrides: str | Pa
     the dossier layout's classes. Errors name file, line and key."""
     path = _resolve(ref, base)
     if not path.exists():
-        known = ", ".join(sorted(p.stem for p in PRESETS.glob("*.toml") if p.stem.startswith(("retention-", "policy-"))))
+        presets = (p.stem for p in PRESETS.glob("*.toml") if p.stem.startswith(("retention-", "policy-")))
+        known = ", ".join(sorted(presets))
         raise ConfigError(f"retention schedule {ref!s}: no such file or preset ({known})")
     raw, text = tomlfile.read(path)
     try:
