@@ -23,12 +23,15 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 import adapters
 from connector import config as config_mod
 from connector import mapping as mapping_mod
+from connector import tagging
 from connector.audit import AuditLog
 from connector.errors import ConfigError, ConnectorError, SourceError
 from connector.identity import Identity
 from connector.mapping import Mapping
+from connector.model import DossierRef
 from connector.ports import DocumentStore, PupilSource, SourceContext
-from connector.state import StateStore
+from connector.retention import Schedule, load_schedule
+from connector.state import DossierRow, StateStore
 from connector.sync import SyncOptions, SyncReport, sync
 
 EXIT_OK, EXIT_ERROR, EXIT_SAFETY = 0, 1, 3
@@ -64,6 +67,23 @@ class App:
     mapping: Mapping
     state: StateStore
     audit: AuditLog
+
+    def schedule(self) -> Schedule:
+        cfg = self.loaded.config.retention
+        classes = set(self.mapping.classes)
+        return load_schedule(cfg.schedule, base=self.loaded.base, overrides=cfg.overrides, classes=classes)
+
+    def dossier(self, key: str) -> DossierRow:
+        """A pupil's dossier by pseudonymous key (p-...) or by LAS key."""
+        if key.startswith("p-"):
+            rows = self.state.find_pupil([key])
+        else:
+            rows = self.state.find_pupil([self.identity.pseudonym_of(s, key) for s in self.state.schools()])
+        if not rows:
+            raise ConfigError(f"no dossier for pupil key {key!r} (give the LAS key or the pseudonymous p-... key)")
+        if len(rows) > 1:
+            raise ConfigError(f"pupil key {key!r} matches dossiers in several schools; give the p-... key")
+        return rows[0]
 
     def source(self) -> PupilSource:
         context = SourceContext(pseudonymize=self.identity.pseudonym_of, base=self.loaded.base)
@@ -142,6 +162,7 @@ def _run_sync(config_path: Path, as_json: bool, report_file: Path | None, dry_ru
         try:
             source, store = app.source(), app.store()
             try:
+                schedule = app.schedule()
                 if bar:
                     with bar:
                         report = sync(source, store, app.state, app.audit, app.identity, app.mapping,
@@ -149,6 +170,12 @@ def _run_sync(config_path: Path, as_json: bool, report_file: Path | None, dry_ru
                 else:
                     report = sync(source, store, app.state, app.audit, app.identity, app.mapping,
                                   options, date.today(), update)
+                if report.retag and not dry_run and not report.stopped_by:
+                    tags = tagging.refresh(store, app.state, app.audit, schedule, app.mapping, report.run_id,
+                                           actor, external_ids=report.retag)
+                    report.tags = tags.as_dict()
+                    report.dms_writes += tags.dms_writes
+                    report.failed.extend(tags.failed)
             finally:
                 store.close()
         except (ConfigError, SourceError) as exc:
@@ -364,6 +391,239 @@ def doctor_cmd(config_path: Path, as_json: bool) -> None:
             for p in c["problems"]:
                 out_console.print(f"      {p}", highlight=False, markup=False)
     sys.exit(EXIT_OK if ok else EXIT_ERROR)
+
+
+# -- retention -------------------------------------------------------------------------------
+
+def _today(value: str | None) -> date:
+    return date.fromisoformat(value) if value else date.today()
+
+
+today_option = click.option("--today", help="Act as if today were this date (YYYY-MM-DD; for demos and tests).")
+
+
+def _echo(data: Any, as_json: bool, human: Callable[[], None]) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        human()
+
+
+@main.group("schedule")
+def schedule_group() -> None:
+    """The retention schedule in force."""
+
+
+@schedule_group.command("show")
+@config_option
+@json_option
+def schedule_show(config_path: Path, as_json: bool) -> None:
+    """What will be destroyed when: categories, classes, periods, kinds, bases, overrides."""
+    with _app(config_path, as_json) as app:
+        try:
+            sch = app.schedule()
+        except ConfigError as exc:
+            _fail(str(exc), as_json)
+    categories: dict[str, dict[str, Any]] = {
+            code: {
+                "name": c.name, "trigger": c.trigger, "period": c.period, "kind": c.kind, "blocked": c.blocked,
+                "basis": c.basis, "override": c.override,
+                "when_referred": c.when_referred.model_dump() if c.when_referred else None,
+                "with_consent": c.with_consent.model_dump() if c.with_consent else None,
+                "classes": sorted(k for k, v in sch.classes.items() if v == code),
+            } for code, c in sch.categories.items()
+    }
+    data: dict[str, Any] = {
+        "schedule": sch.name, "description": sch.description, "file": str(sch.path),
+        "overrides_file": str(sch.override_path) if sch.override_path else None,
+        "categories": categories, "unclassified": {"gets": sch.longest().name},
+    }
+
+    def human() -> None:
+        c = out_console
+        c.print(f"[bold]{sch.name}[/]: {sch.description}", highlight=False)
+        for code, cat in categories.items():
+            when = "blocked: never destroyed" if cat["blocked"] else (
+                f"{cat['kind']} {cat['period']} after {cat['trigger']}")
+            c.print(f"\n[bold]{code}[/] {cat['name']}: {when}", highlight=False)
+            c.print(f"  basis: {cat['basis']}", highlight=False, markup=False)
+            if cat["override"]:
+                c.print(f"  [yellow]school override[/]: {cat['override']}", highlight=False)
+            for alt in ("when_referred", "with_consent"):
+                if cat[alt]:
+                    c.print(f"  {alt.replace('_', ' ')}: {cat[alt]['period']} ({cat[alt]['basis']})",
+                            highlight=False, markup=False)
+            c.print(f"  classes: {', '.join(cat['classes']) or '-'}", highlight=False)
+        c.print(f"\nunclassified documents get: {data['unclassified']['gets']}", highlight=False)
+
+    _echo(data, as_json, human)
+
+
+@main.group("pupil")
+def pupil_group() -> None:
+    """Facts about a pupil that move retention clocks, recorded by a named person."""
+
+
+def _fact(config_path: Path, key: str, kind: str, on: date | None, by: str, note: str | None,
+          as_json: bool) -> None:
+    with _app(config_path, as_json) as app:
+        try:
+            row = app.dossier(key)
+            schedule = app.schedule()
+        except ConfigError as exc:
+            _fail(str(exc), as_json)
+        if kind == "departure" and row.departure is not None and on != row.departure:
+            _fail(f"the LAS reports a departure date for {row.pseudonym}; correct it in the LAS", as_json)
+        if kind == "departure" and on is not None and row.departure is None and row.vanished_since is None:
+            _fail(f"{row.pseudonym} is in the last LAS snapshot without a departure date; record the "
+                  "departure in the LAS (a hand-recorded departure is for pupils who vanished from it)", as_json)
+        with app.state.transaction() as conn:
+            app.state.record_fact(conn, row.external_id, kind, on, by, note)
+            app.audit.append(conn, by, f"fact.{kind}" if on else f"fact.{kind}.withdrawn", row.pseudonym,
+                             {"on": on.isoformat() if on else None, "note_given": bool(note)})
+        store = app.store()
+        try:
+            run_id = app.state.begin_run("facts")
+            tags = tagging.refresh(store, app.state, app.audit, schedule, app.mapping, run_id,
+                                   f"leerdossier pupil ({by})", external_ids=[row.external_id])
+            app.state.finish_run(run_id, "ok", row.school, None, tags.as_dict())
+        finally:
+            store.close()
+    data = {"ok": True, "record": row.pseudonym, "fact": kind, "on": on, "by": by, "tags": tags.as_dict()}
+    _echo(data, as_json, lambda: out_console.print(
+        f"recorded {kind} {on or '(withdrawn)'} for {row.pseudonym} by {by}; "
+        f"{tags.tagged} document tag(s) updated", highlight=False))
+
+
+def _fact_command(name: str, kind: str, doc: str) -> None:
+    @pupil_group.command(name, help=doc)
+    @config_option
+    @click.argument("key")
+    @click.option("--date", "on", required=False, help="The date (YYYY-MM-DD); omit with --withdraw.")
+    @click.option("--withdraw", is_flag=True, help="Withdraw the fact (e.g. consent withdrawn).")
+    @click.option("--by", required=True, help="Who records it (name and role).")
+    @click.option("--note", help="Why, or the document it rests on (kept in the state, not the audit log).")
+    @json_option
+    def command(config_path: Path, key: str, on: str | None, withdraw: bool, by: str, note: str | None,
+                as_json: bool) -> None:
+        if bool(on) == withdraw:
+            _fail("give either --date or --withdraw", as_json)
+        _fact(config_path, key, kind, date.fromisoformat(on) if on else None, by, note, as_json)
+
+
+_fact_command("left", "departure",
+              "Record that a pupil left (for a pupil who vanished from the LAS without a departure date).")
+_fact_command("referred", "referred", "Record a referral to (V)SO (samenwerkingsverband, TLV).")
+_fact_command("consent", "reunion_consent",
+              "Record prior consent to keep name, address and school period for reunions.")
+_fact_command("reenrolled", "reenrolled", "Record a re-enrolment after a departure (stops the clock).")
+
+
+@pupil_group.command("facts")
+@config_option
+@click.argument("key")
+@json_option
+def pupil_facts(config_path: Path, key: str, as_json: bool) -> None:
+    """Show the facts recorded for a pupil and the clock they give."""
+    with _app(config_path, as_json) as app:
+        try:
+            row = app.dossier(key)
+        except ConfigError as exc:
+            _fail(str(exc), as_json)
+        facts = app.state.facts_for(row.external_id, row.departure)
+        history = app.state.fact_history(row.external_id)
+    data = {"record": row.pseudonym, "las_departure": row.departure, "facts": facts.model_dump(),
+            "clock_start": facts.clock_start,
+            "history": [{k: h[k] for k in ("kind", "on", "by", "at")} for h in history]}
+    _echo(data, as_json, lambda: out_console.print_json(json.dumps(data, default=str)))
+
+
+@main.group("document")
+def document_group() -> None:
+    """Documents in a pupil's dossier."""
+
+
+@document_group.command("add")
+@config_option
+@click.argument("key")
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--class", "doc_class", required=True, help="Document class from the mapping (e.g. rapport).")
+@click.option("--by", default="leerdossier document add", help="Who adds it.")
+@json_option
+def document_add(config_path: Path, key: str, file: Path, doc_class: str, by: str, as_json: bool) -> None:
+    """Store FILE in the dossier of pupil KEY through the configured DMS, tagged at once."""
+    with _app(config_path, as_json) as app:
+        if doc_class not in app.mapping.classes:
+            _fail(f"unknown class {doc_class!r}; classes: {', '.join(sorted(app.mapping.classes))}", as_json)
+        try:
+            row = app.dossier(key)
+            schedule = app.schedule()
+        except ConfigError as exc:
+            _fail(str(exc), as_json)
+        part = app.mapping.classes[doc_class][0]
+        store = app.store()
+        try:
+            ref = DossierRef(id=row.ref_id or "", external_id=row.external_id)
+            with file.open("rb") as fh:
+                doc = store.add_document(ref, part, doc_class, file.name, fh, {"added_by": by})
+            app.audit.record(by, "document.added", row.pseudonym, {"document": doc.id, "part": part,
+                                                                   "class": doc_class})
+            run_id = app.state.begin_run("document")
+            tags = tagging.refresh(store, app.state, app.audit, schedule, app.mapping, run_id, by,
+                                   external_ids=[row.external_id])
+            app.state.finish_run(run_id, "ok", row.school, None, tags.as_dict())
+        except ConnectorError as exc:
+            _fail(str(exc), as_json)
+        finally:
+            store.close()
+    data = {"ok": True, "record": row.pseudonym, "document": doc.id, "part": part, "class": doc_class,
+            "tags": tags.as_dict()}
+    _echo(data, as_json, lambda: out_console.print(
+        f"stored {doc.id} in part {part} of {row.pseudonym} as {doc_class}; tagged", highlight=False))
+
+
+@main.group("tags")
+def tags_group() -> None:
+    """Retention tags on every document."""
+
+
+@tags_group.command("refresh")
+@config_option
+@json_option
+def tags_refresh(config_path: Path, as_json: bool) -> None:
+    """Recompute every document's tag (also finds documents added by other routes)."""
+    with _app(config_path, as_json) as app:
+        schedule = app.schedule()
+        store = app.store()
+        update_, bar = _progress(not as_json and err_console.is_terminal)
+        try:
+            run_id = app.state.begin_run("tags")
+            if bar:
+                with bar:
+                    report = tagging.refresh(store, app.state, app.audit, schedule, app.mapping, run_id,
+                                             "leerdossier tags refresh", progress=update_)
+            else:
+                report = tagging.refresh(store, app.state, app.audit, schedule, app.mapping, run_id,
+                                         "leerdossier tags refresh")
+            app.state.finish_run(run_id, "ok", None, None, report.as_dict())
+        finally:
+            store.close()
+    data = report.as_dict()
+
+    def human() -> None:
+        c = out_console
+        c.print(f"dossiers {report.dossiers}, documents {report.documents}: {report.tagged} tagged, "
+                f"{report.unchanged} unchanged, {report.gone} gone from the DMS")
+        if report.unclassified:
+            c.print(f"[yellow]unclassified: {len(report.unclassified)}[/] (longest period applied; "
+                    "classify them in the DMS or add a rule to the mapping)")
+            for u in report.unclassified[:20]:
+                c.print(f"  {u['record']} document {u['document']}", highlight=False)
+        for f in report.failed:
+            c.print(f"[red]failed[/]: {f['record']}: {f['error']}", highlight=False, markup=False)
+
+    _echo(data, as_json, human)
+    sys.exit(EXIT_ERROR if report.failed else EXIT_OK)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -64,6 +64,22 @@ class SafetySection(_Section):
     hold_suspected_duplicates: bool = True
 
 
+class RetentionSection(_Section):
+    schedule: str = "retention-po"
+    """A preset from mappings/ (retention-po, policy-2010-primenius) or a path."""
+    overrides: str | None = None
+    """The school's own override file (periods and their basis), if any."""
+
+
+class DestructionSection(_Section):
+    max_per_run: int = Field(default=500, ge=1)
+    """A destruction run that would destroy more documents than this stops before it starts."""
+    trash_grace_days: int = Field(default=30, ge=0)
+    """Where the DMS has a trash: days before ``destruction purge`` empties it for good."""
+    output: str = "var/destruction"
+    """Folder for destruction lists and certificates (JSON, HTML, PDF)."""
+
+
 class LoggingSection(_Section):
     level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 
@@ -75,6 +91,8 @@ class Config(_Section):
     identity: IdentitySection = Field(default_factory=IdentitySection)
     mapping: MappingSection = Field(default_factory=MappingSection)
     safety: SafetySection = Field(default_factory=SafetySection)
+    retention: RetentionSection = Field(default_factory=RetentionSection)
+    destruction: DestructionSection = Field(default_factory=DestructionSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
 
 

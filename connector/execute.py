@@ -23,7 +23,7 @@ from tenacity import (
 
 from connector.audit import AuditLog
 from connector.errors import PermanentError, StoreError, TransientError
-from connector.model import DossierRef, Operation
+from connector.model import DOSSIER_KINDS, DossierRef, Operation
 from connector.ports import DocumentStore
 from connector.state import JournalRow, StateStore
 
@@ -41,6 +41,9 @@ class RetryPolicy:
 class Outcome:
     created: int = 0
     updated: int = 0
+    tagged: int = 0
+    destroyed: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
     dms_writes: int = 0
     resumed: int = 0
     failed: list[dict[str, str]] = field(default_factory=list)
@@ -48,21 +51,30 @@ class Outcome:
     def add(self, other: Outcome) -> None:
         self.created += other.created
         self.updated += other.updated
+        self.tagged += other.tagged
+        self.destroyed += other.destroyed
+        self.skipped.extend(other.skipped)
         self.dms_writes += other.dms_writes
         self.resumed += other.resumed
         self.failed.extend(other.failed)
 
 
+Guard = Callable[[Operation], str | None]
+"""Checked right before a destroy is sent (also when resumed): a reason to skip it, or None."""
+
+_ACTIONS = {"create_dossier": "dossier.created", "update_dossier": "dossier.updated",
+            "tag_document": "document.tagged", "destroy_document": "document.destroyed"}
+
+
 class Executor:
     def __init__(self, store: DocumentStore, state: StateStore, audit: AuditLog, actor: str,
-                 retry: RetryPolicy | None = None,
-                 on_done: Callable[[Operation], None] | None = None) -> None:
+                 retry: RetryPolicy | None = None, guard: Guard | None = None) -> None:
         self.store = store
         self.state = state
         self.audit = audit
         self.actor = actor
         self.retry = retry or RetryPolicy()
-        self.on_done = on_done
+        self.guard = guard
 
     def run(self, run_id: int, ops: list[tuple[Operation, str | None, str | None]]) -> Outcome:
         """Journal a batch of operations, then apply them one by one."""
@@ -75,10 +87,13 @@ class Executor:
             self._apply(op_id, op, dup_pgn, dup_nb, outcome)
         return outcome
 
-    def resume(self) -> Outcome:
-        """Finish every journal row an earlier run left unfinished."""
+    def resume(self, kinds: tuple[str, ...]) -> Outcome:
+        """Finish the journal rows of these kinds that an earlier run left unfinished.
+        Destroys are resumed only by an executor with a guard (the destruction run)."""
+        if "destroy_document" in kinds and self.guard is None:
+            raise ValueError("destroy operations are resumed only with a guard")
         outcome = Outcome()
-        for row in self.state.pending():
+        for row in self.state.pending(kinds):
             log.info("resuming journal row",
                      extra={"op": row.id, "status": row.status, "record": row.operation.pseudonym})
             outcome.resumed += 1
@@ -87,6 +102,12 @@ class Executor:
 
     def _apply(self, op_id: int, op: Operation, dup_pgn: str | None, dup_nb: str | None,
                outcome: Outcome, resumed: JournalRow | None = None) -> None:
+        if op.kind == "destroy_document":
+            reason = self.guard(op) if self.guard else "no guard: destroys run only from an approved list"
+            if reason is not None:
+                self.state.skip(op_id, op, reason)
+                outcome.skipped.append({"record": op.pseudonym, "item": str(op.item_id), "reason": reason})
+                return
         self.state.journal_mark(op_id, "sent")
         try:
             ref, writes = self._call(op, resumed is not None)
@@ -98,18 +119,20 @@ class Executor:
             return
         outcome.dms_writes += writes
         with self.state.transaction() as conn:
-            self.state.record_done(conn, op_id, op, ref.id, dup_pgn, dup_nb)
-            action = "dossier.created" if op.kind == "create_dossier" else "dossier.updated"
-            details: dict[str, Any] = {"school": op.spec.school, "changed": list(op.changed)}
+            self.state.record_done(conn, op_id, op, ref.id, dup_pgn, dup_nb,
+                                   trashed=self.store.capabilities.trash)
+            details = _details(op)
             if resumed is not None:
                 details["resumed_from_run"] = resumed.run_id
-            self.audit.append(conn, self.actor, action, op.pseudonym, details)
+            self.audit.append(conn, self.actor, _ACTIONS[op.kind], op.pseudonym, details)
         if op.kind == "create_dossier":
             outcome.created += 1
-        else:
+        elif op.kind == "update_dossier":
             outcome.updated += 1
-        if self.on_done:
-            self.on_done(op)
+        elif op.kind == "tag_document":
+            outcome.tagged += 1
+        else:
+            outcome.destroyed += 1
 
     def _call(self, op: Operation, resumed: bool) -> tuple[DossierRef, int]:
         retrying = Retrying(
@@ -125,12 +148,37 @@ class Executor:
         raise PermanentError("unreachable")  # pragma: no cover
 
     def _once(self, op: Operation) -> tuple[DossierRef, int]:
+        if op.kind in ("tag_document", "destroy_document"):
+            doc = op.document
+            if doc is None or (op.kind == "tag_document" and op.tag is None):
+                raise PermanentError(f"{op.kind}: journal row without its document")
+            if op.kind == "tag_document":
+                self.store.tag(doc, op.tag)  # type: ignore[arg-type]
+            else:
+                self.store.destroy(doc)
+            return DossierRef(id=doc.dossier_id, external_id=op.external_id), 1
+        spec = op.dossier_spec()
         if op.kind == "update_dossier" and op.ref_id is not None:
             ref = DossierRef(id=op.ref_id, external_id=op.external_id)
-            self.store.update_dossier(ref, op.spec)
+            self.store.update_dossier(ref, spec)
             return ref, 1
         found = self.store.find_dossier(op.external_id)
         if found is not None:
-            self.store.update_dossier(found, op.spec)
+            self.store.update_dossier(found, spec)
             return found, 1
-        return self.store.create_dossier(op.spec), 1
+        return self.store.create_dossier(spec), 1
+
+
+def _details(op: Operation) -> dict[str, Any]:
+    """What the audit log keeps of an operation: names of fields, categories, dates; no content."""
+    if op.kind in DOSSIER_KINDS:
+        return {"school": op.dossier_spec().school, "changed": list(op.changed)}
+    doc = op.document
+    details: dict[str, Any] = {"document": doc.id if doc else None, "part": doc.part if doc else None}
+    if op.tag is not None:
+        details |= {"class": op.tag.doc_class, "category": op.tag.category,
+                    "due": op.tag.due.isoformat() if op.tag.due else "open", "blocked": op.tag.blocked,
+                    "basis": op.tag.basis, "override": op.tag.override, "unclassified": op.tag.unclassified}
+    if op.item_id is not None:
+        details["destruction_item"] = op.item_id
+    return details

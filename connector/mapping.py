@@ -6,6 +6,7 @@ the file, the line and the key.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Callable
 from datetime import date
@@ -15,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connector import tomlfile
 from connector.errors import ConfigError
-from connector.model import DossierSpec, PartSpec, Pupil
+from connector.model import DocumentRef, DossierSpec, PartSpec, Pupil
 
 PRESETS = Path(__file__).resolve().parent.parent / "mappings"
 
@@ -72,11 +73,21 @@ class _Class(_Strict):
     name: str
 
 
+class _Rule(_Strict):
+    """Classifies a document that arrived without a class (scanner, e-mail, another system)."""
+
+    doc_class: str = Field(alias="class")
+    metadata: dict[str, str] = Field(default_factory=dict)
+    name: str | None = None
+    part: str | None = None
+
+
 class _MappingFile(_Strict):
     mapping: _Meta
     dossier: _Dossier = Field(default_factory=_Dossier)
     parts: dict[str, _Part]
     classes: dict[str, _Class]
+    classify: list[_Rule] = Field(default_factory=list)
 
 
 class Mapping:
@@ -92,6 +103,7 @@ class Mapping:
             (name, TITLE_FIELDS[name]) for name in _PLACEHOLDER.findall(self.title_template)
         ]
         self.classes = {code: (c.part, c.name) for code, c in data.classes.items()}
+        self.rules = tuple(data.classify)
         self.parts = tuple(
             PartSpec(
                 code=code,
@@ -101,6 +113,22 @@ class Mapping:
             )
             for code, part in data.parts.items()
         )
+
+    def classify(self, doc: DocumentRef) -> str | None:
+        """The document's class: its own when the layout knows it, else the first matching rule
+        (all given conditions must hold: metadata values, file-name pattern, part), else None."""
+        if doc.doc_class in self.classes:
+            return doc.doc_class
+        meta = {k.casefold(): v.casefold() for k, v in doc.metadata.items()}
+        for rule in self.rules:
+            if rule.part is not None and rule.part != doc.part:
+                continue
+            if any(meta.get(k.casefold()) != v.casefold() for k, v in rule.metadata.items()):
+                continue
+            if rule.name is not None and not fnmatch.fnmatch(doc.name.casefold(), rule.name.casefold()):
+                continue
+            return rule.doc_class
+        return None
 
     def title(self, pupil: Pupil) -> str:
         values = {name: _text(get(pupil)) for name, get in self._title_getters}
@@ -166,6 +194,12 @@ def load(ref: str | Path, base: Path | None = None) -> Mapping:
                 path, text, ["classes", code, "part"],
                 f"unknown part {cls.part!r} (parts: {', '.join(data.parts)})",
             )
+    for i, rule in enumerate(data.classify):
+        if rule.doc_class not in data.classes:
+            raise tomlfile.problem(path, text, ["classify", "class"],
+                                   f"rule {i + 1}: unknown class {rule.doc_class!r}")
+        if not (rule.metadata or rule.name or rule.part):
+            raise tomlfile.problem(path, text, ["classify"], f"rule {i + 1}: has no condition")
     if not data.parts:
         raise tomlfile.problem(path, text, ["parts"], "a mapping needs at least one part")
     return Mapping(path, data)

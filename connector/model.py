@@ -172,10 +172,13 @@ class RetentionTag(Frozen):
     override: str | None = None
     """The basis of a school's override of the preset, when one applied."""
     unclassified: bool = False
+    doc_class: str | None = None
+    """The class the document was tagged as (from the DMS or the mapping's rules)."""
 
     def metadata(self) -> dict[str, str]:
         """The tag as DMS metadata (strings only)."""
         return {
+            "retention_class": self.doc_class or "",
             "retention_category": self.category,
             "retention_kind": self.kind,
             "retention_period": self.period or "",
@@ -185,7 +188,8 @@ class RetentionTag(Frozen):
         }
 
 
-OperationKind = Literal["create_dossier", "update_dossier"]
+OperationKind = Literal["create_dossier", "update_dossier", "tag_document", "destroy_document"]
+DOSSIER_KINDS: tuple[OperationKind, ...] = ("create_dossier", "update_dossier")
 
 
 class Operation(Frozen):
@@ -194,9 +198,23 @@ class Operation(Frozen):
     kind: OperationKind
     external_id: str
     pseudonym: str
-    spec: DossierSpec
+    spec: DossierSpec | None = None
     ref_id: str | None = None
     changed: tuple[str, ...] = ()
+    document: DocumentRef | None = None
+    tag: RetentionTag | None = None
+    item_id: int | None = None
+    """The destruction-list item a destroy operation carries out."""
+
+    @property
+    def target(self) -> str:
+        """What the operation changes: the dossier (external id) or one document (its id)."""
+        return self.document.id if self.document is not None else self.external_id
+
+    def dossier_spec(self) -> DossierSpec:
+        if self.spec is None:
+            raise ValueError(f"{self.kind} carries no dossier spec")
+        return self.spec
 
 
 class RecordedDossier(Frozen):

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import BinaryIO, ClassVar, Protocol, runtime_checkable
 
 from connector.errors import RejectedRecord
-from connector.model import DocumentRef, DossierRef, DossierSpec, Pupil, School, StoreCapabilities
+from connector.model import DocumentRef, DossierRef, DossierSpec, Pupil, RetentionTag, School, StoreCapabilities
 
 Cursor = str
 """Opaque position in a source; the core stores it with the journal rows it covers."""
@@ -71,7 +71,13 @@ class DocumentStore(Protocol):
         metadata: dict[str, str],
     ) -> DocumentRef: ...
 
-    def destroy(self, doc: DocumentRef) -> None: ...
+    def tag(self, doc: DocumentRef, tag: RetentionTag) -> None:
+        """Write the retention tag as the document's metadata in the DMS."""
+        ...
+
+    def destroy(self, doc: DocumentRef) -> None:
+        """The DMS's own delete (to its trash where it has one). Already gone counts as done."""
+        ...
 
     def check(self) -> list[str]:
         """Problems with settings or reachability, for ``leerdossier doctor`` (empty: fine)."""

@@ -175,6 +175,7 @@ def tag(facts: PupilFacts, doc_class: str | None, schedule: Schedule) -> Retenti
         kind=cat.kind, basis=basis, due=due, blocked=cat.blocked,
         override=cat.override,
         unclassified=unclassified,
+        doc_class=None if unclassified else doc_class,
     )
 
 

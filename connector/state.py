@@ -40,11 +40,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine, create_engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
 
 from connector.errors import ConfigError
-from connector.model import DossierSpec, Operation, RecordedDossier
+from connector.model import (
+    DOSSIER_KINDS,
+    DocumentRef,
+    DossierSpec,
+    Operation,
+    PupilFacts,
+    RecordedDossier,
+    RetentionTag,
+)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 metadata = MetaData()
 
 meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text))
@@ -80,11 +89,79 @@ documents = Table(
     "documents", metadata,
     Column("id", String(300), primary_key=True),
     Column("external_id", String(300), nullable=False, index=True),
+    Column("dossier_id", String(300)),
     Column("part", String(32), nullable=False),
     Column("doc_class", String(64)),
     Column("category", String(64)),
-    Column("due", Date),
+    Column("kind", String(8)),
+    Column("due", Date, index=True),
+    Column("blocked", Integer),
+    Column("unclassified", Integer),
+    Column("basis", Text),
+    Column("tag", Text),  # the tag as last written to the DMS (JSON)
+    Column("status", String(12), nullable=False, default="present"),  # present | trashed | destroyed
     Column("updated", String(40)),
+)
+
+facts = Table(
+    "facts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("external_id", String(300), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),  # departure | referred | reunion_consent | reenrolled
+    Column("on", Date),  # None: the fact was withdrawn
+    Column("by", String(200), nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("note", Text),
+)
+
+holds = Table(
+    "holds", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("external_id", String(300), nullable=False, index=True),
+    Column("pseudonym", String(40), nullable=False),
+    Column("part", String(32)),  # None: the whole dossier
+    Column("reason", Text, nullable=False),
+    Column("by", String(200), nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("removed_by", String(200)),
+    Column("removed_at", String(40)),
+    Column("removed_reason", Text),
+)
+
+destruction_lists = Table(
+    "destruction_lists", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created", String(40), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("status", String(16), nullable=False),  # draft | approved | executed | cancelled
+    Column("digest", String(64), nullable=False),
+    Column("approved_by", String(200)),
+    Column("approved_role", String(200)),
+    Column("approved_at", String(40)),
+    Column("approved_digest", String(64)),
+    Column("executed_at", String(40)),
+)
+
+destruction_items = Table(
+    "destruction_items", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("list_id", Integer, nullable=False, index=True),
+    Column("doc_id", String(300), nullable=False),
+    Column("dossier_id", String(300), nullable=False),
+    Column("external_id", String(300), nullable=False),
+    Column("pseudonym", String(40), nullable=False),
+    Column("school", String(32), nullable=False),
+    Column("part", String(32), nullable=False),
+    Column("doc_class", String(64)),
+    Column("category", String(64), nullable=False),
+    Column("basis", Text, nullable=False),
+    Column("due", Date, nullable=False),
+    Column("decision", String(12), nullable=False, default="pending"),  # pending | approved | rejected
+    Column("reason", Text),
+    Column("status", String(12), nullable=False, default="listed"),  # listed | sent | destroyed | failed | skipped
+    Column("detail", Text),
+    Column("done_at", String(40)),
 )
 
 staging = Table(
@@ -109,7 +186,8 @@ journal = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", Integer, nullable=False, index=True),
     Column("kind", String(32), nullable=False),
-    Column("external_id", String(300), nullable=False, index=True),
+    Column("external_id", String(300), nullable=False),
+    Column("target", String(300), nullable=False, index=True),
     Column("pseudonym", String(40), nullable=False),
     Column("payload", Text, nullable=False),
     Column("status", String(12), nullable=False, index=True),  # new|sent|done|failed|superseded
@@ -160,6 +238,19 @@ class Staged:
     spec: DossierSpec | None = None
     dup_pgn: str | None = None
     dup_nb: str | None = None
+
+
+@dataclass(frozen=True)
+class DossierRow:
+    external_id: str
+    pseudonym: str
+    school: str
+    ref_id: str | None
+    departure: date | None
+    vanished_since: date | None = None
+
+
+FACT_KINDS = ("departure", "referred", "reunion_consent", "reenrolled")
 
 
 @dataclass(frozen=True)
@@ -368,18 +459,24 @@ class StateStore:
         return out
 
     def refresh_seen(self, run_id: int, school: str, today: date, write: bool = True
-                     ) -> list[tuple[str, date]]:
+                     ) -> tuple[list[tuple[str, str, date]], list[str]]:
         """Record who was seen; mark dossiers of this school that vanished without a departure
-        date (kept, reported) and return every such dossier with the date it was first missed.
-        With ``write=False`` only report."""
+        date (kept, reported). Returns every such dossier (external id, pseudonym, first missed)
+        and the external ids of dossiers that were missing and are back. ``write=False``: only
+        report."""
         seen = exists().where(staging.c.run_id == run_id, staging.c.pseudonym == dossiers.c.pseudonym)
         missing = and_(dossiers.c.school == school, dossiers.c.departure.is_(None), ~seen)
+        listing = select(dossiers.c.external_id, dossiers.c.pseudonym, dossiers.c.vanished_since).where(
+            missing).order_by(dossiers.c.pseudonym)
+        back = select(dossiers.c.external_id).where(dossiers.c.school == school, seen,
+                                                    dossiers.c.vanished_since.is_not(None))
         if not write:
             with self.engine.connect() as conn:
-                rows = conn.execute(select(dossiers.c.pseudonym, dossiers.c.vanished_since)
-                                    .where(missing).order_by(dossiers.c.pseudonym)).all()
-            return [(r[0], r[1] or today) for r in rows]
+                rows = conn.execute(listing).all()
+                returned = list(conn.execute(back).scalars())
+            return [(r[0], r[1], r[2] or today) for r in rows], returned
         with self.transaction() as conn:
+            returned = list(conn.execute(back).scalars())
             conn.execute(update(dossiers).where(dossiers.c.school == school, seen)
                          .values(vanished_since=None))
             for col in ("dup_pgn", "dup_nb"):
@@ -390,9 +487,8 @@ class StateStore:
                 conn.execute(update(dossiers).where(dossiers.c.school == school, seen).values({col: newer}))
             conn.execute(update(dossiers).where(missing, dossiers.c.vanished_since.is_(None))
                          .values(vanished_since=today))
-            rows = conn.execute(select(dossiers.c.pseudonym, dossiers.c.vanished_since)
-                                .where(missing).order_by(dossiers.c.pseudonym)).all()
-        return [(r[0], r[1]) for r in rows]
+            rows = conn.execute(listing).all()
+        return [(r[0], r[1], r[2]) for r in rows], returned
 
     def dossier_count(self) -> int:
         with self.engine.connect() as conn:
@@ -408,13 +504,71 @@ class StateStore:
             fingerprint=r.fingerprint, spec=DossierSpec.model_validate_json(r.spec) if r.spec else None,
         )
 
+    def dossier_rows(self, external_ids: list[str] | None = None) -> list[DossierRow]:
+        stmt = select(dossiers.c.external_id, dossiers.c.pseudonym, dossiers.c.school, dossiers.c.ref_id,
+                      dossiers.c.departure, dossiers.c.vanished_since).order_by(dossiers.c.external_id)
+        if external_ids is not None:
+            stmt = stmt.where(dossiers.c.external_id.in_(external_ids))
+        with self.engine.connect() as conn:
+            return [DossierRow(*r) for r in conn.execute(stmt).all()]
+
+    def find_pupil(self, pseudonyms: list[str]) -> list[DossierRow]:
+        """Dossiers whose pseudonymous key is one of these."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(dossiers.c.external_id, dossiers.c.pseudonym, dossiers.c.school,
+                                       dossiers.c.ref_id, dossiers.c.departure, dossiers.c.vanished_since)
+                                .where(dossiers.c.pseudonym.in_(pseudonyms))).all()
+        return [DossierRow(*r) for r in rows]
+
+    def schools(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return sorted(conn.execute(select(dossiers.c.school).distinct()).scalars())
+
+    # -- facts that move retention clocks ---------------------------------------------------------
+    def record_fact(self, conn: Connection, external_id: str, kind: str, on: date | None, by: str,
+                    note: str | None = None) -> None:
+        if kind not in FACT_KINDS:
+            raise ValueError(f"unknown fact {kind!r}")
+        conn.execute(insert(facts).values(external_id=external_id, kind=kind, on=on, by=by, at=now(), note=note))
+
+    def facts_for(self, external_id: str, las_departure: date | None) -> PupilFacts:
+        """The latest recorded value of each fact (None when withdrawn). A departure date from
+        the LAS wins over one recorded by hand."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(facts.c.kind, facts.c.on).where(facts.c.external_id == external_id)
+                                .order_by(facts.c.id)).all()
+        latest: dict[str, date | None] = {}
+        for kind, on in rows:
+            latest[kind] = on
+        return PupilFacts(departure=las_departure or latest.get("departure"), referred=latest.get("referred"),
+                          reunion_consent=latest.get("reunion_consent"), reenrolled=latest.get("reenrolled"))
+
+    def fact_history(self, external_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(facts).where(facts.c.external_id == external_id).order_by(facts.c.id))
+            return [dict(r._mapping) for r in rows]
+
+    # -- documents as tagged ----------------------------------------------------------------------
+    def document_tags(self, external_id: str) -> dict[str, tuple[str | None, str]]:
+        """doc id -> (tag JSON as last written, status)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(documents.c.id, documents.c.tag, documents.c.status)
+                                .where(documents.c.external_id == external_id)).all()
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def mark_gone(self, conn: Connection, doc_ids: list[str]) -> None:
+        """Documents that left the DMS by another route than the connector."""
+        if doc_ids:
+            conn.execute(update(documents).where(documents.c.id.in_(doc_ids), documents.c.status == "present")
+                         .values(status="gone", updated=now()))
+
     # -- journal ----------------------------------------------------------------------------
     def journal_add(self, conn: Connection, run_id: int,
                     ops: list[tuple[Operation, str | None, str | None]]) -> list[int]:
         ids = []
         for op, dup_pgn, dup_nb in ops:
             result = conn.execute(insert(journal).values(
-                run_id=run_id, kind=op.kind, external_id=op.external_id, pseudonym=op.pseudonym,
+                run_id=run_id, kind=op.kind, external_id=op.external_id, target=op.target, pseudonym=op.pseudonym,
                 payload=op.model_dump_json(), status="new", attempts=0, dup_pgn=dup_pgn,
                 dup_nb=dup_nb, updated=now(),
             ))
@@ -433,10 +587,13 @@ class StateStore:
             with self.transaction() as c:
                 c.execute(stmt)
 
-    def pending(self) -> list[JournalRow]:
+    def pending(self, kinds: tuple[str, ...] | None = None) -> list[JournalRow]:
         """Journal rows not yet done (``new``, ``sent``; ``failed`` ones are retried too)."""
+        cond: ColumnElement[bool] = journal.c.status.in_(("new", "sent", "failed"))
+        if kinds is not None:
+            cond = and_(cond, journal.c.kind.in_(kinds))
         with self.engine.connect() as conn:
-            rows = conn.execute(select(journal).where(journal.c.status.in_(("new", "sent", "failed")))
+            rows = conn.execute(select(journal).where(cond)
                                 .order_by(journal.c.id)).all()
         return [
             JournalRow(id=r.id, run_id=r.run_id, kind=r.kind, status=r.status, attempts=r.attempts,
@@ -445,21 +602,49 @@ class StateStore:
             for r in rows
         ]
 
+    def skip(self, op_id: int, op: Operation, reason: str) -> None:
+        """A guarded operation was not sent: record why (journal row and destruction item)."""
+        with self.transaction() as conn:
+            conn.execute(update(journal).where(journal.c.id == op_id)
+                         .values(status="skipped", error=reason, updated=now()))
+            if op.item_id is not None:
+                conn.execute(update(destruction_items).where(destruction_items.c.id == op.item_id)
+                             .values(status="skipped", detail=reason, done_at=now()))
+
     def journal_counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(journal.c.status, func.count()).group_by(journal.c.status)).all()
         return {r[0]: int(r[1]) for r in rows}
 
     def record_done(self, conn: Connection, op_id: int, op: Operation, ref_id: str,
-                    dup_pgn: str | None, dup_nb: str | None) -> None:
-        """Mark a journal row done and record the dossier as the DMS now holds it (one transaction)."""
+                    dup_pgn: str | None, dup_nb: str | None, trashed: bool = False) -> None:
+        """Mark a journal row done and record what the DMS now holds (inside the caller's
+        transaction, together with the audit entry)."""
         conn.execute(update(journal).where(journal.c.id == op_id)
                      .values(status="done", ref_id=ref_id, error=None, updated=now()))
-        # an older unfinished row for this dossier must never be replayed over this newer state
-        conn.execute(update(journal).where(journal.c.external_id == op.external_id, journal.c.id < op_id,
-                                           journal.c.status != "done")
-                     .values(status="superseded", updated=now()))
-        spec = op.spec
+        if op.kind != "destroy_document":
+            # an older unfinished row for the same dossier or document, of the same family, must
+            # never be replayed over this newer state
+            family = DOSSIER_KINDS if op.kind in DOSSIER_KINDS else (op.kind,)
+            conn.execute(update(journal).where(journal.c.target == op.target, journal.c.id < op_id,
+                                               journal.c.kind.in_(family),
+                                               journal.c.status.in_(("new", "sent", "failed")))
+                         .values(status="superseded", updated=now()))
+        if op.kind in DOSSIER_KINDS:
+            self._record_dossier(conn, op, ref_id, dup_pgn, dup_nb)
+        elif op.kind == "tag_document" and op.document is not None and op.tag is not None:
+            self.record_document(conn, op.external_id, op.document, op.tag)
+        elif op.kind == "destroy_document" and op.document is not None:
+            conn.execute(update(documents).where(documents.c.id == op.document.id)
+                         .values(status="trashed" if trashed else "destroyed", updated=now()))
+            if op.item_id is not None:
+                conn.execute(update(destruction_items).where(destruction_items.c.id == op.item_id)
+                             .values(status="destroyed", done_at=now(),
+                                     detail="in the DMS trash until purged" if trashed else None))
+
+    def _record_dossier(self, conn: Connection, op: Operation, ref_id: str, dup_pgn: str | None,
+                        dup_nb: str | None) -> None:
+        spec = op.dossier_spec()
         values = dict(
             pseudonym=op.pseudonym, school=spec.school, ref_id=ref_id, fingerprint=spec.fingerprint,
             spec=spec.model_dump_json(), departure=spec.departure, dup_pgn=dup_pgn, dup_nb=dup_nb,
@@ -469,3 +654,14 @@ class StateStore:
                                .values(values)).rowcount
         if not changed:
             conn.execute(insert(dossiers).values(external_id=op.external_id, **values))
+
+    def record_document(self, conn: Connection, external_id: str, doc: DocumentRef, tag: RetentionTag) -> None:
+        values = dict(
+            external_id=external_id, dossier_id=doc.dossier_id, part=doc.part, doc_class=tag.doc_class,
+            category=tag.category, kind=tag.kind, due=tag.due, blocked=int(tag.blocked),
+            unclassified=int(tag.unclassified), basis=tag.basis, tag=tag.model_dump_json(),
+            status="present", updated=now(),
+        )
+        changed = conn.execute(update(documents).where(documents.c.id == doc.id).values(values)).rowcount
+        if not changed:
+            conn.execute(insert(documents).values(id=doc.id, **values))

@@ -61,11 +61,16 @@ class SyncReport:
     operations: list[dict[str, Any]] = field(default_factory=list)
     stopped_by: str | None = None
     message: str | None = None
+    tags: dict[str, Any] | None = None
     resumed_outcome: Outcome | None = field(default=None, repr=False)
+    retag: list[str] = field(default_factory=list, repr=False)
+    """Dossiers whose departure changed: their documents' tags are recomputed (internal; the
+    report never carries external ids)."""
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
         data.pop("resumed_outcome")
+        data.pop("retag")
         return data
 
 
@@ -87,7 +92,7 @@ def sync(source: PupilSource, store: DocumentStore, state: StateStore, audit: Au
             # Finish what an earlier run journalled first: those writes were planned from a
             # snapshot that passed the rails, and the recorded state must include them before
             # this snapshot is compared with it.
-            report.resumed_outcome = resumed = executor.resume()
+            report.resumed_outcome = resumed = executor.resume(("create_dossier", "update_dossier", "tag_document"))
             report.resumed, report.dms_writes, report.failed = resumed.resumed, resumed.dms_writes, resumed.failed
         _stage(source, state, identity, mapping, run_id, report, progress)
         _run(executor, state, audit, options, today, run_id, report, progress)
@@ -181,6 +186,8 @@ def _run(executor: Executor, state: StateStore, audit: AuditLog, options: SyncOp
         held.update(s.pseudonym for s in specs if s.external_id not in planned and s.pseudonym in hold)
         if options.list_operations:
             report.operations.extend(_describe(op) for op in ops)
+        report.retag.extend(op.external_id for op in ops
+                            if op.kind == "update_dossier" and "departure" in op.changed)
         if options.dry_run:
             outcome.created += sum(op.kind == "create_dossier" for op in ops)
             outcome.updated += sum(op.kind == "update_dossier" for op in ops)
@@ -196,9 +203,20 @@ def _run(executor: Executor, state: StateStore, audit: AuditLog, options: SyncOp
     report.dms_writes = outcome.dms_writes
     report.resumed = outcome.resumed
     report.failed = outcome.failed
-    vanished = state.refresh_seen(run_id, school, today, write=not options.dry_run)
-    report.vanished = [{"record": p, "since": since.isoformat(),
-                        "note": "vanished without departure date; dossier kept"} for p, since in vanished]
+    vanished, returned = state.refresh_seen(run_id, school, today, write=not options.dry_run)
+    for external_id, pseudonym, since in vanished:
+        if state.facts_for(external_id, None).departure is None:
+            report.vanished.append({"record": pseudonym, "since": since.isoformat(),
+                                    "note": "vanished without departure date; dossier kept"})
+    for external_id in returned:
+        # back in the LAS after a person recorded a departure: that is a re-enrolment, and the
+        # clock stops (keeping longer is the safe side)
+        facts = state.facts_for(external_id, None)
+        if facts.departure is not None and facts.clock_start is not None and not options.dry_run:
+            with state.transaction() as conn:
+                state.record_fact(conn, external_id, "reenrolled", today, options.actor,
+                                  "back in the LAS snapshot after a recorded departure")
+            report.retag.append(external_id)
     if not options.dry_run:
         audit.record(options.actor, "sync.finished", None, {
             "run": run_id, "school": school, "pupils_seen": report.pupils_seen,

@@ -33,7 +33,7 @@ from typing import Any, BinaryIO, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from connector.errors import PermanentError, TransientError
-from connector.model import DocumentRef, DossierRef, DossierSpec, StoreCapabilities
+from connector.model import DocumentRef, DossierRef, DossierSpec, RetentionTag, StoreCapabilities
 
 FORMAT = 1
 _ENOSPC_LIKE = {28, 122}  # no space, quota: may clear up, so transient
@@ -234,6 +234,16 @@ class FilesystemStore:
             self._write_json(part_dir / f"{doc_id}.meta.json", meta)
             return DocumentRef(id=doc_id, dossier_id=ref.id, part=part, doc_class=doc_class,
                                name=name, metadata=metadata)
+
+    def tag(self, doc: DocumentRef, tag: RetentionTag) -> None:
+        """Write the retention tag into the document's metadata (atomically)."""
+        with _errors("tag document"):
+            metas = list(self._dossier_dir(doc.dossier_id).glob(f"*/{doc.id}.meta.json"))
+            if not metas:
+                raise PermanentError(f"tag document: document {doc.id} does not exist")
+            meta = json.loads(metas[0].read_text(encoding="utf-8"))
+            meta.setdefault("metadata", {}).update(tag.metadata())
+            self._write_json(metas[0], meta)
 
     def destroy(self, doc: DocumentRef) -> None:
         """Move the document to the trash (soft delete). Already gone counts as done."""
