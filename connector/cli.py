@@ -22,8 +22,8 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 import adapters
 from connector import config as config_mod
+from connector import destruction, render, tagging
 from connector import mapping as mapping_mod
-from connector import tagging
 from connector.audit import AuditLog
 from connector.errors import ConfigError, ConnectorError, SourceError
 from connector.identity import Identity
@@ -623,6 +623,254 @@ def tags_refresh(config_path: Path, as_json: bool) -> None:
             c.print(f"[red]failed[/]: {f['record']}: {f['error']}", highlight=False, markup=False)
 
     _echo(data, as_json, human)
+    sys.exit(EXIT_ERROR if report.failed else EXIT_OK)
+
+
+# -- holds ---------------------------------------------------------------------------------------
+
+@main.group("hold")
+def hold_group() -> None:
+    """Legal holds: a complaint, dispute or open request stops every destruction path."""
+
+
+@hold_group.command("add")
+@config_option
+@click.argument("key")
+@click.option("--reason", required=True, help="Why (complaint, dispute, open access request...).")
+@click.option("--by", required=True, help="Who places the hold.")
+@click.option("--part", help="Only this dossier part (e.g. II); default the whole dossier.")
+@json_option
+def hold_add(config_path: Path, key: str, reason: str, by: str, part: str | None, as_json: bool) -> None:
+    """Put pupil KEY's dossier (or one part) on hold."""
+    with _app(config_path, as_json) as app:
+        try:
+            row = app.dossier(key)
+        except ConfigError as exc:
+            _fail(str(exc), as_json)
+        if part is not None and part not in {p.code for p in app.mapping.parts}:
+            _fail(f"unknown part {part!r}", as_json)
+        with app.state.transaction() as conn:
+            hold_id = app.state.add_hold(conn, row, part, reason, by)
+            app.audit.append(conn, by, "hold.added", row.pseudonym, {"hold": hold_id, "part": part, "reason": reason})
+    _echo({"ok": True, "hold": hold_id, "record": row.pseudonym, "part": part}, as_json,
+          lambda: out_console.print(f"hold {hold_id} on {row.pseudonym} ({part or 'whole dossier'})", highlight=False))
+
+
+@hold_group.command("remove")
+@config_option
+@click.argument("hold_id", type=int)
+@click.option("--reason", required=True, help="Why the hold ends.")
+@click.option("--by", required=True, help="Who lifts it.")
+@json_option
+def hold_remove(config_path: Path, hold_id: int, reason: str, by: str, as_json: bool) -> None:
+    """Lift hold HOLD_ID."""
+    with _app(config_path, as_json) as app, app.state.transaction() as conn:
+        removed = app.state.remove_hold(conn, hold_id, by, reason)
+        if removed is None:
+            _fail(f"no active hold {hold_id}", as_json)
+        app.audit.append(conn, by, "hold.removed", removed["pseudonym"], {"hold": hold_id, "reason": reason})
+    _echo({"ok": True, "hold": hold_id}, as_json, lambda: out_console.print(f"hold {hold_id} lifted"))
+
+
+@hold_group.command("list")
+@config_option
+@json_option
+def hold_list(config_path: Path, as_json: bool) -> None:
+    """Active holds."""
+    with _app(config_path, as_json) as app:
+        data = [{k: h[k] for k in ("id", "pseudonym", "part", "reason", "by", "at")} for h in app.state.active_holds()]
+    def human() -> None:
+        for h in data:
+            out_console.print(f"{h['id']}: {h['pseudonym']} {h['part'] or 'whole dossier'}: {h['reason']} "
+                              f"({h['by']}, {h['at']})", highlight=False, markup=False)
+
+    _echo(data, as_json, human)
+
+
+# -- destruction ---------------------------------------------------------------------------------
+
+@main.group("destruction")
+def destruction_group() -> None:
+    """Destroy what is due: a list, an approval by a named person, execution, a certificate."""
+
+
+@destruction_group.group("list")
+def dlist_group() -> None:
+    """Destruction lists."""
+
+
+def _output(app: App) -> Path:
+    return app.loaded.resolve(app.loaded.config.destruction.output)
+
+
+def _write_list_files(app: App, list_id: int) -> dict[str, str]:
+    head, items = destruction.load_list(app.state, list_id)
+    folder = _output(app)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {"list": head, "items": _public_items(items)}
+    (folder / f"list-{list_id}.json").write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    files = render.write_list(head, _public_items(items), folder)
+    return {"json": str(folder / f"list-{list_id}.json"), **files}
+
+
+def _public_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """List items without external ids (which may be a BSN when dossiers are keyed on it)."""
+    return [{k: v for k, v in i.items() if k != "external_id"} for i in items]
+
+
+@dlist_group.command("create")
+@config_option
+@today_option
+@click.option("--by", default="leerdossier destruction list create", help="Who makes the list.")
+@json_option
+def dlist_create(config_path: Path, today: str | None, by: str, as_json: bool) -> None:
+    """Select what is due and write a list (JSON, HTML, PDF). Nothing is destroyed."""
+    with _app(config_path, as_json) as app:
+        list_id, n = destruction.create_list(app.state, app.audit, app.schedule(), _today(today), by)
+        files = _write_list_files(app, list_id)
+    _echo({"ok": True, "list": list_id, "items": n, "files": files}, as_json, lambda: out_console.print(
+        f"destruction list {list_id}: {n} document(s) due; nothing destroyed. Review {files['pdf']} and approve "
+        f"with: leerdossier destruction list approve {list_id} --by NAME", highlight=False))
+
+
+@dlist_group.command("show")
+@config_option
+@click.argument("list_id", type=int)
+@json_option
+def dlist_show(config_path: Path, list_id: int, as_json: bool) -> None:
+    """Show a list and its items."""
+    with _app(config_path, as_json) as app:
+        try:
+            head, items = destruction.load_list(app.state, list_id)
+        except ConfigError as exc:
+            _fail(str(exc), as_json)
+
+    def human() -> None:
+        out_console.print(f"list {list_id} ({head['status']}), as of {head['as_of']}, by {head['created_by']}; "
+                          f"approved by {head['approved_by'] or '-'}", highlight=False)
+        for i in items:
+            out_console.print(f"  {i['id']}: {i['pseudonym']} {i['part']} {i['doc_class']} {i['category']} "
+                              f"due {i['due']} {i['decision']} {i['status']}", highlight=False, markup=False)
+
+    _echo({"list": head, "items": _public_items(items)}, as_json, human)
+
+
+@dlist_group.command("approve")
+@config_option
+@click.argument("list_id", type=int)
+@click.option("--by", required=True, help="The person who approves (name).")
+@click.option("--role", help="Their role (e.g. directeur, privacy officer).")
+@click.option("--reject", "rejects", multiple=True, metavar="ITEM=REASON",
+              help="Leave an item out, with the reason. Repeatable.")
+@json_option
+def dlist_approve(config_path: Path, list_id: int, by: str, role: str | None, rejects: tuple[str, ...],
+                  as_json: bool) -> None:
+    """Approve list LIST_ID (bound to its digest), optionally rejecting items."""
+    reject: dict[int, str] = {}
+    for r in rejects:
+        item, _, reason = r.partition("=")
+        if not item.isdigit() or not reason.strip():
+            _fail(f"--reject {r!r}: use ITEM=REASON", as_json)
+        reject[int(item)] = reason.strip()
+    with _app(config_path, as_json) as app:
+        try:
+            result = destruction.approve(app.state, app.audit, list_id, by, role, reject)
+        except ConfigError as exc:
+            _fail(str(exc), as_json)
+        files = _write_list_files(app, list_id)
+    _echo(result | {"ok": True, "files": files}, as_json, lambda: out_console.print(
+        f"list {list_id} approved by {by}: {result['approved']} item(s), {result['rejected']} rejected",
+        highlight=False))
+
+
+@dlist_group.command("execute")
+@config_option
+@click.argument("list_id", type=int)
+@click.option("--dry-run", is_flag=True, help="Check every item now, destroy nothing.")
+@today_option
+@json_option
+def dlist_execute(config_path: Path, list_id: int, dry_run: bool, today: str | None, as_json: bool) -> None:
+    """Destroy the approved items of LIST_ID that are still due and not on hold, then write the
+    certificate of destruction."""
+    with _app(config_path, as_json) as app:
+        cfg = app.loaded.config.destruction
+        store = app.store()
+        try:
+            report = destruction.execute(store, app.state, app.audit, app.schedule(), list_id, _today(today),
+                                         cfg.max_per_run, "leerdossier destruction execute", dry_run=dry_run)
+            files = {} if dry_run or report.stopped_by else _write_certificate(app, list_id, store)
+        except ConfigError as exc:
+            _fail(str(exc), as_json)
+        finally:
+            store.close()
+    data = report.as_dict() | {"certificate": files}
+
+    def human() -> None:
+        c = out_console
+        if report.stopped_by:
+            c.print(f"[bold red]stopped by safety rail {report.stopped_by}[/]: {report.message}", highlight=False)
+            return
+        verb = "would be destroyed" if dry_run else "destroyed"
+        c.print(f"list {list_id}: {report.would_destroy if dry_run else report.destroyed} document(s) {verb}")
+        for sk in report.skipped:
+            c.print(f"  skipped {sk['record']} (item {sk['item']}): {sk['reason']}", highlight=False, markup=False)
+        for f in report.failed:
+            c.print(f"  [red]failed[/] {f['record']}: {f['error']}", highlight=False, markup=False)
+        if files:
+            c.print(f"certificate: {files['pdf']}", highlight=False)
+
+    _echo(data, as_json, human)
+    if report.stopped_by:
+        sys.exit(EXIT_SAFETY)
+    sys.exit(EXIT_ERROR if report.failed else EXIT_OK)
+
+
+def _write_certificate(app: App, list_id: int, store: DocumentStore) -> dict[str, str]:
+    cfg = app.loaded.config.destruction
+    cert = destruction.certificate(app.state, list_id, app.loaded.config.dms.type, store.capabilities.trash,
+                                   cfg.trash_grace_days)
+    folder = _output(app)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"certificate-{list_id}.json"
+    path.write_text(json.dumps(cert, indent=2, default=str) + "\n", encoding="utf-8")
+    files = render.write_certificate(cert, folder)
+    app.audit.record("leerdossier destruction", "destruction.certificate", None,
+                     {"list": list_id, "destroyed": cert["counts"]["destroyed"]})
+    return {"json": str(path), **files}
+
+
+@destruction_group.command("certificate")
+@config_option
+@click.argument("list_id", type=int)
+@json_option
+def certificate_cmd(config_path: Path, list_id: int, as_json: bool) -> None:
+    """(Re)write the certificate of destruction of LIST_ID (JSON, HTML, PDF)."""
+    with _app(config_path, as_json) as app:
+        store = app.store()
+        try:
+            files = _write_certificate(app, list_id, store)
+        except ConfigError as exc:
+            _fail(str(exc), as_json)
+        finally:
+            store.close()
+    _echo({"ok": True, "files": files}, as_json, lambda: out_console.print(files["pdf"], highlight=False))
+
+
+@destruction_group.command("purge")
+@config_option
+@today_option
+@json_option
+def purge_cmd(config_path: Path, today: str | None, as_json: bool) -> None:
+    """Empty the DMS trash of documents destroyed longer ago than the grace period (holds re-checked)."""
+    with _app(config_path, as_json) as app:
+        store = app.store()
+        try:
+            report = destruction.purge(store, app.state, app.audit, _today(today),
+                                       app.loaded.config.destruction.trash_grace_days, "leerdossier destruction purge")
+        finally:
+            store.close()
+    _echo(report.as_dict(), as_json, lambda: out_console.print(
+        f"purged {report.purged}; kept for holds: {len(report.held)}; failed: {len(report.failed)}"))
     sys.exit(EXIT_ERROR if report.failed else EXIT_OK)
 
 

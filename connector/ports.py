@@ -79,6 +79,11 @@ class DocumentStore(Protocol):
         """The DMS's own delete (to its trash where it has one). Already gone counts as done."""
         ...
 
+    def purge(self, doc: DocumentRef) -> None:
+        """Remove a destroyed document from the DMS's trash for good (stores with a trash).
+        Already gone counts as done."""
+        ...
+
     def check(self) -> list[str]:
         """Problems with settings or reachability, for ``leerdossier doctor`` (empty: fine)."""
         ...

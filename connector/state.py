@@ -562,6 +562,34 @@ class StateStore:
             conn.execute(update(documents).where(documents.c.id.in_(doc_ids), documents.c.status == "present")
                          .values(status="gone", updated=now()))
 
+    # -- holds ------------------------------------------------------------------------------
+    def add_hold(self, conn: Connection, row: DossierRow, part: str | None, reason: str, by: str) -> int:
+        result = conn.execute(insert(holds).values(external_id=row.external_id, pseudonym=row.pseudonym,
+                                                   part=part, reason=reason, by=by, at=now()))
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def remove_hold(self, conn: Connection, hold_id: int, by: str, reason: str) -> dict[str, Any] | None:
+        row = conn.execute(select(holds).where(holds.c.id == hold_id, holds.c.removed_at.is_(None))).first()
+        if row is None:
+            return None
+        conn.execute(update(holds).where(holds.c.id == hold_id)
+                     .values(removed_by=by, removed_at=now(), removed_reason=reason))
+        return dict(row._mapping)
+
+    def active_holds(self, external_id: str | None = None) -> list[dict[str, Any]]:
+        stmt = select(holds).where(holds.c.removed_at.is_(None)).order_by(holds.c.id)
+        if external_id is not None:
+            stmt = stmt.where(holds.c.external_id == external_id)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
+
+    def on_hold(self, external_id: str, part: str) -> bool:
+        """Is this dossier, or this part of it, under a hold right now?"""
+        with self.engine.connect() as conn:
+            return conn.execute(select(holds.c.id).where(
+                holds.c.external_id == external_id, holds.c.removed_at.is_(None),
+                or_(holds.c.part.is_(None), holds.c.part == part)).limit(1)).first() is not None
+
     # -- journal ----------------------------------------------------------------------------
     def journal_add(self, conn: Connection, run_id: int,
                     ops: list[tuple[Operation, str | None, str | None]]) -> list[int]:

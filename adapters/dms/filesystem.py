@@ -263,6 +263,12 @@ class FilesystemStore:
             _fsync_dir(trash)
             _fsync_dir(meta_file.parent)
 
+    def purge(self, doc: DocumentRef) -> None:
+        """Delete one destroyed document from the trash for good. Already gone counts as done."""
+        with _errors("purge document"):
+            for path in (self.root / "trash").glob(f"*/{doc.dossier_id}/{doc.id}*"):
+                path.unlink(missing_ok=True)
+
     def purge_trash(self, before: date) -> int:
         """Delete trash days older than ``before`` for good. Returns the documents purged."""
         with _errors("purge trash"):

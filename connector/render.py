@@ -1,0 +1,105 @@
+"""Destruction lists and certificates as readable HTML and PDF (for the person who approves,
+and for the archive). Pupils appear only by pseudonymous key."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+from fpdf import FPDF
+
+_LIST_COLUMNS = [("id", "Item"), ("pseudonym", "Leerling (pseudoniem)"), ("school", "School"),
+                 ("part", "Deel"), ("doc_class", "Klasse"), ("category", "Categorie"), ("due", "Termijn verstreken"),
+                 ("decision", "Besluit")]
+_CERT_COLUMNS = [("record", "Leerling (pseudoniem)"), ("school", "School"), ("part", "Deel"), ("class", "Klasse"),
+                 ("category", "Categorie"), ("due", "Termijn verstreken"), ("destroyed_at", "Vernietigd")]
+
+
+def _latin1(text: object) -> str:
+    """The PDF core fonts speak Latin-1: keep accents, replace the rest."""
+    s = "" if text is None else str(text)
+    s = s.replace("\u2014", "-").replace("\u2013", "-").replace("\u2018", "'").replace("\u2019", "'")
+    s = s.replace("\u201c", '"').replace("\u201d", '"').replace("\u2026", "...")
+    return s.encode("latin-1", "replace").decode("latin-1")
+
+
+def _html_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
+    head = "".join(f"<th>{html.escape(label)}</th>" for _, label in columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r.get(k) or ''))}</td>" for k, _ in columns) + "</tr>"
+                   for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _page(title: str, lines: list[tuple[str, str]], table: str, notes: list[str]) -> str:
+    meta = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in lines)
+    note = "".join(f"<p>{html.escape(n)}</p>" for n in notes)
+    return (f"<!doctype html><html lang='nl'><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
+            "td,th{border:1px solid #999;padding:.2em .5em;text-align:left;font-size:90%}</style>"
+            f"<h1>{html.escape(title)}</h1><table>{meta}</table>{note}{table}</html>\n")
+
+
+def _pdf(title: str, lines: list[tuple[str, str]], rows: list[dict[str, Any]], columns: list[tuple[str, str]],
+         notes: list[str], path: Path) -> None:
+    pdf = FPDF(orientation="L", format="A4")
+    pdf.set_auto_page_break(auto=True, margin=12)
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 15)
+    pdf.cell(0, 10, _latin1(title), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 9)
+    for k, v in lines:
+        pdf.multi_cell(0, 5, _latin1(f"{k}: {v}"), new_x="LMARGIN", new_y="NEXT")
+    for n in notes:
+        pdf.ln(1)
+        pdf.multi_cell(0, 5, _latin1(n), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    with pdf.table(col_widths=tuple(1 for _ in columns), text_align="LEFT", first_row_as_headings=True) as table:
+        header = table.row()
+        for _, label in columns:
+            header.cell(_latin1(label))
+        for r in rows:
+            row = table.row()
+            for k, _ in columns:
+                row.cell(_latin1(r.get(k) or ""))
+    pdf.output(str(path))
+
+
+def write_list(head: dict[str, Any], items: list[dict[str, Any]], folder: Path) -> dict[str, str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    title = f"Vernietigingslijst {head['id']}"
+    approved = f"{head['approved_by']} ({head['approved_role'] or '-'}) op {head['approved_at']}" \
+        if head.get("approved_by") else "nog niet goedgekeurd"
+    lines = [("Peildatum", str(head["as_of"])), ("Opgesteld door", str(head["created_by"])),
+             ("Opgesteld op", str(head["created"])), ("Status", str(head["status"])),
+             ("Goedkeuring", approved), ("Controlegetal (SHA-256)", str(head["digest"])),
+             ("Aantal documenten", str(len(items))),
+             ("Aantal leerlingen", str(len({i["pseudonym"] for i in items})))]
+    notes = ["Alleen documenten waarvan de maximale bewaartermijn is verstreken, die niet geblokkeerd zijn en "
+             "waarvoor geen blokkade (hold) geldt. Bij uitvoering wordt dit per document opnieuw gecontroleerd.",
+             "Grondslag per categorie: " + "; ".join(sorted({f"{i['category']}: {i['basis']}" for i in items}))]
+    html_path, pdf_path = folder / f"list-{head['id']}.html", folder / f"list-{head['id']}.pdf"
+    html_path.write_text(_page(title, lines, _html_table(items, _LIST_COLUMNS), notes), encoding="utf-8")
+    _pdf(title, lines, items, _LIST_COLUMNS, notes, pdf_path)
+    return {"html": str(html_path), "pdf": str(pdf_path)}
+
+
+def write_certificate(cert: dict[str, Any], folder: Path) -> dict[str, str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    title = f"Verklaring van vernietiging (lijst {cert['list']})"
+    due_range = " t/m ".join(str(d) for d in cert["due_range"]) if cert["due_range"] else "-"
+    lines = [("Peildatum lijst", str(cert["as_of"])), ("Goedgekeurd door",
+             f"{cert['approved_by']} ({cert['approved_role'] or '-'}) op {cert['approved_at']}"),
+             ("Uitgevoerd", str(cert["executed_at"] or "nog niet volledig")),
+             ("Vernietigd", f"{cert['counts']['destroyed']} documenten van {cert['counts']['pupils']} leerlingen"),
+             ("Per categorie", ", ".join(f"{k}: {v}" for k, v in sorted(cert["counts"]["by_category"].items()))),
+             ("Termijnen verstreken", due_range), ("Wijze", cert["method"]),
+             ("Controlegetal lijst", str(cert["approved_digest"]))]
+    bases = sorted({f"{d['category']}: {d['basis']}" for d in cert["destroyed"]})
+    notes = ["Grondslag: " + ("; ".join(bases) if bases else "-"), "Reikwijdte: " + cert["scope"]]
+    if cert["not_destroyed"]:
+        notes.append(f"Niet vernietigd (apart vermeld): {len(cert['not_destroyed'])} item(s); zie de JSON-versie.")
+    html_path, pdf_path = folder / f"certificate-{cert['list']}.html", folder / f"certificate-{cert['list']}.pdf"
+    html_path.write_text(_page(title, lines, _html_table(cert["destroyed"], _CERT_COLUMNS), notes), encoding="utf-8")
+    _pdf(title, lines, cert["destroyed"], _CERT_COLUMNS, notes, pdf_path)
+    return {"html": str(html_path), "pdf": str(pdf_path)}
