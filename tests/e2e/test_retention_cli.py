@@ -1,0 +1,175 @@
+"""Retention end to end through the CLI on the filesystem DMS: sync, documents, a pupil leaves,
+time passes (--today), list, approve, execute, certificate, purge."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pypdf
+from click.testing import CliRunner, Result
+
+from connector.cli import main
+from examples.synth import Synth, write
+from tests.conftest import write_config
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def js(*args: str) -> tuple[int, dict]:
+    r = run(*args, "--json")
+    return r.exit_code, json.loads(r.stdout)
+
+
+def setup(tmp_path: Path) -> tuple[Path, Path]:
+    export = write(tmp_path / "export.xml", Synth(pupils=30, duplicates=0, leavers=0.0))
+    cfg = write_config(tmp_path, export, destruction={"output": "out", "max_per_run": 50})
+    assert js("sync", "--config", str(cfg))[0] == 0
+    doc = tmp_path / "doc.pdf"
+    doc.write_bytes(b"%PDF-1.4 test")
+    for key, cls in [("LL000003", "rapport"), ("LL000003", "inschrijving"), ("LL000003", "vrijstelling_leerplicht"),
+                     ("LL000003", "psychologisch_rapport"), ("LL000004", "rapport")]:
+        code, out = js("document", "add", "--config", str(cfg), key, str(doc), "--class", cls)
+        assert code == 0 and out["tags"]["tagged"] >= 1
+    return cfg, export
+
+
+def drop(export: Path, key: str) -> None:
+    text = export.read_text(encoding="utf-8")
+    export.write_text(re.sub(rf'<leerling key="{key}".*?</leerling>\n', "", text, flags=re.S), encoding="utf-8")
+
+
+def test_schedule_show(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, tmp_path / "x.xml")
+    code, data = js("schedule", "show", "--config", str(cfg))
+    assert code == 0 and data["schedule"] == "po"
+    assert data["categories"]["dossier"]["period"] == "2y" and data["categories"]["archiefwet"]["blocked"]
+    assert "rapport" in data["categories"]["dossier"]["classes"]
+    human = run("schedule", "show", "--config", str(cfg))
+    assert "Archiefwet" in human.stdout and "2y" in human.stdout
+
+
+def test_policy_2010_schedule_in_force(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, tmp_path / "x.xml", retention={"schedule": "policy-2010-primenius"})
+    code, data = js("schedule", "show", "--config", str(cfg))
+    assert code == 0 and data["categories"]["bekostiging"]["period"] == "8w"
+
+
+def test_a_document_in_a_dossier_carries_its_tag(tmp_path: Path) -> None:
+    _cfg, _ = setup(tmp_path)
+    metas = [json.loads(p.read_text()) for p in (tmp_path / "dms").rglob("*.meta.json")]
+    assert len(metas) == 5
+    for m in metas:
+        assert m["metadata"]["retention_due"] == "open"  # nobody has left: no clock
+        assert m["metadata"]["retention_category"] in ("dossier", "administratie", "archiefwet")
+
+
+def test_whole_destruction_flow(tmp_path: Path) -> None:
+    cfg, export = setup(tmp_path)
+    c = str(cfg)
+    # a pupil present in the LAS cannot be made to leave by hand
+    r = run("pupil", "left", "--config", c, "LL000003", "--date", "2023-07-01", "--by", "A. Smit")
+    assert r.exit_code == 1 and "LAS" in r.stderr
+    drop(export, "LL000003")
+    code, report = js("sync", "--config", c, "--accept-snapshot", "--by", "test")
+    assert len(report["vanished"]) == 1
+    assert js("destruction", "list", "create", "--config", c, "--today", "2026-11-24")[1]["items"] == 0
+    code, out = js("pupil", "left", "--config", c, "LL000003", "--date", "2023-07-01", "--by", "A. Smit (adm)")
+    assert code == 0 and out["tags"]["tagged"] == 3  # the blocked one keeps its tag
+    code, out = js("sync", "--config", c)
+    assert out["vanished"] == []  # the departure is recorded: no longer reported as vanished
+
+    # another pupil, whose documents would be due, is under a hold
+    drop(export, "LL000004")
+    js("sync", "--config", c)
+    js("pupil", "left", "--config", c, "LL000004", "--date", "2023-07-01", "--by", "A. Smit (adm)")
+    code, hold = js("hold", "add", "--config", c, "LL000004", "--reason", "klacht ouders", "--by", "M. Jansen")
+    assert code == 0
+
+    code, created = js("destruction", "list", "create", "--config", c, "--today", "2026-11-24", "--by", "A. Smit")
+    assert code == 0 and created["items"] == 2  # rapport + psychologisch rapport of LL000003; not the held one
+    list_id = str(created["list"])
+    listed = pypdf.PdfReader(created["files"]["pdf"]).pages[0].extract_text()
+    assert "Vernietigingslijst" in listed and "psychologisch_rapport" in listed
+
+    assert run("destruction", "list", "execute", "--config", c, list_id).exit_code == 1  # not approved
+    items = js("destruction", "list", "show", "--config", c, list_id)[1]["items"]
+    psych = next(i["id"] for i in items if i["doc_class"] == "psychologisch_rapport")
+    code, approved = js("destruction", "list", "approve", "--config", c, list_id, "--by", "M. Jansen",
+                        "--role", "directeur", "--reject", f"{psych}=nog nodig voor bezwaarprocedure")
+    assert code == 0 and approved["approved"] == 1 and approved["rejected"] == 1
+
+    code, dry = js("destruction", "list", "execute", "--config", c, list_id, "--dry-run", "--today", "2026-11-24")
+    assert dry["would_destroy"] == 1 and dry["destroyed"] == 0
+    code, done = js("destruction", "list", "execute", "--config", c, list_id, "--today", "2026-11-24")
+    assert code == 0 and done["destroyed"] == 1
+    cert = json.loads(Path(done["certificate"]["json"]).read_text())
+    assert cert["counts"]["destroyed"] == 1 and cert["approved_by"] == "M. Jansen"
+    assert cert["destroyed"][0]["class"] == "rapport" and "AP" in cert["destroyed"][0]["basis"]
+    assert any(n["decision"] == "rejected" for n in cert["not_destroyed"])
+    text = pypdf.PdfReader(done["certificate"]["pdf"]).pages[0].extract_text()
+    assert "Verklaring van vernietiging" in text and "M. Jansen" in text and "Reikwijdte" in text
+    assert "back-ups" in text
+    for value in ("Aalbers", "LL000003"):
+        assert value not in json.dumps(cert) and value not in text
+
+    # executing again destroys nothing more
+    assert js("destruction", "list", "execute", "--config", c, list_id, "--today", "2026-11-24")[1]["destroyed"] == 0
+    # the trash is emptied only after the grace period
+    assert js("destruction", "purge", "--config", c, "--today", "2026-11-25")[1]["purged"] == 0
+    assert js("destruction", "purge", "--config", c, "--today", "2099-01-01")[1]["purged"] == 1
+    assert not list((tmp_path / "dms" / "trash").glob("*/*/*"))
+
+    # lifting the hold makes the other pupil's rapport listable; a rejection holds for its own list
+    # only, so the rejected report is offered again (a hold is what protects for longer)
+    run("hold", "remove", "--config", c, str(hold["hold"]), "--by", "M. Jansen", "--reason", "klacht afgehandeld")
+    again = js("destruction", "list", "create", "--config", c, "--today", "2026-11-24")[1]
+    shown = js("destruction", "list", "show", "--config", c, str(again["list"]))[1]["items"]
+    assert sorted(i["doc_class"] for i in shown) == ["psychologisch_rapport", "rapport"]
+    assert js("audit", "verify", "--config", c)[1]["ok"]
+
+
+def test_pupil_back_in_the_las_is_reenrolled_and_the_clock_stops(tmp_path: Path) -> None:
+    cfg, export = setup(tmp_path)
+    c = str(cfg)
+    original = export.read_text(encoding="utf-8")
+    drop(export, "LL000003")
+    js("sync", "--config", c, "--accept-snapshot", "--by", "test")
+    js("pupil", "left", "--config", c, "LL000003", "--date", "2023-07-01", "--by", "A. Smit")
+    export.write_text(original, encoding="utf-8")
+    code, report = js("sync", "--config", c)
+    assert code == 0 and report["tags"]["tagged"] == 3
+    facts = js("pupil", "facts", "--config", c, "LL000003")[1]
+    assert facts["clock_start"] is None and facts["facts"]["reenrolled"] is not None
+    assert js("destruction", "list", "create", "--config", c, "--today", "2030-01-01")[1]["items"] == 0
+
+
+def test_unknown_class_and_unknown_pupil_are_clear_errors(tmp_path: Path) -> None:
+    cfg, _ = setup(tmp_path)
+    doc = tmp_path / "doc.pdf"
+    r = run("document", "add", "--config", str(cfg), "LL000001", str(doc), "--class", "nope")
+    assert r.exit_code == 1 and "unknown class" in r.stderr
+    r = run("document", "add", "--config", str(cfg), "NOBODY", str(doc), "--class", "rapport")
+    assert r.exit_code == 1 and "no dossier" in r.stderr
+
+
+def test_unclassified_documents_from_other_routes_are_reported(tmp_path: Path) -> None:
+    cfg, _ = setup(tmp_path)
+    part = next((tmp_path / "dms" / "dossiers").glob("*/*/II-onderwijskundig"))
+    meta = {"id": "scan1", "part": "II", "class": None, "name": "scan-0001.pdf", "file": "scan1.pdf",
+            "metadata": {"bron": "scanner"}}
+    (part / "scan1.pdf").write_bytes(b"%PDF")
+    (part / "scan1.meta.json").write_text(json.dumps(meta))
+    meta2 = dict(meta, id="okr1", name="OKR groep 8.pdf", file="okr1.pdf")
+    (part / "okr1.pdf").write_bytes(b"%PDF")
+    (part / "okr1.meta.json").write_text(json.dumps(meta2))
+    code, report = js("tags", "refresh", "--config", str(cfg))
+    assert code == 0 and report["tagged"] == 2
+    assert [u["document"] for u in report["unclassified"]] == ["scan1"]
+    okr = json.loads((part / "okr1.meta.json").read_text())["metadata"]
+    assert okr["retention_class"] == "onderwijskundig_rapport"
+    scan = json.loads((part / "scan1.meta.json").read_text())["metadata"]
+    assert scan["retention_category"] == "unclassified" and scan["retention_period"] == "5y"
