@@ -517,6 +517,7 @@ _fact_command("referred", "referred", "Record a referral to (V)SO (samenwerkings
 _fact_command("consent", "reunion_consent",
               "Record prior consent to keep name, address and school period for reunions.")
 _fact_command("reenrolled", "reenrolled", "Record a re-enrolment after a departure (stops the clock).")
+_fact_command("exam-result", "exam_result", "Record the date of the exam result (VO; starts exam-work clocks).")
 
 
 @pupil_group.command("facts")

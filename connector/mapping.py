@@ -56,6 +56,7 @@ class _Strict(BaseModel):
 class _Meta(_Strict):
     name: str
     description: str = ""
+    extends: str | None = None
 
 
 class _Dossier(_Strict):
@@ -161,17 +162,23 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def load(ref: str | Path, base: Path | None = None) -> Mapping:
-    """Load a mapping by preset name (``po``) or by path (relative to ``base``)."""
+def _resolve(ref: str | Path, base: Path | None) -> Path:
     path = Path(ref)
     if path.suffix != ".toml":
-        path = PRESETS / f"{ref}.toml"
-    elif not path.is_absolute() and base is not None:
-        path = base / path
+        return PRESETS / f"{ref}.toml"
+    if not path.is_absolute() and base is not None:
+        return base / path
+    return path
+
+
+def load(ref: str | Path, base: Path | None = None) -> Mapping:
+    """Load a mapping by preset name (``po``) or by path (relative to ``base``). A mapping may
+    start from another with ``[mapping] extends = "po"`` and add or change parts and classes."""
+    path = _resolve(ref, base)
     if not path.exists():
         known = ", ".join(sorted(p.stem for p in PRESETS.glob("*.toml")))
         raise ConfigError(f"mapping {ref!s}: no such file or preset (presets: {known})")
-    raw, text = tomlfile.read(path)
+    raw, text = tomlfile.read_extending(path, "mapping", lambda ref: _resolve(ref, path.parent))
     try:
         data = _MappingFile.model_validate(raw)
     except ValidationError as exc:

@@ -147,6 +147,8 @@ class PupilFacts(Frozen):
     """Prior consent to keep name, address and school period for reunions."""
     reenrolled: date | None = None
     """Re-enrolled after a departure: the running clock stops."""
+    exam_result: date | None = None
+    """The date of the (central) exam result (VO), which starts the exam-work clocks."""
 
     @property
     def clock_start(self) -> date | None:

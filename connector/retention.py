@@ -87,8 +87,11 @@ class _Alternative(_Strict):
 
 class Category(_Strict):
     name: str
-    trigger: Literal["departure"] = "departure"
+    trigger: Literal["departure", "exam_result"] = "departure"
     period: str | None = None
+    floor: str | None = None
+    """The shortest period a school may set for this category (e.g. 3y for a psychological
+    report held by a VO school, kept at most 5y)."""
     kind: RetentionKind
     basis: str = Field(min_length=3)
     blocked: bool = False
@@ -96,13 +99,14 @@ class Category(_Strict):
     with_consent: _Alternative | None = None
     override: str | None = None
 
-    _period = field_validator("period")(_check_period)
+    _period = field_validator("period", "floor")(_check_period)
 
 
 class _ScheduleMeta(_Strict):
     name: str
     description: str = ""
     mapping: str = "po"
+    extends: str | None = None
 
 
 class _ScheduleFile(_Strict):
@@ -167,7 +171,7 @@ def tag(facts: PupilFacts, doc_class: str | None, schedule: Schedule) -> Retenti
         period, basis = cat.when_referred.period, cat.when_referred.basis
     if unclassified:
         basis = f"Niet geclassificeerd document: langste termijn van dit schema ({cat.name}): {basis}"
-    start = facts.clock_start
+    start = facts.exam_result if cat.trigger == "exam_result" else facts.clock_start
     open_period = period is None or period == "open"
     due = None if (cat.blocked or open_period or start is None) else add_period(start, period)  # type: ignore[arg-type]
     return RetentionTag(
@@ -202,7 +206,7 @@ def load_schedule(ref: str | Path, base: Path | None = None, overrides: str | Pa
         presets = (p.stem for p in PRESETS.glob("*.toml") if p.stem.startswith(("retention-", "policy-")))
         known = ", ".join(sorted(presets))
         raise ConfigError(f"retention schedule {ref!s}: no such file or preset ({known})")
-    raw, text = tomlfile.read(path)
+    raw, text = tomlfile.read_extending(path, "schedule", lambda r: _resolve(r, path.parent))
     try:
         data = _ScheduleFile.model_validate(raw)
     except ValidationError as exc:
@@ -249,6 +253,9 @@ def _apply_overrides(path: Path, categories: dict[str, Category]) -> tuple[dict[
         if cat.kind == "minimum" and ov.period is not None and period_days(ov.period) < period_days(cat.period):
             raise tomlfile.problem(path, text, ["overrides", code, "period"],
                                    f"shortens a minimum period ({cat.period} -> {ov.period}); not allowed")
+        if cat.floor and ov.period is not None and period_days(ov.period) < period_days(cat.floor):
+            raise tomlfile.problem(path, text, ["overrides", code, "period"],
+                                   f"below the shortest period allowed for this category ({cat.floor})")
         changes: dict[str, object] = {"basis": ov.basis, "override": ov.basis}
         if ov.period is not None:
             changes["period"] = ov.period

@@ -250,7 +250,7 @@ class DossierRow:
     vanished_since: date | None = None
 
 
-FACT_KINDS = ("departure", "referred", "reunion_consent", "reenrolled")
+FACT_KINDS = ("departure", "referred", "reunion_consent", "reenrolled", "exam_result")
 
 
 @dataclass(frozen=True)
@@ -541,7 +541,8 @@ class StateStore:
         for kind, on in rows:
             latest[kind] = on
         return PupilFacts(departure=las_departure or latest.get("departure"), referred=latest.get("referred"),
-                          reunion_consent=latest.get("reunion_consent"), reenrolled=latest.get("reenrolled"))
+                          reunion_consent=latest.get("reunion_consent"), reenrolled=latest.get("reenrolled"),
+                          exam_result=latest.get("exam_result"))
 
     def fact_history(self, external_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

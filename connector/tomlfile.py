@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +84,33 @@ def problem(path: Path, text: str, loc: Sequence[str], message: str) -> ConfigEr
     lineno = locate(text, loc)
     where = f"{path}:{lineno}" if lineno else str(path)
     return ConfigError(f"{where}: {'.'.join(loc)}: {message}")
+
+
+def merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge for ``extends``: tables merge key by key, arrays of tables append, values replace."""
+    out = dict(base)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        elif isinstance(value, list) and isinstance(out.get(key), list):
+            out[key] = [*out[key], *value]
+        else:
+            out[key] = value
+    return out
+
+
+def read_extending(path: Path, section: str, resolve: Callable[[str], Path], depth: int = 0
+                   ) -> tuple[dict[str, Any], str]:
+    """Read a TOML file whose ``[section] extends = "..."`` names a base file to start from."""
+    raw, text = read(path)
+    parent = raw.get(section, {}).get("extends") if isinstance(raw.get(section), dict) else None
+    if parent is None:
+        return raw, text
+    if depth >= 5:
+        raise ConfigError(f"{path}: {section}.extends: chain too deep (a loop?)")
+    base_path = resolve(str(parent))
+    if not base_path.exists():
+        raise problem(path, text, [section, "extends"], f"no such file or preset {parent!r}")
+    base_raw, _ = read_extending(base_path, section, resolve, depth + 1)
+    base_raw.get(section, {}).pop("extends", None)
+    return merge(base_raw, raw), text

@@ -169,3 +169,55 @@ def test_nothing_is_due_before_its_period_has_passed(left: date, cls: str, refer
             assert not t.blocked and t.kind == "maximum"
             # never earlier than the shortest period in the schedule
             assert (today - left).days >= 7 * 8
+
+
+VO_CLASSES = set(load_mapping("vo").classes)
+VO = load_schedule("retention-vo", classes=VO_CLASSES)
+VSO = load_schedule("retention-vso", classes=set(load_mapping("vso").classes))
+RESULT = date(2026, 6, 15)
+
+
+@pytest.mark.parametrize(("schedule", "doc_class", "facts", "category", "kind", "due"), [
+    (VO, "inschrijving", PupilFacts(departure=LEFT), "administratie", "maximum", date(2031, 7, 10)),
+    (VO, "rapport", PupilFacts(departure=LEFT), "dossier", "maximum", date(2028, 7, 10)),
+    (VO, "examenwerk_centraal", PupilFacts(exam_result=RESULT), "examenwerk", "minimum", date(2026, 12, 15)),
+    (VO, "schoolexamen", PupilFacts(exam_result=RESULT), "schoolexamen", "maximum", date(2028, 6, 15)),
+    (VO, "schoolexamen", PupilFacts(departure=LEFT), "schoolexamen", "maximum", None),  # no result: open
+    (VO, "cijferlijst", PupilFacts(departure=LEFT), "archiefwet", "maximum", None),
+    (VO, "diploma", PupilFacts(departure=LEFT), "archiefwet", "maximum", None),
+    (VO, "psychologisch_rapport", PupilFacts(departure=LEFT), "psychologisch_vo", "maximum", date(2031, 7, 10)),
+    (VSO, "ontwikkelingsperspectief", PupilFacts(departure=LEFT), "dossier", "maximum", date(2029, 7, 10)),
+    (VSO, "toelaatbaarheidsverklaring", PupilFacts(departure=LEFT), "dossier", "maximum", date(2029, 7, 10)),
+    (VSO, "diploma", PupilFacts(departure=LEFT), "archiefwet", "maximum", None),
+])
+def test_vo_and_vso_presets(schedule, doc_class: str, facts: PupilFacts, category: str, kind: str,  # type: ignore[no-untyped-def]
+                            due: date | None) -> None:
+    t = tag(facts, doc_class, schedule)
+    assert (t.category, t.kind, t.due) == (category, kind, due)
+
+
+def test_a_minimum_category_is_never_due() -> None:
+    t = tag(PupilFacts(departure=LEFT, exam_result=RESULT), "examenwerk_centraal", VO)
+    assert not is_due(t, date(2099, 1, 1))
+
+
+def test_the_vo_psychological_report_can_be_set_between_3_and_5_years(tmp_path: Path) -> None:
+    o = tmp_path / "school.toml"
+    o.write_text('[overrides.psychologisch_vo]\nperiod = "3y"\nbasis = "Schoolbeleid VO: 3 jaar"\n')
+    s = load_schedule("retention-vo", overrides=o, classes=VO_CLASSES)
+    assert tag(PupilFacts(departure=LEFT), "psychologisch_rapport", s).due == date(2029, 7, 10)
+    o.write_text('[overrides.psychologisch_vo]\nperiod = "2y"\nbasis = "Schoolbeleid VO: 2 jaar"\n')
+    with pytest.raises(ConfigError, match="shortest period allowed"):
+        load_schedule("retention-vo", overrides=o, classes=VO_CLASSES)
+
+
+def test_a_mapping_extends_another(tmp_path: Path) -> None:
+    vo = load_mapping("vo")
+    po = load_mapping("po")
+    assert set(po.classes) < set(vo.classes)
+    assert {"cijferlijst", "diploma", "examenwerk_centraal"} <= set(vo.classes) - set(po.classes)
+    assert len(vo.rules) == len(po.rules) + 1
+    f = tmp_path / "own.toml"
+    f.write_text('[mapping]\nname = "own"\nextends = "nope"\n')
+    with pytest.raises(ConfigError, match="extends"):
+        load_mapping(f)
