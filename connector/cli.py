@@ -22,7 +22,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 import adapters
 from connector import config as config_mod
-from connector import destruction, render, tagging
+from connector import destruction, render, tagging, transfer
 from connector import mapping as mapping_mod
 from connector.audit import AuditLog
 from connector.errors import ConfigError, ConnectorError, SourceError
@@ -872,6 +872,97 @@ def purge_cmd(config_path: Path, today: str | None, as_json: bool) -> None:
             store.close()
     _echo(report.as_dict(), as_json, lambda: out_console.print(
         f"purged {report.purged}; kept for holds: {len(report.held)}; failed: {len(report.failed)}"))
+    sys.exit(EXIT_ERROR if report.failed else EXIT_OK)
+
+
+# -- OKR and transfers -------------------------------------------------------------------------
+
+@main.group("okr")
+def okr_group() -> None:
+    """The onderwijskundig rapport: record that it was sent, check the parents were informed."""
+
+
+@okr_group.command("sent")
+@config_option
+@click.argument("key")
+@click.option("--date", "on", required=True, help="When the LAS sent it (YYYY-MM-DD).")
+@click.option("--to", "receiving", required=True, help="BRIN of the receiving school.")
+@click.option("--by", required=True, help="Who records it.")
+@json_option
+def okr_sent(config_path: Path, key: str, on: str, receiving: str, by: str, as_json: bool) -> None:
+    """Record that pupil KEY's OKR was sent; incomplete without evidence that parents were informed."""
+    with _app(config_path, as_json) as app:
+        cfg = app.loaded.config.okr
+        store = app.store()
+        try:
+            row = app.dossier(key)
+            result = transfer.record_okr(store, app.state, app.audit, app.mapping, row, date.fromisoformat(on),
+                                         receiving, by, cfg.okr_class, cfg.evidence_class)
+        except ConnectorError as exc:
+            _fail(str(exc), as_json)
+        finally:
+            store.close()
+    def human() -> None:
+        if result["status"] == "transferred":
+            out_console.print(f"OKR of {row.pseudonym} recorded as sent to {receiving}", highlight=False)
+        else:
+            out_console.print(f"[yellow]OKR of {row.pseudonym} recorded but INCOMPLETE[/]: "
+                              f"{', '.join(result['missing'])}", highlight=False)
+
+    _echo(result, as_json, human)
+    sys.exit(EXIT_OK if result["status"] == "transferred" else EXIT_ERROR)
+
+
+@okr_group.command("incomplete")
+@config_option
+@json_option
+def okr_incomplete(config_path: Path, as_json: bool) -> None:
+    """OKRs recorded as sent whose dossier still lacks the OKR or the parents-informed evidence."""
+    with _app(config_path, as_json) as app:
+        cfg = app.loaded.config.okr
+        store = app.store()
+        try:
+            rows = transfer.incomplete_okrs(store, app.state, app.mapping, cfg.okr_class, cfg.evidence_class)
+        finally:
+            store.close()
+
+    def human() -> None:
+        for r in rows:
+            out_console.print(f"{r['record']} sent {r['sent']} to {r['receiving']}: okr {r['okr_present']}, "
+                              f"parents informed {r['parents_informed']}", highlight=False)
+        if not rows:
+            out_console.print("every recorded OKR has its evidence")
+
+    _echo(rows, as_json, human)
+
+
+@main.command("transfer")
+@config_option
+@click.argument("key")
+@click.option("--part", required=True, help="Dossier part to export (e.g. II).")
+@click.option("--to-folder", "folder", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Destination folder (gets a folder per pupil and part with a manifest).")
+@click.option("--remove-at-source", is_flag=True,
+              help="After every copy is verified, remove the part's documents in the DMS (holds respected).")
+@click.option("--by", required=True, help="Who transfers.")
+@today_option
+@json_option
+def transfer_cmd(config_path: Path, key: str, part: str, folder: Path, remove_at_source: bool, by: str,
+                 today: str | None, as_json: bool) -> None:
+    """Export a dossier part; delete at the source only after the destination copy is verified."""
+    with _app(config_path, as_json) as app:
+        store = app.store()
+        try:
+            row = app.dossier(key)
+            report = transfer.export_part(store, app.state, app.audit, app.mapping, row, part, folder,
+                                          remove_at_source, by, _today(today))
+        except ConnectorError as exc:
+            _fail(str(exc), as_json)
+        finally:
+            store.close()
+    _echo(report.as_dict(), as_json, lambda: out_console.print(
+        f"{report.record} part {part}: {report.copied} copied, {report.verified} verified, {report.removed} removed"
+        + (" (on hold: nothing removed)" if report.held else ""), highlight=False))
     sys.exit(EXIT_ERROR if report.failed else EXIT_OK)
 
 

@@ -80,6 +80,12 @@ class DestructionSection(_Section):
     """Folder for destruction lists and certificates (JSON, HTML, PDF)."""
 
 
+class OkrSection(_Section):
+    okr_class: str = "onderwijskundig_rapport"
+    evidence_class: str = "informatie_ouders_okr"
+    """The class of the document that shows the parents were informed (a letter or a meeting report)."""
+
+
 class LoggingSection(_Section):
     level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 
@@ -93,6 +99,7 @@ class Config(_Section):
     safety: SafetySection = Field(default_factory=SafetySection)
     retention: RetentionSection = Field(default_factory=RetentionSection)
     destruction: DestructionSection = Field(default_factory=DestructionSection)
+    okr: OkrSection = Field(default_factory=OkrSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
 
 

@@ -71,6 +71,10 @@ class DocumentStore(Protocol):
         metadata: dict[str, str],
     ) -> DocumentRef: ...
 
+    def read(self, doc: DocumentRef) -> bytes:
+        """The document's content (for a transfer to another school or system)."""
+        ...
+
     def tag(self, doc: DocumentRef, tag: RetentionTag) -> None:
         """Write the retention tag as the document's metadata in the DMS."""
         ...

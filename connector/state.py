@@ -128,6 +128,21 @@ holds = Table(
     Column("removed_reason", Text),
 )
 
+transfers = Table(
+    "transfers", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("external_id", String(300), nullable=False, index=True),
+    Column("pseudonym", String(40), nullable=False),
+    Column("kind", String(16), nullable=False),  # okr | export
+    Column("on", Date, nullable=False),
+    Column("receiving", String(64)),  # BRIN of the receiving school, or the destination
+    Column("part", String(32)),
+    Column("status", String(16), nullable=False),  # transferred | incomplete | failed
+    Column("detail", Text),
+    Column("by", String(200), nullable=False),
+    Column("at", String(40), nullable=False),
+)
+
 destruction_lists = Table(
     "destruction_lists", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),

@@ -235,6 +235,14 @@ class FilesystemStore:
             return DocumentRef(id=doc_id, dossier_id=ref.id, part=part, doc_class=doc_class,
                                name=name, metadata=metadata)
 
+    def read(self, doc: DocumentRef) -> bytes:
+        with _errors("read document"):
+            metas = list(self._dossier_dir(doc.dossier_id).glob(f"*/{doc.id}.meta.json"))
+            if not metas:
+                raise PermanentError(f"read document: document {doc.id} does not exist")
+            meta = json.loads(metas[0].read_text(encoding="utf-8"))
+            return (metas[0].parent / meta["file"]).read_bytes()
+
     def tag(self, doc: DocumentRef, tag: RetentionTag) -> None:
         """Write the retention tag into the document's metadata (atomically)."""
         with _errors("tag document"):

@@ -173,3 +173,38 @@ def test_unclassified_documents_from_other_routes_are_reported(tmp_path: Path) -
     assert okr["retention_class"] == "onderwijskundig_rapport"
     scan = json.loads((part / "scan1.meta.json").read_text())["metadata"]
     assert scan["retention_category"] == "unclassified" and scan["retention_period"] == "5y"
+
+
+def test_okr_sent_needs_evidence_that_parents_were_informed(tmp_path: Path) -> None:
+    cfg, _ = setup(tmp_path)
+    c = str(cfg)
+    doc = tmp_path / "okr.pdf"
+    doc.write_bytes(b"%PDF okr")
+    js("document", "add", "--config", c, "LL000005", str(doc), "--class", "onderwijskundig_rapport")
+    code, out = js("okr", "sent", "--config", c, "LL000005", "--date", "2026-07-01", "--to", "12AB", "--by", "IB")
+    assert code == 1 and out["status"] == "incomplete" and out["parents_informed"] is False
+    assert len(js("okr", "incomplete", "--config", c)[1]) == 1
+    letter = tmp_path / "brief.pdf"
+    letter.write_bytes(b"%PDF brief")
+    js("document", "add", "--config", c, "LL000005", str(letter), "--class", "informatie_ouders_okr")
+    assert js("okr", "incomplete", "--config", c)[1] == []
+    code, out = js("okr", "sent", "--config", c, "LL000005", "--date", "2026-07-01", "--to", "12AB", "--by", "IB")
+    assert code == 0 and out["status"] == "transferred"
+
+
+def test_transfer_removes_at_source_only_after_verified_copies(tmp_path: Path) -> None:
+    cfg, _ = setup(tmp_path)
+    c = str(cfg)
+    dest = tmp_path / "to-new-school"
+    code, out = js("transfer", "--config", c, "LL000003", "--part", "II", "--to-folder", str(dest),
+                   "--remove-at-source", "--by", "administratie")
+    assert code == 0 and out["copied"] == out["verified"] == out["removed"] == 2
+    manifest = json.loads(next(dest.rglob("manifest.json")).read_text())
+    assert {d["class"] for d in manifest["documents"]} == {"rapport", "psychologisch_rapport"}
+    assert len(list((tmp_path / "dms" / "dossiers").rglob("II-onderwijskundig/*.meta.json"))) == 1  # LL000004's
+    # a hold keeps the source even when asked to remove it
+    js("hold", "add", "--config", c, "LL000004", "--reason", "geschil", "--by", "directeur")
+    code, out = js("transfer", "--config", c, "LL000004", "--part", "II", "--to-folder", str(dest),
+                   "--remove-at-source", "--by", "administratie")
+    assert out["held"] and out["removed"] == 0 and out["copied"] == 1
+    assert js("audit", "verify", "--config", c)[1]["ok"]
