@@ -105,7 +105,8 @@ def phase_seed(folder: Path) -> dict[str, Any]:
                      "spec": spec.model_dump_json(), "departure": spec.departure, "dup_pgn": pgn,
                      "dup_nb": nb, "updated": now()})
         for i in range(10):
-            docs.append({"id": f"{n:08d}-{i}", "external_id": eid, "part": "I" if i < 4 else "II",
+            docs.append({"id": f"{n:08d}-{i}", "external_id": eid, "dossier_id": f"d{n:08d}",
+                         "part": "I" if i < 4 else "II",
                          "doc_class": classes[(n + i) % len(classes)], "updated": now()})
         if len(rows) >= 5000:
             flush()

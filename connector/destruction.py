@@ -29,7 +29,7 @@ from connector.errors import ConfigError, StoreError
 from connector.execute import Executor, Guard, Outcome, RetryPolicy
 from connector.model import DocumentRef, Operation, RetentionTag, canonical_json
 from connector.ports import DocumentStore
-from connector.retention import Schedule, is_due, tag
+from connector.retention import Schedule, is_due, tag, tag_cached
 from connector.state import StateStore, destruction_items, destruction_lists, documents, dossiers, now
 
 OPEN_LIST = ("draft", "approved")
@@ -62,10 +62,13 @@ def create_list(state: StateStore, audit: AuditLog, schedule: Schedule, today: d
                    documents.c.due.is_not(None), documents.c.due <= today, documents.c.id.not_in(listed))
             .order_by(documents.c.external_id, documents.c.id)
         ).all()
+    facts = state.facts_map({c.external_id: c.departure for c in candidates})
+    held = state.holds_map()
     items = []
     for c in candidates:
-        fresh = current_tag(state, schedule, c.external_id, c.departure, c.doc_class)
-        if not is_due(fresh, today) or state.on_hold(c.external_id, c.part):
+        fresh = tag_cached(facts[c.external_id], c.doc_class, schedule)
+        parts_held = held.get(c.external_id, set())
+        if not is_due(fresh, today) or None in parts_held or c.part in parts_held:
             continue  # facts changed since the tag was written, or a hold: not due now
         items.append({"doc_id": c.id, "dossier_id": c.dossier_id, "external_id": c.external_id,
                       "pseudonym": c.pseudonym, "school": c.school, "part": c.part, "doc_class": c.doc_class,

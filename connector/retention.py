@@ -17,6 +17,7 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
@@ -127,8 +128,10 @@ class _OverrideFile(_Strict):
     overrides: dict[str, _Override]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Schedule:
+    """Hashable by identity (one loaded schedule is one object), so tags can be memoised."""
+
     name: str
     description: str
     path: Path
@@ -181,6 +184,19 @@ def tag(facts: PupilFacts, doc_class: str | None, schedule: Schedule) -> Retenti
         unclassified=unclassified,
         doc_class=None if unclassified else doc_class,
     )
+
+
+@lru_cache(maxsize=65536)
+def tag_cached(facts: PupilFacts, doc_class: str | None, schedule: Schedule) -> RetentionTag:
+    """``tag`` memoised: many documents share their facts and class (values are immutable)."""
+    return tag(facts, doc_class, schedule)
+
+
+@lru_cache(maxsize=65536)
+def tag_json_cached(facts: PupilFacts, doc_class: str | None, schedule: Schedule) -> tuple[RetentionTag, str]:
+    """``tag_cached`` with the tag's JSON (as stored in the state), computed once per value."""
+    t = tag_cached(facts, doc_class, schedule)
+    return t, t.model_dump_json()
 
 
 def is_due(t: RetentionTag, today: date) -> bool:

@@ -317,7 +317,8 @@ class StateStore:
         if url.startswith("sqlite:///"):
             Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.engine: Engine = create_engine(url)
+            # hide_parameters: an SQL error must never print the values (external ids may be a BSN)
+            self.engine: Engine = create_engine(url, hide_parameters=True)
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             metadata.create_all(self.engine)
@@ -558,6 +559,33 @@ class StateStore:
         return PupilFacts(departure=las_departure or latest.get("departure"), referred=latest.get("referred"),
                           reunion_consent=latest.get("reunion_consent"), reenrolled=latest.get("reenrolled"),
                           exam_result=latest.get("exam_result"))
+
+    def facts_map(self, departures: dict[str, date | None]) -> dict[str, PupilFacts]:
+        """``facts_for`` for many dossiers at once (external id -> LAS departure given)."""
+        latest: dict[str, dict[str, date | None]] = {}
+        ids = list(departures)
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), 900):
+                for eid, kind, on in conn.execute(select(facts.c.external_id, facts.c.kind, facts.c.on)
+                                                  .where(facts.c.external_id.in_(ids[i:i + 900]))
+                                                  .order_by(facts.c.id)):
+                    latest.setdefault(eid, {})[kind] = on
+        out = {}
+        for eid, las in departures.items():
+            f = latest.get(eid, {})
+            out[eid] = PupilFacts(departure=las or f.get("departure"), referred=f.get("referred"),
+                                  reunion_consent=f.get("reunion_consent"), reenrolled=f.get("reenrolled"),
+                                  exam_result=f.get("exam_result"))
+        return out
+
+    def holds_map(self) -> dict[str, set[str | None]]:
+        """Active holds: external id -> parts held (None: the whole dossier)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(holds.c.external_id, holds.c.part).where(holds.c.removed_at.is_(None))).all()
+        out: dict[str, set[str | None]] = {}
+        for eid, part in rows:
+            out.setdefault(eid, set()).add(part)
+        return out
 
     def fact_history(self, external_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

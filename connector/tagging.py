@@ -13,14 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import bindparam, select, update
+
 from connector.audit import AuditLog
 from connector.errors import StoreError
 from connector.execute import Executor, Outcome, RetryPolicy
 from connector.mapping import Mapping
 from connector.model import DossierRef, Operation, RetentionTag
 from connector.ports import DocumentStore
-from connector.retention import Schedule, tag
-from connector.state import DossierRow, StateStore
+from connector.retention import Schedule, tag, tag_json_cached
+from connector.state import DossierRow, StateStore, documents, dossiers
 
 log = logging.getLogger("leerdossier.tagging")
 
@@ -99,3 +101,52 @@ def _refresh_dossier(store: DocumentStore, state: StateStore, schedule: Schedule
 
 def _carries(metadata: dict[str, str], t: RetentionTag) -> bool:
     return all(metadata.get(k) == v for k, v in t.metadata().items())
+
+
+@dataclass
+class RecomputeReport:
+    documents: int = 0
+    changed: int = 0
+    dossiers: list[str] = field(default_factory=list, repr=False)
+    """External ids of dossiers with a changed tag (internal; never printed)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"documents": self.documents, "changed": self.changed, "dossiers": len(self.dossiers)}
+
+
+def recompute(state: StateStore, schedule: Schedule, page: int = 20_000) -> RecomputeReport:
+    """Recompute every recorded document's tag from the state alone (no DMS call), store the
+    changed ones, and name the dossiers whose DMS metadata must follow (``refresh`` them)."""
+    report = RecomputeReport()
+    after = ""
+    changed_dossiers: set[str] = set()
+    while True:
+        with state.engine.connect() as conn:
+            rows = conn.execute(
+                select(documents.c.id, documents.c.external_id, documents.c.doc_class, documents.c.tag,
+                       dossiers.c.departure)
+                .join(dossiers, dossiers.c.external_id == documents.c.external_id)
+                .where(documents.c.status == "present", documents.c.id > after)
+                .order_by(documents.c.id).limit(page)).all()
+        if not rows:
+            break
+        after = rows[-1].id
+        facts = state.facts_map({r.external_id: r.departure for r in rows})
+        updates = []
+        for r in rows:
+            report.documents += 1
+            t, text = tag_json_cached(facts[r.external_id], r.doc_class, schedule)
+            if text != r.tag:
+                updates.append({"doc": r.id, "category": t.category, "kind": t.kind, "due": t.due,
+                                "blocked": int(t.blocked), "unclassified": int(t.unclassified), "basis": t.basis,
+                                "tag": text})
+                changed_dossiers.add(r.external_id)
+        if updates:
+            with state.transaction() as conn:
+                conn.execute(update(documents).where(documents.c.id == bindparam("doc")).values(
+                    category=bindparam("category"), kind=bindparam("kind"), due=bindparam("due"),
+                    blocked=bindparam("blocked"), unclassified=bindparam("unclassified"),
+                    basis=bindparam("basis"), tag=bindparam("tag")), updates)
+            report.changed += len(updates)
+    report.dossiers = sorted(changed_dossiers)
+    return report
