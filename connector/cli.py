@@ -590,8 +590,11 @@ def tags_group() -> None:
 
 @tags_group.command("refresh")
 @config_option
+@click.option("--from-state", is_flag=True,
+              help="Recompute from the recorded state and touch only dossiers whose tags changed (fast; does "
+                   "not look for documents added by other routes).")
 @json_option
-def tags_refresh(config_path: Path, as_json: bool) -> None:
+def tags_refresh(config_path: Path, from_state: bool, as_json: bool) -> None:
     """Recompute every document's tag (also finds documents added by other routes)."""
     with _app(config_path, as_json) as app:
         schedule = app.schedule()
@@ -599,13 +602,14 @@ def tags_refresh(config_path: Path, as_json: bool) -> None:
         update_, bar = _progress(not as_json and err_console.is_terminal)
         try:
             run_id = app.state.begin_run("tags")
+            only = tagging.recompute(app.state, schedule).dossiers if from_state else None
             if bar:
                 with bar:
                     report = tagging.refresh(store, app.state, app.audit, schedule, app.mapping, run_id,
-                                             "leerdossier tags refresh", progress=update_)
+                                             "leerdossier tags refresh", external_ids=only, progress=update_)
             else:
                 report = tagging.refresh(store, app.state, app.audit, schedule, app.mapping, run_id,
-                                         "leerdossier tags refresh")
+                                         "leerdossier tags refresh", external_ids=only)
             app.state.finish_run(run_id, "ok", None, None, report.as_dict())
         finally:
             store.close()

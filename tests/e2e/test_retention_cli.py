@@ -208,3 +208,22 @@ def test_transfer_removes_at_source_only_after_verified_copies(tmp_path: Path) -
                    "--remove-at-source", "--by", "administratie")
     assert out["held"] and out["removed"] == 0 and out["copied"] == 1
     assert js("audit", "verify", "--config", c)[1]["ok"]
+
+
+def test_a_school_override_retags_from_the_state(tmp_path: Path) -> None:
+    cfg, export = setup(tmp_path)
+    c = str(cfg)
+    drop(export, "LL000003")
+    js("sync", "--config", c, "--accept-snapshot", "--by", "test")
+    js("pupil", "left", "--config", c, "LL000003", "--date", "2023-07-01", "--by", "A. Smit")
+    (tmp_path / "school.toml").write_text('[overrides.dossier]\nperiod = "3y"\nbasis = "Schoolbeleid 2026 §2: 3 jaar"\n')
+    text = cfg.read_text() + '\n[retention]\nschedule = "retention-po"\noverrides = "school.toml"\n'
+    cfg.write_text(text)
+    shown = js("schedule", "show", "--config", c)[1]
+    assert shown["categories"]["dossier"]["override"] == "Schoolbeleid 2026 §2: 3 jaar"
+    code, out = js("tags", "refresh", "--config", c, "--from-state")
+    assert code == 0 and out["tagged"] == 3  # every document of the category: period or basis changed
+    metas = [json.loads(p.read_text())["metadata"] for p in (tmp_path / "dms").rglob("*.meta.json")]
+    dues = sorted(m["retention_due"] for m in metas if m["retention_category"] == "dossier")
+    assert dues == ["2026-07-01", "2026-07-01", "open"]
+    assert js("tags", "refresh", "--config", c, "--from-state")[1]["tagged"] == 0
