@@ -216,7 +216,8 @@ def test_a_school_override_retags_from_the_state(tmp_path: Path) -> None:
     drop(export, "LL000003")
     js("sync", "--config", c, "--accept-snapshot", "--by", "test")
     js("pupil", "left", "--config", c, "LL000003", "--date", "2023-07-01", "--by", "A. Smit")
-    (tmp_path / "school.toml").write_text('[overrides.dossier]\nperiod = "3y"\nbasis = "Schoolbeleid 2026 §2: 3 jaar"\n')
+    override = '[overrides.dossier]\nperiod = "3y"\nbasis = "Schoolbeleid 2026 §2: 3 jaar"\n'
+    (tmp_path / "school.toml").write_text(override)
     text = cfg.read_text() + '\n[retention]\nschedule = "retention-po"\noverrides = "school.toml"\n'
     cfg.write_text(text)
     shown = js("schedule", "show", "--config", c)[1]
