@@ -35,10 +35,27 @@ from connector.state import StateStore, destruction_items, destruction_lists, do
 OPEN_LIST = ("draft", "approved")
 
 
+_DIGEST_KEYS = ("doc_id", "external_id", "part", "doc_class", "category", "basis", "due")
+
+
+class _Digest:
+    """SHA-256 over the list's date and its items in document-id order, fed item by item."""
+
+    def __init__(self, as_of: date) -> None:
+        self._h = hashlib.sha256(as_of.isoformat().encode())
+
+    def add(self, item: dict[str, Any]) -> None:
+        self._h.update(b"\n" + canonical_json([str(item[k]) for k in _DIGEST_KEYS]).encode())
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+
 def _digest(as_of: date, items: list[dict[str, Any]]) -> str:
-    keys = ("doc_id", "external_id", "part", "doc_class", "category", "basis", "due")
-    body = [as_of.isoformat(), [[str(i[k]) for k in keys] for i in sorted(items, key=lambda i: i["doc_id"])]]
-    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+    d = _Digest(as_of)
+    for item in sorted(items, key=lambda i: str(i["doc_id"])):
+        d.add(item)
+    return d.hexdigest()
 
 
 def current_tag(state: StateStore, schedule: Schedule, external_id: str, las_departure: date | None,
@@ -47,44 +64,61 @@ def current_tag(state: StateStore, schedule: Schedule, external_id: str, las_dep
     return tag(state.facts_for(external_id, las_departure), doc_class, schedule)
 
 
-def create_list(state: StateStore, audit: AuditLog, schedule: Schedule, today: date, by: str) -> tuple[int, int]:
-    """Select what is due and write a draft list. Returns (list id, items)."""
-    with state.engine.connect() as conn:
-        listed = select(destruction_items.c.doc_id).join(
-            destruction_lists, destruction_lists.c.id == destruction_items.c.list_id
-        ).where(destruction_lists.c.status.in_(OPEN_LIST), destruction_items.c.status.in_(("listed", "failed")),
-                destruction_items.c.decision != "rejected")
-        candidates = conn.execute(
-            select(documents.c.id, documents.c.external_id, documents.c.dossier_id, documents.c.part,
-                   documents.c.doc_class, dossiers.c.pseudonym, dossiers.c.school, dossiers.c.departure)
-            .join(dossiers, dossiers.c.external_id == documents.c.external_id)
-            .where(documents.c.status == "present", documents.c.kind == "maximum", documents.c.blocked == 0,
-                   documents.c.due.is_not(None), documents.c.due <= today, documents.c.id.not_in(listed))
-            .order_by(documents.c.external_id, documents.c.id)
-        ).all()
-    facts = state.facts_map({c.external_id: c.departure for c in candidates})
+def create_list(state: StateStore, audit: AuditLog, schedule: Schedule, today: date, by: str,
+                page: int = 10_000) -> tuple[int, int]:
+    """Select what is due and write a draft list, a page at a time (memory flat in the list's
+    size). Returns (list id, items)."""
+    listed = select(destruction_items.c.doc_id).join(
+        destruction_lists, destruction_lists.c.id == destruction_items.c.list_id
+    ).where(destruction_lists.c.status.in_(OPEN_LIST), destruction_items.c.status.in_(("listed", "failed")),
+            destruction_items.c.decision != "rejected")
     held = state.holds_map()
-    items = []
-    for c in candidates:
-        fresh = tag_cached(facts[c.external_id], c.doc_class, schedule)
-        parts_held = held.get(c.external_id, set())
-        if not is_due(fresh, today) or None in parts_held or c.part in parts_held:
-            continue  # facts changed since the tag was written, or a hold: not due now
-        items.append({"doc_id": c.id, "dossier_id": c.dossier_id, "external_id": c.external_id,
-                      "pseudonym": c.pseudonym, "school": c.school, "part": c.part, "doc_class": c.doc_class,
-                      "category": fresh.category, "basis": fresh.basis, "due": fresh.due})
-    digest = _digest(today, items)
+    digest = _Digest(today)
+    categories: Counter[str] = Counter()
+    count, after = 0, ""
     with state.transaction() as conn:
         list_id = int(conn.execute(insert(destruction_lists).values(
-            created=now(), created_by=by, as_of=today, status="draft", digest=digest,
+            created=now(), created_by=by, as_of=today, status="building", digest="",
         )).inserted_primary_key[0])  # type: ignore[index]
+    while True:
+        with state.engine.connect() as conn:
+            candidates = conn.execute(
+                select(documents.c.id, documents.c.external_id, documents.c.dossier_id, documents.c.part,
+                       documents.c.doc_class, dossiers.c.pseudonym, dossiers.c.school, dossiers.c.departure)
+                .join(dossiers, dossiers.c.external_id == documents.c.external_id)
+                .where(documents.c.status == "present", documents.c.kind == "maximum", documents.c.blocked == 0,
+                       documents.c.due.is_not(None), documents.c.due <= today, documents.c.id > after,
+                       documents.c.id.not_in(listed))
+                .order_by(documents.c.id).limit(page)
+            ).all()
+        if not candidates:
+            break
+        after = candidates[-1].id
+        facts = state.facts_map({c.external_id: c.departure for c in candidates})
+        items = []
+        for c in candidates:
+            fresh = tag_cached(facts[c.external_id], c.doc_class, schedule)
+            parts_held = held.get(c.external_id, set())
+            if not is_due(fresh, today) or None in parts_held or c.part in parts_held:
+                continue  # facts changed since the tag was written, or a hold: not due now
+            item = {"doc_id": c.id, "dossier_id": c.dossier_id, "external_id": c.external_id,
+                    "pseudonym": c.pseudonym, "school": c.school, "part": c.part, "doc_class": c.doc_class,
+                    "category": fresh.category, "basis": fresh.basis, "due": fresh.due}
+            digest.add(item)
+            categories[fresh.category] += 1
+            items.append(dict(item, list_id=list_id))
         if items:
-            conn.execute(insert(destruction_items), [dict(i, list_id=list_id) for i in items])
+            with state.transaction() as conn:
+                conn.execute(insert(destruction_items), items)
+            count += len(items)
+    with state.transaction() as conn:
+        conn.execute(update(destruction_lists).where(destruction_lists.c.id == list_id)
+                     .values(status="draft", digest=digest.hexdigest()))
         audit.append(conn, by, "destruction.list.created", None, {
-            "list": list_id, "as_of": today.isoformat(), "items": len(items), "digest": digest,
-            "categories": dict(Counter(i["category"] for i in items)),
+            "list": list_id, "as_of": today.isoformat(), "items": count, "digest": digest.hexdigest(),
+            "categories": dict(categories),
         })
-    return list_id, len(items)
+    return list_id, count
 
 
 def load_list(state: StateStore, list_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
