@@ -944,26 +944,38 @@ def okr_incomplete(config_path: Path, as_json: bool) -> None:
 @config_option
 @click.argument("key")
 @click.option("--part", required=True, help="Dossier part to export (e.g. II).")
-@click.option("--to-folder", "folder", required=True, type=click.Path(path_type=Path, file_okay=False),
+@click.option("--to-folder", "folder", type=click.Path(path_type=Path, file_okay=False),
               help="Destination folder (gets a folder per pupil and part with a manifest).")
+@click.option("--to-config", "other", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Destination DMS: the [dms] section of this other connector config.")
 @click.option("--remove-at-source", is_flag=True,
               help="After every copy is verified, remove the part's documents in the DMS (holds respected).")
 @click.option("--by", required=True, help="Who transfers.")
 @today_option
 @json_option
-def transfer_cmd(config_path: Path, key: str, part: str, folder: Path, remove_at_source: bool, by: str,
-                 today: str | None, as_json: bool) -> None:
+def transfer_cmd(config_path: Path, key: str, part: str, folder: Path | None, other: Path | None,
+                 remove_at_source: bool, by: str, today: str | None, as_json: bool) -> None:
     """Export a dossier part; delete at the source only after the destination copy is verified."""
+    if (folder is None) == (other is None):
+        _fail("give exactly one destination: --to-folder or --to-config", as_json)
     with _app(config_path, as_json) as app:
         store = app.store()
+        dest_store = None
         try:
             row = app.dossier(key)
-            report = transfer.export_part(store, app.state, app.audit, app.mapping, row, part, folder,
+            if other is not None:
+                dest_store = adapters.build_store(config_mod.load(other))
+                dest: transfer.Destination = transfer.StoreDestination(dest_store, app.state, f"dms:{other.name}")
+            else:
+                dest = transfer.FolderDestination(folder)  # type: ignore[arg-type]
+            report = transfer.export_part(store, app.state, app.audit, app.mapping, row, part, dest,
                                           remove_at_source, by, _today(today))
         except ConnectorError as exc:
             _fail(str(exc), as_json)
         finally:
             store.close()
+            if dest_store is not None:
+                dest_store.close()
     _echo(report.as_dict(), as_json, lambda: out_console.print(
         f"{report.record} part {part}: {report.copied} copied, {report.verified} verified, {report.removed} removed"
         + (" (on hold: nothing removed)" if report.held else ""), highlight=False))

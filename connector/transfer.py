@@ -13,19 +13,20 @@ documents at the source through the DMS's own delete. Holds are respected; all i
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert, select
 
 from connector.audit import AuditLog
 from connector.errors import ConfigError, StoreError
 from connector.mapping import Mapping
-from connector.model import DossierRef
+from connector.model import DocumentRef, DossierRef
 from connector.ports import DocumentStore
 from connector.state import DossierRow, StateStore, documents, now, transfers
 
@@ -88,26 +89,28 @@ class ExportReport:
         return dict(self.__dict__)
 
 
-def export_part(store: DocumentStore, state: StateStore, audit: AuditLog, mapping: Mapping, row: DossierRow,
-                part: str, destination: Path, remove_at_source: bool, by: str, on: date) -> ExportReport:
-    if part not in {p.code for p in mapping.parts}:
-        raise ConfigError(f"unknown part {part!r}")
-    report = ExportReport(record=row.pseudonym, part=part, destination=str(destination))
-    if remove_at_source and state.on_hold(row.external_id, part):
-        report.held = True
-        remove_at_source = False  # a hold stops every deletion path; the copy is still made
-    target = destination / row.pseudonym / part
-    target.mkdir(parents=True, exist_ok=True)
-    ref = DossierRef(id=row.ref_id or "", external_id=row.external_id)
-    docs = [d for d in store.documents(ref) if d.part == part]
-    manifest: list[dict[str, Any]] = []
-    for doc in docs:
-        try:
-            content = store.read(doc)
-        except StoreError as exc:
-            report.failed.append({"document": doc.id, "error": str(exc)})
-            continue
-        digest = hashlib.sha256(content).hexdigest()
+class Destination(Protocol):
+    """Where a transferred dossier part goes. ``put`` stores one document and returns True only
+    when the copy was read back and matches (the destination's receipt)."""
+
+    label: str
+
+    def put(self, row: DossierRow, doc: DocumentRef, doc_class: str | None, content: bytes) -> bool: ...
+
+    def finish(self, row: DossierRow, part: str) -> None: ...
+
+
+class FolderDestination:
+    """A folder per pupil and part, with a manifest of SHA-256 sums."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.label = str(folder)
+        self._manifest: list[dict[str, Any]] = []
+
+    def put(self, row: DossierRow, doc: DocumentRef, doc_class: str | None, content: bytes) -> bool:
+        target = self.folder / row.pseudonym / doc.part
+        target.mkdir(parents=True, exist_ok=True)
         suffix = "".join(c for c in Path(doc.name).suffix if c.isalnum() or c == ".")[:10]
         path = target / f"{doc.id}{suffix}"
         tmp = path.with_suffix(path.suffix + ".part")
@@ -116,15 +119,70 @@ def export_part(store: DocumentStore, state: StateStore, audit: AuditLog, mappin
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        digest = hashlib.sha256(content).hexdigest()
+        self._manifest.append({"document": doc.id, "file": path.name, "class": doc_class, "name": doc.name,
+                               "sha256": digest})
+        return hashlib.sha256(path.read_bytes()).hexdigest() == digest
+
+    def finish(self, row: DossierRow, part: str) -> None:
+        target = self.folder / row.pseudonym / part
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "manifest.json").write_text(
+            json.dumps({"record": row.pseudonym, "part": part, "documents": self._manifest}, indent=2,
+                       ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+class StoreDestination:
+    """Another DMS (any DocumentStore adapter): the dossier is found or created there by the same
+    external id; a document already copied (same source id in its metadata) is not copied twice."""
+
+    def __init__(self, store: DocumentStore, state: StateStore, label: str) -> None:
+        self.store = store
+        self.state = state
+        self.label = label
+
+    def put(self, row: DossierRow, doc: DocumentRef, doc_class: str | None, content: bytes) -> bool:
+        ref = self.store.find_dossier(row.external_id)
+        if ref is None:
+            recorded = self.state.recorded(row.external_id)
+            if recorded is None or recorded.spec is None:
+                raise ConfigError(f"{row.pseudonym}: no recorded dossier to create at the destination")
+            ref = self.store.create_dossier(recorded.spec)
+        copy = next((d for d in self.store.documents(ref) if d.metadata.get("source_document") == doc.id), None)
+        if copy is None:
+            meta = {k: v for k, v in doc.metadata.items() if not k.startswith("retention_")}
+            copy = self.store.add_document(ref, doc.part, doc_class, doc.name, io.BytesIO(content),
+                                           meta | {"source_document": doc.id})
+        return hashlib.sha256(self.store.read(copy)).hexdigest() == hashlib.sha256(content).hexdigest()
+
+    def finish(self, row: DossierRow, part: str) -> None:
+        return None
+
+
+def export_part(store: DocumentStore, state: StateStore, audit: AuditLog, mapping: Mapping, row: DossierRow,
+                part: str, destination: Destination, remove_at_source: bool, by: str, on: date) -> ExportReport:
+    """Copy a dossier part to the destination; remove at the source only when every copy is
+    confirmed, and never under a hold."""
+    if part not in {p.code for p in mapping.parts}:
+        raise ConfigError(f"unknown part {part!r}")
+    report = ExportReport(record=row.pseudonym, part=part, destination=destination.label)
+    if remove_at_source and state.on_hold(row.external_id, part):
+        report.held = True
+        remove_at_source = False  # a hold stops every deletion path; the copy is still made
+    ref = DossierRef(id=row.ref_id or "", external_id=row.external_id)
+    docs = [d for d in store.documents(ref) if d.part == part]
+    for doc in docs:
+        try:
+            confirmed = destination.put(row, doc, mapping.classify(doc), store.read(doc))
+        except StoreError as exc:
+            report.failed.append({"document": doc.id, "error": str(exc)})
+            continue
         report.copied += 1
-        manifest.append({"document": doc.id, "file": path.name, "class": mapping.classify(doc), "name": doc.name,
-                         "sha256": digest})
-    (target / "manifest.json").write_text(json.dumps({"record": row.pseudonym, "part": part, "documents": manifest},
-                                                     indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    # the receipt: every copy read back and compared before anything is removed at the source
-    confirmed = {m["document"] for m in manifest
-                 if hashlib.sha256((target / m["file"]).read_bytes()).hexdigest() == m["sha256"]}
-    report.verified = len(confirmed)
+        if confirmed:
+            report.verified += 1
+        else:
+            report.failed.append({"document": doc.id, "error": "the copy at the destination does not match"})
+    destination.finish(row, part)
     status = "transferred" if report.verified == len(docs) and not report.failed else "failed"
     if remove_at_source and status == "transferred":
         for doc in docs:
@@ -141,10 +199,10 @@ def export_part(store: DocumentStore, state: StateStore, audit: AuditLog, mappin
                              {"document": doc.id, "part": part, "removed_at_source": True})
     with state.transaction() as conn:
         conn.execute(insert(transfers).values(
-            external_id=row.external_id, pseudonym=row.pseudonym, kind="export", on=on, receiving=str(destination),
+            external_id=row.external_id, pseudonym=row.pseudonym, kind="export", on=on, receiving=destination.label,
             part=part, status=status, detail=json.dumps({k: v for k, v in report.as_dict().items() if k != "failed"}),
             by=by, at=now()))
         audit.append(conn, by, "dossier.part.exported", row.pseudonym, {
-            "part": part, "copied": report.copied, "verified": report.verified, "removed": report.removed,
-            "held": report.held, "status": status})
+            "part": part, "destination": destination.label, "copied": report.copied, "verified": report.verified,
+            "removed": report.removed, "held": report.held, "status": status})
     return report

@@ -228,3 +228,23 @@ def test_a_school_override_retags_from_the_state(tmp_path: Path) -> None:
     dues = sorted(m["retention_due"] for m in metas if m["retention_category"] == "dossier")
     assert dues == ["2026-07-01", "2026-07-01", "open"]
     assert js("tags", "refresh", "--config", c, "--from-state")[1]["tagged"] == 0
+
+
+def test_transfer_to_another_dms_is_idempotent_and_verified(tmp_path: Path) -> None:
+    cfg, _ = setup(tmp_path)
+    c = str(cfg)
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    other = write_config(other_dir, tmp_path / "unused.xml")  # its [dms] is a second filesystem store
+    code, out = js("transfer", "--config", c, "LL000003", "--part", "II", "--to-config", str(other),
+                   "--by", "administratie")
+    assert code == 0 and out["copied"] == out["verified"] == 2 and out["removed"] == 0
+    # repeated (as after a lost answer): nothing is copied twice at the destination
+    code, out = js("transfer", "--config", c, "LL000003", "--part", "II", "--to-config", str(other),
+                   "--remove-at-source", "--by", "administratie")
+    assert code == 0 and out["verified"] == 2 and out["removed"] == 2
+    copies = [json.loads(p.read_text()) for p in (other_dir / "dms").rglob("*.meta.json")]
+    assert len(copies) == 2 and all(m["metadata"]["source_document"] for m in copies)
+    assert len(list((other_dir / "dms" / "dossiers").glob("*/*"))) == 1
+    r = run("transfer", "--config", c, "LL000003", "--part", "II", "--by", "x")
+    assert r.exit_code == 1 and "exactly one destination" in r.stderr

@@ -221,3 +221,22 @@ def test_a_mapping_extends_another(tmp_path: Path) -> None:
     f.write_text('[mapping]\nname = "own"\nextends = "nope"\n')
     with pytest.raises(ConfigError, match="extends"):
         load_mapping(f)
+
+
+@given(st.sampled_from(["1d", "8w", "3m", "6m", "1y", "2y", "3y", "5y", "10y"]),
+       st.sampled_from(["1d", "8w", "3m", "6m", "1y", "2y", "3y", "5y", "10y"]))
+def test_an_override_never_shortens_a_minimum(minimum: str, override: str) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        f = Path(tmp) / "s.toml"
+        f.write_text('[schedule]\nname = "t"\n[categories.keep]\nname = "k"\nperiod = "' + minimum
+                     + '"\nkind = "minimum"\nbasis = "wet"\n[classes]\nrapport = "keep"\n')
+        o = Path(tmp) / "o.toml"
+        o.write_text(f'[overrides.keep]\nperiod = "{override}"\nbasis = "school"\n')
+        try:
+            s = load_schedule(f, overrides=o)
+        except ConfigError as exc:
+            assert period_days(override) < period_days(minimum) and "minimum" in str(exc)
+            return
+        assert period_days(s.categories["keep"].period) >= period_days(minimum)
