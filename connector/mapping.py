@@ -162,7 +162,8 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def _resolve(ref: str | Path, base: Path | None) -> Path:
+def resolve_preset(ref: str | Path, base: Path | None) -> Path:
+    """A preset name (``po``, ``retention-po``) or a ``.toml`` path, relative to ``base``."""
     path = Path(ref)
     if path.suffix != ".toml":
         return PRESETS / f"{ref}.toml"
@@ -174,11 +175,11 @@ def _resolve(ref: str | Path, base: Path | None) -> Path:
 def load(ref: str | Path, base: Path | None = None) -> Mapping:
     """Load a mapping by preset name (``po``) or by path (relative to ``base``). A mapping may
     start from another with ``[mapping] extends = "po"`` and add or change parts and classes."""
-    path = _resolve(ref, base)
+    path = resolve_preset(ref, base)
     if not path.exists():
         known = ", ".join(sorted(p.stem for p in PRESETS.glob("*.toml")))
         raise ConfigError(f"mapping {ref!s}: no such file or preset (presets: {known})")
-    raw, text = tomlfile.read_extending(path, "mapping", lambda ref: _resolve(ref, path.parent))
+    raw, text = tomlfile.read_extending(path, "mapping", lambda ref: resolve_preset(ref, path.parent))
     try:
         data = _MappingFile.model_validate(raw)
     except ValidationError as exc:

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from connector import tomlfile
 from connector.errors import ConfigError
-from connector.mapping import PRESETS
+from connector.mapping import PRESETS, resolve_preset
 from connector.model import PupilFacts, RetentionKind, RetentionTag
 
 _PERIOD = re.compile(r"^(\d{1,3})([ymwd])$")
@@ -204,25 +204,16 @@ def is_due(t: RetentionTag, today: date) -> bool:
     return t.kind == "maximum" and not t.blocked and t.due is not None and t.due <= today
 
 
-def _resolve(ref: str | Path, base: Path | None) -> Path:
-    path = Path(ref)
-    if path.suffix != ".toml":
-        return PRESETS / f"{ref}.toml"
-    if not path.is_absolute() and base is not None:
-        return base / path
-    return path
-
-
 def load_schedule(ref: str | Path, base: Path | None = None, overrides: str | Path | None = None,
                   classes: set[str] | None = None) -> Schedule:
     """Load a schedule (preset name or path), apply a school's overrides, and check it against
     the dossier layout's classes. Errors name file, line and key."""
-    path = _resolve(ref, base)
+    path = resolve_preset(ref, base)
     if not path.exists():
         presets = (p.stem for p in PRESETS.glob("*.toml") if p.stem.startswith(("retention-", "policy-")))
         known = ", ".join(sorted(presets))
         raise ConfigError(f"retention schedule {ref!s}: no such file or preset ({known})")
-    raw, text = tomlfile.read_extending(path, "schedule", lambda r: _resolve(r, path.parent))
+    raw, text = tomlfile.read_extending(path, "schedule", lambda r: resolve_preset(r, path.parent))
     try:
         data = _ScheduleFile.model_validate(raw)
     except ValidationError as exc:
@@ -244,7 +235,7 @@ def load_schedule(ref: str | Path, base: Path | None = None, overrides: str | Pa
     applied: dict[str, str] = {}
     override_path = None
     if overrides is not None:
-        override_path = _resolve(overrides, base)
+        override_path = resolve_preset(overrides, base)
         categories, applied = _apply_overrides(override_path, categories)
     return Schedule(data.schedule.name, data.schedule.description, path, categories,
                     dict(data.classes), applied, override_path)
