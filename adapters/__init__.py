@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from importlib import import_module
 from importlib.metadata import entry_points
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from connector.config import AdapterSection, LoadedConfig
 from connector.errors import ConfigError
-from connector.ports import DocumentStore, PupilSource, SourceContext
+from connector.ports import DocumentStore, PupilSource, SourceContext, StoreContext
 
 BUILTIN = {
     "leerdossier.las": {"edexml": "adapters.las.edexml:EdexmlSource"},
-    "leerdossier.dms": {"filesystem": "adapters.dms.filesystem:FilesystemStore"},
+    "leerdossier.dms": {"filesystem": "adapters.dms.filesystem:FilesystemStore",
+                        "mayan": "adapters.dms.mayan:MayanStore"},
 }
 
 
@@ -54,7 +54,9 @@ def build_source(loaded: LoadedConfig, context: SourceContext) -> PupilSource:
     return source
 
 
-def build_store(loaded: LoadedConfig, base: Path | None = None) -> DocumentStore:
+def build_store(loaded: LoadedConfig, index_key: bytes = b"") -> DocumentStore:
     cls, settings = _load("leerdossier.dms", loaded.config.dms, loaded, "dms")
-    store: DocumentStore = cls(settings, base or loaded.base)
+    context = StoreContext(base=loaded.base, secret=lambda ref: loaded.secret(ref, ["dms", "token"]),
+                           index_key=index_key)
+    store: DocumentStore = cls(settings, context)
     return store

@@ -90,7 +90,7 @@ class App:
         return adapters.build_source(self.loaded, context)
 
     def store(self) -> DocumentStore:
-        return adapters.build_store(self.loaded)
+        return adapters.build_store(self.loaded, index_key=self.identity.index_key)
 
 
 def _fail(message: str, as_json: bool, code: int = EXIT_ERROR) -> NoReturn:
@@ -964,7 +964,7 @@ def transfer_cmd(config_path: Path, key: str, part: str, folder: Path | None, ot
         try:
             row = app.dossier(key)
             if other is not None:
-                dest_store = adapters.build_store(config_mod.load(other))
+                dest_store = adapters.build_store(config_mod.load(other), index_key=app.identity.index_key)
                 dest: transfer.Destination = transfer.StoreDestination(dest_store, app.state, f"dms:{other.name}")
             else:
                 dest = transfer.FolderDestination(folder)  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tenacity import (
+    RetryCallState,
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
@@ -135,11 +136,20 @@ class Executor:
             outcome.destroyed += 1
 
     def _call(self, op: Operation, resumed: bool) -> tuple[DossierRef, int]:
+        backoff = wait_exponential_jitter(multiplier=self.retry.initial, max=self.retry.maximum,
+                                          jitter=self.retry.initial)
+
+        def wait(state: RetryCallState) -> float:
+            # a server's Retry-After (429) wins over our own back-off, within the maximum
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, TransientError) and exc.delay is not None:
+                return min(exc.delay, self.retry.maximum)
+            return float(backoff(state))
+
         retrying = Retrying(
             retry=retry_if_exception_type(TransientError),
             stop=stop_after_attempt(self.retry.attempts),
-            wait=wait_exponential_jitter(multiplier=self.retry.initial, max=self.retry.maximum,
-                                        jitter=self.retry.initial),
+            wait=wait,
             reraise=True,
         )
         for attempt in retrying:

@@ -24,6 +24,19 @@ class SourceContext:
     """Folder that relative paths in the source's settings are relative to."""
 
 
+@dataclass(frozen=True)
+class StoreContext:
+    """What the core hands a document store."""
+
+    base: Path = Path(".")
+    """Folder that relative paths in the store's settings are relative to."""
+    secret: Callable[[str], bytes] | None = None
+    """Resolves a secret reference (``env:NAME`` / ``file:PATH``) from the store's settings."""
+    index_key: bytes = b""
+    """Key for the store's own lookup labels (a keyed hash of the external id, so no BSN or
+    other identifier is readable in the DMS's labels)."""
+
+
 @dataclass
 class SourceReport:
     """What a source noticed about the snapshot as a whole while streaming it."""

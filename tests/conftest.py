@@ -120,3 +120,25 @@ def pupil(key: str, **fields: object) -> Pupil:
 def _no_config_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LEERDOSSIER_CONFIG", raising=False)
     os.environ.pop("LEERDOSSIER_CONFIG", None)
+
+
+@pytest.fixture(scope="session")
+def mayan_server():  # type: ignore[no-untyped-def]
+    """A real Mayan EDMS for the whole session. It fails (never skips) when Mayan cannot start;
+    deselect these tests locally with -m 'not mayan'."""
+    from tests.integration import mayan_server as ms
+
+    try:
+        server = ms.start()
+    except ms.MayanUnavailable as exc:
+        pytest.fail(f"Mayan EDMS could not be started: {exc}")
+    yield server
+    server.stop()
+
+
+def mayan_store(server, **settings: object):  # type: ignore[no-untyped-def]
+    from adapters.dms.mayan import MayanSettings, MayanStore
+    from connector.ports import StoreContext
+
+    context = StoreContext(secret=lambda ref: server.token.encode(), index_key=os.urandom(32))
+    return MayanStore(MayanSettings(url=server.url, token="env:UNUSED", **settings), context)  # type: ignore[arg-type]

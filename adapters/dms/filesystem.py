@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict
 
 from connector.errors import PermanentError, TransientError
 from connector.model import DocumentRef, DossierRef, DossierSpec, RetentionTag, StoreCapabilities
+from connector.ports import StoreContext
 
 FORMAT = 1
 _ENOSPC_LIKE = {28, 122}  # no space, quota: may clear up, so transient
@@ -56,8 +57,9 @@ class FilesystemStore:
     capabilities: ClassVar[StoreCapabilities] = StoreCapabilities(trash=True)
     settings_model: ClassVar[type[BaseModel]] = FilesystemSettings
 
-    def __init__(self, settings: FilesystemSettings, base: Path = Path(".")) -> None:
+    def __init__(self, settings: FilesystemSettings, context: StoreContext | None = None) -> None:
         root = settings.root
+        base = context.base if context is not None else Path(".")
         self.root = root if root.is_absolute() else base / root
         self._salt: bytes | None = None
 

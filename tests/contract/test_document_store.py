@@ -18,6 +18,7 @@ from connector.errors import PermanentError
 from connector.mapping import load as load_mapping
 from connector.model import DossierRef, DossierSpec
 from connector.ports import DocumentStore
+from tests.conftest import mayan_store
 
 MAPPING = load_mapping("po")
 
@@ -32,10 +33,14 @@ def spec(external_id: str = "las:99XY:LL000001", **changes: object) -> DossierSp
     return DossierSpec.model_validate(data)
 
 
-@pytest.fixture(params=["filesystem"])
+@pytest.fixture(params=["filesystem", pytest.param("mayan", marks=pytest.mark.mayan)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DocumentStore]:
+    """Every DMS adapter, each test on a store of its own (Mayan: a fresh index key, so the
+    dossiers of other tests on the shared server are invisible)."""
     if request.param == "filesystem":
         s: DocumentStore = FilesystemStore(FilesystemSettings(root=tmp_path / "dms"))
+    else:
+        s = mayan_store(request.getfixturevalue("mayan_server"))
     yield s
     s.close()
 
@@ -113,6 +118,27 @@ def test_destroy_goes_to_trash_first_where_the_store_has_one(store: DocumentStor
         assert len(trashed) == 2  # content and metadata, recoverable until purged
         assert store.purge_trash(date.today() + timedelta(days=1)) == 1
         assert not list((store.root / "trash").glob("*/*/*"))
+    else:
+        assert store.in_trash(doc)  # type: ignore[attr-defined]
+        store.purge(doc)
+        assert not store.in_trash(doc)  # type: ignore[attr-defined]
+    store.purge(doc)  # purging what is gone is done
+
+
+def test_content_reads_back_and_tags_are_metadata(store: DocumentStore) -> None:
+    from connector.model import PupilFacts
+    from connector.retention import load_schedule, tag
+
+    ref = store.create_dossier(spec())
+    doc = store.add_document(ref, "II", "rapport", "r.pdf", io.BytesIO(b"%PDF-1.4 content"), {})
+    assert store.read(doc) == b"%PDF-1.4 content"
+    schedule = load_schedule("retention-po", classes=set(MAPPING.classes))
+    t = tag(PupilFacts(departure=date(2026, 7, 10)), "rapport", schedule)
+    store.tag(doc, t)
+    store.tag(doc, t)  # repeating is harmless
+    [listed] = list(store.documents(ref))
+    assert {k: listed.metadata[k] for k in t.metadata()} == t.metadata()
+    assert listed.metadata["retention_due"] == "2028-07-10"
 
 
 # -- filesystem specifics -------------------------------------------------------------------

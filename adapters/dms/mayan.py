@@ -1,0 +1,379 @@
+"""Mayan EDMS (REST API v4) as a DocumentStore.
+
+    dossier   = a root cabinet "<title> [ld-<key>]" with a sub-cabinet per part ("I. Deel I: ...")
+                plus a dossier card: a small document in the root cabinet whose metadata holds
+                the dossier's key (``ld_dossier``) and its properties (``ld_p_<name>``)
+    document  = a Mayan document in a part's sub-cabinet; its class, part and retention tag are
+                metadata types (``ld_class``, ``ld_part``, ``ld_retention_*``)
+    destroy   = Mayan's own trash (DELETE /documents/{id}/); purge = delete from the trash
+
+``<key>`` is a keyed hash of the external id (the install's index key): a dossier is found by it,
+never by name, and no identifier is readable in Mayan. Mayan's search matches words, not exact
+values, so every hit is verified. Metadata types and the document type are created by ``init``
+(``leerdossier dms init``) and, when missing, on first use; both are idempotent.
+
+Errors: timeouts, connection errors, 5xx and 429 are TransientError (429 with its Retry-After);
+other 4xx are PermanentError. Messages carry the method, the endpoint path and the status, never
+a response body. Timeouts are always set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import time
+from collections.abc import Iterator
+from typing import Any, BinaryIO, ClassVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from connector.config import SecretRef
+from connector.errors import ConfigError, PermanentError, TransientError
+from connector.model import DocumentRef, DossierRef, DossierSpec, RetentionTag, StoreCapabilities
+from connector.ports import StoreContext
+
+CARD_LABEL = "dossierkaart"
+RESERVED = {"ld_dossier", "ld_class", "ld_part", "ld_card"}
+
+
+class MayanSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    url: str = Field(pattern=r"^https?://")
+    token: SecretRef
+    """The API token, by reference (``env:NAME`` or ``file:PATH``)."""
+    timeout: float = Field(default=15.0, gt=0, le=300)
+    document_type: str = "Leerlingdossier"
+    poll_timeout: float = Field(default=60.0, gt=0)
+    """How long to wait for Mayan to finish processing an upload."""
+
+
+class MayanStore:
+    capabilities: ClassVar[StoreCapabilities] = StoreCapabilities(trash=True, acl=True)
+    settings_model: ClassVar[type[BaseModel]] = MayanSettings
+
+    def __init__(self, settings: MayanSettings, context: StoreContext | None = None,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        context = context or StoreContext()
+        if context.secret is None:
+            raise ConfigError("dms.token: no way to read the secret reference")
+        token = context.secret(settings.token).decode().strip()
+        self.settings = settings
+        self._key = context.index_key or b"leerdossier"
+        self._client = httpx.Client(
+            base_url=settings.url.rstrip("/") + "/api/v4", timeout=httpx.Timeout(settings.timeout),
+            headers={"Accept": "application/json", "Authorization": f"Token {token}"}, transport=transport,
+        )
+        self._doc_type: int | None = None
+        self._metadata_types: dict[str, int] | None = None
+        self._attached: set[int] = set()
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def _request(self, method: str, path: str, ok_404: bool = False, **kwargs: Any) -> httpx.Response | None:
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.TimeoutException:
+            raise TransientError(f"{method} {path}: timed out") from None
+        except httpx.TransportError as exc:
+            raise TransientError(f"{method} {path}: {exc.__class__.__name__}") from None
+        status = response.status_code
+        if status == 404 and ok_404:
+            return None
+        if status == 429:
+            raise TransientError(f"{method} {path}: 429 throttled", delay=_retry_after(response))
+        if status >= 500:
+            raise TransientError(f"{method} {path}: {status}")
+        if status >= 400:
+            raise PermanentError(f"{method} {path}: {status}")
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._request(method, path, **kwargs)
+        assert response is not None
+        return response.json() if response.content else None
+
+    def _paged(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """Every result of a list endpoint, following ``next`` (which carries the query itself)."""
+        url: str | None = path
+        query: dict[str, Any] | None = dict(params or {}, page_size=100)
+        seen: set[str] = set()
+        while url:
+            if url in seen:
+                raise PermanentError(f"GET {path}: pagination loops")
+            seen.add(url)
+            page = self._json("GET", url, params=query) if query is not None else self._json("GET", url)
+            yield from page.get("results", [])
+            url, query = _relative(page.get("next")), None
+
+    def close(self) -> None:
+        self._client.close()
+
+    def check(self) -> list[str]:
+        try:
+            self._json("GET", "/")
+            self.init()
+        except (TransientError, PermanentError) as exc:
+            return [f"Mayan at {self.settings.url}: {exc}"]
+        return []
+
+    # -- setup (idempotent) ---------------------------------------------------------------------
+    def init(self) -> dict[str, Any]:
+        """Create the document type and the connector's metadata types when missing."""
+        doc_type = self._document_type()
+        for name in sorted(RESERVED):
+            self._metadata_type(name)
+        return {"document_type": doc_type, "metadata_types": len(self._types())}
+
+    def _document_type(self) -> int:
+        if self._doc_type is None:
+            wanted = self.settings.document_type
+            found = [t for t in self._paged("/document_types/") if t["label"] == wanted]
+            if not found:
+                # Mayan's own trash/delete periods stay off: the connector destroys only behind an
+                # approved list and purges itself, re-checking holds (see README).
+                self._json("POST", "/document_types/", json={"label": wanted, "trash_time_period": None,
+                                                             "delete_time_period": None})
+                found = [t for t in self._paged("/document_types/") if t["label"] == wanted]
+            self._doc_type = int(min(t["id"] for t in found))
+        return self._doc_type
+
+    def _types(self) -> dict[str, int]:
+        if self._metadata_types is None:
+            self._metadata_types = {t["name"]: int(t["id"]) for t in self._paged("/metadata_types/")}
+        return self._metadata_types
+
+    def _metadata_type(self, name: str) -> int:
+        types = self._types()
+        if name not in types:
+            try:
+                created = self._json("POST", "/metadata_types/", json={"name": name, "label": name[:48]})
+                types[name] = int(created["id"])
+            except PermanentError:  # created meanwhile (or by an earlier, interrupted run)
+                self._metadata_types = None
+                types = self._types()
+                if name not in types:
+                    raise
+        type_id = self._types()[name]
+        doc_type = self._document_type()
+        if type_id not in self._attached:
+            linked = {int(m["metadata_type"]["id"]) for m in
+                      self._paged(f"/document_types/{doc_type}/metadata_types/")}
+            if type_id not in linked:
+                self._json("POST", f"/document_types/{doc_type}/metadata_types/",
+                           json={"metadata_type_id": type_id, "required": False})
+            self._attached |= linked | {type_id}
+        return type_id
+
+    # -- keys and search ------------------------------------------------------------------------
+    def key(self, external_id: str) -> str:
+        return "ld-" + hmac.new(self._key, external_id.encode(), hashlib.sha256).hexdigest()[:20]
+
+    def _root_cabinets(self, key: str) -> list[dict[str, Any]]:
+        hits = self._paged("/search/advanced/cabinets.cabinetsearchresult/", {"label": f"={key}", "_match_all": "true"})
+        # search matches words: keep only an exact, top-level "... [key]"
+        return sorted((c for c in hits if c.get("parent_id") is None and c["label"].endswith(f"[{key}]")),
+                      key=lambda c: int(c["id"]))
+
+    def _cards(self, key: str) -> list[int]:
+        hits = self._paged("/search/advanced/documents.documentsearchresult/",
+                           {"metadata__metadata_type__name": "ld_dossier", "metadata__value": f"={key}",
+                            "_match_all": "true"})
+        cards = []
+        for doc in hits:
+            meta = self._metadata(int(doc["id"]))
+            if meta.get("ld_dossier", (None, None))[1] == key:
+                cards.append(int(doc["id"]))
+        return sorted(cards)
+
+    def _metadata(self, doc_id: int) -> dict[str, tuple[int, str | None]]:
+        """name -> (metadata id, value)."""
+        return {m["metadata_type"]["name"]: (int(m["id"]), m["value"])
+                for m in self._paged(f"/documents/{doc_id}/metadata/")}
+
+    def _set_metadata(self, doc_id: int, values: dict[str, str | None]) -> None:
+        current = self._metadata(doc_id)
+        for name, value in values.items():
+            if name in current:
+                meta_id, old = current[name]
+                if value is None:
+                    self._request("DELETE", f"/documents/{doc_id}/metadata/{meta_id}/")
+                elif old != value:
+                    self._json("PATCH", f"/documents/{doc_id}/metadata/{meta_id}/", json={"value": value[:255]})
+            elif value is not None:
+                self._json("POST", f"/documents/{doc_id}/metadata/",
+                           json={"metadata_type_id": self._metadata_type(name), "value": value[:255]})
+
+    # -- dossiers -------------------------------------------------------------------------------
+    def find_dossier(self, external_id: str) -> DossierRef | None:
+        key = self.key(external_id)
+        cabinets = self._root_cabinets(key)
+        cards = self._cards(key) if cabinets else []
+        if not cabinets or not cards:
+            return None  # not there, or a creation that did not finish: create_dossier completes it
+        return DossierRef(id=f"{cabinets[0]['id']}:{cards[0]}", external_id=external_id)
+
+    def create_dossier(self, spec: DossierSpec) -> DossierRef:
+        key = self.key(spec.external_id)
+        cabinets = self._root_cabinets(key)
+        if cabinets:
+            cabinet = int(cabinets[0]["id"])
+        else:
+            try:
+                cabinet = int(self._json("POST", "/cabinets/", json={"label": _label(spec.title, key),
+                                                                      "parent": None})["id"])
+            except TransientError:
+                found = self._root_cabinets(key)  # the answer may have been lost after Mayan created it
+                if not found:
+                    raise
+                cabinet = int(found[0]["id"])
+        cards = self._cards(key)
+        card = cards[0] if cards else self._upload(CARD_LABEL, b"Leerlingdossier (dossierkaart)\n",
+                                                   {"ld_dossier": key, "ld_card": "yes"})
+        ref = DossierRef(id=f"{cabinet}:{card}", external_id=spec.external_id)
+        self.update_dossier(ref, spec)
+        return ref
+
+    def update_dossier(self, ref: DossierRef, spec: DossierSpec) -> None:
+        cabinet, card = _ids(ref)
+        root = self._json("GET", f"/cabinets/{cabinet}/", ok_404=False)
+        label = _label(spec.title, self.key(spec.external_id))
+        if root["label"] != label:
+            self._json("PATCH", f"/cabinets/{cabinet}/", json={"label": label})
+        children = {c["label"] for c in root.get("children", [])}
+        for part in spec.parts:
+            if _part_label(part.code, part.name) not in children:
+                # a 400 "parent, label must make a unique set" means it is there already
+                with contextlib.suppress(PermanentError):
+                    self._json("POST", "/cabinets/", json={"label": _part_label(part.code, part.name),
+                                                           "parent": cabinet})
+        self._add_to_cabinet(cabinet, card)
+        current = {k: v for k, (_i, v) in self._metadata(card).items() if k.startswith("ld_p_")}
+        wanted: dict[str, str | None] = {f"ld_p_{k}"[:48]: v for k, v in spec.properties.items()}
+        wanted |= {k: None for k in current if k not in wanted}
+        wanted["ld_p_departure"] = spec.departure.isoformat() if spec.departure else None
+        wanted["ld_p_school"] = spec.school
+        self._set_metadata(card, wanted)
+
+    def _add_to_cabinet(self, cabinet: int, doc_id: int) -> None:
+        inside = {int(c["id"]) for c in self._paged(f"/documents/{doc_id}/cabinets/")}
+        if cabinet not in inside:
+            self._json("POST", f"/cabinets/{cabinet}/documents/add/", json={"document": doc_id})
+
+    def _parts(self, cabinet: int) -> dict[str, int]:
+        root = self._json("GET", f"/cabinets/{cabinet}/")
+        return {c["label"].split(". ", 1)[0]: int(c["id"]) for c in root.get("children", [])}
+
+    # -- documents ------------------------------------------------------------------------------
+    def documents(self, ref: DossierRef) -> Iterator[DocumentRef]:
+        cabinet, _card = _ids(ref)
+        for code, sub in sorted(self._parts(cabinet).items()):
+            for doc in self._paged(f"/cabinets/{sub}/documents/"):
+                meta = {name: value for name, (_i, value) in self._metadata(int(doc["id"])).items()
+                        if value is not None}
+                if meta.get("ld_card") == "yes":
+                    continue
+                yield DocumentRef(
+                    id=str(doc["id"]), dossier_id=ref.id, part=code, doc_class=meta.get("ld_class"),
+                    name=doc["label"], metadata={_plain(k): v for k, v in meta.items() if k not in RESERVED},
+                )
+
+    def _upload(self, name: str, content: bytes, metadata: dict[str, str]) -> int:
+        response = self._json("POST", "/documents/upload/",
+                              data={"document_type_id": str(self._document_type()), "label": name},
+                              files={"file": (name, content)})
+        doc_id = int(response["id"])
+        self._wait_processed(doc_id)
+        self._set_metadata(doc_id, dict(metadata))
+        return doc_id
+
+    def _wait_processed(self, doc_id: int) -> None:
+        """Mayan processes uploads in the background: poll, bounded, until the file is stored."""
+        deadline = time.monotonic() + self.settings.poll_timeout
+        delay = 0.1
+        while True:
+            doc = self._json("GET", f"/documents/{doc_id}/")
+            if doc.get("file_latest"):
+                return
+            if time.monotonic() > deadline:
+                raise TransientError(f"GET /documents/{doc_id}/: not processed within "
+                                     f"{self.settings.poll_timeout:.0f} s")
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    def add_document(self, ref: DossierRef, part: str, doc_class: str | None, name: str, content: BinaryIO,
+                     metadata: dict[str, str]) -> DocumentRef:
+        cabinet, _card = _ids(ref)
+        parts = self._parts(cabinet)
+        if part not in parts:
+            raise PermanentError(f"add document: dossier has no part {part!r}")
+        values = {_mayan(k): v for k, v in metadata.items()} | {"ld_part": part}
+        if doc_class:
+            values["ld_class"] = doc_class
+        doc_id = self._upload(name, content.read(), values)
+        self._add_to_cabinet(parts[part], doc_id)
+        return DocumentRef(id=str(doc_id), dossier_id=ref.id, part=part, doc_class=doc_class, name=name,
+                           metadata=dict(metadata))
+
+    def read(self, doc: DocumentRef) -> bytes:
+        info = self._json("GET", f"/documents/{doc.id}/")
+        latest = info.get("file_latest") or {}
+        response = self._request("GET", f"/documents/{doc.id}/files/{latest.get('id')}/download/")
+        assert response is not None
+        return response.content
+
+    def tag(self, doc: DocumentRef, tag: RetentionTag) -> None:
+        self._set_metadata(int(doc.id), {_mayan(k): v for k, v in tag.metadata().items()})
+
+    def destroy(self, doc: DocumentRef) -> None:
+        """Mayan's own delete: into its trash. Already trashed or gone counts as done."""
+        self._request("DELETE", f"/documents/{doc.id}/", ok_404=True)
+
+    def purge(self, doc: DocumentRef) -> None:
+        """Delete a trashed document for good. Already gone counts as done."""
+        self._request("DELETE", f"/trashed_documents/{doc.id}/", ok_404=True)
+
+    def in_trash(self, doc: DocumentRef) -> bool:
+        return self._request("GET", f"/trashed_documents/{doc.id}/", ok_404=True) is not None
+
+
+def _ids(ref: DossierRef) -> tuple[int, int]:
+    cabinet, _, card = ref.id.partition(":")
+    if not (cabinet.isdigit() and card.isdigit()):
+        raise PermanentError(f"not a Mayan dossier reference: {ref.id!r}")
+    return int(cabinet), int(card)
+
+
+def _label(title: str, key: str) -> str:
+    suffix = f" [{key}]"
+    return title[: 128 - len(suffix)] + suffix
+
+
+def _part_label(code: str, name: str) -> str:
+    return f"{code}. {name}"[:128]
+
+
+def _mayan(key: str) -> str:
+    return key if key.startswith("ld_") else f"ld_{key}"[:48]
+
+
+def _plain(name: str) -> str:
+    return name[3:] if name.startswith("ld_") else name
+
+
+def _relative(url: str | None) -> str | None:
+    """Mayan's ``next`` links are absolute; the client's base URL already holds /api/v4."""
+    if not url:
+        return None
+    marker = "/api/v4"
+    return url[url.index(marker) + len(marker):] if marker in url else url
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+

@@ -1,0 +1,172 @@
+"""A real Mayan EDMS for the tests: installed from PyPI into its own virtual environment,
+started headless on 127.0.0.1 with SQLite and no broker (Celery eager mode), stopped at the end.
+
+    python -m tests.integration.mayan_server install    # venv + initialised media template (cached)
+    python -m tests.integration.mayan_server serve      # start one and print URL and token; Ctrl-C stops
+
+The venv and an initialised media folder are cached under ``.cache/mayan/`` (override with
+``LEERDOSSIER_MAYAN_CACHE``); each test session gets a fresh copy of the media folder, so a
+start takes seconds once the cache exists. The recipe follows the Mayan notes in the project's
+shared research: eager settings module, Django search backend, throttling off unless asked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+VERSION = "4.12.2"
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("LEERDOSSIER_MAYAN_CACHE", ROOT / ".cache" / "mayan"))
+ADMIN, PASSWORD = "admin", "admin-pass-leerdossier-123"
+APT_PACKAGES = ("libldap2-dev", "libsasl2-dev")  # python-ldap, a hard dependency, builds from source
+
+SETTINGS = """\
+from mayan.settings.production import *  # noqa
+
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = False
+STORAGES['staticfiles'] = {'BACKEND': 'django.contrib.staticfiles.storage.StaticFilesStorage'}
+DATABASES['default'].setdefault('OPTIONS', {}).update({'timeout': 30, 'transaction_mode': 'IMMEDIATE'})
+"""
+
+
+class MayanUnavailable(RuntimeError):
+    """Mayan could not be installed or started here."""
+
+
+def _run(cmd: list[str], env: dict[str, str] | None = None, timeout: float = 900) -> None:
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        tail = (proc.stdout + proc.stderr)[-2000:]
+        raise MayanUnavailable(f"{' '.join(cmd[:3])} failed ({proc.returncode}):\n{tail}")
+
+
+def _env(media: Path, throttle: bool = False) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "MAYAN_MEDIA_ROOT": str(media),
+        "PYTHONPATH": str(CACHE / "conf"),
+        "DJANGO_SETTINGS_MODULE": "mayan_eager_settings",
+        "MAYAN_SEARCH_BACKEND": "mayan.apps.dynamic_search.backends.django.DjangoSearchBackend",
+        "MAYAN_REST_API_THROTTLING_ENABLED": "true" if throttle else "false",
+        "MAYAN_AUTOADMIN_USERNAME": ADMIN, "MAYAN_AUTOADMIN_PASSWORD": PASSWORD,
+        "MAYAN_AUTOADMIN_EMAIL": "admin@example.invalid",
+        "PYTHONWARNINGS": "ignore",
+    })
+    return env
+
+
+def install() -> Path:
+    """The venv with Mayan and an initialised media template; idempotent and cached."""
+    venv = CACHE / "venv"
+    mayan = venv / "bin" / "mayan-edms.py"
+    if not mayan.exists():
+        if shutil.which("apt-get") and os.geteuid() == 0 and not _have_headers():
+            _run(["apt-get", "update", "-qq"])
+            _run(["apt-get", "install", "-y", "-qq", *APT_PACKAGES])
+        CACHE.mkdir(parents=True, exist_ok=True)
+        _run([sys.executable, "-m", "venv", str(venv)])
+        _run([str(venv / "bin" / "pip"), "install", "-q", f"mayan-edms=={VERSION}"])
+    conf = CACHE / "conf"
+    conf.mkdir(parents=True, exist_ok=True)
+    (conf / "mayan_eager_settings.py").write_text(SETTINGS)
+    template = CACHE / "media-template"
+    if not (template / "db.sqlite3").exists() and not any(template.glob("*.sqlite3")):
+        shutil.rmtree(template, ignore_errors=True)
+        _run([str(mayan), "common_initial_setup", "--no-dependencies"], env=_env(template))
+    return template
+
+
+def _have_headers() -> bool:
+    return Path("/usr/include/lber.h").exists() and Path("/usr/include/sasl/sasl.h").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    token: str
+    process: subprocess.Popen[bytes]
+    media: Path
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        shutil.rmtree(self.media.parent, ignore_errors=True)
+
+
+def start(throttle: bool = False, timeout: float = 120.0) -> Server:
+    """A fresh Mayan on a free loopback port, with an admin API token."""
+    template = install()
+    work = Path(tempfile.mkdtemp(prefix="mayan-"))
+    media = work / "media"
+    shutil.copytree(template, media, symlinks=True)
+    for stale in ("config.yml", "config_backup.yml"):  # absolute paths of the template folder
+        with contextlib.suppress(FileNotFoundError):
+            (media / stale).unlink()
+    port = _free_port()
+    log = work / "gunicorn.log"
+    gunicorn = CACHE / "venv" / "bin" / "gunicorn"
+    with open(log, "wb") as fh:
+        process = subprocess.Popen(
+            [str(gunicorn), "mayan.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+             "--timeout", "120", "--no-control-socket"],
+            env=_env(media, throttle), stdout=fh, stderr=subprocess.STDOUT, cwd=work,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=10.0, headers={"Accept": "application/json"}) as client:
+        while True:
+            if process.poll() is not None:
+                raise MayanUnavailable(f"gunicorn exited ({process.returncode}); log: {log}")
+            try:
+                r = client.post(f"{url}/api/v4/auth/token/obtain/", json={"username": ADMIN, "password": PASSWORD})
+                if r.status_code == 200:
+                    return Server(url, r.json()["token"], process, media, log)
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                process.kill()
+                raise MayanUnavailable(f"Mayan did not answer within {timeout:.0f} s; log: {log}")
+            time.sleep(0.5)
+
+
+def main() -> None:
+    what = sys.argv[1] if len(sys.argv) > 1 else "serve"
+    if what == "install":
+        print(install())
+        return
+    server = start()
+    print(f"MAYAN_URL={server.url}\nMAYAN_TOKEN={server.token}", flush=True)
+    try:
+        server.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
