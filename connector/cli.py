@@ -393,6 +393,28 @@ def doctor_cmd(config_path: Path, as_json: bool) -> None:
     sys.exit(EXIT_OK if ok else EXIT_ERROR)
 
 
+@main.group("dms")
+def dms_group() -> None:
+    """The document-management system."""
+
+
+@dms_group.command("init")
+@config_option
+@json_option
+def dms_init(config_path: Path, as_json: bool) -> None:
+    """Create what the connector needs in the DMS (document type, metadata types); idempotent."""
+    with _app(config_path, as_json) as app:
+        store = app.store()
+        try:
+            init = getattr(store, "init", None)
+            result = init() if callable(init) else {"note": "nothing to set up for this DMS"}
+        except ConnectorError as exc:
+            _fail(str(exc), as_json)
+        finally:
+            store.close()
+    _echo({"ok": True} | result, as_json, lambda: out_console.print(f"DMS ready: {result}", highlight=False))
+
+
 # -- retention -------------------------------------------------------------------------------
 
 def _today(value: str | None) -> date:
