@@ -19,7 +19,8 @@ def test_sample_school_in_mayan_and_a_second_run_writes_nothing(mayan_server: An
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     text = (ROOT / "examples" / "mayan.toml").read_text(encoding="utf-8")
     text = text.replace("http://127.0.0.1:8000", mayan_server.url)
-    text = text.replace('path = "obs-de-sample.edexml.xml"', f'path = "{ROOT / "examples" / "obs-de-sample.edexml.xml"}"')
+    sample = ROOT / "examples" / "obs-de-sample.edexml.xml"
+    text = text.replace('path = "obs-de-sample.edexml.xml"', f'path = "{sample}"')
     cfg = tmp_path / "examples" / "mayan.toml"
     cfg.parent.mkdir()
     cfg.write_text(text, encoding="utf-8")
@@ -31,13 +32,10 @@ def test_sample_school_in_mayan_and_a_second_run_writes_nothing(mayan_server: An
     assert first.exit_code == 0, first.output
     report = json.loads(first.stdout)
     assert report["dossiers_created"] == 318 and report["stopped_by"] is None
-    second = json.loads(run.invoke(main, ["sync", "--config", str(cfg), "--json"]).stdout)
-    assert second["dms_writes"] == 0 and second["dossiers_created"] == 0
+    second = run.invoke(main, ["sync", "--config", str(cfg), "--json"])
+    again = json.loads(second.stdout)
+    assert again["dms_writes"] == 0 and again["dossiers_created"] == 0
     doctor = run.invoke(main, ["doctor", "--config", str(cfg), "--json"])
     assert doctor.exit_code == 0, doctor.stdout
-    assert os.environ["MAYAN_TOKEN"] not in first.output + second_output(run, cfg)
-
-
-def second_output(run: CliRunner, cfg: Path) -> str:
-    r = run.invoke(main, ["status", "--config", str(cfg)])
-    return r.output
+    status = run.invoke(main, ["status", "--config", str(cfg)])
+    assert os.environ["MAYAN_TOKEN"] not in first.output + second.output + status.output
