@@ -157,7 +157,7 @@ def _run_sync(config_path: Path, as_json: bool, report_file: Path | None, dry_ru
         options = SyncOptions(dry_run=dry_run, accept_snapshot=accept_snapshot,
                               min_snapshot_ratio=cfg.safety.min_snapshot_ratio,
                               hold_suspected_duplicates=cfg.safety.hold_suspected_duplicates,
-                              actor=actor, list_operations=list_ops)
+                              actor=actor, list_operations=list_ops, concurrency=cfg.execution.concurrency)
         update, bar = _progress(not as_json and err_console.is_terminal)
         try:
             source, store = app.source(), app.store()

@@ -86,6 +86,12 @@ class OkrSection(_Section):
     """The class of the document that shows the parents were informed (a letter or a meeting report)."""
 
 
+class ExecutionSection(_Section):
+    concurrency: int = Field(default=2, ge=1, le=32)
+    """DMS calls in flight at once. 2 is where a single-worker Mayan on 2 cores stops scaling
+    (bench/mayan_bench.py); raise it for a DMS with more capacity."""
+
+
 class LoggingSection(_Section):
     level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 
@@ -100,6 +106,7 @@ class Config(_Section):
     retention: RetentionSection = Field(default_factory=RetentionSection)
     destruction: DestructionSection = Field(default_factory=DestructionSection)
     okr: OkrSection = Field(default_factory=OkrSection)
+    execution: ExecutionSection = Field(default_factory=ExecutionSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
 
 

@@ -10,7 +10,9 @@ external id first, so a repeated create never makes a second dossier.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,13 +71,17 @@ _ACTIONS = {"create_dossier": "dossier.created", "update_dossier": "dossier.upda
 
 class Executor:
     def __init__(self, store: DocumentStore, state: StateStore, audit: AuditLog, actor: str,
-                 retry: RetryPolicy | None = None, guard: Guard | None = None) -> None:
+                 retry: RetryPolicy | None = None, guard: Guard | None = None, concurrency: int = 1) -> None:
         self.store = store
         self.state = state
         self.audit = audit
         self.actor = actor
         self.retry = retry or RetryPolicy()
         self.guard = guard
+        self.concurrency = max(1, concurrency)
+        # DMS calls run concurrently; every state write (journal, recorded state, the audit
+        # chain) and the outcome are serialised under this lock
+        self._lock = threading.Lock()
 
     def run(self, run_id: int, ops: list[tuple[Operation, str | None, str | None]]) -> Outcome:
         """Journal a batch of operations, then apply them one by one."""
@@ -84,8 +90,16 @@ class Executor:
         with self.state.transaction() as conn:
             ids = self.state.journal_add(conn, run_id, ops)
         outcome = Outcome()
-        for op_id, (op, dup_pgn, dup_nb) in zip(ids, ops, strict=True):
-            self._apply(op_id, op, dup_pgn, dup_nb, outcome)
+        work = list(zip(ids, ops, strict=True))
+        if self.concurrency == 1 or len(work) == 1:
+            for op_id, (op, dup_pgn, dup_nb) in work:
+                self._apply(op_id, op, dup_pgn, dup_nb, outcome)
+            return outcome
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="dms") as pool:
+            futures = [pool.submit(self._apply, op_id, op, dup_pgn, dup_nb, outcome)
+                       for op_id, (op, dup_pgn, dup_nb) in work]
+            for future in futures:
+                future.result()  # re-raise anything unexpected (a crash stays a crash)
         return outcome
 
     def resume(self, kinds: tuple[str, ...]) -> Outcome:
@@ -103,37 +117,40 @@ class Executor:
 
     def _apply(self, op_id: int, op: Operation, dup_pgn: str | None, dup_nb: str | None,
                outcome: Outcome, resumed: JournalRow | None = None) -> None:
-        if op.kind == "destroy_document":
-            reason = self.guard(op) if self.guard else "no guard: destroys run only from an approved list"
-            if reason is not None:
-                self.state.skip(op_id, op, reason)
-                outcome.skipped.append({"record": op.pseudonym, "item": str(op.item_id), "reason": reason})
-                return
-        self.state.journal_mark(op_id, "sent")
+        with self._lock:
+            if op.kind == "destroy_document":
+                reason = self.guard(op) if self.guard else "no guard: destroys run only from an approved list"
+                if reason is not None:
+                    self.state.skip(op_id, op, reason)
+                    outcome.skipped.append({"record": op.pseudonym, "item": str(op.item_id), "reason": reason})
+                    return
+            self.state.journal_mark(op_id, "sent")
         try:
             ref, writes = self._call(op, resumed is not None)
         except StoreError as exc:
             kind = "transient (retries exhausted)" if isinstance(exc, TransientError) else "permanent"
             log.warning("operation failed", extra={"op": op_id, "record": op.pseudonym, "error": str(exc)})
-            self.state.journal_mark(op_id, "failed", f"{kind}: {exc}")
-            outcome.failed.append({"record": op.pseudonym, "operation": op.kind, "error": f"{kind}: {exc}"})
+            with self._lock:
+                self.state.journal_mark(op_id, "failed", f"{kind}: {exc}")
+                outcome.failed.append({"record": op.pseudonym, "operation": op.kind, "error": f"{kind}: {exc}"})
             return
-        outcome.dms_writes += writes
-        with self.state.transaction() as conn:
-            self.state.record_done(conn, op_id, op, ref.id, dup_pgn, dup_nb,
-                                   trashed=self.store.capabilities.trash)
-            details = _details(op)
-            if resumed is not None:
-                details["resumed_from_run"] = resumed.run_id
-            self.audit.append(conn, self.actor, _ACTIONS[op.kind], op.pseudonym, details)
-        if op.kind == "create_dossier":
-            outcome.created += 1
-        elif op.kind == "update_dossier":
-            outcome.updated += 1
-        elif op.kind == "tag_document":
-            outcome.tagged += 1
-        else:
-            outcome.destroyed += 1
+        with self._lock:
+            outcome.dms_writes += writes
+            with self.state.transaction() as conn:
+                self.state.record_done(conn, op_id, op, ref.id, dup_pgn, dup_nb,
+                                       trashed=self.store.capabilities.trash)
+                details = _details(op)
+                if resumed is not None:
+                    details["resumed_from_run"] = resumed.run_id
+                self.audit.append(conn, self.actor, _ACTIONS[op.kind], op.pseudonym, details)
+            if op.kind == "create_dossier":
+                outcome.created += 1
+            elif op.kind == "update_dossier":
+                outcome.updated += 1
+            elif op.kind == "tag_document":
+                outcome.tagged += 1
+            else:
+                outcome.destroyed += 1
 
     def _call(self, op: Operation, resumed: bool) -> tuple[DossierRef, int]:
         backoff = wait_exponential_jitter(multiplier=self.retry.initial, max=self.retry.maximum,

@@ -40,6 +40,7 @@ class SyncOptions:
     actor: str = "leerdossier sync"
     retry: RetryPolicy | None = None
     list_operations: bool = False
+    concurrency: int = 1
 
 
 @dataclass
@@ -86,7 +87,7 @@ def sync(source: PupilSource, store: DocumentStore, state: StateStore, audit: Au
          progress: Progress = _noop) -> SyncReport:
     run_id = state.begin_run("plan" if options.dry_run else "sync")
     report = SyncReport(run_id=run_id, dry_run=options.dry_run)
-    executor = Executor(store, state, audit, options.actor, options.retry)
+    executor = Executor(store, state, audit, options.actor, options.retry, concurrency=options.concurrency)
     try:
         if not options.dry_run:
             # Finish what an earlier run journalled first: those writes were planned from a

@@ -71,7 +71,9 @@ class FilesystemStore:
                 if not marker.exists():
                     for sub in ("index", "dossiers", "trash", "tmp"):
                         (self.root / sub).mkdir(parents=True, exist_ok=True)
-                    self._write_json(marker, {"format": FORMAT, "salt": secrets.token_hex(16)}, exclusive=True)
+                    # another thread or process may create it at the same moment: theirs wins
+                    with contextlib.suppress(FileExistsError):
+                        self._write_json(marker, {"format": FORMAT, "salt": secrets.token_hex(16)}, exclusive=True)
                 info = json.loads(marker.read_text(encoding="utf-8"))
                 if info.get("format") != FORMAT:
                     raise PermanentError(f"store at {self.root} has format {info.get('format')}, expected {FORMAT}")

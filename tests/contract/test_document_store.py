@@ -200,3 +200,12 @@ def test_filesystem_writes_leave_no_temp_files(tmp_path: Path) -> None:
     leftovers = [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == []
     assert not os.listdir(tmp_path / "dms" / "tmp")
+
+
+def test_filesystem_fresh_store_used_by_many_threads_at_once(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = FilesystemStore(FilesystemSettings(root=tmp_path / "fresh"))
+    with ThreadPoolExecutor(8) as pool:
+        refs = list(pool.map(lambda i: store.create_dossier(spec(f"las:99XY:T{i}")), range(16)))
+    assert len({r.id for r in refs}) == 16 and store.dossier_count() == 16

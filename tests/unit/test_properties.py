@@ -129,3 +129,16 @@ def test_a_killed_run_is_finished_by_the_next_without_duplicates(
             assert ref is not None
             assert w2.store.read_dossier(ref)["properties"]["jaargroep"] == jg
         assert w2.audit.verify().ok
+
+
+def test_concurrent_execution_keeps_one_dossier_per_key_and_an_intact_audit_chain(tmp_path: Path) -> None:
+    w = make_world(tmp_path)
+    snap = {k: ("3", False) for k in KEYS}
+    report = w.sync(items(snap), concurrency=4)
+    assert report.dossiers_created == len(KEYS) and not report.failed
+    assert_one_dossier_per_key(w, set(KEYS))
+    changed = {k: ("4", k.endswith("1")) for k in KEYS}
+    report = w.sync(items(changed), concurrency=4)
+    assert report.dossiers_updated == len(KEYS)
+    assert w.audit.verify().ok and w.state.pending() == []
+    assert w.sync(items(changed), concurrency=4).dms_writes == 0
