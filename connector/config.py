@@ -87,9 +87,10 @@ class OkrSection(_Section):
 
 
 class ExecutionSection(_Section):
-    concurrency: int = Field(default=2, ge=1, le=32)
-    """DMS calls in flight at once. 2 is where a single-worker Mayan on 2 cores stops scaling
-    (bench/mayan_bench.py); raise it for a DMS with more capacity."""
+    concurrency: int = Field(default=1, ge=1, le=32)
+    """DMS calls in flight at once. A single-worker Mayan on 2 cores stops scaling at 1
+    (bench/mayan_bench.py: 1.63, 1.59, 1.59 dossiers/s bare at 1, 2, 4); raise it for a DMS
+    with more workers, after measuring with the bench."""
 
 
 class LoggingSection(_Section):
