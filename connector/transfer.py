@@ -186,6 +186,11 @@ def export_part(store: DocumentStore, state: StateStore, audit: AuditLog, mappin
     status = "transferred" if report.verified == len(docs) and not report.failed else "failed"
     if remove_at_source and status == "transferred":
         for doc in docs:
+            # intent first: a crash between here and the end leaves "transferring", which no
+            # destruction list picks up (it would otherwise count the removal as its own)
+            with state.transaction() as conn:
+                conn.execute(documents.update().where(documents.c.id == doc.id)
+                             .values(status="transferring", updated=now()))
             try:
                 store.destroy(doc)
             except StoreError as exc:
