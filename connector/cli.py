@@ -268,19 +268,27 @@ def plan_cmd(config_path: Path, report_file: Path | None, as_json: bool) -> None
 @config_option
 @json_option
 def status_cmd(config_path: Path, as_json: bool) -> None:
-    """Journal rows pending, failed and done; the last runs."""
+    """Journal rows pending, failed and done; documents, lists and holds; the last runs."""
     with _app(config_path, as_json) as app:
         journal = app.state.journal_counts()
         unfinished = [{"id": r.id, "run": r.run_id, "operation": r.kind, "status": r.status,
                        "attempts": r.attempts, "record": r.operation.pseudonym} for r in app.state.pending()]
         runs = [{k: v for k, v in run.items() if k != "report"} for run in app.state.last_runs()]
         dossiers = app.state.dossier_count()
+        overview = app.state.overview()
         if as_json:
-            data = {"journal": journal, "unfinished": unfinished, "dossiers": dossiers, "runs": runs}
+            data = {"journal": journal, "unfinished": unfinished, "dossiers": dossiers, "runs": runs} | overview
             click.echo(json.dumps(data, indent=2, default=str))
             return
         c = out_console
         c.print(f"dossiers recorded: {dossiers}")
+        c.print("documents: " + (", ".join(f"{k} {v}" for k, v in sorted(overview["documents"].items())) or "none"))
+        c.print("destruction lists: " + (", ".join(f"{k} {v}" for k, v in
+                                                 sorted(overview["destruction_lists"].items())) or "none")
+                + f"; active holds: {overview['active_holds']}")
+        for p in overview["transfer_unfinished"]:
+            c.print(f"  [yellow]transfer not finished[/]: {p} (removal at the source was interrupted; check it)",
+                    highlight=False)
         c.print("journal: " + (", ".join(f"{k} {v}" for k, v in sorted(journal.items())) or "empty"))
         for r in unfinished:
             c.print(f"  unfinished: #{r['id']} {r['operation']} {r['record']} {r['status']} "

@@ -683,6 +683,22 @@ class StateStore:
                 conn.execute(update(destruction_items).where(destruction_items.c.id == op.item_id)
                              .values(status="skipped", detail=reason, done_at=now()))
 
+    def overview(self) -> dict[str, Any]:
+        """Counts an operator checks: documents by status, open destruction lists, active holds,
+        and documents whose removal at the source after a transfer did not finish."""
+        with self.engine.connect() as conn:
+            docs: dict[str, int] = {r[0]: int(r[1]) for r in conn.execute(
+                select(documents.c.status, func.count()).group_by(documents.c.status))}
+            lists: dict[str, int] = {r[0]: int(r[1]) for r in conn.execute(
+                select(destruction_lists.c.status, func.count()).group_by(destruction_lists.c.status))}
+            active_holds = conn.execute(select(func.count()).select_from(holds)
+                                        .where(holds.c.removed_at.is_(None))).scalar()
+            stuck = conn.execute(select(dossiers.c.pseudonym).join(
+                documents, documents.c.external_id == dossiers.c.external_id
+            ).where(documents.c.status == "transferring").distinct()).scalars().all()
+        return {"documents": docs, "destruction_lists": lists,
+                "active_holds": int(active_holds or 0), "transfer_unfinished": sorted(stuck)}
+
     def journal_counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(journal.c.status, func.count()).group_by(journal.c.status)).all()

@@ -130,6 +130,9 @@ def test_whole_destruction_flow(tmp_path: Path) -> None:
     shown = js("destruction", "list", "show", "--config", c, str(again["list"]))[1]["items"]
     assert sorted(i["doc_class"] for i in shown) == ["psychologisch_rapport", "rapport"]
     assert js("audit", "verify", "--config", c)[1]["ok"]
+    status = js("status", "--config", c)[1]
+    assert status["documents"]["destroyed"] == 1 and status["active_holds"] == 0
+    assert status["destruction_lists"] == {"executed": 1, "draft": 2}  # an empty one and the last one
 
 
 def test_pupil_back_in_the_las_is_reenrolled_and_the_clock_stops(tmp_path: Path) -> None:
