@@ -177,3 +177,23 @@ def test_memory_does_not_grow_with_the_number_of_pupils(tmp_path: Path) -> None:
     large = write(tmp_path / "large.xml", Synth(pupils=8_000, duplicates=0))
     _peak(small)  # warm caches (schemas) before measuring
     assert _peak(large) < _peak(small) * 1.5 + 200_000
+
+
+@pytest.mark.parametrize(("content", "what"), [
+    (b"", "not well-formed"),
+    (b"\x00\x01\x02 binary", "not well-formed"),
+    (b'<?xml version="1.0" encoding="UTF-8"?><EDEX><school>\xff\xfe</school></EDEX>', "not well-formed"),
+    (b'<?xml version="1.0" encoding="nonsense-enc"?><EDEX/>', "not well-formed|no <school>"),
+    (b"<EDEX><leerlingen><leerling key='1'><roepnaam>x</roepnaam></leerling></leerlingen></EDEX>", "before <school>"),
+])
+def test_every_kind_of_unreadable_file_is_a_source_error(tmp_path: Path, content: bytes, what: str) -> None:
+    """lxml's parse errors (syntax, encoding, empty document) all map into the connector's root."""
+    path = tmp_path / "x.xml"
+    path.write_bytes(content)
+    with pytest.raises(SourceError, match=what):
+        read(path)
+
+
+def test_a_missing_file_is_a_source_error(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="cannot read"):
+        read(tmp_path / "absent.xml")
