@@ -550,18 +550,10 @@ class StateStore:
     def facts_for(self, external_id: str, las_departure: date | None) -> PupilFacts:
         """The latest recorded value of each fact (None when withdrawn). A departure date from
         the LAS wins over one recorded by hand."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(facts.c.kind, facts.c.on).where(facts.c.external_id == external_id)
-                                .order_by(facts.c.id)).all()
-        latest: dict[str, date | None] = {}
-        for kind, on in rows:
-            latest[kind] = on
-        return PupilFacts(departure=las_departure or latest.get("departure"), referred=latest.get("referred"),
-                          reunion_consent=latest.get("reunion_consent"), reenrolled=latest.get("reenrolled"),
-                          exam_result=latest.get("exam_result"))
+        return self.facts_map({external_id: las_departure})[external_id]
 
     def facts_map(self, departures: dict[str, date | None]) -> dict[str, PupilFacts]:
-        """``facts_for`` for many dossiers at once (external id -> LAS departure given)."""
+        """``facts_for`` for many dossiers at once (external id -> LAS departure)."""
         latest: dict[str, dict[str, date | None]] = {}
         ids = list(departures)
         with self.engine.connect() as conn:
