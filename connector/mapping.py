@@ -12,10 +12,9 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from connector import tomlfile
-from connector.errors import ConfigError
 from connector.model import DocumentRef, DossierSpec, PartSpec, Pupil
 
 PRESETS = Path(__file__).resolve().parent.parent / "mappings"
@@ -176,14 +175,8 @@ def load(ref: str | Path, base: Path | None = None) -> Mapping:
     """Load a mapping by preset name (``po``) or by path (relative to ``base``). A mapping may
     start from another with ``[mapping] extends = "po"`` and add or change parts and classes."""
     path = resolve_preset(ref, base)
-    if not path.exists():
-        known = ", ".join(sorted(p.stem for p in PRESETS.glob("*.toml")))
-        raise ConfigError(f"mapping {ref!s}: no such file or preset (presets: {known})")
-    raw, text = tomlfile.read_extending(path, "mapping", lambda ref: resolve_preset(ref, path.parent))
-    try:
-        data = _MappingFile.model_validate(raw)
-    except ValidationError as exc:
-        raise tomlfile.explain(path, text, exc) from None
+    known = [p.stem for p in PRESETS.glob("*.toml") if not p.stem.startswith(("retention-", "policy-"))]
+    data, text = tomlfile.load_model(path, "mapping", _MappingFile, resolve_preset, "mapping", known)
     for prop, src in data.dossier.properties.items():
         if src not in SOURCE_FIELDS:
             raise tomlfile.problem(

@@ -209,15 +209,8 @@ def load_schedule(ref: str | Path, base: Path | None = None, overrides: str | Pa
     """Load a schedule (preset name or path), apply a school's overrides, and check it against
     the dossier layout's classes. Errors name file, line and key."""
     path = resolve_preset(ref, base)
-    if not path.exists():
-        presets = (p.stem for p in PRESETS.glob("*.toml") if p.stem.startswith(("retention-", "policy-")))
-        known = ", ".join(sorted(presets))
-        raise ConfigError(f"retention schedule {ref!s}: no such file or preset ({known})")
-    raw, text = tomlfile.read_extending(path, "schedule", lambda r: resolve_preset(r, path.parent))
-    try:
-        data = _ScheduleFile.model_validate(raw)
-    except ValidationError as exc:
-        raise tomlfile.explain(path, text, exc) from None
+    known = [p.stem for p in PRESETS.glob("*.toml") if p.stem.startswith(("retention-", "policy-"))]
+    data, text = tomlfile.load_model(path, "schedule", _ScheduleFile, resolve_preset, "retention schedule", known)
     for cls, code in data.classes.items():
         if code not in data.categories:
             raise tomlfile.problem(path, text, ["classes", cls],

@@ -6,9 +6,9 @@ import re
 import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from connector.errors import ConfigError
 
@@ -114,3 +114,19 @@ def read_extending(path: Path, section: str, resolve: Callable[[str], Path], dep
     base_raw, _ = read_extending(base_path, section, resolve, depth + 1)
     base_raw.get(section, {}).pop("extends", None)
     return merge(base_raw, raw), text
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_model(path: Path, section: str, model: type[M], resolve: Callable[[str, Path], Path],
+               what: str, known: Sequence[str]) -> tuple[M, str]:
+    """Read a TOML file that may ``[section] extends`` another, and validate it; every problem
+    names file, line and key. ``resolve(ref, folder)`` finds a preset or a relative path."""
+    if not path.exists():
+        raise ConfigError(f"{what} {path}: no such file or preset (presets: {', '.join(sorted(known))})")
+    raw, text = read_extending(path, section, lambda ref: resolve(ref, path.parent))
+    try:
+        return model.model_validate(raw), text
+    except ValidationError as exc:
+        raise explain(path, text, exc) from None
