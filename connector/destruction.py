@@ -75,26 +75,14 @@ def create_list(state: StateStore, audit: AuditLog, schedule: Schedule, today: d
     held = state.holds_map()
     digest = _Digest(today)
     categories: Counter[str] = Counter()
-    count, after = 0, ""
+    count = 0
     with state.transaction() as conn:
         list_id = int(conn.execute(insert(destruction_lists).values(
             created=now(), created_by=by, as_of=today, status="building", digest="",
         )).inserted_primary_key[0])  # type: ignore[index]
-    while True:
-        with state.engine.connect() as conn:
-            candidates = conn.execute(
-                select(documents.c.id, documents.c.external_id, documents.c.dossier_id, documents.c.part,
-                       documents.c.doc_class, dossiers.c.pseudonym, dossiers.c.school, dossiers.c.departure)
-                .join(dossiers, dossiers.c.external_id == documents.c.external_id)
-                .where(documents.c.status == "present", documents.c.kind == "maximum", documents.c.blocked == 0,
-                       documents.c.due.is_not(None), documents.c.due <= today, documents.c.id > after,
-                       documents.c.id.not_in(listed))
-                .order_by(documents.c.id).limit(page)
-            ).all()
-        if not candidates:
-            break
-        after = candidates[-1].id
-        facts = state.facts_map({c.external_id: c.departure for c in candidates})
+    due = (documents.c.kind == "maximum", documents.c.blocked == 0, documents.c.due.is_not(None),
+           documents.c.due <= today, documents.c.id.not_in(listed))
+    for candidates, facts in state.present_documents(*due, page=page):
         items = []
         for c in candidates:
             fresh = tag_cached(facts[c.external_id], c.doc_class, schedule)

@@ -579,6 +579,26 @@ class StateStore:
             out.setdefault(eid, set()).add(part)
         return out
 
+    def present_documents(self, *where: ColumnElement[bool], page: int = 10_000
+                          ) -> Iterator[tuple[list[Any], dict[str, PupilFacts]]]:
+        """Recorded documents still in the DMS (and matching ``where``), a page at a time in
+        document-id order, each page with the facts of its pupils: what every retention pass
+        over the whole state starts from. Memory is flat in the number of documents."""
+        after = ""
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(documents.c.id, documents.c.external_id, documents.c.dossier_id, documents.c.part,
+                           documents.c.doc_class, documents.c.tag, dossiers.c.pseudonym, dossiers.c.school,
+                           dossiers.c.departure)
+                    .join(dossiers, dossiers.c.external_id == documents.c.external_id)
+                    .where(documents.c.status == "present", documents.c.id > after, *where)
+                    .order_by(documents.c.id).limit(page)).all()
+            if not rows:
+                return
+            after = rows[-1].id
+            yield list(rows), self.facts_map({r.external_id: r.departure for r in rows})
+
     def fact_history(self, external_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(facts).where(facts.c.external_id == external_id).order_by(facts.c.id))

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, update
 
 from connector.audit import AuditLog
 from connector.errors import StoreError
@@ -22,7 +22,7 @@ from connector.mapping import Mapping
 from connector.model import DossierRef, Operation, RetentionTag
 from connector.ports import DocumentStore
 from connector.retention import Schedule, tag, tag_json_cached
-from connector.state import DossierRow, StateStore, documents, dossiers
+from connector.state import DossierRow, StateStore, documents
 
 log = logging.getLogger("leerdossier.tagging")
 
@@ -118,20 +118,8 @@ def recompute(state: StateStore, schedule: Schedule, page: int = 20_000) -> Reco
     """Recompute every recorded document's tag from the state alone (no DMS call), store the
     changed ones, and name the dossiers whose DMS metadata must follow (``refresh`` them)."""
     report = RecomputeReport()
-    after = ""
     changed_dossiers: set[str] = set()
-    while True:
-        with state.engine.connect() as conn:
-            rows = conn.execute(
-                select(documents.c.id, documents.c.external_id, documents.c.doc_class, documents.c.tag,
-                       dossiers.c.departure)
-                .join(dossiers, dossiers.c.external_id == documents.c.external_id)
-                .where(documents.c.status == "present", documents.c.id > after)
-                .order_by(documents.c.id).limit(page)).all()
-        if not rows:
-            break
-        after = rows[-1].id
-        facts = state.facts_map({r.external_id: r.departure for r in rows})
+    for rows, facts in state.present_documents(page=page):
         updates = []
         for r in rows:
             report.documents += 1
