@@ -92,6 +92,15 @@ class App:
     def store(self) -> DocumentStore:
         return adapters.build_store(self.loaded, index_key=self.identity.index_key)
 
+    @contextmanager
+    def open_store(self) -> Iterator[DocumentStore]:
+        """The configured DMS, closed again however the command ends."""
+        store = self.store()
+        try:
+            yield store
+        finally:
+            store.close()
+
 
 def _fail(message: str, as_json: bool, code: int = EXIT_ERROR) -> NoReturn:
     if as_json:
@@ -381,11 +390,8 @@ def doctor_cmd(config_path: Path, as_json: bool) -> None:
         check("LAS source", lambda: app.source().check())
 
         def dms() -> list[str]:
-            store = app.store()
-            try:
+            with app.open_store() as store:
                 return store.check()
-            finally:
-                store.close()
 
         check("DMS", dms)
         check("audit log", lambda: app.audit.verify().problems)
@@ -411,15 +417,12 @@ def dms_group() -> None:
 @json_option
 def dms_init(config_path: Path, as_json: bool) -> None:
     """Create what the connector needs in the DMS (document type, metadata types); idempotent."""
-    with _app(config_path, as_json) as app:
-        store = app.store()
+    with _app(config_path, as_json) as app, app.open_store() as store:
         try:
             init = getattr(store, "init", None)
             result = init() if callable(init) else {"note": "nothing to set up for this DMS"}
         except ConnectorError as exc:
             _fail(str(exc), as_json)
-        finally:
-            store.close()
     _echo({"ok": True} | result, as_json, lambda: out_console.print(f"DMS ready: {result}", highlight=False))
 
 
@@ -511,14 +514,11 @@ def _fact(config_path: Path, key: str, kind: str, on: date | None, by: str, note
             app.state.record_fact(conn, row.external_id, kind, on, by, note)
             app.audit.append(conn, by, f"fact.{kind}" if on else f"fact.{kind}.withdrawn", row.pseudonym,
                              {"on": on.isoformat() if on else None, "note_given": bool(note)})
-        store = app.store()
-        try:
+        with app.open_store() as store:
             run_id = app.state.begin_run("facts")
             tags = tagging.refresh(store, app.state, app.audit, schedule, app.mapping, run_id,
                                    f"leerdossier pupil ({by})", external_ids=[row.external_id])
             app.state.finish_run(run_id, "ok", row.school, None, tags.as_dict())
-        finally:
-            store.close()
     data = {"ok": True, "record": row.pseudonym, "fact": kind, "on": on, "by": by, "tags": tags.as_dict()}
     _echo(data, as_json, lambda: out_console.print(
         f"recorded {kind} {on or '(withdrawn)'} for {row.pseudonym} by {by}; "
@@ -592,21 +592,19 @@ def document_add(config_path: Path, key: str, file: Path, doc_class: str, by: st
         except ConfigError as exc:
             _fail(str(exc), as_json)
         part = app.mapping.classes[doc_class][0]
-        store = app.store()
-        try:
-            ref = DossierRef(id=row.ref_id or "", external_id=row.external_id)
-            with file.open("rb") as fh:
-                doc = store.add_document(ref, part, doc_class, file.name, fh, {"added_by": by})
-            app.audit.record(by, "document.added", row.pseudonym, {"document": doc.id, "part": part,
-                                                                   "class": doc_class})
-            run_id = app.state.begin_run("document")
-            tags = tagging.refresh(store, app.state, app.audit, schedule, app.mapping, run_id, by,
-                                   external_ids=[row.external_id])
-            app.state.finish_run(run_id, "ok", row.school, None, tags.as_dict())
-        except ConnectorError as exc:
-            _fail(str(exc), as_json)
-        finally:
-            store.close()
+        with app.open_store() as store:
+            try:
+                ref = DossierRef(id=row.ref_id or "", external_id=row.external_id)
+                with file.open("rb") as fh:
+                    doc = store.add_document(ref, part, doc_class, file.name, fh, {"added_by": by})
+                app.audit.record(by, "document.added", row.pseudonym, {"document": doc.id, "part": part,
+                                                                       "class": doc_class})
+                run_id = app.state.begin_run("document")
+                tags = tagging.refresh(store, app.state, app.audit, schedule, app.mapping, run_id, by,
+                                       external_ids=[row.external_id])
+                app.state.finish_run(run_id, "ok", row.school, None, tags.as_dict())
+            except ConnectorError as exc:
+                _fail(str(exc), as_json)
     data = {"ok": True, "record": row.pseudonym, "document": doc.id, "part": part, "class": doc_class,
             "tags": tags.as_dict()}
     _echo(data, as_json, lambda: out_console.print(
@@ -829,15 +827,13 @@ def dlist_execute(config_path: Path, list_id: int, dry_run: bool, today: str | N
     certificate of destruction."""
     with _app(config_path, as_json) as app:
         cfg = app.loaded.config.destruction
-        store = app.store()
-        try:
-            report = destruction.execute(store, app.state, app.audit, app.schedule(), list_id, _today(today),
-                                         cfg.max_per_run, "leerdossier destruction execute", dry_run=dry_run)
-            files = {} if dry_run or report.stopped_by else _write_certificate(app, list_id, store)
-        except ConfigError as exc:
-            _fail(str(exc), as_json)
-        finally:
-            store.close()
+        with app.open_store() as store:
+            try:
+                report = destruction.execute(store, app.state, app.audit, app.schedule(), list_id, _today(today),
+                                             cfg.max_per_run, "leerdossier destruction execute", dry_run=dry_run)
+                files = {} if dry_run or report.stopped_by else _write_certificate(app, list_id, store)
+            except ConfigError as exc:
+                _fail(str(exc), as_json)
     data = report.as_dict() | {"certificate": files}
 
     def human() -> None:
@@ -880,14 +876,11 @@ def _write_certificate(app: App, list_id: int, store: DocumentStore) -> dict[str
 @json_option
 def certificate_cmd(config_path: Path, list_id: int, as_json: bool) -> None:
     """(Re)write the certificate of destruction of LIST_ID (JSON, HTML, PDF)."""
-    with _app(config_path, as_json) as app:
-        store = app.store()
+    with _app(config_path, as_json) as app, app.open_store() as store:
         try:
             files = _write_certificate(app, list_id, store)
         except ConfigError as exc:
             _fail(str(exc), as_json)
-        finally:
-            store.close()
     _echo({"ok": True, "files": files}, as_json, lambda: out_console.print(files["pdf"], highlight=False))
 
 
@@ -897,13 +890,9 @@ def certificate_cmd(config_path: Path, list_id: int, as_json: bool) -> None:
 @json_option
 def purge_cmd(config_path: Path, today: str | None, as_json: bool) -> None:
     """Empty the DMS trash of documents destroyed longer ago than the grace period (holds re-checked)."""
-    with _app(config_path, as_json) as app:
-        store = app.store()
-        try:
-            report = destruction.purge(store, app.state, app.audit, _today(today),
-                                       app.loaded.config.destruction.trash_grace_days, "leerdossier destruction purge")
-        finally:
-            store.close()
+    with _app(config_path, as_json) as app, app.open_store() as store:
+        report = destruction.purge(store, app.state, app.audit, _today(today),
+                                   app.loaded.config.destruction.trash_grace_days, "leerdossier destruction purge")
     _echo(report.as_dict(), as_json, lambda: out_console.print(
         f"purged {report.purged}; kept for holds: {len(report.held)}; failed: {len(report.failed)}"))
     sys.exit(EXIT_ERROR if report.failed else EXIT_OK)
@@ -927,15 +916,13 @@ def okr_sent(config_path: Path, key: str, on: str, receiving: str, by: str, as_j
     """Record that pupil KEY's OKR was sent; incomplete without evidence that parents were informed."""
     with _app(config_path, as_json) as app:
         cfg = app.loaded.config.okr
-        store = app.store()
-        try:
-            row = app.dossier(key)
-            result = transfer.record_okr(store, app.state, app.audit, app.mapping, row, date.fromisoformat(on),
-                                         receiving, by, cfg.okr_class, cfg.evidence_class)
-        except ConnectorError as exc:
-            _fail(str(exc), as_json)
-        finally:
-            store.close()
+        with app.open_store() as store:
+            try:
+                row = app.dossier(key)
+                result = transfer.record_okr(store, app.state, app.audit, app.mapping, row, date.fromisoformat(on),
+                                             receiving, by, cfg.okr_class, cfg.evidence_class)
+            except ConnectorError as exc:
+                _fail(str(exc), as_json)
     def human() -> None:
         if result["status"] == "transferred":
             out_console.print(f"OKR of {row.pseudonym} recorded as sent to {receiving}", highlight=False)
@@ -954,11 +941,8 @@ def okr_incomplete(config_path: Path, as_json: bool) -> None:
     """OKRs recorded as sent whose dossier still lacks the OKR or the parents-informed evidence."""
     with _app(config_path, as_json) as app:
         cfg = app.loaded.config.okr
-        store = app.store()
-        try:
+        with app.open_store() as store:
             rows = transfer.incomplete_okrs(store, app.state, app.mapping, cfg.okr_class, cfg.evidence_class)
-        finally:
-            store.close()
 
     def human() -> None:
         for r in rows:
