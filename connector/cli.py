@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, closing, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -169,14 +169,10 @@ def _run_sync(config_path: Path, as_json: bool, report_file: Path | None, dry_ru
                               actor=actor, list_operations=list_ops, concurrency=cfg.execution.concurrency)
         update, bar = _progress(not as_json and err_console.is_terminal)
         try:
-            source, store = app.source(), app.store()
-            try:
+            source = app.source()
+            with app.open_store() as store:
                 schedule = app.schedule()
-                if bar:
-                    with bar:
-                        report = sync(source, store, app.state, app.audit, app.identity, app.mapping,
-                                      options, date.today(), update)
-                else:
+                with bar or nullcontext():
                     report = sync(source, store, app.state, app.audit, app.identity, app.mapping,
                                   options, date.today(), update)
                 if report.retag and not dry_run and not report.stopped_by:
@@ -185,8 +181,6 @@ def _run_sync(config_path: Path, as_json: bool, report_file: Path | None, dry_ru
                     report.tags = tags.as_dict()
                     report.dms_writes += tags.dms_writes
                     report.failed.extend(tags.failed)
-            finally:
-                store.close()
         except (ConfigError, SourceError) as exc:
             _fail(str(exc), as_json)
         data = report.as_dict()
@@ -626,21 +620,13 @@ def tags_refresh(config_path: Path, from_state: bool, as_json: bool) -> None:
     """Recompute every document's tag (also finds documents added by other routes)."""
     with _app(config_path, as_json) as app:
         schedule = app.schedule()
-        store = app.store()
         update_, bar = _progress(not as_json and err_console.is_terminal)
-        try:
+        with app.open_store() as store, bar or nullcontext():
             run_id = app.state.begin_run("tags")
             only = tagging.recompute(app.state, schedule).dossiers if from_state else None
-            if bar:
-                with bar:
-                    report = tagging.refresh(store, app.state, app.audit, schedule, app.mapping, run_id,
-                                             "leerdossier tags refresh", external_ids=only, progress=update_)
-            else:
-                report = tagging.refresh(store, app.state, app.audit, schedule, app.mapping, run_id,
-                                         "leerdossier tags refresh", external_ids=only)
+            report = tagging.refresh(store, app.state, app.audit, schedule, app.mapping, run_id,
+                                     "leerdossier tags refresh", external_ids=only, progress=update_)
             app.state.finish_run(run_id, "ok", None, None, report.as_dict())
-        finally:
-            store.close()
     data = report.as_dict()
 
     def human() -> None:
@@ -972,13 +958,12 @@ def transfer_cmd(config_path: Path, key: str, part: str, folder: Path | None, ot
     """Export a dossier part; delete at the source only after the destination copy is verified."""
     if (folder is None) == (other is None):
         _fail("give exactly one destination: --to-folder or --to-config", as_json)
-    with _app(config_path, as_json) as app:
-        store = app.store()
-        dest_store = None
+    with _app(config_path, as_json) as app, app.open_store() as store, ExitStack() as stack:
         try:
             row = app.dossier(key)
             if other is not None:
-                dest_store = adapters.build_store(config_mod.load(other), index_key=app.identity.index_key)
+                dest_store = stack.enter_context(closing(
+                    adapters.build_store(config_mod.load(other), index_key=app.identity.index_key)))
                 dest: transfer.Destination = transfer.StoreDestination(dest_store, app.state, f"dms:{other.name}")
             else:
                 dest = transfer.FolderDestination(folder)  # type: ignore[arg-type]
@@ -986,10 +971,6 @@ def transfer_cmd(config_path: Path, key: str, part: str, folder: Path | None, ot
                                           remove_at_source, by, _today(today))
         except ConnectorError as exc:
             _fail(str(exc), as_json)
-        finally:
-            store.close()
-            if dest_store is not None:
-                dest_store.close()
     _echo(report.as_dict(), as_json, lambda: out_console.print(
         f"{report.record} part {part}: {report.copied} copied, {report.verified} verified, {report.removed} removed"
         + (" (on hold: nothing removed)" if report.held else ""), highlight=False))
