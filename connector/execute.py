@@ -126,7 +126,7 @@ class Executor:
                     return
             self.state.journal_mark(op_id, "sent")
         try:
-            ref, writes = self._call(op, resumed is not None)
+            ref, writes = self._call(op)
         except StoreError as exc:
             kind = "transient (retries exhausted)" if isinstance(exc, TransientError) else "permanent"
             log.warning("operation failed", extra={"op": op_id, "record": op.pseudonym, "error": str(exc)})
@@ -152,7 +152,7 @@ class Executor:
             else:
                 outcome.destroyed += 1
 
-    def _call(self, op: Operation, resumed: bool) -> tuple[DossierRef, int]:
+    def _call(self, op: Operation) -> tuple[DossierRef, int]:
         backoff = wait_exponential_jitter(multiplier=self.retry.initial, max=self.retry.maximum,
                                           jitter=self.retry.initial)
 

@@ -265,6 +265,10 @@ class DossierRow:
     vanished_since: date | None = None
 
 
+_DOSSIER_ROW = (dossiers.c.external_id, dossiers.c.pseudonym, dossiers.c.school, dossiers.c.ref_id,
+                dossiers.c.departure, dossiers.c.vanished_since)
+"""The columns of a DossierRow, in its field order."""
+
 FACT_KINDS = ("departure", "referred", "reunion_consent", "reenrolled", "exam_result")
 
 
@@ -521,8 +525,7 @@ class StateStore:
         )
 
     def dossier_rows(self, external_ids: list[str] | None = None) -> list[DossierRow]:
-        stmt = select(dossiers.c.external_id, dossiers.c.pseudonym, dossiers.c.school, dossiers.c.ref_id,
-                      dossiers.c.departure, dossiers.c.vanished_since).order_by(dossiers.c.external_id)
+        stmt = select(*_DOSSIER_ROW).order_by(dossiers.c.external_id)
         if external_ids is not None:
             stmt = stmt.where(dossiers.c.external_id.in_(external_ids))
         with self.engine.connect() as conn:
@@ -531,9 +534,7 @@ class StateStore:
     def find_pupil(self, pseudonyms: list[str]) -> list[DossierRow]:
         """Dossiers whose pseudonymous key is one of these."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(dossiers.c.external_id, dossiers.c.pseudonym, dossiers.c.school,
-                                       dossiers.c.ref_id, dossiers.c.departure, dossiers.c.vanished_since)
-                                .where(dossiers.c.pseudonym.in_(pseudonyms))).all()
+            rows = conn.execute(select(*_DOSSIER_ROW).where(dossiers.c.pseudonym.in_(pseudonyms))).all()
         return [DossierRow(*r) for r in rows]
 
     def schools(self) -> list[str]:

@@ -281,16 +281,6 @@ class FilesystemStore:
             for path in (self.root / "trash").glob(f"*/{doc.dossier_id}/{doc.id}*"):
                 path.unlink(missing_ok=True)
 
-    def purge_trash(self, before: date) -> int:
-        """Delete trash days older than ``before`` for good. Returns the documents purged."""
-        with _errors("purge trash"):
-            purged = 0
-            for day in sorted((self.root / "trash").iterdir()):
-                if day.is_dir() and day.name < before.isoformat():
-                    purged += sum(1 for _ in day.glob("*/*.meta.json"))
-                    shutil.rmtree(day)
-            return purged
-
 
 @contextlib.contextmanager
 def _errors(operation: str) -> Iterator[None]:
