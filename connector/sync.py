@@ -63,14 +63,12 @@ class SyncReport:
     stopped_by: str | None = None
     message: str | None = None
     tags: dict[str, Any] | None = None
-    resumed_outcome: Outcome | None = field(default=None, repr=False)
     retag: list[str] = field(default_factory=list, repr=False)
     """Dossiers whose departure changed: their documents' tags are recomputed (internal; the
     report never carries external ids)."""
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
-        data.pop("resumed_outcome")
         data.pop("retag")
         return data
 
@@ -88,15 +86,16 @@ def sync(source: PupilSource, store: DocumentStore, state: StateStore, audit: Au
     run_id = state.begin_run("plan" if options.dry_run else "sync")
     report = SyncReport(run_id=run_id, dry_run=options.dry_run)
     executor = Executor(store, state, audit, options.actor, options.retry, concurrency=options.concurrency)
+    resumed = Outcome()
     try:
         if not options.dry_run:
             # Finish what an earlier run journalled first: those writes were planned from a
             # snapshot that passed the rails, and the recorded state must include them before
             # this snapshot is compared with it.
-            report.resumed_outcome = resumed = executor.resume(("create_dossier", "update_dossier", "tag_document"))
+            resumed = executor.resume(("create_dossier", "update_dossier", "tag_document"))
             report.resumed, report.dms_writes, report.failed = resumed.resumed, resumed.dms_writes, resumed.failed
         _stage(source, state, identity, mapping, run_id, report, progress)
-        _run(executor, state, audit, options, today, run_id, report, progress)
+        _run(executor, state, audit, options, today, run_id, report, progress, resumed)
     except SafetyStop as stop:
         report.stopped_by = stop.rail
         report.message = str(stop)
@@ -148,7 +147,7 @@ def _stage(source: PupilSource, state: StateStore, identity: Identity, mapping: 
 
 
 def _run(executor: Executor, state: StateStore, audit: AuditLog, options: SyncOptions,
-         today: date, run_id: int, report: SyncReport, progress: Progress) -> None:
+         today: date, run_id: int, report: SyncReport, progress: Progress, outcome: Outcome) -> None:
     school = report.school or "unknown"
     repeated = frozenset(state.repeated_keys(run_id))
     for pseudonym in sorted(repeated):
@@ -169,7 +168,6 @@ def _run(executor: Executor, state: StateStore, audit: AuditLog, options: SyncOp
         hold = frozenset(p for s in suspected for p in (s.a, s.b))
     report.suspected_duplicates = [s.as_dict() for s in suspected]
 
-    outcome = report.resumed_outcome or Outcome()
 
     held: set[str] = set()
     after = 0
