@@ -7,6 +7,7 @@ twice is refused rather than silently shadowed.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any
@@ -18,7 +19,8 @@ from connector.errors import ConfigError
 from connector.ports import DocumentStore, PupilSource, SourceContext, StoreContext
 
 BUILTIN = {
-    "leerdossier.las": {"edexml": "adapters.las.edexml:EdexmlSource"},
+    "leerdossier.las": {"edexml": "adapters.las.edexml:EdexmlSource", "uwlr": "adapters.las.uwlr:UwlrSource",
+                        "oso": "adapters.las.oso:OsoSource", "csv": "adapters.las.csv:CsvSource"},
     "leerdossier.dms": {"filesystem": "adapters.dms.filesystem:FilesystemStore",
                         "mayan": "adapters.dms.mayan:MayanStore"},
 }
@@ -50,6 +52,8 @@ def _load(group: str, section: AdapterSection, loaded: LoadedConfig, name: str) 
 
 def build_source(loaded: LoadedConfig, context: SourceContext) -> PupilSource:
     cls, settings = _load("leerdossier.las", loaded.config.las, loaded, "las")
+    context = replace(context, base=loaded.base,
+                      secret=lambda ref: loaded.secret(ref, ["las"]))
     source: PupilSource = cls(settings, context)
     return source
 

@@ -6,6 +6,7 @@ safety rail (nothing was changed).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sys
@@ -89,6 +90,14 @@ class App:
         context = SourceContext(pseudonymize=self.identity.pseudonym_of, base=self.loaded.base)
         return adapters.build_source(self.loaded, context)
 
+    def source_key(self) -> str:
+        """Names the LAS settings with the mapping and identity scheme that turn its pupils into
+        dossiers (see SyncOptions.source_key)."""
+        cfg = self.loaded.config
+        blob = json.dumps({"las": cfg.las.model_dump(), "mapping": self.mapping.fingerprint,
+                           "identity": cfg.identity.key}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
     def store(self) -> DocumentStore:
         return adapters.build_store(self.loaded, index_key=self.identity.index_key)
 
@@ -166,7 +175,8 @@ def _run_sync(config_path: Path, as_json: bool, report_file: Path | None, dry_ru
         options = SyncOptions(dry_run=dry_run, accept_snapshot=accept_snapshot,
                               min_snapshot_ratio=cfg.safety.min_snapshot_ratio,
                               hold_suspected_duplicates=cfg.safety.hold_suspected_duplicates,
-                              actor=actor, list_operations=list_ops, concurrency=cfg.execution.concurrency)
+                              actor=actor, list_operations=list_ops, concurrency=cfg.execution.concurrency,
+                              source_key=app.source_key())
         update, bar = _progress(not as_json and err_console.is_terminal)
         try:
             source = app.source()

@@ -5,6 +5,8 @@
     ├── SafetyStop             a safety rail stopped the run before any DMS write
     ├── RejectedRecord         one input record is bad; it is skipped and reported, the rest goes on
     ├── SourceError            the whole input cannot be read (hostile or broken file)
+    │   ├── SourceUnavailable  the LAS did not answer now (timeout, 5xx, server fault); try later
+    │   └── SourceRefused      the LAS refused the request (authorisation, unknown school)
     └── StoreError             a document store call failed
         ├── TransientError     worth retrying later (timeouts, 5xx, 429); may carry a delay
         └── PermanentError     retrying will not help (4xx, schema violations)
@@ -51,6 +53,20 @@ class RejectedRecord(ConnectorError):
 
     def as_dict(self) -> dict[str, str]:
         return {"record": self.record, "field": self.field, "reason": self.reason}
+
+
+class SourceUnavailable(SourceError):
+    """Raised when a LAS service cannot answer now (timeouts, connection errors, 5xx, a
+    ``Server`` SOAP fault): the run is worth repeating later. May carry a delay (Retry-After)."""
+
+    def __init__(self, message: str, delay: float | None = None) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class SourceRefused(SourceError):
+    """Raised when a LAS service refuses the request (a ``Client`` SOAP fault, 401/403/404):
+    repeating it unchanged will not help; the settings need a person."""
 
 
 class StoreError(ConnectorError):

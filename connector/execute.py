@@ -16,18 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
-
 from connector.audit import AuditLog
 from connector.errors import PermanentError, StoreError, TransientError
 from connector.model import DOSSIER_KINDS, DossierRef, Operation
 from connector.ports import DocumentStore
+from connector.retrying import retrying
 from connector.state import JournalRow, StateStore
 
 log = logging.getLogger("leerdossier.execute")
@@ -153,23 +146,8 @@ class Executor:
                 outcome.destroyed += 1
 
     def _call(self, op: Operation) -> tuple[DossierRef, int]:
-        backoff = wait_exponential_jitter(multiplier=self.retry.initial, max=self.retry.maximum,
-                                          jitter=self.retry.initial)
-
-        def wait(state: RetryCallState) -> float:
-            # a server's Retry-After (429) wins over our own back-off, within the maximum
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, TransientError) and exc.delay is not None:
-                return min(exc.delay, self.retry.maximum)
-            return float(backoff(state))
-
-        retrying = Retrying(
-            retry=retry_if_exception_type(TransientError),
-            stop=stop_after_attempt(self.retry.attempts),
-            wait=wait,
-            reraise=True,
-        )
-        for attempt in retrying:
+        retry = retrying(TransientError, self.retry.attempts, self.retry.initial, self.retry.maximum)
+        for attempt in retry:
             with attempt:
                 return self._once(op)
         raise PermanentError("unreachable")  # pragma: no cover

@@ -7,6 +7,7 @@ the file, the line and the key.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import re
 from collections.abc import Callable
 from datetime import date
@@ -96,6 +97,8 @@ class Mapping:
     def __init__(self, path: Path, data: _MappingFile) -> None:
         self.path = path
         self.name = data.mapping.name
+        self.fingerprint = hashlib.sha256(data.model_dump_json().encode()).hexdigest()
+        """Changes whenever the mapping would make different dossiers from the same pupils."""
         self.title_template = data.dossier.title
         self.properties = dict(sorted(data.dossier.properties.items()))
         self._getters = [(prop, SOURCE_FIELDS[src]) for prop, src in self.properties.items()]

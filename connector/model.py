@@ -45,6 +45,22 @@ class School(Frozen):
         return f"key-{self.schoolkey}" if self.schoolkey else "unknown"
 
 
+class Guardian(Frozen):
+    """A parent or carer of a pupil, as OSO and some CSV exports deliver them.
+
+    ``gezag`` is whether the person has parental authority (OSO ``wettigevertegenwoordiger``);
+    None means the source does not say, which later grants nothing.
+    """
+
+    achternaam: str | None = Field(default=None, repr=False)
+    voorvoegsel: str | None = Field(default=None, repr=False)
+    voorletters: str | None = Field(default=None, repr=False)
+    relatie: str | None = None
+    """OSO ``relatietotkind`` code (e.g. 1 vader, 2 moeder, 3 verzorger)."""
+    gezag: bool | None = None
+    overleden: bool = False
+
+
 class Pupil(Frozen):
     """One pupil as a source delivered it, validated.
 
@@ -68,6 +84,8 @@ class Pupil(Frozen):
     vestiging: str | None = None
     instroomdatum: date | None = None
     uitstroomdatum: date | None = None
+    guardians: tuple[Guardian, ...] = Field(default=(), repr=False)
+    """Parents and carers, where the source has them (EDEXML and UWLR do not)."""
     line: int | None = None
 
     @model_validator(mode="after")

@@ -22,6 +22,8 @@ class SourceContext:
     """(school code, LAS key) -> pseudonymous key."""
     base: Path = Path(".")
     """Folder that relative paths in the source's settings are relative to."""
+    secret: Callable[[str], bytes] | None = None
+    """Resolves a secret reference (``env:NAME`` / ``file:PATH``) from the source's settings."""
 
 
 @dataclass(frozen=True)
@@ -43,18 +45,34 @@ class SourceReport:
 
     school: School | None = None
     warnings: list[str] = field(default_factory=list)
+    resumed_at: int = 0
+    """Records of an interrupted read that this read skipped (the same snapshot, already staged)."""
+    unchanged: bool = False
+    """The source said nothing changed since ``since`` (UWLR ``geenwijzigingen``): no snapshot
+    was delivered, so nothing may be concluded from the absence of pupils."""
 
 
 @runtime_checkable
 class PupilSource(Protocol):
     """A LAS export or service. Streams pupils; a bad record is yielded as a RejectedRecord
-    (naming record and field) and the stream goes on."""
+    (naming record and field) and the stream goes on. Every yielded item is one record of the
+    snapshot, in the snapshot's order.
+
+    ``since`` is the cursor of the last run that was applied completely: a source that can ask
+    "what changed since" (UWLR ``laatstontvangengegevens``) uses it and, when nothing changed,
+    yields nothing and sets ``report.unchanged``. ``resume`` is the cursor of an interrupted
+    run: when the snapshot is the same one, the source skips the records it covers and sets
+    ``report.resumed_at`` to their number before it yields anything; otherwise it starts from
+    the first record.
+    """
 
     report: SourceReport
 
-    def pupils(self, since: Cursor | None = None) -> Iterator[Pupil | RejectedRecord]: ...
+    def pupils(self, since: Cursor | None = None, resume: Cursor | None = None) -> Iterator[Pupil | RejectedRecord]: ...
 
-    def cursor(self) -> Cursor | None: ...
+    def cursor(self) -> Cursor | None:
+        """Where the read stands: covers exactly the records yielded so far."""
+        ...
 
     def check(self) -> list[str]:
         """Problems with settings or reachability, for ``leerdossier doctor`` (empty: fine)."""

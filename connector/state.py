@@ -196,6 +196,16 @@ staging = Table(
     Index("staging_dup_nb", "run_id", "dup_nb"),
 )
 
+cursors = Table(
+    # "run:<id>": how far an unfinished run has staged its snapshot (written in the same
+    # transaction as the staged rows); "applied:<source key>": the cursor of the last run that
+    # was applied completely (a source may ask for changes since then).
+    "cursors", metadata,
+    Column("key", String(120), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated", String(40), nullable=False),
+)
+
 journal = Table(
     "journal", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
@@ -350,12 +360,50 @@ class StateStore:
             return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     def finish_run(self, run_id: int, status: str, school: str | None, pupils_seen: int | None,
-                   report: dict[str, Any]) -> None:
+                   report: dict[str, Any], applied: tuple[str, str] | None = None) -> None:
+        """Close a run. ``applied`` = (source key, cursor): the snapshot was applied completely;
+        the next run may ask its source for changes since that cursor."""
         with self.transaction() as conn:
             conn.execute(update(runs).where(runs.c.id == run_id).values(
                 finished=now(), status=status, school=school, pupils_seen=pupils_seen,
                 report=json.dumps(report, sort_keys=True, default=str),
             ))
+            conn.execute(delete(cursors).where(cursors.c.key == f"run:{run_id}"))
+            if applied is not None:
+                self._put_cursor(conn, f"applied:{applied[0]}", applied[1])
+
+    @staticmethod
+    def _put_cursor(conn: Connection, key: str, value: str) -> None:
+        conn.execute(delete(cursors).where(cursors.c.key == key))
+        conn.execute(insert(cursors).values(key=key, value=value, updated=now()))
+
+    def applied_cursor(self, source_key: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(cursors.c.value).where(cursors.c.key == f"applied:{source_key}")).scalar()
+
+    def interrupted(self, run_id: int) -> tuple[int, str] | None:
+        """Sync runs before ``run_id`` that never finished (the process died) are marked
+        ``interrupted``; the latest one that staged part of its snapshot is returned with its
+        cursor, so this run can adopt what it staged."""
+        with self.transaction() as conn:
+            dead = list(conn.execute(select(runs.c.id).where(
+                runs.c.status == "running", runs.c.kind == "sync", runs.c.id < run_id)).scalars())
+            if not dead:
+                return None
+            conn.execute(update(runs).where(runs.c.id.in_(dead)).values(status="interrupted", finished=now()))
+            found = conn.execute(select(cursors.c.key, cursors.c.value).where(
+                cursors.c.key.in_([f"run:{i}" for i in dead]))).all()
+            conn.execute(delete(cursors).where(cursors.c.key.in_([f"run:{i}" for i in dead])))
+            latest = max(((int(k.split(":")[1]), v) for k, v in found), default=None)
+            for i in dead:
+                if latest is None or i != latest[0]:
+                    conn.execute(delete(staging).where(staging.c.run_id == i))
+            return latest
+
+    def adopt_staging(self, old_run: int, run_id: int) -> None:
+        """Take over what an interrupted run staged (its source continues after it)."""
+        with self.transaction() as conn:
+            conn.execute(update(staging).where(staging.c.run_id == old_run).values(run_id=run_id))
 
     def last_good_snapshot(self, school: str) -> int | None:
         with self.engine.connect() as conn:
@@ -371,13 +419,18 @@ class StateStore:
             return [dict(r) for r in rows]
 
     # -- staging: the snapshot as seen in this run ----------------------------------------------
-    def stage(self, run_id: int, rows: list[Staged]) -> None:
-        """Stage a batch of the snapshot. The full spec is kept only for dossiers whose recorded
-        state differs (looked up here, one indexed query per batch): in a steady state almost
-        nothing but keys and hashes is written."""
-        if not rows:
+    def stage(self, run_id: int, rows: list[Staged], cursor: str | None = None) -> None:
+        """Stage a batch of the snapshot, with the source's cursor after it in the same
+        transaction. The full spec is kept only for dossiers whose recorded state differs
+        (looked up here, one indexed query per batch): in a steady state almost nothing but keys
+        and hashes is written."""
+        if not rows and cursor is None:
             return
         with self.transaction() as conn:
+            if cursor is not None:
+                self._put_cursor(conn, f"run:{run_id}", cursor)
+            if not rows:
+                return
             ids = [r.external_id for r in rows if r.external_id is not None]
             recorded = dict(conn.execute(
                 select(dossiers.c.external_id, dossiers.c.fingerprint)

@@ -10,7 +10,7 @@ batches and compared there; only dossiers that need a change are loaded, a page 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -20,7 +20,7 @@ from connector.errors import RejectedRecord, SafetyStop
 from connector.execute import Executor, Outcome, RetryPolicy
 from connector.identity import Identity
 from connector.mapping import Mapping
-from connector.model import Operation
+from connector.model import Operation, Pupil
 from connector.plan import SnapshotCheck, check_snapshot, plan
 from connector.ports import DocumentStore, PupilSource
 from connector.state import Staged, StateStore
@@ -41,6 +41,11 @@ class SyncOptions:
     retry: RetryPolicy | None = None
     list_operations: bool = False
     concurrency: int = 1
+    source_key: str | None = None
+    """Names the source's settings together with the mapping and identity scheme. The cursor
+    of the last completely applied run is kept under it; it is offered to the source (to ask
+    for changes since) only while the key is the same, since a changed mapping must see the
+    whole snapshot again."""
 
 
 @dataclass
@@ -53,6 +58,10 @@ class SyncReport:
     dossiers_updated: int = 0
     dms_writes: int = 0
     resumed: int = 0
+    resumed_read: int = 0
+    """Records an interrupted run had staged from the same snapshot, taken over unread."""
+    unchanged: bool = False
+    """The source said nothing changed since the last applied run; nothing was planned."""
     rejected: list[dict[str, str]] = field(default_factory=list)
     vanished: list[dict[str, str]] = field(default_factory=list)
     suspected_duplicates: list[dict[str, Any]] = field(default_factory=list)
@@ -94,7 +103,13 @@ def sync(source: PupilSource, store: DocumentStore, state: StateStore, audit: Au
             # this snapshot is compared with it.
             resumed = executor.resume(("create_dossier", "update_dossier", "tag_document"))
             report.resumed, report.dms_writes, report.failed = resumed.resumed, resumed.dms_writes, resumed.failed
-        _stage(source, state, identity, mapping, run_id, report, progress)
+        _stage(source, state, identity, mapping, options, run_id, report, progress)
+        if report.unchanged:
+            state.finish_run(run_id, "unchanged", report.school, report.pupils_seen, report.as_dict(),
+                             applied=_applied(source, options))
+            if not options.dry_run:
+                audit.record(options.actor, "sync.unchanged", None, {"run": run_id, "school": report.school})
+            return report
         _run(executor, state, audit, options, today, run_id, report, progress, resumed)
     except SafetyStop as stop:
         report.stopped_by = stop.rail
@@ -107,15 +122,38 @@ def sync(source: PupilSource, store: DocumentStore, state: StateStore, audit: Au
         raise
     finally:
         state.drop_staging(run_id)
-    status = "dry-run" if options.dry_run else "ok"
-    state.finish_run(run_id, status, report.school, report.pupils_seen, report.as_dict())
+    if options.dry_run:
+        state.finish_run(run_id, "dry-run", report.school, report.pupils_seen, report.as_dict())
+    else:
+        state.finish_run(run_id, "ok", report.school, report.pupils_seen, report.as_dict(),
+                         applied=_applied(source, options))
     return report
 
 
-def _stage(source: PupilSource, state: StateStore, identity: Identity, mapping: Mapping,
+def _applied(source: PupilSource, options: SyncOptions) -> tuple[str, str] | None:
+    if options.dry_run or options.source_key is None:
+        return None
+    cursor = source.cursor()
+    return (options.source_key, cursor) if cursor is not None else None
+
+
+def _stage(source: PupilSource, state: StateStore, identity: Identity, mapping: Mapping, options: SyncOptions,
            run_id: int, report: SyncReport, progress: Progress) -> None:
+    """Stream the source into the staging table, a batch per transaction with the source's
+    cursor. An interrupted earlier run's staged batches are taken over when the source can
+    continue after them (the same snapshot); its source is then not read twice."""
+    interrupted = None if options.dry_run else state.interrupted(run_id)
+    since = state.applied_cursor(options.source_key) if options.source_key else None
+    items = source.pupils(since=since, resume=interrupted[1] if interrupted else None)
+    first = next(items, None)  # the source decides here whether it continues the interrupted read
+    if interrupted is not None:
+        if source.report.resumed_at and not source.report.unchanged:
+            state.adopt_staging(interrupted[0], run_id)
+            report.resumed_read = report.pupils_seen = source.report.resumed_at
+        else:
+            state.drop_staging(interrupted[0])
     batch: list[Staged] = []
-    for item in source.pupils():
+    for item in _chain(first, items):
         report.pupils_seen += 1
         if isinstance(item, RejectedRecord):
             report.rejected.append(item.as_dict())
@@ -134,16 +172,24 @@ def _stage(source: PupilSource, state: StateStore, identity: Identity, mapping: 
                                 spec=mapping.desired(item, external_id, pseudonym),
                                 dup_pgn=dup_pgn, dup_nb=dup_nb))
         if len(batch) >= BATCH:
-            state.stage(run_id, batch)
+            state.stage(run_id, batch, source.cursor())
             batch = []
             progress("read", report.pupils_seen)
-    state.stage(run_id, batch)
+    state.stage(run_id, batch, source.cursor())
     progress("read", report.pupils_seen)
+    report.unchanged = source.report.unchanged
     report.warnings.extend(source.report.warnings)
     if source.report.school is not None:
         report.school = source.report.school.code
     for r in report.rejected:
         log.warning("record rejected", extra=r)
+
+
+def _chain(first: Pupil | RejectedRecord | None, rest: Iterator[Pupil | RejectedRecord]
+           ) -> Iterator[Pupil | RejectedRecord]:
+    if first is not None:
+        yield first
+        yield from rest
 
 
 def _run(executor: Executor, state: StateStore, audit: AuditLog, options: SyncOptions,

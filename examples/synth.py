@@ -51,8 +51,43 @@ def bsn(rng: random.Random) -> str:
             return "".join(map(str, digits))
 
 
-def _pupil_xml(key: str, rng: random.Random, start_year: int, peil: date, leaver: bool,
-               same_as: dict[str, str] | None = None) -> str:
+@dataclass(frozen=True)
+class Guardian:
+    """A parent or carer as OSO and some CSV exports carry them (made up)."""
+
+    achternaam: str
+    voorletters: str
+    relatie: str
+    """OSO relatietotkind: 1 vader, 2 moeder, 3 verzorger, ... (see adapters/las/oso.py)."""
+    gezag: bool
+    """Has parental authority (OSO wettigevertegenwoordiger)."""
+
+
+@dataclass(frozen=True)
+class Person:
+    """One made-up pupil, independent of any export format."""
+
+    key: str
+    eckid: str
+    achternaam: str
+    voorvoegsel: str
+    voornamen: str
+    roepnaam: str
+    geboortedatum: date
+    geslacht: str
+    jaargroep: int
+    groep: str
+    vestiging: str
+    bsn: str
+    postcode: str
+    instroomdatum: date
+    uitstroomdatum: date | None
+    mutatie: date
+    guardians: tuple[Guardian, ...] = ()
+
+
+def person(key: str, rng: random.Random, start_year: int, peil: date, leaver: bool,
+           same_as: dict[str, str] | None = None) -> Person:
     jaargroep = rng.randint(1, 8)
     born = date(start_year - 3 - jaargroep, 1, 1) + timedelta(days=rng.randint(0, 364))
     instroom = born.replace(year=born.year + 4) + timedelta(days=1)
@@ -63,37 +98,78 @@ def _pupil_xml(key: str, rng: random.Random, start_year: int, peil: date, leaver
     if same_as:
         achternaam, voorvoegsel, roepnaam = same_as["achternaam"], same_as["voorvoegsel"], same_as["roepnaam"]
         born, number = date.fromisoformat(same_as["geboortedatum"]), same_as["bsn"]
-    parts = [f'<leerling key="{key}" eckid="https://ketenid.nl/201703/{key.lower()}{rng.getrandbits(48):012x}">',
-             f"<achternaam>{escape(achternaam)}</achternaam>"]
-    if voorvoegsel:
-        parts.append(f"<voorvoegsel>{voorvoegsel}</voorvoegsel>")
-    parts += [
-        f"<voornamen>{roepnaam} {rng.choice(VOORNAMEN)}</voornamen>",
-        f"<roepnaam>{roepnaam}</roepnaam>",
-        f"<geboortedatum>{born.isoformat()}</geboortedatum>",
-        f"<geslacht>{rng.choice('0129')}</geslacht>",
-        f"<jaargroep>{jaargroep}</jaargroep>",
-        f'<groep key="G{jaargroep}{rng.choice("AB")}"/>',
-        f'<vestiging key="{rng.choice(["HL", "ZW"])}"/>',
-        "<land>NL</land>",
-        f"<bsn>{number}</bsn>",
-        f"<postcodenl>{rng.randint(1000, 9999)}{''.join(rng.choices('ABCDEFGHJKLMNPRSTVWXZ', k=2))}</postcodenl>",
-        f"<instroomdatum>{instroom.isoformat()}</instroomdatum>",
-    ]
+    eckid = f"https://ketenid.nl/201703/{key.lower()}{rng.getrandbits(48):012x}"
+    voornamen = f"{roepnaam} {rng.choice(VOORNAMEN)}"
+    geslacht = rng.choice("0129")
+    groep = f"G{jaargroep}{rng.choice('AB')}"
+    vestiging = rng.choice(["HL", "ZW"])
+    postcode = f"{rng.randint(1000, 9999)}{''.join(rng.choices('ABCDEFGHJKLMNPRSTVWXZ', k=2))}"
+    uitstroom = None
     if leaver:
         left = peil - timedelta(days=rng.randint(1, 60))
-        parts.append(f"<uitstroomdatum>{max(left, instroom + timedelta(days=1)).isoformat()}</uitstroomdatum>")
-    parts.append(f"<mutatiedatum>{peil.isoformat()}T08:00:00</mutatiedatum></leerling>")
+        uitstroom = max(left, instroom + timedelta(days=1))
+    # guardians from their own generator, so the EDEXML output does not depend on them
+    g = random.Random(f"guardians:{key}")
+    guardians = [Guardian(achternaam, f"{g.choice('ABCDEHJKMPRSW')}.", "2", True)]
+    if g.random() < 0.8:
+        guardians.append(Guardian(g.choice(ACHTERNAMEN) if g.random() < 0.3 else achternaam,
+                                  f"{g.choice('ABCDEHJKMPRSW')}.", "1", g.random() < 0.85))
+    return Person(key, eckid, achternaam, voorvoegsel, voornamen, roepnaam, born, geslacht, jaargroep, groep,
+                  vestiging, number, postcode, instroom, uitstroom, peil, tuple(guardians))
+
+
+def leerling_xml(p: Person) -> str:
+    """The EDEXML ``leerling`` element (in no namespace; UWLR puts it in its own default one)."""
+    parts = [f'<leerling key="{p.key}" eckid="{p.eckid}">', f"<achternaam>{escape(p.achternaam)}</achternaam>"]
+    if p.voorvoegsel:
+        parts.append(f"<voorvoegsel>{p.voorvoegsel}</voorvoegsel>")
+    parts += [
+        f"<voornamen>{p.voornamen}</voornamen>",
+        f"<roepnaam>{p.roepnaam}</roepnaam>",
+        f"<geboortedatum>{p.geboortedatum.isoformat()}</geboortedatum>",
+        f"<geslacht>{p.geslacht}</geslacht>",
+        f"<jaargroep>{p.jaargroep}</jaargroep>",
+        f'<groep key="{p.groep}"/>',
+        f'<vestiging key="{p.vestiging}"/>',
+        "<land>NL</land>",
+        f"<bsn>{p.bsn}</bsn>",
+        f"<postcodenl>{p.postcode}</postcodenl>",
+        f"<instroomdatum>{p.instroomdatum.isoformat()}</instroomdatum>",
+    ]
+    if p.uitstroomdatum:
+        parts.append(f"<uitstroomdatum>{p.uitstroomdatum.isoformat()}</uitstroomdatum>")
+    parts.append(f"<mutatiedatum>{p.mutatie.isoformat()}T08:00:00</mutatiedatum></leerling>")
     return "".join(parts)
 
 
-def lines(s: Synth) -> Iterator[str]:
+def people(s: Synth) -> Iterator[Person]:
+    """The school's pupils, in export order (seeded: the same Synth gives the same pupils)."""
     rng = random.Random(s.seed)
     start_year = int(s.schooljaar[:4])
     peil = date(start_year, 10, 1)
-    yield '<?xml version="1.0" encoding="UTF-8"?>\n'
-    yield ('<EDEX xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-           'xsi:noNamespaceSchemaLocation="EDEXML.structuur.xsd">\n')
+    twins_of: list[int] = sorted(rng.sample(range(s.pupils // 2), min(s.duplicates, s.pupils // 4)))
+    remembered: dict[int, dict[str, str]] = {}
+    for i in range(s.pupils):
+        key = f"{s.key_prefix}{i + 1:06d}"
+        leaver = rng.random() < s.leavers
+        pupil_rng = random.Random(f"{s.seed}:{i}")
+        same = None
+        if twins_of and i >= s.pupils // 2 and (i - s.pupils // 2) < len(twins_of):
+            same = remembered.get(twins_of[i - s.pupils // 2])
+        p = person(key, pupil_rng, start_year, peil, leaver, same)
+        if i in twins_of:
+            remembered[i] = {"achternaam": p.achternaam, "voorvoegsel": p.voorvoegsel, "roepnaam": p.roepnaam,
+                             "geboortedatum": p.geboortedatum.isoformat(), "bsn": p.bsn}
+        yield p
+
+
+def peildatum(s: Synth) -> date:
+    return date(int(s.schooljaar[:4]), 10, 1)
+
+
+def structure_xml(s: Synth) -> Iterator[str]:
+    """``school``, ``vestigingen`` and ``groepen``: the same in EDEXML and in a UWLR answer."""
+    peil = peildatum(s)
     yield (f"<school><schooljaar>{s.schooljaar}</schooljaar><peildatum>{peil.isoformat()}</peildatum>"
            f"<brincode>{s.brin}</brincode><dependancecode>00</dependancecode>"
            f"<aanmaakdatum>{peil.isoformat()}T07:30:00</aanmaakdatum>"
@@ -104,28 +180,69 @@ def lines(s: Synth) -> Iterator[str]:
     for jg in range(1, 9):
         for letter in "AB":
             yield f'<groep key="G{jg}{letter}"><naam>Groep {jg}{letter}</naam><jaargroep>{jg}</jaargroep></groep>'
-    yield "</groepen>\n<leerlingen>\n"
-    twins_of: list[int] = sorted(rng.sample(range(s.pupils // 2), min(s.duplicates, s.pupils // 4)))
-    remembered: dict[int, dict[str, str]] = {}
-    for i in range(s.pupils):
-        key = f"{s.key_prefix}{i + 1:06d}"
-        leaver = rng.random() < s.leavers
-        pupil_rng = random.Random(f"{s.seed}:{i}")
-        same = None
-        if twins_of and i >= s.pupils // 2 and (i - s.pupils // 2) < len(twins_of):
-            same = remembered.get(twins_of[i - s.pupils // 2])
-        xml = _pupil_xml(key, pupil_rng, start_year, peil, leaver, same)
-        if i in twins_of:
-            remembered[i] = _facts(xml)
-        yield xml + "\n"
+    yield "</groepen>\n"
+
+
+def lines(s: Synth) -> Iterator[str]:
+    yield '<?xml version="1.0" encoding="UTF-8"?>\n'
+    yield ('<EDEX xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+           'xsi:noNamespaceSchemaLocation="EDEXML.structuur.xsd">\n')
+    yield from structure_xml(s)
+    yield "<leerlingen>\n"
+    for p in people(s):
+        yield leerling_xml(p) + "\n"
     yield "</leerlingen>\n</EDEX>\n"
 
 
-def _facts(xml: str) -> dict[str, str]:
-    def get(tag: str) -> str:
-        start = xml.find(f"<{tag}>")
-        return "" if start < 0 else xml[start + len(tag) + 2: xml.find(f"</{tag}>")]
-    return {t: get(t) for t in ("achternaam", "voorvoegsel", "roepnaam", "geboortedatum", "bsn")}
+UWLR_NS = "http://www.edustandaard.nl/leerresultaten/2/leerlinggegevens"
+
+
+def uwlr_answer_lines(s: Synth, pupils: Iterator[Person] | None = None) -> Iterator[str]:
+    """A UWLR 2.2 ``HaalLeerlinggegevens`` answer (SOAP envelope) with the same content as the
+    EDEXML export: the EDEXML elements in the leerlinggegevens namespace."""
+    yield '<?xml version="1.0" encoding="UTF-8"?>\n'
+    yield ('<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+           f'<leerlinggegevens_antwoord xmlns="{UWLR_NS}"><leerlinggegevens>\n')
+    yield from structure_xml(s)
+    yield "<leerlingen>\n"
+    for p in pupils if pupils is not None else people(s):
+        yield leerling_xml(p) + "\n"
+    yield "</leerlingen>\n</leerlinggegevens></leerlinggegevens_antwoord></soap:Body></soap:Envelope>\n"
+
+
+PARNASSYS_HEADER = (
+    "Leerlingnummer", "BRIN", "ECK-iD", "BSN", "Onderwijsnummer", "Achternaam", "Voorvoegsel", "Voornamen",
+    "Roepnaam", "Geboortedatum", "Geslacht", "Jaargroep", "Groep", "Datum inschrijving", "Datum uitschrijving",
+    "Achternaam ouder 1", "Voorletters ouder 1", "Relatie ouder 1", "Ouderlijk gezag ouder 1",
+    "Achternaam ouder 2", "Voorletters ouder 2", "Relatie ouder 2", "Ouderlijk gezag ouder 2",
+)
+_RELATIE = {"1": "Vader", "2": "Moeder", "3": "Verzorger"}
+_GESLACHT = {"0": "O", "1": "M", "2": "V", "9": "X"}
+
+
+def parnassys_row(s: Synth, p: Person) -> list[str]:
+    """One row of a ParnasSys-style CSV export (layout mappings/las/parnassys.toml)."""
+    def d(x: date | None) -> str:
+        return x.strftime("%d-%m-%Y") if x else ""
+    groep_naam = f"Groep {p.groep[1:]}"
+    row = [p.key, s.brin, p.eckid, p.bsn, "", p.achternaam, p.voorvoegsel, p.voornamen, p.roepnaam,
+           d(p.geboortedatum), _GESLACHT[p.geslacht], str(p.jaargroep), groep_naam, d(p.instroomdatum),
+           d(p.uitstroomdatum)]
+    for i in range(2):
+        g = p.guardians[i] if i < len(p.guardians) else None
+        row += [g.achternaam, g.voorletters, _RELATIE[g.relatie], "Ja" if g.gezag else "Nee"] if g else ["", "", "", ""]
+    return row
+
+
+def write_csv(path: Path, s: Synth, encoding: str = "utf-8") -> Path:
+    import csv
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding=encoding, newline="") as fh:
+        w = csv.writer(fh, delimiter=";")
+        w.writerow(PARNASSYS_HEADER)
+        for p in people(s):
+            w.writerow(parnassys_row(s, p))
+    return path
 
 
 def write(path: Path, s: Synth) -> Path:

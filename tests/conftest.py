@@ -66,12 +66,24 @@ class ListSource:
     school: School = field(default_factory=lambda: School(brin="99XY", dependancecode="00"))
     report: SourceReport = field(default_factory=SourceReport)
 
-    def pupils(self, since: str | None = None):
-        self.report = SourceReport(school=self.school)
-        yield from self.items
+    snapshot: str = "list-1"
+    position: int = 0
 
-    def cursor(self) -> None:
-        return None
+    def pupils(self, since: str | None = None, resume: str | None = None):
+        self.report = SourceReport(school=self.school)
+        self.position = 0
+        skip = 0
+        if resume:
+            snapshot, _, n = resume.partition(":")
+            skip = int(n) if snapshot == self.snapshot else 0
+        self.report.resumed_at = skip
+        for item in self.items:
+            self.position += 1
+            if self.position > skip:
+                yield item
+
+    def cursor(self) -> str:
+        return f"{self.snapshot}:{self.position}"
 
     def check(self) -> list[str]:
         return []

@@ -1,0 +1,54 @@
+"""Cursors for sources that deliver whole snapshots (files, UWLR answers).
+
+A cursor names the snapshot (a digest of its bytes) and how many records of it the core has
+staged. A resumed read continues after those records only when the snapshot is byte for byte
+the same one; otherwise it starts again from the first record, which is always safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Position:
+    snapshot: str
+    position: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def dump(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def load(cls, cursor: str | None) -> Position | None:
+        """The position in ``cursor``, or None when there is none or it is not one of ours."""
+        if not cursor:
+            return None
+        try:
+            data = json.loads(cursor)
+            return cls(str(data["snapshot"]), int(data.get("position", 0)), dict(data.get("extra") or {}))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def skip_for(self, snapshot: str) -> int:
+        """How many records a read of ``snapshot`` may skip: all staged ones when it is the same
+        snapshot, none otherwise."""
+        return self.position if self.snapshot == snapshot else 0
+
+
+def digest_file(path: Path) -> str:
+    with path.open("rb") as fh:
+        return digest_stream(fh)
+
+
+def digest_stream(fh: IO[bytes]) -> str:
+    h = hashlib.sha256()
+    while chunk := fh.read(CHUNK):
+        h.update(chunk)
+    return h.hexdigest()

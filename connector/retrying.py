@@ -1,0 +1,21 @@
+"""One retry policy for every remote call: bounded attempts, exponential back-off with jitter,
+and a server's own ``Retry-After`` (carried as the error's ``delay``) winning within the maximum."""
+
+from __future__ import annotations
+
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+
+def retrying(retry_on: type[BaseException] | tuple[type[BaseException], ...], attempts: int,
+             initial: float, maximum: float) -> Retrying:
+    backoff = wait_exponential_jitter(multiplier=initial, max=maximum, jitter=initial)
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        delay = getattr(exc, "delay", None)
+        if isinstance(delay, (int, float)):
+            return min(float(delay), maximum)
+        return float(backoff(state))
+
+    return Retrying(retry=retry_if_exception_type(retry_on), stop=stop_after_attempt(attempts), wait=wait,
+                    reraise=True)
