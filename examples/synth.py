@@ -245,6 +245,46 @@ def write_csv(path: Path, s: Synth, encoding: str = "utf-8") -> Path:
     return path
 
 
+OSO_NS = "http://www.edustandaard.nl/oso_gegevensset/2019/dossier"
+_OSO_GESLACHT = {"0": "0", "1": "2", "2": "1", "9": "0"}  # ISO 5218 -> OSO code list 14
+
+
+def oso_dossier_xml(s: Synth, p: Person) -> str:
+    """One OSO 2019.1 overstapdossier for the pupil (the fields a LAS-to-DMS sync reads)."""
+    peil = peildatum(s)
+    names = "".join(f"<voornaam>{escape(v)}</voornaam>" for v in p.voornamen.split())
+    tussen = f"<voorvoegsel>{p.voorvoegsel}</voorvoegsel>" if p.voorvoegsel else ""
+    uit = f"<datumuitschrijving>{p.uitstroomdatum.isoformat()}</datumuitschrijving>" if p.uitstroomdatum else ""
+    guardians = "".join(
+        f"<verzorger><voorletters-1>{g.voorletters}</voorletters-1><achternaam>{escape(g.achternaam)}</achternaam>"
+        f"<relatietotkind>{g.relatie}</relatietotkind>"
+        f"<wettigevertegenwoordiger>{'true' if g.gezag else 'false'}</wettigevertegenwoordiger></verzorger>"
+        for g in p.guardians)
+    return (
+        f'<dossier xmlns="{OSO_NS}"><metadata><deeldossier>LAS</deeldossier><pakketnaam>synth</pakketnaam>'
+        f"<pakketversie>1</pakketversie><datum>{peil.isoformat()}</datum><standaardversie>2019.1</standaardversie>"
+        "<validatieversie>2019.1.1</validatieversie></metadata><overdrachtsoort>overstapdossier</overdrachtsoort>"
+        f"<huidigeschool><naam>Fictieve school</naam><brincode>{s.brin}</brincode><vestigingscode>00</vestigingscode>"
+        f"<aanleverpunt>1</aanleverpunt><leerling>{names}{tussen}<achternaam>{escape(p.achternaam)}</achternaam>"
+        f"<roepnaam>{p.roepnaam}</roepnaam><geboortedatum>{p.geboortedatum.isoformat()}</geboortedatum>"
+        f"<geslacht>{_OSO_GESLACHT[p.geslacht]}</geslacht><bsn>{p.bsn}</bsn><leerlingid>{p.key}</leerlingid>"
+        f"<datuminschrijving>{p.instroomdatum.isoformat()}</datuminschrijving>{uit}"
+        f"<schoolloopbaanlijst><schoolloopbaan><schooljaar>{s.schooljaar}</schooljaar>"
+        f"<groepscode>{p.groep}</groepscode><groepsnaam>Groep {p.groep[1:]}</groepsnaam>"
+        f"<jaargroep>{p.jaargroep}</jaargroep><brincode>{s.brin}</brincode><vestigingscode>00</vestigingscode>"
+        f"</schoolloopbaan></schoolloopbaanlijst>{guardians}</leerling></huidigeschool></dossier>"
+    )
+
+
+def write_oso(folder: Path, s: Synth) -> Path:
+    """One OSO file per pupil in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for p in people(s):
+        (folder / f"{p.key}.xml").write_text(
+            '<?xml version="1.0" encoding="UTF-8"?>\n' + oso_dossier_xml(s, p) + "\n", encoding="utf-8")
+    return folder
+
+
 def write(path: Path, s: Synth) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as fh:

@@ -221,7 +221,7 @@ class EdexReader:
         if not xsd.validate(elem):
             fatal = []
             for err in xsd.error_log:
-                name = field_of(err)
+                name = field_of(err, elem)
                 if name == "schooljaar" and _plausible_year(schooljaar):
                     self.report.warnings.append(
                         f"school: schooljaar {schooljaar} is not in the EDEXML {version} code list "
@@ -254,7 +254,7 @@ class EdexReader:
         if not xsd.validate(elem):
             errors = list(xsd.error_log)
             more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-            return reject(field_of(errors[0]), reason_of(errors[0]) + more)
+            return reject(field_of(errors[0], elem), reason_of(errors[0]) + more)
         data: dict[str, Any] = {"key": key, "eckid": elem.get("eckid"), "school": school, "line": line}
         cut = len(self.d.ns) + 2 if self.d.ns else 0
         for child in elem:
@@ -304,15 +304,36 @@ def _plausible_year(value: str | None) -> bool:
     return bool(m) and int(m.group(2)) == int(m.group(1)) + 1  # type: ignore[union-attr]
 
 
-def field_of(err: Any) -> str:
-    """The field a schema error is about, as a path inside the record, without namespaces."""
-    path = _LOCAL_NAME.sub(r"\1", _NS_NAME.sub("", err.path or "")).split("/")
-    parts = [re.sub(r"\[\d+\]$", "", p.rpartition(":")[2]) for p in path if p]
+def field_of(err: Any, record: Any = None) -> str:
+    """The field a schema error is about, as a path inside the record, without namespaces.
+    libxml2 writes elements in a default namespace as ``*[n]``; with the validated ``record``
+    those steps are resolved to the elements' names."""
+    raw = _LOCAL_NAME.sub(r"\1", _NS_NAME.sub("", err.path or ""))
+    steps = [p for p in raw.split("/") if p]
+    if record is not None and any(p.startswith("*") for p in steps):
+        steps = _resolve_steps(steps, record)
+    parts = [re.sub(r"\[\d+\]$", "", p.rpartition(":")[2]) for p in steps]
     name = "/".join(parts[1:]) or parts[0] if parts else "record"
     attr = _ATTR.search(err.message or "")
     if attr and "xsi:type" not in (err.message or "") and "XMLSchema-instance" not in attr.group(1):
         name = f"{name}/@{attr.group(1)}" if name and parts[1:] else f"@{attr.group(1)}"
     return name
+
+
+def _resolve_steps(steps: list[str], record: Any) -> list[str]:
+    node = record
+    out = [_local(record.tag)]
+    for step in steps[1:]:
+        m = re.match(r"^(.*?)(?:\[(\d+)\])?$", step)
+        want, nth = (m.group(1), int(m.group(2) or 1)) if m else (step, 1)
+        children = [c for c in node if isinstance(c.tag, str)
+                    and (want == "*" or _local(c.tag) == want.rpartition(":")[2])]
+        if len(children) < nth:
+            out.append(want)
+            break
+        node = children[nth - 1]
+        out.append(_local(node.tag))
+    return out
 
 
 def reason_of(err: Any) -> str:

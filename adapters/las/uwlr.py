@@ -42,7 +42,7 @@ from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 from adapters.las._cursor import Position, digest_stream
-from adapters.las._edex import SOAP_ENV, XSD_DIR, Dialect, EdexReader, Scan, hardened_parser_options
+from adapters.las._edex import SOAP_ENV, XSD_DIR, Dialect, EdexReader, Scan, hardened_parser_options, refuse_doctype
 from connector.config import SecretRef
 from connector.errors import ConfigError, RejectedRecord, SourceError, SourceRefused, SourceUnavailable
 from connector.model import Pupil
@@ -168,6 +168,8 @@ class UwlrSource:
         last = applied.extra.get("requested") if applied and self.settings.ask_for_changes else None
         requested = datetime.now(UTC).replace(microsecond=0)
         with self._download(last) as body:
+            refuse_doctype(body.read(65536), self._where())
+            body.seek(0)
             snapshot = digest_stream(body)
             body.seek(0)
             # the cursor remembers this request's time: the next run asks for changes since it
