@@ -83,7 +83,8 @@ class OsoSource:
         with files[0].open("rb") as fh:
             head = fh.read(4096)
         if NS.encode() not in head:
-            return [f"{self.path}: the first file does not look like an OSO 2019 dossier (namespace {NS} not near the start)"]
+            return [f"{self.path}: the first file does not look like an OSO 2019 dossier "
+                    f"(namespace {NS} not near the start)"]
         return []
 
     def pupils(self, since: Cursor | None = None, resume: Cursor | None = None) -> Iterator[Pupil | RejectedRecord]:
