@@ -194,7 +194,12 @@ def _chain(first: Pupil | RejectedRecord | None, rest: Iterator[Pupil | Rejected
 
 def _run(executor: Executor, state: StateStore, audit: AuditLog, options: SyncOptions,
          today: date, run_id: int, report: SyncReport, progress: Progress, outcome: Outcome) -> None:
-    school = report.school or "unknown"
+    if report.school is None:
+        # without the school, the snapshot cannot be compared with the last good one (an empty
+        # CSV export, say): nothing is concluded from it
+        raise SafetyStop("no_school", f"the snapshot names no school and holds {report.pupils_seen} pupil "
+                         "records; nothing was changed. Check the export (or set the school in the LAS settings).")
+    school = report.school
     repeated = frozenset(state.repeated_keys(run_id))
     for pseudonym in sorted(repeated):
         report.rejected.append({"record": pseudonym, "field": "@key",

@@ -45,7 +45,7 @@ from adapters.las._cursor import Position, digest_stream
 from adapters.las._edex import SOAP_ENV, XSD_DIR, Dialect, EdexReader, Scan, hardened_parser_options, refuse_doctype
 from connector.config import SecretRef
 from connector.errors import ConfigError, RejectedRecord, SourceError, SourceRefused, SourceUnavailable
-from connector.model import Pupil
+from connector.model import Pupil, School
 from connector.ports import Cursor, SourceContext, SourceReport
 from connector.retrying import retrying
 
@@ -180,6 +180,9 @@ class UwlrSource:
             reader = EdexReader(DIALECT, self._where(), self._pseudonymize, self.report)
             root = f"{{{SOAP_ENV}}}Envelope"
             yield from reader.pupils(body, root=root, skip=skip, scan=self._scan)
+        if self.report.school is None:  # an exception answer names no school: it is the one asked for
+            s = self.settings
+            self.report.school = School(brin=s.brin, dependancecode=s.dependancecode, schoolkey=s.schoolkey)
         if "geenwijzigingen" in self._scan.markers:
             self.report.unchanged = True
         elif "geengegevens" in self._scan.markers:
