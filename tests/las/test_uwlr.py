@@ -60,9 +60,8 @@ def test_a_wrong_key_is_refused_with_the_fault_code_only(caplog: pytest.LogCaptu
 @pytest.mark.parametrize(("mode", "text"), [("fault-server", "SOAP fault Server"), ("http503", "HTTP 503"),
                                              ("http429", "HTTP 429")])
 def test_a_las_that_cannot_answer_now_is_retried_then_reported_unavailable(mode: str, text: str) -> None:
-    with serve(mode=mode) as server:
-        with pytest.raises(SourceUnavailable) as exc:
-            list(source(server, attempts=2).pupils())
+    with serve(mode=mode) as server, pytest.raises(SourceUnavailable) as exc:
+        list(source(server, attempts=2).pupils())
     assert text in str(exc.value)
     assert "Jan Jansen" not in str(exc.value) and "maintenance" not in str(exc.value)
     assert len(server.scenario.requests) == 2
@@ -77,9 +76,8 @@ def test_retry_after_is_honoured() -> None:
 
 
 def test_a_slow_las_times_out() -> None:
-    with serve(mode="slow", delay=2.0) as server:
-        with pytest.raises(SourceUnavailable, match="timed out"):
-            list(source(server, attempts=1, read_timeout=0.5).pupils())
+    with serve(mode="slow", delay=2.0) as server, pytest.raises(SourceUnavailable, match="timed out"):
+        list(source(server, attempts=1, read_timeout=0.5).pupils())
 
 
 def test_an_unreachable_las_is_unavailable_and_doctor_says_so() -> None:
@@ -92,9 +90,8 @@ def test_an_unreachable_las_is_unavailable_and_doctor_says_so() -> None:
 
 
 def test_a_broken_answer_is_a_source_error() -> None:
-    with serve(mode="garbage") as server:
-        with pytest.raises(SourceError, match="not well-formed"):
-            list(source(server).pupils())
+    with serve(mode="garbage") as server, pytest.raises(SourceError, match="not well-formed"):
+        list(source(server).pupils())
 
 
 def test_neither_key_nor_pupils_reach_the_log(caplog: pytest.LogCaptureFixture) -> None:

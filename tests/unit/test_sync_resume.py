@@ -68,7 +68,7 @@ def test_an_interrupted_run_is_continued_from_its_cursor(world: World, monkeypat
 def test_a_changed_snapshot_is_read_from_the_start(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     items = [pupil(f"K{i:05d}") for i in range(N)]
     _die_during_staging(world, monkeypatch, items)
-    changed = ListSource(items + [pupil("K99999")], snapshot="list-2")
+    changed = ListSource([*items, pupil("K99999")], snapshot="list-2")
     report = sync(changed, world.store, world.state, world.audit, world.identity, world.mapping,
                   SyncOptions(), world_today())
     assert report.resumed_read == 0
