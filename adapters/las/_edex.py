@@ -161,6 +161,13 @@ class EdexReader:
         self.label = label
         self._pseudonymize = pseudonymize
         self.report = report
+        self._xsd: dict[str, etree.XMLSchema] = {}
+
+    def _schema(self, version: str) -> etree.XMLSchema:
+        xsd = self._xsd.get(version)
+        if xsd is None:
+            xsd = self._xsd[version] = schema(self.d.record_schema(version))
+        return xsd
 
     def pupils(self, source: str | IO[bytes], root: str, skip: int = 0,
                scan: Scan | None = None) -> Iterator[Pupil | RejectedRecord]:
@@ -216,7 +223,7 @@ class EdexReader:
 
     def _school(self, elem: Any, version: str) -> School:
         d = self.d
-        xsd = schema(d.record_schema(version))
+        xsd = self._schema(version)
         schooljaar = elem.findtext(d.q("schooljaar"))
         if not xsd.validate(elem):
             fatal = []
@@ -250,7 +257,7 @@ class EdexReader:
             record = f"{pseudonym} (line {line})" if pseudonym else f"line {line}"
             return RejectedRecord(record, name, reason, pseudonym)
 
-        xsd = schema(self.d.record_schema(version))
+        xsd = self._schema(version)
         if not xsd.validate(elem):
             errors = list(xsd.error_log)
             more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""

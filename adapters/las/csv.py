@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -137,6 +138,7 @@ class CsvSource:
         self.report = SourceReport()
         self._position: Position | None = None
         self._rows = 0
+        self._date_patterns = [p for p in map(_date_pattern, self.layout.layout.date_formats) if p is not None]
 
     # -- port -------------------------------------------------------------------------------
     def cursor(self) -> Cursor | None:
@@ -306,12 +308,29 @@ class CsvSource:
         return table.get(value, table.get(value.lower(), value))
 
     def _date(self, value: str) -> date | None:
+        for pattern, order in self._date_patterns:
+            m = pattern.match(value)
+            if m:
+                try:
+                    return date(*(int(m.group(g)) for g in order))
+                except ValueError:
+                    return None  # the right shape but no such day (30-02-2015)
         for fmt in self.layout.layout.date_formats:
             try:
                 return datetime.strptime(value, fmt).date()
             except ValueError:
                 continue
         return None
+
+
+def _date_pattern(fmt: str) -> tuple[re.Pattern[str], tuple[str, str, str]] | None:
+    """A day-month-year format as a regular expression (strptime is slow per row); None for a
+    format with other directives (then strptime reads it)."""
+    if set(re.findall(r"%.", fmt)) != {"%d", "%m", "%Y"}:
+        return None
+    parts = {"%d": r"(?P<d>\d{1,2})", "%m": r"(?P<m>\d{1,2})", "%Y": r"(?P<y>\d{4})"}
+    regex = "".join(parts.get(tok, re.escape(tok)) for tok in re.split(r"(%[dmY])", fmt) if tok)
+    return re.compile(f"^{regex}$"), ("y", "m", "d")
 
 
 def _cell(row: list[str], index: dict[str, int], header: str | None) -> str | None:

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 from lxml import etree
 from pydantic import BaseModel, ConfigDict
 
-from adapters.las._cursor import Position, digest_file
+from adapters.las._cursor import Position
 from adapters.las._edex import (
     XSD_DIR,
     check_no_doctype,
@@ -93,9 +93,12 @@ class OsoSource:
         files = self._files()
         if not files:
             raise SourceError(f"{self.path}: no OSO files")
+        # the folder's snapshot: names, sizes and modification times (reading every file twice
+        # would double the cost; a file rewritten in place gets a new mtime)
         snapshot = hashlib.sha256()
         for f in files:
-            snapshot.update(f"{f.name}\0{digest_file(f)}\0".encode())
+            st = f.stat()
+            snapshot.update(f"{f.name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
         self._position = Position(snapshot.hexdigest())
         earlier = Position.load(resume)
         skip = earlier.skip_for(self._position.snapshot) if earlier else 0
@@ -161,8 +164,10 @@ class OsoSource:
         if not key:
             return reject("leerling/leerlingid", "missing: without the LAS key the dossier cannot be matched")
 
+        fields = _children(leerling)
+
         def text(name: str) -> str | None:
-            return leerling.findtext(_q(name))  # type: ignore[no-any-return]
+            return fields.get(name)
 
         voornamen = " ".join(v.text.strip() for v in leerling.findall(_q("voornaam")) if v.text)
         geslacht = text("geslacht")
@@ -197,9 +202,22 @@ class OsoSource:
         return best
 
 
+def _children(elem: Any) -> dict[str, str | None]:
+    """Local name -> text of the first child element of each name (one pass, not a find per field)."""
+    out: dict[str, str | None] = {}
+    cut = len(NS) + 2
+    for child in elem:
+        tag = child.tag
+        if isinstance(tag, str) and tag[cut:] not in out:
+            out[tag[cut:]] = child.text
+    return out
+
+
 def _guardian(v: Any) -> Guardian:
+    fields = _children(v)
+
     def text(name: str) -> str | None:
-        return v.findtext(_q(name))  # type: ignore[no-any-return]
+        return fields.get(name)
 
     return Guardian(
         achternaam=text("achternaam"), voorvoegsel=text("voorvoegsel"), voorletters=text("voorletters-1"),

