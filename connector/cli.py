@@ -221,6 +221,10 @@ def _summary(r: SyncReport, list_ops: bool) -> None:
             (f"dossiers {verb}updated", r.dossiers_updated), ("DMS writes", r.dms_writes)]
     for label, value in rows:
         c.print(f"  {label + ':':<30}{value}")
+    if r.unchanged:
+        c.print("  the LAS reports no changes since the last applied run; nothing to do")
+    if r.resumed_read:
+        c.print(f"  records taken over from an interrupted run: {r.resumed_read}")
     if r.resumed:
         c.print(f"  finished from an earlier run: {r.resumed}")
     for w in r.warnings:
