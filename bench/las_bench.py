@@ -17,7 +17,6 @@ import argparse
 import csv
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 KINDS = ("edexml", "uwlr", "oso", "csv")
 
@@ -106,7 +106,8 @@ def one(what: str, kind: str, folder: Path) -> None:
     else:
         n = adapter(kind, folder)
         elapsed = _elapsed[-1]
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from _rss import peak_rss_mb
+    rss = peak_rss_mb()
     print(json.dumps({"n": n, "seconds": elapsed, "rss_mb": rss}))
 
 

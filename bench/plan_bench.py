@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -34,7 +33,8 @@ def child(args: list[str]) -> dict[str, Any]:
 
 
 def rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from _rss import peak_rss_mb
+    return peak_rss_mb()
 
 
 def phase_floor(export: Path) -> dict[str, Any]:

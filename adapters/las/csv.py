@@ -180,13 +180,14 @@ class CsvSource:
                 reader = csv.reader(fh, delimiter=delimiter, strict=True)
                 next(reader, None)
                 index = {h: i for i, h in enumerate(header)}
+                compiled = self._compile(header)
                 for row in reader:
                     if not any(cell.strip() for cell in row):
                         continue
                     self._rows += 1
                     if self._rows <= skip:
                         continue
-                    yield self._pupil(row, index, reader.line_num, school)
+                    yield self._pupil(row, index, reader.line_num, school, compiled)
         except csv.Error as exc:
             raise SourceError(f"{label}: broken CSV at line {reader.line_num}: {str(exc).split(':')[0]}") from None
         except UnicodeDecodeError:
@@ -239,8 +240,23 @@ class CsvSource:
             return None
         return School(brin=s.brin, dependancecode=s.dependancecode, schooljaar=s.schooljaar)
 
-    def _pupil(self, row: list[str], index: dict[str, int], line: int, school: School | None
-               ) -> Pupil | RejectedRecord:
+    def _compile(self, header: list[str]) -> tuple[list[tuple[str, int, dict[str, Any] | None]],
+                                                    list[list[tuple[str, int, dict[str, Any] | None]]]]:
+        """Per file, once: (field, column index, code table) for the pupil and each guardian;
+        columns the header lacks are left out (an export without a second parent, say)."""
+        index = {h: i for i, h in enumerate(header)}
+        values = self.layout.values
+
+        def plan(columns: dict[str, str | None]) -> list[tuple[str, int, dict[str, Any] | None]]:
+            return [(name, index[h], values.get(name)) for name, h in columns.items() if h is not None and h in index]
+
+        pupil = plan({k: v for k, v in self.layout.columns.items() if k not in ("key", "brin", "dependancecode",
+                                                                                  "schooljaar")})
+        guardians = [plan(dict(g)) for g in self.layout.guardians]
+        return pupil, guardians
+
+    def _pupil(self, row: list[str], index: dict[str, int], line: int, school: School | None,
+               compiled: Any) -> Pupil | RejectedRecord:
         cols = self.layout.columns
         key = _cell(row, index, cols["key"])
 
@@ -260,13 +276,14 @@ class CsvSource:
         if not key:
             return reject("key", "empty: every row needs the LAS key")
         data: dict[str, Any] = {"key": key, "school": school, "line": line}
-        for name, header in cols.items():
-            if name in ("key", "brin", "dependancecode", "schooljaar"):
+        width = len(row)
+        pupil_plan, guardian_plans = compiled
+        for name, i, table in pupil_plan:
+            value = row[i].strip() if i < width else ""
+            if not value:
                 continue
-            value = _cell(row, index, header)
-            if value is None:
-                continue
-            value = self._translate(name, value)
+            if table is not None:
+                value = table.get(value, table.get(value.lower(), value))
             if name in DATE_FIELDS:
                 parsed = self._date(value)
                 if parsed is None:
@@ -278,34 +295,22 @@ class CsvSource:
             else:
                 data[name] = value
         guardians = []
-        for i, g in enumerate(self.layout.guardians, start=1):
-            found = self._guardian(row, index, g)
-            if isinstance(found, str):
-                return reject(found, f"guardian {i}: not a known value")
-            if found is not None:
-                guardians.append(found)
+        for n, g_plan in enumerate(guardian_plans, start=1):
+            g: dict[str, Any] = {}
+            for name, i, table in g_plan:
+                value = row[i].strip() if i < width else ""
+                if not value:
+                    continue
+                translated = table.get(value, table.get(value.lower(), value)) if table is not None else value
+                if name in ("gezag", "overleden") and not isinstance(translated, bool):
+                    header = getattr(self.layout.guardians[n - 1], name)
+                    return RejectedRecord(reject(name, "").record, str(header),
+                                          f"guardian {n}: not a known value", reject(name, "").pseudonym)
+                g[name] = translated
+            if g.get("achternaam") or g.get("voorletters"):
+                guardians.append(Guardian.model_validate(g))
         data["guardians"] = tuple(guardians)
         return pupil_or_reject(data, reject)
-
-    def _guardian(self, row: list[str], index: dict[str, int], g: _GuardianColumns) -> Guardian | str | None:
-        data: dict[str, Any] = {}
-        for name, header in g.model_dump().items():
-            value = _cell(row, index, header) if header else None
-            if value is None:
-                continue
-            translated: str | bool = self._translate(name, value)
-            if name in ("gezag", "overleden") and not isinstance(translated, bool):
-                return str(header)
-            data[name] = translated
-        if not data.get("achternaam") and not data.get("voorletters"):
-            return None
-        return Guardian.model_validate(data)
-
-    def _translate(self, name: str, value: str) -> Any:
-        table = self.layout.values.get(name)
-        if table is None:
-            return value
-        return table.get(value, table.get(value.lower(), value))
 
     def _date(self, value: str) -> date | None:
         for pattern, order in self._date_patterns:
