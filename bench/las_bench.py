@@ -59,6 +59,8 @@ def floor(kind: str, folder: Path) -> int:
         for _, elem in etree.iterparse(str(f), tag=tag, resolve_entities=False, no_network=True):
             n += 1
             elem.clear()
+            while elem.getprevious() is not None:  # the usual lxml idiom: drop what was read
+                del elem.getparent()[0]
     return n
 
 
@@ -73,7 +75,7 @@ def adapter(kind: str, folder: Path) -> int:
         from adapters.las.uwlr import UwlrSource
         from examples.synth import Synth
         from tests.las.uwlr_server import Scenario, UwlrServer
-        scenario = Scenario(synth=Synth(pupils=1, seed=5), body=(folder / "answer.xml").read_bytes())
+        scenario = Scenario(synth=Synth(pupils=1, seed=5), body=folder / "answer.xml")
         os.environ[KEY_ENV] = scenario.key
         with UwlrServer(scenario) as server:
             started = time.perf_counter()

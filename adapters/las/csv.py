@@ -226,7 +226,7 @@ class CsvSource:
         decoder = codecs.getincrementaldecoder("utf-8")()
         try:
             with self.path.open("rb") as fh:
-                while chunk := fh.read(1 << 20):
+                while chunk := fh.read(1 << 16):
                     decoder.decode(chunk)
                 decoder.decode(b"", final=True)
             return "utf-8"

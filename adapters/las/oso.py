@@ -20,6 +20,7 @@ Where OSO differs from EDEXML, this source translates, so every source yields th
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -110,9 +111,14 @@ class OsoSource:
 
     # -- internals --------------------------------------------------------------------------
     def _files(self) -> list[Path]:
+        """The files in name order. Only the names are listed (a Path per file would cost memory
+        with the number of pupils); a Path is made when a file is read."""
         if self.path.is_file():
             return [self.path]
-        return sorted(p for p in self.path.glob("*.xml") if p.is_file()) if self.path.is_dir() else []
+        if not self.path.is_dir():
+            return []
+        names = sorted(e.name for e in os.scandir(self.path) if e.name.endswith(".xml") and e.is_file())
+        return _Files(self.path, names)  # type: ignore[return-value]
 
     def _read(self, path: Path, label: str, skip: int) -> Iterator[Pupil | RejectedRecord]:
         try:
@@ -200,6 +206,22 @@ class OsoSource:
             if best is None or (sl.findtext(_q("schooljaar")) or "") >= (best.findtext(_q("schooljaar")) or ""):
                 best = sl
         return best
+
+
+class _Files:
+    """A folder's file names as a sequence of Paths, made one at a time."""
+
+    def __init__(self, folder: Path, names: list[str]) -> None:
+        self.folder, self.names = folder, names
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, i: int) -> Path:
+        return self.folder / self.names[i]
+
+    def __iter__(self) -> Iterator[Path]:
+        return (self.folder / n for n in self.names)
 
 
 def _children(elem: Any) -> dict[str, str | None]:

@@ -52,7 +52,7 @@ class Scenario:
     delay: float = 0.0
     changed_at: datetime = field(default_factory=lambda: datetime(2024, 10, 1, 8, 0))
     validate_up_to: int = 5000
-    body: bytes | None = None
+    body: bytes | Path | None = None
     """A prepared answer sent as it is once the request passed its checks (for benchmarks)."""
     mangle: Callable[[str], str] | None = None
     """Changes the answer text before it is sent (bad records, hostile XML); not validated then."""
@@ -136,6 +136,8 @@ class App:
         if record["schooljaar"] != synth.schooljaar:
             synth = Synth(**{**synth.__dict__, "schooljaar": record["schooljaar"]})
         start_ok()
+        if isinstance(sc.body, Path):
+            return _file_chunks(sc.body)
         if sc.body is not None:
             return iter(sc.body[i:i + (1 << 16)] for i in range(0, len(sc.body), 1 << 16))
         if sc.mangle is not None:
@@ -160,6 +162,12 @@ class App:
             errors = [e for e in errors if "schooljaar" not in e]
             if antwoord is None or errors:
                 self.scenario.invalid.extend(errors or ["no leerlinggegevens_antwoord"])
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 16):
+            yield chunk
 
 
 def _chunks(lines: Iterator[str], size: int = 1 << 16) -> Iterator[bytes]:
