@@ -122,22 +122,22 @@ class OsoSource:
 
     def _read(self, path: Path, label: str, skip: int) -> Iterator[Pupil | RejectedRecord]:
         try:
-            with path.open("rb") as fh:
+            with path.open("rb") as fh:  # one open per file: the prolog check, then the parse
                 refuse_doctype(fh.read(65536), label)
-            context = etree.iterparse(str(path), events=("start", "end"), tag=(_q("dossier"), _q("dossiers")),
-                                      **hardened_parser_options())
-            first = True
-            for event, elem in context:
-                if first:
-                    first = False
-                    check_no_doctype(elem, label)
-                if event == "start":
-                    continue
-                if elem.tag == _q("dossier"):
-                    self._records += 1
-                    if self._records > skip:
-                        yield self._pupil(elem)
-                    release(elem)
+                fh.seek(0)
+                first = True
+                for event, elem in etree.iterparse(fh, events=("start", "end"), tag=(_q("dossier"), _q("dossiers")),
+                                                   **hardened_parser_options()):
+                    if first:
+                        first = False
+                        check_no_doctype(elem, label)
+                    if event == "start":
+                        continue
+                    if elem.tag == _q("dossier"):
+                        self._records += 1
+                        if self._records > skip:
+                            yield self._pupil(elem)
+                        release(elem)
             if first:
                 raise SourceError(f"{label}: no OSO 2019 <dossier> (another OSO version or not OSO)")
         except etree.XMLSyntaxError as exc:
