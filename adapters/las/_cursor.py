@@ -13,6 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from connector.errors import SourceError
+from connector.ports import SourceReport
+
 CHUNK = 1 << 16  # small reads: 1 MiB buffers fragment the heap and raise peak RSS with file size
 
 
@@ -42,9 +45,23 @@ class Position:
         return self.position if self.snapshot == snapshot else 0
 
 
+def begin(snapshot: str, resume: str | None, report: SourceReport,
+          extra: dict[str, Any] | None = None) -> tuple[Position, int]:
+    """Start a read of ``snapshot``: its position, and how many records it skips because an
+    interrupted read of the same snapshot staged them (also set as ``report.resumed_at``)."""
+    earlier = Position.load(resume)
+    skip = earlier.skip_for(snapshot) if earlier else 0
+    report.resumed_at = skip
+    return Position(snapshot, 0, extra or {}), skip
+
+
 def digest_file(path: Path) -> str:
-    with path.open("rb") as fh:
-        return digest_stream(fh)
+    """The file's digest; an unreadable file is a SourceError naming it."""
+    try:
+        with path.open("rb") as fh:
+            return digest_stream(fh)
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def digest_stream(fh: IO[bytes]) -> str:

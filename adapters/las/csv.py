@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from adapters.las._cursor import Position, digest_file
+from adapters.las._cursor import Position, begin, digest_file
 from adapters.las._edex import pupil_or_reject
 from connector import tomlfile
 from connector.errors import RejectedRecord, SourceError
@@ -161,14 +161,7 @@ class CsvSource:
         self.report = SourceReport()
         self._rows = 0
         label = str(self.path)
-        try:
-            snapshot = digest_file(self.path)
-        except OSError as exc:
-            raise SourceError(f"{label}: cannot read ({exc.strerror or exc})") from None
-        self._position = Position(snapshot)
-        earlier = Position.load(resume)
-        skip = earlier.skip_for(snapshot) if earlier else 0
-        self.report.resumed_at = skip
+        self._position, skip = begin(digest_file(self.path), resume, self.report)
         encoding, delimiter, header = self._dialect()
         missing = sorted(set(self.layout.columns.values()) - set(header))
         if missing:

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from adapters.las._cursor import Position, digest_file
+from adapters.las._cursor import Position, begin, digest_file
 from adapters.las._edex import XSD_DIR, Dialect, EdexReader, Scan, refuse_doctype
 from connector.errors import RejectedRecord, SourceError
 from connector.model import Pupil
@@ -66,16 +66,9 @@ class EdexmlSource:
         self.report = SourceReport()
         self._scan = Scan()
         label = str(self.path)
-        try:
-            with self.path.open("rb") as fh:
-                refuse_doctype(fh.read(65536), label)
-            snapshot = digest_file(self.path)
-        except OSError as exc:
-            raise SourceError(f"{label}: cannot read ({exc.strerror or exc})") from None
-        self._position = Position(snapshot)
-        earlier = Position.load(resume)
-        skip = earlier.skip_for(snapshot) if earlier else 0
-        self.report.resumed_at = skip
+        self._position, skip = begin(digest_file(self.path), resume, self.report)
+        with self.path.open("rb") as fh:
+            refuse_doctype(fh.read(65536), label)
         reader = EdexReader(DIALECT, label, self._pseudonymize, self.report)
         yield from reader.pupils(str(self.path), root="EDEX", skip=skip, scan=self._scan)
         if self._scan.school is None:

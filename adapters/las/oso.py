@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 from lxml import etree
 from pydantic import BaseModel, ConfigDict
 
-from adapters.las._cursor import Position
+from adapters.las._cursor import Position, begin
 from adapters.las._edex import (
     XSD_DIR,
     check_no_doctype,
@@ -100,10 +100,7 @@ class OsoSource:
         for f in files:
             st = f.stat()
             snapshot.update(f"{f.name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
-        self._position = Position(snapshot.hexdigest())
-        earlier = Position.load(resume)
-        skip = earlier.skip_for(self._position.snapshot) if earlier else 0
-        self.report.resumed_at = skip
+        self._position, skip = begin(snapshot.hexdigest(), resume, self.report)
         for n, f in enumerate(files, start=1):
             # files are named by ordinal, never by name: an export may name them after the pupil
             label = str(self.path) if self.path.is_file() else f"{self.path} (file {n} of {len(files)} by name)"

@@ -41,7 +41,7 @@ import zeep.transports
 from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
-from adapters.las._cursor import Position, digest_stream
+from adapters.las._cursor import Position, begin, digest_stream
 from adapters.las._edex import SOAP_ENV, XSD_DIR, Dialect, EdexReader, Scan, hardened_parser_options, refuse_doctype
 from connector.config import SecretRef
 from connector.errors import ConfigError, RejectedRecord, SourceError, SourceRefused, SourceUnavailable
@@ -173,10 +173,7 @@ class UwlrSource:
             snapshot = digest_stream(body)
             body.seek(0)
             # the cursor remembers this request's time: the next run asks for changes since it
-            self._position = Position(snapshot, 0, {"requested": requested.isoformat()})
-            earlier = Position.load(resume)
-            skip = earlier.skip_for(snapshot) if earlier else 0
-            self.report.resumed_at = skip
+            self._position, skip = begin(snapshot, resume, self.report, {"requested": requested.isoformat()})
             reader = EdexReader(DIALECT, self._where(), self._pseudonymize, self.report)
             root = f"{{{SOAP_ENV}}}Envelope"
             yield from reader.pupils(body, root=root, skip=skip, scan=self._scan)
