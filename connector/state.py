@@ -12,12 +12,18 @@ run finishes every row that is not ``done``.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover (not on Windows)
+    fcntl = None  # type: ignore[assignment]
 
 from sqlalchemy import (
     Column,
@@ -42,7 +48,7 @@ from sqlalchemy.engine import Connection, Engine, create_engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
-from connector.errors import ConfigError
+from connector.errors import ConfigError, SafetyStop
 from connector.model import (
     DOSSIER_KINDS,
     DocumentRef,
@@ -347,6 +353,28 @@ class StateStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Hold the named lock of this state store, or stop (rail ``single_instance``) when
+        another process holds it. For SQLite an ``flock`` on a file beside the database: the
+        kernel releases it when its process dies, so a crash never leaves it stuck. (Other
+        backends bring their own lock with the service.)"""
+        database = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not database or database == ":memory:" or fcntl is None:
+            yield
+            return
+        path = Path(f"{database}.{name}.lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise SafetyStop("single_instance", f"another {name} is running on this state store "
+                                 f"({path.name} is locked); nothing was changed") from None
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

@@ -92,6 +92,22 @@ def _noop(_phase: str, _n: int) -> None:
 def sync(source: PupilSource, store: DocumentStore, state: StateStore, audit: AuditLog,
          identity: Identity, mapping: Mapping, options: SyncOptions, today: date,
          progress: Progress = _noop) -> SyncReport:
+    """One run. A writing run holds the state's sync lock throughout: a second one at the same
+    time would take the first one's staged snapshot for an interrupted run's."""
+    if options.dry_run:
+        return _sync(source, store, state, audit, identity, mapping, options, today, progress)
+    try:
+        with state.exclusive("sync"):
+            return _sync(source, store, state, audit, identity, mapping, options, today, progress)
+    except SafetyStop as stop:
+        if stop.rail != "single_instance":
+            raise
+        return SyncReport(run_id=0, dry_run=False, stopped_by=stop.rail, message=str(stop))
+
+
+def _sync(source: PupilSource, store: DocumentStore, state: StateStore, audit: AuditLog,
+          identity: Identity, mapping: Mapping, options: SyncOptions, today: date,
+          progress: Progress) -> SyncReport:
     run_id = state.begin_run("plan" if options.dry_run else "sync")
     report = SyncReport(run_id=run_id, dry_run=options.dry_run)
     executor = Executor(store, state, audit, options.actor, options.retry, concurrency=options.concurrency)

@@ -74,3 +74,23 @@ def test_a_changed_snapshot_is_read_from_the_start(world: World, monkeypatch: py
     assert report.resumed_read == 0
     assert report.rejected == []  # the dead run's staged rows were dropped, not counted twice
     assert report.dossiers_created == N + 1
+
+
+def test_a_second_sync_at_the_same_time_is_stopped_not_mistaken_for_a_resume(world: World) -> None:
+    items = [pupil(f"K{i:05d}") for i in range(10)]
+    with world.state.exclusive("sync"):  # another process holding it looks the same to flock
+        import multiprocessing
+        ctx = multiprocessing.get_context("fork")
+        q = ctx.Queue()
+        p = ctx.Process(target=_sync_in_child, args=(world.folder, items, q))
+        p.start()
+        p.join(60)
+        stopped_by = q.get(timeout=5)
+    assert stopped_by == "single_instance"
+    assert world.state.dossier_count() == 0 and world.state.last_runs(1) == []
+    assert world.sync(items).dossiers_created == 10  # released: the next run goes ahead
+
+
+def _sync_in_child(folder, items, q) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import make_world
+    q.put(make_world(folder).sync(items).stopped_by)
