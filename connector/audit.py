@@ -66,9 +66,11 @@ class AuditLog:
         with self.state.transaction() as conn:
             return self.append(conn, actor, action, subject, details)
 
-    def entries(self, limit: int | None = None) -> list[dict[str, Any]]:
+    def entries(self, limit: int | None = None, subject: str | None = None) -> list[dict[str, Any]]:
         with self.state.engine.connect() as conn:
             stmt = select(audit_log).order_by(audit_log.c.seq.desc())
+            if subject is not None:
+                stmt = stmt.where(audit_log.c.subject == subject)
             if limit:
                 stmt = stmt.limit(limit)
             rows = conn.execute(stmt).mappings().all()
@@ -98,3 +100,14 @@ class AuditLog:
             problems.append(f"the log ends at entry {expected_seq - 1} but its head says {head[0]} "
                             "(entries removed from the end)")
         return VerifyResult(ok=not problems, entries=count, problems=problems[:50])
+
+
+def nen7513(entry: dict[str, Any]) -> dict[str, Any]:
+    """One entry in the fields NEN 7513 asks of a log of access to a record: event, time,
+    subject (the pupil, pseudonymous), user, the user acted for, and why."""
+    details = dict(entry["details"])
+    return {
+        "event": entry["action"], "time": entry["at"], "subject": entry["subject"], "user": entry["actor"],
+        "acting_for": details.pop("on_behalf", None) or details.get("requester"),
+        "reason": details.pop("reason", None), "details": details, "seq": entry["seq"],
+    }

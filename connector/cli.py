@@ -25,7 +25,7 @@ import adapters
 from connector import config as config_mod
 from connector import destruction, render, tagging, transfer
 from connector import mapping as mapping_mod
-from connector.audit import AuditLog
+from connector.audit import AuditLog, nen7513
 from connector.errors import ConfigError, ConnectorError, SourceError
 from connector.identity import Identity
 from connector.mapping import Mapping
@@ -340,18 +340,38 @@ def audit_verify(config_path: Path, as_json: bool) -> None:
 
 @audit_group.command("show")
 @config_option
-@click.option("--last", default=20, show_default=True, help="How many entries.")
+@click.argument("key", required=False)
+@click.option("--last", default=20, show_default=True, help="How many entries (0: all).")
 @json_option
-def audit_show(config_path: Path, last: int, as_json: bool) -> None:
-    """Print the last audit entries."""
+def audit_show(config_path: Path, key: str | None, last: int, as_json: bool) -> None:
+    """Print the last audit entries; with KEY, everything done to that pupil's dossier, in the
+    NEN 7513 fields (event, time, subject, user, acting for, reason): a data subject's own
+    access history."""
     with _app(config_path, as_json) as app:
-        entries = app.audit.entries(last)
+        if key is not None:
+            try:
+                row = app.dossier(key)
+            except ConfigError as exc:
+                _fail(str(exc), as_json)
+            history = [nen7513(e) for e in app.audit.entries(last or None, subject=row.pseudonym)]
+            _echo({"ok": True, "record": row.pseudonym, "entries": history}, as_json,
+                  lambda: _show_history(history))
+            return
+        entries = app.audit.entries(last or None)
     if as_json:
         click.echo(json.dumps(entries, indent=2, default=str))
         return
     for e in entries:
         out_console.print(f"{e['seq']:>6} {e['at']} {e['actor']}: {e['action']} {e['subject'] or ''} "
                           f"{json.dumps(e['details'], sort_keys=True)}", highlight=False, markup=False)
+
+
+def _show_history(history: list[dict[str, Any]]) -> None:
+    for h in history:
+        acting = f" for {h['acting_for']}" if h["acting_for"] else ""
+        why = f" because {h['reason']}" if h["reason"] else ""
+        out_console.print(f"{h['seq']:>6} {h['time']} {h['user']}{acting}: {h['event']}{why}",
+                          highlight=False, markup=False)
 
 
 @main.group("duplicates")
@@ -990,6 +1010,9 @@ def transfer_cmd(config_path: Path, key: str, part: str, folder: Path | None, ot
         + (" (on hold: nothing removed)" if report.held else ""), highlight=False))
     sys.exit(EXIT_ERROR if report.failed else EXIT_OK)
 
+
+# Commands kept in their own modules register themselves on ``main`` when imported.
+from connector import cli_access  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -86,6 +86,22 @@ class OkrSection(_Section):
     """The class of the document that shows the parents were informed (a letter or a meeting report)."""
 
 
+class AccessSection(_Section):
+    """Who may see what (DESIGN.md "Access"). Role names are the DMS's groups; parts and
+    classes are the mapping's."""
+
+    adult_age: int = Field(default=16, ge=12, le=18)
+    """From this age the pupil exercises the rights (parents then only with the pupil's consent)."""
+    roles: dict[str, list[str]] = Field(default_factory=dict)
+    """Staff role -> the dossier parts it works with, e.g. ``leerkracht = ["I", "II"]``."""
+    information_classes: list[str] = Field(default_factory=list)
+    """What a parent without parental authority is informed of (e.g. ``["rapport"]``)."""
+    request_warn_days: int = Field(default=28, ge=1)
+    """A request this many days old (four weeks) is flagged in ``status`` and the report."""
+    correction_comment_class: str = "zienswijze_ouders"
+    """The class of the document keeping a parent's written view when a correction is refused."""
+
+
 class ExecutionSection(_Section):
     concurrency: int = Field(default=1, ge=1, le=32)
     """DMS calls in flight at once. A single-worker Mayan on 2 cores stops scaling at 1
@@ -107,6 +123,7 @@ class Config(_Section):
     retention: RetentionSection = Field(default_factory=RetentionSection)
     destruction: DestructionSection = Field(default_factory=DestructionSection)
     okr: OkrSection = Field(default_factory=OkrSection)
+    access: AccessSection = Field(default_factory=AccessSection)
     execution: ExecutionSection = Field(default_factory=ExecutionSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import unicodedata
 
 from connector.errors import RejectedRecord
@@ -51,6 +52,24 @@ class Identity:
                 "missing; dossiers are keyed on the onderwijsnummer", p,
             )
         return f"pgn:{pupil.pgn}"
+
+    def guardian_id(self, external_id: str, relation: str | None, name: str) -> str:
+        """A guardian's stable pseudonymous id within one dossier (``g-...``): from the relation
+        and the normalised name, so the same person in the next export gets the same id."""
+        return "g-" + self._mac("guardian", external_id, relation or "", _norm(name))[:12]
+
+    def access_payload(self, pupil: Pupil, external_id: str) -> str | None:
+        """The access facts a source delivered for this pupil, as canonical JSON (None: none)."""
+        if pupil.geboortedatum is None and not pupil.guardians:
+            return None
+        gs = []
+        for g in pupil.guardians:
+            name = " ".join(x for x in (g.voorletters, g.voorvoegsel, g.achternaam) if x)
+            gs.append({"id": self.guardian_id(external_id, g.relatie, name), "display": name or None,
+                       "relation": g.relatie, "authority": g.gezag, "deceased": g.overleden})
+        gs.sort(key=lambda x: str(x["id"]))
+        birth = pupil.geboortedatum.isoformat() if pupil.geboortedatum else None
+        return json.dumps({"birth": birth, "guardians": gs}, sort_keys=True, separators=(",", ":"))
 
     def duplicate_hashes(self, pupil: Pupil) -> tuple[str | None, str | None]:
         """Keyed hashes of (BSN/onderwijsnummer) and of (birth date, name), for duplicate checks."""

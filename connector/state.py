@@ -11,6 +11,7 @@ run finishes every row that is not ``done``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -202,6 +203,81 @@ staging = Table(
     Index("staging_dup_nb", "run_id", "dup_nb"),
 )
 
+pupil_access = Table(
+    # what a dossier's access rights are computed from, as last applied from the LAS
+    "pupil_access", metadata,
+    Column("external_id", String(300), primary_key=True),
+    Column("pseudonym", String(40), nullable=False),
+    Column("birth_date", Date),
+    Column("fingerprint", String(64), nullable=False),
+    Column("updated", String(40), nullable=False),
+)
+
+guardians = Table(
+    # parents and carers: from the LAS (source "las", replaced by each sync) or recorded by a
+    # person (source "manual"); authority and DMS account may be recorded by a person for both
+    "guardians", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("guardian_id", String(40), nullable=False),
+    Column("external_id", String(300), nullable=False, index=True),
+    Column("source", String(8), nullable=False),
+    Column("display", Text),  # name as the source gives it, for the person linking an account
+    Column("relation", String(8)),
+    Column("authority", String(8)),  # yes | no | None (unknown), as the source says
+    Column("authority_recorded", String(8)),  # yes | no, recorded by a person; wins over the source
+    Column("deceased", Integer, nullable=False, default=0),
+    Column("account", String(200)),  # the guardian's account in the DMS, linked by a person
+    Column("by", String(200)),
+    Column("at", String(40), nullable=False),
+    Column("removed_at", String(40)),
+    Index("guardians_current", "external_id", "guardian_id", "removed_at"),
+)
+
+grants = Table(
+    "grants", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("external_id", String(300), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),  # parent_after_adult_age | third_party
+    Column("grantee", String(200), nullable=False),
+    Column("parts", Text, nullable=False),  # JSON list
+    Column("basis", String(16), nullable=False),  # consent | legal_duty
+    Column("start", Date, nullable=False),
+    Column("until", Date, nullable=False),
+    Column("revoked", Date),
+    Column("reason", Text, nullable=False),
+    Column("by", String(200), nullable=False),
+    Column("at", String(40), nullable=False),
+)
+
+requests_t = Table(
+    # parents' and pupils' requests (inspection, copy, correction, erasure) and their deadlines
+    "requests", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("external_id", String(300), nullable=False, index=True),
+    Column("pseudonym", String(40), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("requester", String(200), nullable=False),  # who asks: g-..., "pupil", or as recorded
+    Column("received", Date, nullable=False),
+    Column("due", Date, nullable=False),
+    Column("extended_reason", Text),
+    Column("hold_id", Integer),
+    Column("status", String(8), nullable=False),  # open | closed
+    Column("outcome", String(16)),
+    Column("closed", Date),
+    Column("by", String(200), nullable=False),
+    Column("at", String(40), nullable=False),
+)
+
+staging_access = Table(
+    # access facts of this run's snapshot, only for dossiers whose recorded ones differ
+    "staging_access", metadata,
+    Column("run_id", Integer, nullable=False, index=True),
+    Column("external_id", String(300), nullable=False),
+    Column("pseudonym", String(40), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+)
+
 cursors = Table(
     # "run:<id>": how far an unfinished run has staged its snapshot (written in the same
     # transaction as the staged rows); "applied:<source key>": the cursor of the last run that
@@ -248,6 +324,7 @@ audit_log = Table(
     Column("details", Text, nullable=False),
     Column("prev", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Index("audit_subject", "subject"),
 )
 
 audit_head = Table(
@@ -256,6 +333,14 @@ audit_head = Table(
     Column("seq", Integer, nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+
+def _yes_no(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value if value in ("yes", "no") else None
+    return "yes" if value else "no"
 
 
 def now() -> str:
@@ -269,6 +354,8 @@ class Staged:
     spec: DossierSpec | None = None
     dup_pgn: str | None = None
     dup_nb: str | None = None
+    access: str | None = None
+    """JSON of the access facts the source delivered (birth date, guardians), when it has any."""
 
 
 @dataclass(frozen=True)
@@ -432,6 +519,111 @@ class StateStore:
         """Take over what an interrupted run staged (its source continues after it)."""
         with self.transaction() as conn:
             conn.execute(update(staging).where(staging.c.run_id == old_run).values(run_id=run_id))
+            conn.execute(update(staging_access).where(staging_access.c.run_id == old_run).values(run_id=run_id))
+
+    # -- access facts -------------------------------------------------------------------------
+    def apply_access(self, run_id: int, skip: frozenset[str]) -> list[tuple[str, str]]:
+        """Record the access facts this run's snapshot changed (birth date, the LAS's guardians;
+        a person's recorded authority and account links are kept for the same guardian).
+        Returns (external id, pseudonym) of every dossier whose facts changed."""
+        changed: list[tuple[str, str]] = []
+        with self.transaction() as conn:
+            rows = conn.execute(select(staging_access).where(staging_access.c.run_id == run_id)).all()
+            stamp = now()
+            for r in rows:
+                if r.pseudonym in skip:
+                    continue
+                data = json.loads(r.payload)
+                birth = date.fromisoformat(data["birth"]) if data.get("birth") else None
+                conn.execute(delete(pupil_access).where(pupil_access.c.external_id == r.external_id))
+                conn.execute(insert(pupil_access).values(external_id=r.external_id, pseudonym=r.pseudonym,
+                                                         birth_date=birth, fingerprint=r.fingerprint, updated=stamp))
+                current = {g.guardian_id: g for g in conn.execute(select(guardians).where(
+                    guardians.c.external_id == r.external_id, guardians.c.source == "las",
+                    guardians.c.removed_at.is_(None))).all()}
+                incoming = {g["id"]: g for g in data.get("guardians", [])}
+                gone = [gid for gid in current if gid not in incoming]
+                if gone:
+                    conn.execute(update(guardians).where(
+                        guardians.c.external_id == r.external_id, guardians.c.source == "las",
+                        guardians.c.guardian_id.in_(gone), guardians.c.removed_at.is_(None)).values(removed_at=stamp))
+                for gid, g in incoming.items():
+                    values = {"display": g.get("display"), "relation": g.get("relation"),
+                              "authority": _yes_no(g.get("authority")), "deceased": int(bool(g.get("deceased")))}
+                    if gid in current:
+                        conn.execute(update(guardians).where(guardians.c.id == current[gid].id).values(**values))
+                    else:
+                        conn.execute(insert(guardians).values(guardian_id=gid, external_id=r.external_id,
+                                                              source="las", by="LAS", at=stamp, **values))
+                changed.append((r.external_id, r.pseudonym))
+        return changed
+
+    def access_facts(self, external_id: str) -> tuple[date | None, list[dict[str, Any]], list[dict[str, Any]]]:
+        """(birth date, current guardians, grants) of one dossier."""
+        with self.engine.connect() as conn:
+            birth = conn.execute(select(pupil_access.c.birth_date)
+                                 .where(pupil_access.c.external_id == external_id)).scalar()
+            gs = [dict(r) for r in conn.execute(select(guardians).where(
+                guardians.c.external_id == external_id, guardians.c.removed_at.is_(None))
+                .order_by(guardians.c.guardian_id)).mappings()]
+            gr = [dict(r) for r in conn.execute(select(grants).where(grants.c.external_id == external_id)
+                                                .order_by(grants.c.id)).mappings()]
+        for g in gr:
+            g["parts"] = tuple(json.loads(g["parts"]))
+        return birth, gs, gr
+
+    def add_guardian(self, conn: Connection, external_id: str, guardian_id: str, display: str | None,
+                     relation: str | None, authority: bool | None, by: str) -> None:
+        conn.execute(insert(guardians).values(
+            guardian_id=guardian_id, external_id=external_id, source="manual", display=display, relation=relation,
+            authority=None, authority_recorded=_yes_no(authority), deceased=0, by=by, at=now()))
+
+    def set_guardian(self, conn: Connection, external_id: str, guardian_id: str, **values: Any) -> bool:
+        """Record a person's authority (``authority_recorded``), account link or death."""
+        if "authority_recorded" in values:
+            values["authority_recorded"] = _yes_no(values["authority_recorded"])
+        result = conn.execute(update(guardians).where(
+            guardians.c.external_id == external_id, guardians.c.guardian_id == guardian_id,
+            guardians.c.removed_at.is_(None)).values(**values))
+        return bool(result.rowcount)
+
+    def add_grant(self, conn: Connection, external_id: str, kind: str, grantee: str, parts: tuple[str, ...],
+                  basis: str, start: date, until: date, reason: str, by: str) -> int:
+        result = conn.execute(insert(grants).values(
+            external_id=external_id, kind=kind, grantee=grantee, parts=json.dumps(list(parts)), basis=basis,
+            start=start, until=until, reason=reason, by=by, at=now()))
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def open_request(self, conn: Connection, row: DossierRow, kind: str, requester: str, received: date,
+                     due: date, hold_id: int, by: str) -> int:
+        result = conn.execute(insert(requests_t).values(
+            external_id=row.external_id, pseudonym=row.pseudonym, kind=kind, requester=requester,
+            received=received, due=due, hold_id=hold_id, status="open", by=by, at=now()))
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def request(self, request_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(requests_t).where(requests_t.c.id == request_id)).mappings().first()
+        return dict(row) if row else None
+
+    def requests(self, status: str | None = "open", external_id: str | None = None) -> list[dict[str, Any]]:
+        q = select(requests_t).order_by(requests_t.c.due, requests_t.c.id)
+        if status:
+            q = q.where(requests_t.c.status == status)
+        if external_id:
+            q = q.where(requests_t.c.external_id == external_id)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def update_request(self, conn: Connection, request_id: int, **values: Any) -> None:
+        conn.execute(update(requests_t).where(requests_t.c.id == request_id).values(**values))
+
+    def revoke_grant(self, conn: Connection, grant_id: int, on: date) -> dict[str, Any] | None:
+        row = conn.execute(select(grants).where(grants.c.id == grant_id)).mappings().first()
+        if row is None:
+            return None
+        conn.execute(update(grants).where(grants.c.id == grant_id).values(revoked=on))
+        return dict(row)
 
     def last_good_snapshot(self, school: str) -> int | None:
         with self.engine.connect() as conn:
@@ -475,6 +667,24 @@ class StateStore:
                     "dup_pgn": r.dup_pgn, "dup_nb": r.dup_nb, "rejected": 0 if r.spec else 1,
                 })
             conn.execute(insert(staging), values)
+            self._stage_access(conn, run_id, rows)
+
+    @staticmethod
+    def _stage_access(conn: Connection, run_id: int, rows: list[Staged]) -> None:
+        with_access = [r for r in rows if r.access is not None and r.external_id is not None and r.spec is not None]
+        if not with_access:
+            return
+        recorded = dict(conn.execute(
+            select(pupil_access.c.external_id, pupil_access.c.fingerprint)
+            .where(pupil_access.c.external_id.in_([r.external_id for r in with_access]))).all())
+        changed = []
+        for r in with_access:
+            fp = hashlib.sha256((r.access or "").encode()).hexdigest()
+            if recorded.get(r.external_id) != fp:
+                changed.append({"run_id": run_id, "external_id": r.external_id, "pseudonym": r.pseudonym,
+                                "fingerprint": fp, "payload": r.access})
+        if changed:
+            conn.execute(insert(staging_access), changed)
 
     def drop_staging(self, run_id: int) -> None:
         with self.transaction() as conn:
@@ -483,6 +693,7 @@ class StateStore:
                 conn.execute(delete(staging))  # no WHERE: SQLite truncates instead of row-by-row
             else:
                 conn.execute(delete(staging).where(staging.c.run_id == run_id))
+            conn.execute(delete(staging_access).where(staging_access.c.run_id == run_id))
 
     def repeated_keys(self, run_id: int) -> list[str]:
         """Pseudonyms that occur more than once in one snapshot (ambiguous: not planned)."""

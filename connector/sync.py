@@ -72,6 +72,10 @@ class SyncReport:
     stopped_by: str | None = None
     message: str | None = None
     tags: dict[str, Any] | None = None
+    access_changed: int = 0
+    """Dossiers whose access facts (birth date, guardians) changed in the LAS."""
+    reaccess: list[str] = field(default_factory=list, repr=False)
+    """Their external ids, for recomputing access (internal; never in the report)."""
     retag: list[str] = field(default_factory=list, repr=False)
     """Dossiers whose departure changed: their documents' tags are recomputed (internal; the
     report never carries external ids)."""
@@ -79,6 +83,7 @@ class SyncReport:
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
         data.pop("retag")
+        data.pop("reaccess")
         return data
 
 
@@ -186,7 +191,8 @@ def _stage(source: PupilSource, state: StateStore, identity: Identity, mapping: 
             dup_pgn, dup_nb = identity.duplicate_hashes(item)
             batch.append(Staged(pseudonym=pseudonym, external_id=external_id,
                                 spec=mapping.desired(item, external_id, pseudonym),
-                                dup_pgn=dup_pgn, dup_nb=dup_nb))
+                                dup_pgn=dup_pgn, dup_nb=dup_nb,
+                                access=identity.access_payload(item, external_id)))
         if len(batch) >= BATCH:
             state.stage(run_id, batch, source.cursor())
             batch = []
@@ -261,6 +267,10 @@ def _run(executor: Executor, state: StateStore, audit: AuditLog, options: SyncOp
             outcome.add(executor.run(run_id, [(op, *hashes[op.external_id]) for op in ops]))
         progress("write", outcome.created + outcome.updated)
 
+    if not options.dry_run:
+        changed_access = state.apply_access(run_id, skip=repeated)
+        report.access_changed = len(changed_access)
+        report.reaccess.extend(external_id for external_id, _ in changed_access)
     report.held = sorted(held)
     for s in report.suspected_duplicates:
         s["held"] = s["a"] in held or s["b"] in held
@@ -289,6 +299,7 @@ def _run(executor: Executor, state: StateStore, audit: AuditLog, options: SyncOp
             "created": report.dossiers_created, "updated": report.dossiers_updated,
             "rejected": len(report.rejected), "vanished": len(report.vanished),
             "suspected_duplicates": len(report.suspected_duplicates), "failed": len(report.failed),
+            "access_facts_changed": report.access_changed,
         })
 
 

@@ -1,0 +1,378 @@
+"""``leerdossier`` commands for access: guardians, grants, the computed access list, and
+parents' and pupils' requests. Registered on the main command group by ``connector.cli``.
+
+Every step is audited with who did it; names of guardians are shown only with ``--names``
+(to the person linking accounts), never written to a log.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+
+from connector import rights
+from connector.access import AccessEntry, AccessFacts, AccessNote, AccessPolicy, Grant, GuardianFacts, access_list
+from connector.cli import App, _app, _echo, _fail, config_option, json_option, main, out_console
+from connector.errors import ConfigError
+from connector.state import DossierRow
+
+AUTHORITY = click.Choice(["yes", "no", "unknown"])
+
+
+def policy(app: App) -> AccessPolicy:
+    """The ``[access]`` configuration, checked against the mapping's parts and classes."""
+    cfg = app.loaded.config.access
+    parts = tuple(p.code for p in app.mapping.parts)
+    for role, role_parts in cfg.roles.items():
+        unknown = sorted(set(role_parts) - set(parts))
+        if unknown:
+            raise app.loaded.problem(["access", "roles", role], f"unknown part(s) {', '.join(unknown)} "
+                                     f"(the mapping has {', '.join(parts)})")
+    unknown = sorted(set(cfg.information_classes) - set(app.mapping.classes))
+    if unknown:
+        raise app.loaded.problem(["access", "information_classes"], f"unknown class(es) {', '.join(unknown)}")
+    return AccessPolicy(adult_age=cfg.adult_age, roles={k: tuple(v) for k, v in cfg.roles.items()}, parts=parts,
+                        information_classes=tuple(cfg.information_classes))
+
+
+def facts(app: App, row: DossierRow) -> tuple[AccessFacts, list[dict[str, Any]]]:
+    """The dossier's access facts (a person's recorded authority wins over the source's)."""
+    birth, gs, gr = app.state.access_facts(row.external_id)
+    guardians = tuple(GuardianFacts(id=g["guardian_id"], authority=_authority(g), deceased=bool(g["deceased"]))
+                      for g in gs)
+    grants = tuple(Grant(id=g["id"], kind=g["kind"], grantee=g["grantee"], parts=g["parts"], basis=g["basis"],
+                         start=g["start"], until=g["until"], revoked=g["revoked"]) for g in gr)
+    return AccessFacts(pseudonym=row.pseudonym, birth_date=birth, guardians=guardians, grants=grants), gs
+
+
+def _authority(g: dict[str, Any]) -> bool | None:
+    value = g["authority_recorded"] or g["authority"]
+    return None if value is None else value == "yes"
+
+
+def _row(app: App, key: str, as_json: bool) -> DossierRow:
+    try:
+        return app.dossier(key)
+    except ConfigError as exc:
+        _fail(str(exc), as_json)
+
+
+def _parse_authority(value: str) -> bool | None:
+    return None if value == "unknown" else value == "yes"
+
+
+# -- guardians --------------------------------------------------------------------------------
+@main.group("guardian")
+def guardian_group() -> None:
+    """Parents and carers: from the LAS (OSO, CSV) or recorded here; authority and DMS account."""
+
+
+@guardian_group.command("list")
+@config_option
+@click.argument("key")
+@click.option("--names", is_flag=True, help="Show the names the source gives (to link accounts).")
+@json_option
+def guardian_list(config_path: Path, key: str, names: bool, as_json: bool) -> None:
+    """The guardians of pupil KEY's dossier."""
+    with _app(config_path, as_json) as app:
+        row = _row(app, key, as_json)
+        _, gs = facts(app, row)
+        out = [{"guardian": g["guardian_id"], "source": g["source"], "relation": g["relation"],
+                "authority": _label(_authority(g)),
+                "authority_recorded_by_person": g["authority_recorded"] is not None,
+                "deceased": bool(g["deceased"]), "account": g["account"],
+                **({"name": g["display"]} if names else {})} for g in gs]
+
+        def show() -> None:
+            if not out:
+                out_console.print(f"{row.pseudonym}: no guardians known (the LAS source delivers none; "
+                                  "record them with 'guardian add')", highlight=False)
+            for g in out:
+                name = f" {g['name']}" if names else ""
+                out_console.print(f"{g['guardian']}{name} relation {g['relation'] or '-'} authority "
+                                  f"{g['authority']} account {g['account'] or '-'} ({g['source']})",
+                                  highlight=False, markup=False)
+        _echo({"ok": True, "record": row.pseudonym, "guardians": out}, as_json, show)
+
+
+def _label(authority: bool | None) -> str:
+    return "unknown" if authority is None else ("yes" if authority else "no")
+
+
+@guardian_group.command("add")
+@config_option
+@click.argument("key")
+@click.option("--name", required=True, help="The guardian's name (shown only with --names).")
+@click.option("--relation", help="OSO relatietotkind code: 1 vader, 2 moeder, 3 voogd, ...")
+@click.option("--authority", type=AUTHORITY, required=True, help="Parental authority.")
+@click.option("--by", required=True, help="Who records this.")
+@json_option
+def guardian_add(config_path: Path, key: str, name: str, relation: str | None, authority: str, by: str,
+                 as_json: bool) -> None:
+    """Record a guardian of pupil KEY by hand (a source without guardian data)."""
+    with _app(config_path, as_json) as app:
+        row = _row(app, key, as_json)
+        gid = app.identity.guardian_id(row.external_id, relation, name)
+        with app.state.transaction() as conn:
+            app.state.add_guardian(conn, row.external_id, gid, name, relation, _parse_authority(authority), by)
+            app.audit.append(conn, by, "guardian.added", row.pseudonym,
+                             {"guardian": gid, "relation": relation, "authority": authority})
+    _echo({"ok": True, "record": row.pseudonym, "guardian": gid}, as_json,
+          lambda: out_console.print(f"guardian {gid} recorded for {row.pseudonym}", highlight=False))
+
+
+@guardian_group.command("set")
+@config_option
+@click.argument("key")
+@click.argument("guardian")
+@click.option("--authority", type=click.Choice(["yes", "no"]), help="Parental authority, as a person checked it.")
+@click.option("--account", help="The guardian's account in the DMS.")
+@click.option("--deceased", is_flag=True, help="The guardian has died.")
+@click.option("--reason", required=True, help="Why (e.g. 'court order seen', 'account created').")
+@click.option("--by", required=True, help="Who records this.")
+@json_option
+def guardian_set(config_path: Path, key: str, guardian: str, authority: str | None, account: str | None,
+                 deceased: bool, reason: str, by: str, as_json: bool) -> None:
+    """Record GUARDIAN's authority, DMS account or death for pupil KEY's dossier."""
+    values: dict[str, Any] = {}
+    if authority is not None:
+        values["authority_recorded"] = authority
+    if account is not None:
+        values["account"] = account
+    if deceased:
+        values["deceased"] = 1
+    if not values:
+        _fail("nothing to set: give --authority, --account or --deceased", as_json)
+    with _app(config_path, as_json) as app:
+        row = _row(app, key, as_json)
+        with app.state.transaction() as conn:
+            if not app.state.set_guardian(conn, row.external_id, guardian, **values):
+                _fail(f"no current guardian {guardian} on {row.pseudonym}", as_json)
+            app.audit.append(conn, by, "guardian.changed", row.pseudonym,
+                             {"guardian": guardian, "fields": sorted(values), "authority": authority, "reason": reason})
+    _echo({"ok": True, "record": row.pseudonym, "guardian": guardian, "changed": sorted(values)}, as_json,
+          lambda: out_console.print(f"{guardian} on {row.pseudonym}: {', '.join(sorted(values))} recorded",
+                                    highlight=False))
+
+
+# -- the computed access list -------------------------------------------------------------------
+@main.group("access")
+def access_group() -> None:
+    """Who may see what, computed from the pupil's facts and the [access] configuration."""
+
+
+@access_group.command("show")
+@config_option
+@click.argument("key")
+@click.option("--on", "on", type=click.DateTime(["%Y-%m-%d"]), help="The day (default: today).")
+@json_option
+def access_show(config_path: Path, key: str, on: Any, as_json: bool) -> None:
+    """The access list of pupil KEY's dossier, per part, each entry with its basis."""
+    day = on.date() if on else date.today()
+    with _app(config_path, as_json) as app:
+        row = _row(app, key, as_json)
+        try:
+            pol = policy(app)
+        except ConfigError as exc:
+            _fail(str(exc), as_json)
+        f, _ = facts(app, row)
+        entries, notes = access_list(f, pol, day)
+    _echo({"ok": True, "record": row.pseudonym, "on": day.isoformat(), "entries": [_entry(e) for e in entries],
+           "notes": [n.note for n in notes]}, as_json, lambda: _show_access(row.pseudonym, day, entries, notes))
+
+
+def _entry(e: AccessEntry) -> dict[str, Any]:
+    data = e.model_dump(mode="json")
+    data.pop("kind")
+    return data
+
+
+def _show_access(pseudonym: str, day: date, entries: tuple[AccessEntry, ...], notes: tuple[AccessNote, ...]) -> None:
+    out_console.print(f"[bold]{pseudonym}[/] access on {day.isoformat()}", highlight=False)
+    for e in entries:
+        classes = f" ({', '.join(e.classes)})" if e.classes else ""
+        until = f" until {e.until.isoformat()}" if e.until else ""
+        out_console.print(f"  part {e.part}: {e.principal} {e.right}{classes}{until}: {e.basis}",
+                          highlight=False, markup=False)
+    for n in notes:
+        out_console.print(f"  [yellow]note[/]: {n.note}", highlight=False)
+
+
+# -- grants -----------------------------------------------------------------------------------
+@main.group("grant")
+def grant_group() -> None:
+    """Access by consent or legal duty, recorded by a person, per part, with an end date."""
+
+
+@grant_group.command("add")
+@config_option
+@click.argument("key")
+@click.option("--kind", type=click.Choice(["third-party", "parent-after-16"]), required=True)
+@click.option("--to", "grantee", required=True,
+              help="The third party as the DMS knows it, or the guardian (g-...) the pupil consents for.")
+@click.option("--parts", required=True, help="Dossier parts, comma-separated (e.g. I,II).")
+@click.option("--basis", type=click.Choice(["consent", "legal-duty"]), required=True)
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Last day of access.")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First day (default: today).")
+@click.option("--reason", required=True, help="What for (the request, the statute).")
+@click.option("--by", required=True, help="Who records it.")
+@json_option
+def grant_add(config_path: Path, key: str, kind: str, grantee: str, parts: str, basis: str, until: Any,
+              start: Any, reason: str, by: str, as_json: bool) -> None:
+    """Record a grant of access to pupil KEY's dossier."""
+    first = start.date() if start else date.today()
+    if until.date() < first:
+        _fail("--until is before the first day", as_json)
+    with _app(config_path, as_json) as app:
+        row = _row(app, key, as_json)
+        known = {p.code for p in app.mapping.parts}
+        wanted = tuple(p.strip() for p in parts.split(",") if p.strip())
+        if not wanted or set(wanted) - known:
+            _fail(f"--parts: give parts of the mapping ({', '.join(sorted(known))})", as_json)
+        if kind == "parent-after-16" and basis != "consent":
+            _fail("a parent's access after 16 rests on the pupil's consent: --basis consent", as_json)
+        kind_value = "third_party" if kind == "third-party" else "parent_after_adult_age"
+        with app.state.transaction() as conn:
+            grant_id = app.state.add_grant(conn, row.external_id, kind_value, grantee, wanted,
+                                           basis.replace("-", "_"), first, until.date(), reason, by)
+            app.audit.append(conn, by, "grant.added", row.pseudonym,
+                             {"grant": grant_id, "kind": kind_value, "grantee": grantee, "parts": list(wanted),
+                              "basis": basis, "from": first.isoformat(), "until": until.date().isoformat(),
+                              "reason": reason})
+    _echo({"ok": True, "grant": grant_id, "record": row.pseudonym}, as_json,
+          lambda: out_console.print(f"grant {grant_id} on {row.pseudonym} recorded", highlight=False))
+
+
+@grant_group.command("revoke")
+@config_option
+@click.argument("grant_id", type=int)
+@click.option("--reason", required=True)
+@click.option("--by", required=True)
+@json_option
+def grant_revoke(config_path: Path, grant_id: int, reason: str, by: str, as_json: bool) -> None:
+    """End grant GRANT_ID today (consent withdrawn, duty ended)."""
+    with _app(config_path, as_json) as app, app.state.transaction() as conn:
+        grant = app.state.revoke_grant(conn, grant_id, date.today())
+        if grant is None:
+            _fail(f"no grant {grant_id}", as_json)
+        rows = app.state.dossier_rows([grant["external_id"]])
+        app.audit.append(conn, by, "grant.revoked", rows[0].pseudonym if rows else None,
+                         {"grant": grant_id, "reason": reason})
+    _echo({"ok": True, "grant": grant_id}, as_json, lambda: out_console.print(f"grant {grant_id} revoked"))
+
+
+# -- requests ---------------------------------------------------------------------------------
+@main.group("request")
+def request_group() -> None:
+    """Parents' and pupils' requests: inspection, copy, correction, erasure; deadlines and holds."""
+
+
+@request_group.command("open")
+@config_option
+@click.argument("key")
+@click.option("--kind", type=click.Choice(rights.KINDS), required=True)
+@click.option("--requester", required=True, help="Who asks: the guardian (g-...), 'pupil', or a description.")
+@click.option("--received", type=click.DateTime(["%Y-%m-%d"]), help="Day the request came in (default: today).")
+@click.option("--by", required=True, help="Who registers it.")
+@json_option
+def request_open(config_path: Path, key: str, kind: str, requester: str, received: Any, by: str,
+                 as_json: bool) -> None:
+    """Register a request about pupil KEY's dossier. The dossier is on hold until it is closed."""
+    day = received.date() if received else date.today()
+    due = rights.first_due(day)
+    with _app(config_path, as_json) as app:
+        row = _row(app, key, as_json)
+        with app.state.transaction() as conn:
+            hold_id = app.state.add_hold(conn, row, None, f"open {kind} request", by)
+            request_id = app.state.open_request(conn, row, kind, requester, day, due, hold_id, by)
+            app.audit.append(conn, by, "request.opened", row.pseudonym,
+                             {"request": request_id, "kind": kind, "requester": requester,
+                              "received": day.isoformat(), "due": due.isoformat(), "hold": hold_id})
+    _echo({"ok": True, "request": request_id, "record": row.pseudonym, "due": due.isoformat(), "hold": hold_id},
+          as_json, lambda: out_console.print(f"request {request_id} ({kind}) on {row.pseudonym}: answer by "
+                                             f"{due.isoformat()}; dossier on hold {hold_id}", highlight=False))
+
+
+@request_group.command("extend")
+@config_option
+@click.argument("request_id", type=int)
+@click.option("--reason", required=True, help="Why more time is needed (tell the requester within the month).")
+@click.option("--by", required=True)
+@json_option
+def request_extend(config_path: Path, request_id: int, reason: str, by: str, as_json: bool) -> None:
+    """Extend REQUEST_ID's term by two months (once, before it runs out)."""
+    with _app(config_path, as_json) as app:
+        req = app.state.request(request_id)
+        if req is None or req["status"] != "open":
+            _fail(f"no open request {request_id}", as_json)
+        if req["extended_reason"]:
+            _fail(f"request {request_id} was extended already; the law allows two months once", as_json)
+        if date.today() > req["due"]:
+            _fail(f"request {request_id} is overdue since {req['due'].isoformat()}; it can no longer be extended",
+                  as_json)
+        due = rights.extended_due(req["received"])
+        with app.state.transaction() as conn:
+            app.state.update_request(conn, request_id, due=due, extended_reason=reason)
+            app.audit.append(conn, by, "request.extended", req["pseudonym"],
+                             {"request": request_id, "due": due.isoformat(), "reason": reason})
+    _echo({"ok": True, "request": request_id, "due": due.isoformat()}, as_json,
+          lambda: out_console.print(f"request {request_id}: answer by {due.isoformat()}"))
+
+
+@request_group.command("close")
+@config_option
+@click.argument("request_id", type=int)
+@click.option("--outcome", type=click.Choice(rights.OUTCOMES), required=True)
+@click.option("--note", default="", help="What was done (no personal data).")
+@click.option("--by", required=True)
+@json_option
+def request_close(config_path: Path, request_id: int, outcome: str, note: str, by: str, as_json: bool) -> None:
+    """Close REQUEST_ID with its outcome; the hold it placed is lifted."""
+    with _app(config_path, as_json) as app:
+        req = app.state.request(request_id)
+        if req is None or req["status"] != "open":
+            _fail(f"no open request {request_id}", as_json)
+        today = date.today()
+        with app.state.transaction() as conn:
+            app.state.update_request(conn, request_id, status="closed", outcome=outcome, closed=today)
+            if req["hold_id"] is not None:
+                app.state.remove_hold(conn, req["hold_id"], by, f"request {request_id} closed ({outcome})")
+            app.audit.append(conn, by, "request.closed", req["pseudonym"],
+                             {"request": request_id, "outcome": outcome, "note": note,
+                              "late": today > req["due"], "hold_lifted": req["hold_id"]})
+    _echo({"ok": True, "request": request_id, "outcome": outcome}, as_json,
+          lambda: out_console.print(f"request {request_id} closed: {outcome}"))
+
+
+@request_group.command("list")
+@config_option
+@click.option("--all", "everything", is_flag=True, help="Closed requests too.")
+@json_option
+def request_list(config_path: Path, everything: bool, as_json: bool) -> None:
+    """Requests with their deadlines; four weeks and older are flagged."""
+    with _app(config_path, as_json) as app:
+        warn = app.loaded.config.access.request_warn_days
+        rows = request_rows(app, None if everything else "open", warn)
+
+    def show() -> None:
+        if not rows:
+            out_console.print("no open requests")
+        for r in rows:
+            flag = {"ok": "", "due soon": " [yellow]due soon[/]", "overdue": " [red]overdue[/]"}[r["state"]] \
+                if r["status"] == "open" else f" closed {r['closed']} ({r['outcome']})"
+            out_console.print(f"{r['request']}: {r['record']} {r['kind']} received {r['received']} due {r['due']}"
+                              f"{flag}", highlight=False)
+    _echo({"ok": True, "requests": rows}, as_json, show)
+
+
+def request_rows(app: App, status: str | None, warn_days: int, today: date | None = None) -> list[dict[str, Any]]:
+    day = today or date.today()
+    return [{"request": r["id"], "record": r["pseudonym"], "kind": r["kind"], "requester": r["requester"],
+             "received": r["received"].isoformat(), "due": r["due"].isoformat(), "status": r["status"],
+             "extended": r["extended_reason"] is not None, "outcome": r["outcome"],
+             "closed": r["closed"].isoformat() if r["closed"] else None,
+             "state": rights.state(r["received"], r["due"], day, warn_days) if r["status"] == "open" else "closed"}
+            for r in app.state.requests(status)]

@@ -1,0 +1,140 @@
+"""Access end to end through the CLI: guardians from an OSO source and by hand, the computed
+access list before and after the 16th birthday, a pupil's consent, third-party grants, and
+requests with their deadlines and the hold they place on every destroy path."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from connector.access import adult_from
+from connector.cli import main
+from examples.synth import Synth, people, write, write_oso
+from tests.conftest import write_config
+
+SYNTH = Synth(pupils=12, seed=4, duplicates=0, leavers=0.0)
+ACCESS = '''
+[access]
+information_classes = ["rapport"]
+
+[access.roles]
+leerkracht = ["I", "II"]
+administratie = ["I"]
+'''
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def js(*args: str) -> tuple[int, dict]:
+    r = run(*args, "--json")
+    return r.exit_code, json.loads(r.stdout)
+
+
+def config(tmp_path: Path, las: dict[str, object]) -> str:
+    cfg = write_config(tmp_path, tmp_path / "unused.xml", las=las, destruction={"output": "out"})
+    cfg.write_text(cfg.read_text(encoding="utf-8") + ACCESS, encoding="utf-8")
+    return str(cfg)
+
+
+def principals(c: str, key: str, on: date) -> dict[str, set[str]]:
+    code, out = js("access", "show", "--config", c, key, "--on", on.isoformat())
+    assert code == 0, out
+    found: dict[str, set[str]] = {}
+    for e in out["entries"]:
+        found.setdefault(e["principal"], set()).add(f"{e['part']}:{e['right']}")
+    return found
+
+
+def test_guardians_from_oso_and_the_16th_birthday(tmp_path: Path) -> None:
+    c = config(tmp_path, {"type": "oso", "path": str(write_oso(tmp_path / "oso", SYNTH))})
+    code, report = js("sync", "--config", c)
+    assert code == 0 and report["access_changed"] == SYNTH.pupils
+    pupil = next(p for p in people(SYNTH) if len(p.guardians) == 2 and all(g.gezag for g in p.guardians))
+    code, listed = js("guardian", "list", "--config", c, pupil.key)
+    assert code == 0 and len(listed["guardians"]) == 2 and "name" not in listed["guardians"][0]
+    assert {g["authority"] for g in listed["guardians"]} == {"yes"}
+    gids = [g["guardian"] for g in listed["guardians"]]
+
+    sixteen = adult_from(pupil.geboortedatum, 16)
+    before = principals(c, pupil.key, sixteen - timedelta(days=1))
+    assert before[f"guardian:{gids[0]}"] == {"I:inspect", "II:inspect"} and "pupil" not in before
+    assert before["role:administratie"] == {"I:staff"} and before["role:leerkracht"] == {"I:staff", "II:staff"}
+    after = principals(c, pupil.key, sixteen)
+    assert not any(p.startswith("guardian:") for p in after) and after["pupil"] == {"I:inspect", "II:inspect"}
+
+    # the pupil consents that one parent keeps seeing part II
+    code, _ = js("grant", "add", "--config", c, pupil.key, "--kind", "parent-after-16", "--to", gids[0],
+                 "--parts", "II", "--basis", "consent", "--from", sixteen.isoformat(),
+                 "--until", (sixteen + timedelta(days=365)).isoformat(), "--reason", "verzoek leerling", "--by", "IB")
+    assert code == 0
+    consented = principals(c, pupil.key, sixteen)
+    assert consented[f"guardian:{gids[0]}"] == {"II:inspect"} and f"guardian:{gids[1]}" not in consented
+
+    # a second sync of the same OSO files changes no access facts
+    assert js("sync", "--config", c)[1]["access_changed"] == 0
+
+
+def test_guardians_recorded_by_hand_and_third_parties(tmp_path: Path) -> None:
+    c = config(tmp_path, {"type": "edexml", "path": str(write(tmp_path / "export.xml", SYNTH))})
+    assert js("sync", "--config", c)[0] == 0
+    key = next(people(SYNTH)).key
+    today = date(2026, 11, 24)
+    assert not any(p.startswith("guardian:") for p in principals(c, key, today))
+    code, added = js("guardian", "add", "--config", c, key, "--name", "J. Jansen", "--relation", "2",
+                     "--authority", "unknown", "--by", "adm")
+    gid = added["guardian"]
+    _, out = js("access", "show", "--config", c, key, "--on", today.isoformat())
+    assert any("authority unknown" in n for n in out["notes"]) and f"guardian:{gid}" not in principals(c, key, today)
+    assert js("guardian", "set", "--config", c, key, gid, "--authority", "no", "--reason", "gezagsregister",
+              "--by", "adm")[0] == 0
+    assert principals(c, key, today)[f"guardian:{gid}"] == {"I:information", "II:information"}
+    code, grant = js("grant", "add", "--config", c, key, "--kind", "third-party", "--to", "inspectie",
+                     "--parts", "II", "--basis", "legal-duty", "--until", "2026-12-31", "--from", "2026-11-01",
+                     "--reason", "onderzoek Inspectie", "--by", "directeur")
+    assert principals(c, key, today)["third_party:inspectie"] == {"II:inspect"}
+    assert "third_party:inspectie" not in principals(c, key, date(2027, 1, 1))
+    assert js("grant", "revoke", "--config", c, str(grant["grant"]), "--reason", "klaar", "--by", "directeur")[0] == 0
+    assert "third_party:inspectie" not in principals(c, key, date.today() + timedelta(days=1))
+    named = run("guardian", "list", "--config", c, key, "--names")
+    assert "J. Jansen" in named.stdout
+    assert "J. Jansen" not in json.dumps(js("audit", "show", "--config", c)[1])  # names never in the audit log
+
+
+def test_a_request_holds_the_dossier_until_it_is_closed(tmp_path: Path) -> None:
+    export = write(tmp_path / "export.xml", SYNTH)
+    c = config(tmp_path, {"type": "edexml", "path": str(export)})
+    assert js("sync", "--config", c)[0] == 0
+    key = next(people(SYNTH)).key
+    doc = tmp_path / "doc.pdf"
+    doc.write_bytes(b"%PDF-1.4 test")
+    assert js("document", "add", "--config", c, key, str(doc), "--class", "rapport")[0] == 0
+    text = export.read_text(encoding="utf-8")
+    export.write_text(re.sub(rf'<leerling key="{key}".*?</leerling>\n', "", text, flags=re.S), encoding="utf-8")
+    js("sync", "--config", c, "--accept-snapshot", "--by", "test")
+    assert js("pupil", "left", "--config", c, key, "--date", "2020-07-01", "--by", "adm")[0] == 0
+
+    code, opened = js("request", "open", "--config", c, key, "--kind", "inspection", "--requester", "moeder",
+                      "--received", (date.today() - timedelta(days=29)).isoformat(), "--by", "adm")
+    assert code == 0 and opened["hold"]
+    code, listed = js("request", "list", "--config", c)
+    assert listed["requests"][0]["state"] == "due soon"  # four weeks old
+    assert js("destruction", "list", "create", "--config", c, "--today", "2026-11-24")[1]["items"] == 0
+    code, ext = js("request", "extend", "--config", c, str(opened["request"]), "--reason", "omvangrijk", "--by", "adm")
+    assert code == 0 and ext["due"] > opened["due"]
+    assert run("request", "extend", "--config", c, str(opened["request"]), "--reason", "x", "--by", "adm").exit_code
+    assert js("request", "close", "--config", c, str(opened["request"]), "--outcome", "granted", "--by", "adm")[0] == 0
+    assert js("destruction", "list", "create", "--config", c, "--today", "2026-11-24")[1]["items"] == 1
+    code, audit = js("audit", "show", "--config", c)
+    actions = {e["action"] for e in audit}
+    assert {"request.opened", "request.extended", "request.closed"} <= actions
+    code, history = js("audit", "show", "--config", c, key)
+    opened_entry = next(e for e in history["entries"] if e["event"] == "request.opened")
+    assert opened_entry["acting_for"] == "moeder" and opened_entry["user"] == "adm"
+    assert {"event", "time", "subject", "user", "acting_for", "reason"} <= set(opened_entry)
+    assert all(e["subject"] == history["record"] for e in history["entries"])
