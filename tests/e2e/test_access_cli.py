@@ -97,6 +97,7 @@ def test_guardians_recorded_by_hand_and_third_parties(tmp_path: Path) -> None:
     code, grant = js("grant", "add", "--config", c, key, "--kind", "third-party", "--to", "inspectie",
                      "--parts", "II", "--basis", "legal-duty", "--until", "2026-12-31", "--from", "2026-11-01",
                      "--reason", "onderzoek Inspectie", "--by", "directeur")
+    assert code == 0
     assert principals(c, key, today)["third_party:inspectie"] == {"II:inspect"}
     assert "third_party:inspectie" not in principals(c, key, date(2027, 1, 1))
     assert js("grant", "revoke", "--config", c, str(grant["grant"]), "--reason", "klaar", "--by", "directeur")[0] == 0
