@@ -22,9 +22,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 import adapters
+from connector import acl, destruction, render, tagging, transfer
 from connector import config as config_mod
-from connector import destruction, render, tagging, transfer
 from connector import mapping as mapping_mod
+from connector.access import AccessPolicy
 from connector.audit import AuditLog, nen7513
 from connector.errors import ConfigError, ConnectorError, SourceError
 from connector.identity import Identity
@@ -89,6 +90,30 @@ class App:
     def source(self) -> PupilSource:
         context = SourceContext(pseudonymize=self.identity.pseudonym_of, base=self.loaded.base)
         return adapters.build_source(self.loaded, context)
+
+    def access_policy(self) -> AccessPolicy:
+        """The ``[access]`` configuration, checked against the mapping's parts and classes."""
+        cfg = self.loaded.config.access
+        parts = tuple(p.code for p in self.mapping.parts)
+        for role, role_parts in cfg.roles.items():
+            unknown = sorted(set(role_parts) - set(parts))
+            if unknown:
+                raise self.loaded.problem(["access", "roles", role], f"unknown part(s) {', '.join(unknown)} "
+                                          f"(the mapping has {', '.join(parts)})")
+        unknown = sorted(set(cfg.information_classes) - set(self.mapping.classes))
+        if unknown:
+            raise self.loaded.problem(["access", "information_classes"], f"unknown class(es) {', '.join(unknown)}")
+        return AccessPolicy(adult_age=cfg.adult_age, roles={k: tuple(v) for k, v in cfg.roles.items()},
+                            parts=parts, information_classes=tuple(cfg.information_classes))
+
+    def apply_access(self, store: DocumentStore, external_ids: list[str] | None, actor: str,
+                     force: bool = False, today: date | None = None) -> acl.ApplyReport:
+        """Apply access for these dossiers (None: the ones due today and never applied)."""
+        day = today or date.today()
+        if external_ids is None:
+            external_ids = sorted(set(self.state.access_due(day)) | set(self.state.access_unapplied()))
+        rows = self.state.dossier_rows(external_ids) if external_ids else []
+        return acl.apply(store, self.state, self.audit, self.access_policy(), rows, day, actor, force=force)
 
     def source_key(self) -> str:
         """Names the LAS settings with the mapping and identity scheme that turn its pupils into
@@ -191,6 +216,15 @@ def _run_sync(config_path: Path, as_json: bool, report_file: Path | None, dry_ru
                     report.tags = tags.as_dict()
                     report.dms_writes += tags.dms_writes
                     report.failed.extend(tags.failed)
+                if not dry_run and not report.stopped_by and store.capabilities.acl:
+                    # access follows the facts the same day: changed guardians, new dossiers,
+                    # birthdays and grants that start or end today
+                    ids = sorted(set(report.reaccess) | set(app.state.access_due(date.today()))
+                                 | set(app.state.access_unapplied()))
+                    applied = app.apply_access(store, ids, actor)
+                    report.access = applied.as_dict()
+                    report.dms_writes += applied.parts_changed
+                    report.failed.extend(applied.failed)
         except (ConfigError, SourceError) as exc:
             _fail(str(exc), as_json)
         data = report.as_dict()
@@ -522,7 +556,7 @@ def schedule_show(config_path: Path, as_json: bool) -> None:
 
 @main.group("pupil")
 def pupil_group() -> None:
-    """Facts about a pupil that move retention clocks, recorded by a named person."""
+    """Facts about a pupil recorded by a named person (retention clocks, the pupil's account)."""
 
 
 def _fact(config_path: Path, key: str, kind: str, on: date | None, by: str, note: str | None,
@@ -631,6 +665,8 @@ def document_add(config_path: Path, key: str, file: Path, doc_class: str, by: st
                 tags = tagging.refresh(store, app.state, app.audit, schedule, app.mapping, run_id, by,
                                        external_ids=[row.external_id])
                 app.state.finish_run(run_id, "ok", row.school, None, tags.as_dict())
+                if store.capabilities.acl:  # the new document gets its part's access too
+                    app.apply_access(store, [row.external_id], by, force=True)
             except ConnectorError as exc:
                 _fail(str(exc), as_json)
     data = {"ok": True, "record": row.pseudonym, "document": doc.id, "part": part, "class": doc_class,

@@ -13,9 +13,9 @@ from typing import Any
 
 import click
 
-from connector import rights
-from connector.access import AccessEntry, AccessFacts, AccessNote, AccessPolicy, Grant, GuardianFacts, access_list
-from connector.cli import App, _app, _echo, _fail, config_option, json_option, main, out_console
+from connector import acl, rights
+from connector.access import AccessEntry, AccessFacts, AccessNote, AccessPolicy, access_list
+from connector.cli import App, _app, _echo, _fail, config_option, json_option, main, out_console, pupil_group
 from connector.errors import ConfigError
 from connector.state import DossierRow
 
@@ -23,34 +23,15 @@ AUTHORITY = click.Choice(["yes", "no", "unknown"])
 
 
 def policy(app: App) -> AccessPolicy:
-    """The ``[access]`` configuration, checked against the mapping's parts and classes."""
-    cfg = app.loaded.config.access
-    parts = tuple(p.code for p in app.mapping.parts)
-    for role, role_parts in cfg.roles.items():
-        unknown = sorted(set(role_parts) - set(parts))
-        if unknown:
-            raise app.loaded.problem(["access", "roles", role], f"unknown part(s) {', '.join(unknown)} "
-                                     f"(the mapping has {', '.join(parts)})")
-    unknown = sorted(set(cfg.information_classes) - set(app.mapping.classes))
-    if unknown:
-        raise app.loaded.problem(["access", "information_classes"], f"unknown class(es) {', '.join(unknown)}")
-    return AccessPolicy(adult_age=cfg.adult_age, roles={k: tuple(v) for k, v in cfg.roles.items()}, parts=parts,
-                        information_classes=tuple(cfg.information_classes))
+    return app.access_policy()
 
 
 def facts(app: App, row: DossierRow) -> tuple[AccessFacts, list[dict[str, Any]]]:
-    """The dossier's access facts (a person's recorded authority wins over the source's)."""
-    birth, gs, gr = app.state.access_facts(row.external_id)
-    guardians = tuple(GuardianFacts(id=g["guardian_id"], authority=_authority(g), deceased=bool(g["deceased"]))
-                      for g in gs)
-    grants = tuple(Grant(id=g["id"], kind=g["kind"], grantee=g["grantee"], parts=g["parts"], basis=g["basis"],
-                         start=g["start"], until=g["until"], revoked=g["revoked"]) for g in gr)
-    return AccessFacts(pseudonym=row.pseudonym, birth_date=birth, guardians=guardians, grants=grants), gs
+    return acl.facts_of(app.state, row)
 
 
 def _authority(g: dict[str, Any]) -> bool | None:
-    value = g["authority_recorded"] or g["authority"]
-    return None if value is None else value == "yes"
+    return acl.authority(g)
 
 
 def _row(app: App, key: str, as_json: bool) -> DossierRow:
@@ -153,9 +134,23 @@ def guardian_set(config_path: Path, key: str, guardian: str, authority: str | No
                 _fail(f"no current guardian {guardian} on {row.pseudonym}", as_json)
             app.audit.append(conn, by, "guardian.changed", row.pseudonym,
                              {"guardian": guardian, "fields": sorted(values), "authority": authority, "reason": reason})
-    _echo({"ok": True, "record": row.pseudonym, "guardian": guardian, "changed": sorted(values)}, as_json,
+        applied = _apply_now(app, row, by, as_json)
+    _echo({"ok": True, "record": row.pseudonym, "guardian": guardian, "changed": sorted(values),
+           "access": applied}, as_json,
           lambda: out_console.print(f"{guardian} on {row.pseudonym}: {', '.join(sorted(values))} recorded",
                                     highlight=False))
+
+
+def _apply_now(app: App, row: DossierRow, by: str, as_json: bool) -> dict[str, Any] | None:
+    """Apply the dossier's access in the DMS at once (a change a person made takes effect now)."""
+    with app.open_store() as store:
+        if not store.capabilities.acl:
+            return None
+        try:
+            report = app.apply_access(store, [row.external_id], by)
+        except ConfigError as exc:
+            _fail(str(exc), as_json)
+    return report.as_dict()
 
 
 # -- the computed access list -------------------------------------------------------------------
@@ -201,6 +196,57 @@ def _show_access(pseudonym: str, day: date, entries: tuple[AccessEntry, ...], no
         out_console.print(f"  [yellow]note[/]: {n.note}", highlight=False)
 
 
+@access_group.command("apply")
+@config_option
+@click.argument("key", required=False)
+@click.option("--all", "everything", is_flag=True, help="Every dossier, set again in the DMS.")
+@click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="The day (default: today).")
+@click.option("--by", default="leerdossier access apply", help="Who (or which service) applies it.")
+@json_option
+def access_apply(config_path: Path, key: str | None, everything: bool, today: Any, by: str, as_json: bool) -> None:
+    """Apply access in the DMS: for KEY, for --all, or (default) for dossiers whose access the
+    calendar changed today (16th birthdays, grants) and dossiers never applied. Run daily."""
+    day = today.date() if today else date.today()
+    with _app(config_path, as_json) as app:
+        if key is not None:
+            ids: list[str] | None = [_row(app, key, as_json).external_id]
+        elif everything:
+            ids = [r.external_id for r in app.state.dossier_rows()]
+        else:
+            ids = None
+        with app.open_store() as store:
+            if not store.capabilities.acl:
+                _fail("this DMS adapter does not apply access rights", as_json)
+            try:
+                report = app.apply_access(store, ids, by, force=everything or key is not None, today=day)
+            except ConfigError as exc:
+                _fail(str(exc), as_json)
+    data = {"ok": not report.failed, **report.as_dict()}
+    _echo(data, as_json, lambda: out_console.print(
+        f"access applied: {report.dossiers} dossiers, {report.parts_changed} parts changed, "
+        f"{len(report.missing_accounts)} rights without a linked account, {len(report.failed)} failed"))
+    if report.failed:
+        raise SystemExit(1)
+
+
+@pupil_group.command("account")
+@config_option
+@click.argument("key")
+@click.option("--account", required=True, help="The pupil's own account in the DMS.")
+@click.option("--by", required=True)
+@json_option
+def pupil_account(config_path: Path, key: str, account: str, by: str, as_json: bool) -> None:
+    """Link pupil KEY's own DMS account (used from the pupil's 16th birthday on)."""
+    with _app(config_path, as_json) as app:
+        row = _row(app, key, as_json)
+        with app.state.transaction() as conn:
+            app.state.link_account(conn, row.external_id, "pupil", account, by)
+            app.audit.append(conn, by, "account.linked", row.pseudonym, {"principal": "pupil"})
+        applied = _apply_now(app, row, by, as_json)
+    _echo({"ok": True, "record": row.pseudonym, "access": applied}, as_json,
+          lambda: out_console.print(f"account linked for {row.pseudonym}", highlight=False))
+
+
 # -- grants -----------------------------------------------------------------------------------
 @main.group("grant")
 def grant_group() -> None:
@@ -242,7 +288,8 @@ def grant_add(config_path: Path, key: str, kind: str, grantee: str, parts: str, 
                              {"grant": grant_id, "kind": kind_value, "grantee": grantee, "parts": list(wanted),
                               "basis": basis, "from": first.isoformat(), "until": until.date().isoformat(),
                               "reason": reason})
-    _echo({"ok": True, "grant": grant_id, "record": row.pseudonym}, as_json,
+        applied = _apply_now(app, row, by, as_json)
+    _echo({"ok": True, "grant": grant_id, "record": row.pseudonym, "access": applied}, as_json,
           lambda: out_console.print(f"grant {grant_id} on {row.pseudonym} recorded", highlight=False))
 
 
@@ -261,7 +308,10 @@ def grant_revoke(config_path: Path, grant_id: int, reason: str, by: str, as_json
         rows = app.state.dossier_rows([grant["external_id"]])
         app.audit.append(conn, by, "grant.revoked", rows[0].pseudonym if rows else None,
                          {"grant": grant_id, "reason": reason})
-    _echo({"ok": True, "grant": grant_id}, as_json, lambda: out_console.print(f"grant {grant_id} revoked"))
+    with _app(config_path, as_json) as app:
+        applied = _apply_now(app, rows[0], by, as_json) if rows else None
+    _echo({"ok": True, "grant": grant_id, "access": applied}, as_json,
+          lambda: out_console.print(f"grant {grant_id} revoked"))
 
 
 # -- requests ---------------------------------------------------------------------------------

@@ -142,6 +142,16 @@ class DocumentRef(Frozen):
     metadata: dict[str, str] = Field(default_factory=dict)
 
 
+class DmsGrant(Frozen):
+    """Access the connector gives in the DMS to one part of a dossier: to a group (a staff role)
+    or a user account (a guardian, the pupil, a third party). Read-only: inspection or, with
+    ``classes``, information about only those document classes."""
+
+    principal: str
+    kind: Literal["group", "user"]
+    classes: tuple[str, ...] | None = None
+
+
 class StoreCapabilities(Frozen):
     """What a document store can do natively."""
 

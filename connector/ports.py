@@ -8,7 +8,16 @@ from pathlib import Path
 from typing import BinaryIO, ClassVar, Protocol, runtime_checkable
 
 from connector.errors import RejectedRecord
-from connector.model import DocumentRef, DossierRef, DossierSpec, Pupil, RetentionTag, School, StoreCapabilities
+from connector.model import (
+    DmsGrant,
+    DocumentRef,
+    DossierRef,
+    DossierSpec,
+    Pupil,
+    RetentionTag,
+    School,
+    StoreCapabilities,
+)
 
 Cursor = str
 """Opaque position in a source; the core stores it with the journal rows it covers."""
@@ -117,6 +126,13 @@ class DocumentStore(Protocol):
     def purge(self, doc: DocumentRef) -> None:
         """Remove a destroyed document from the DMS's trash for good (stores with a trash).
         Already gone counts as done."""
+        ...
+
+    def set_access(self, ref: DossierRef, part: str, grants: tuple[DmsGrant, ...]) -> None:
+        """Make ``grants`` exactly the read access the connector gives to this part of the
+        dossier: its folder and every document in it now (a grant with ``classes``: only
+        documents of those classes). Access the connector did not give is left alone; an empty
+        tuple takes away all the connector gave. Safe to repeat."""
         ...
 
     def check(self) -> list[str]:

@@ -268,6 +268,28 @@ requests_t = Table(
     Column("at", String(40), nullable=False),
 )
 
+acl_applied = Table(
+    # the access the connector last set in the DMS, per dossier part, and the next day on which
+    # the calendar alone changes it (a 16th birthday, a grant starting or ending)
+    "acl_applied", metadata,
+    Column("external_id", String(300), primary_key=True),
+    Column("part", String(32), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("principals", Text, nullable=False),  # JSON: the pseudonymous principals (role:, guardian:, ...)
+    Column("applied", String(40), nullable=False),
+    Column("next_change", Date, index=True),
+)
+
+accounts = Table(
+    # a person's account in the DMS, linked by a person: the pupil's own ("pupil")
+    "accounts", metadata,
+    Column("external_id", String(300), primary_key=True),
+    Column("principal", String(40), primary_key=True),
+    Column("account", String(200), nullable=False),
+    Column("by", String(200), nullable=False),
+    Column("at", String(40), nullable=False),
+)
+
 staging_access = Table(
     # access facts of this run's snapshot, only for dossiers whose recorded ones differ
     "staging_access", metadata,
@@ -593,6 +615,49 @@ class StateStore:
             external_id=external_id, kind=kind, grantee=grantee, parts=json.dumps(list(parts)), basis=basis,
             start=start, until=until, reason=reason, by=by, at=now()))
         return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def applied_access(self, external_id: str) -> dict[str, tuple[str, list[str]]]:
+        """part -> (fingerprint, principals) as last set in the DMS."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(acl_applied).where(acl_applied.c.external_id == external_id)).all()
+        return {r.part: (r.fingerprint, json.loads(r.principals)) for r in rows}
+
+    def record_access(self, conn: Connection, external_id: str, part: str, fingerprint: str,
+                      principals: list[str], next_change: date | None) -> None:
+        conn.execute(delete(acl_applied).where(acl_applied.c.external_id == external_id, acl_applied.c.part == part))
+        conn.execute(insert(acl_applied).values(external_id=external_id, part=part, fingerprint=fingerprint,
+                                                principals=json.dumps(principals), applied=now(),
+                                                next_change=next_change))
+
+    def set_next_change(self, external_id: str, next_change: date | None) -> None:
+        with self.transaction() as conn:
+            conn.execute(update(acl_applied).where(acl_applied.c.external_id == external_id,
+                                                   acl_applied.c.next_change.is_distinct_from(next_change))
+                         .values(next_change=next_change))
+
+    def access_unapplied(self) -> list[str]:
+        """Dossiers in the DMS whose access was never applied (new ones)."""
+        with self.engine.connect() as conn:
+            applied = select(acl_applied.c.external_id).where(acl_applied.c.external_id == dossiers.c.external_id)
+            return list(conn.execute(select(dossiers.c.external_id).where(
+                dossiers.c.ref_id.is_not(None), ~applied.exists())).scalars())
+
+    def access_due(self, today: date) -> list[str]:
+        """Dossiers whose access the calendar changed by ``today`` (birthdays, grants)."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(acl_applied.c.external_id).distinct()
+                                     .where(acl_applied.c.next_change <= today)).scalars())
+
+    def link_account(self, conn: Connection, external_id: str, principal: str, account: str, by: str) -> None:
+        conn.execute(delete(accounts).where(accounts.c.external_id == external_id, accounts.c.principal == principal))
+        conn.execute(insert(accounts).values(external_id=external_id, principal=principal, account=account,
+                                             by=by, at=now()))
+
+    def accounts_of(self, external_id: str) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(accounts.c.principal, accounts.c.account)
+                                .where(accounts.c.external_id == external_id)).all()
+        return {r[0]: r[1] for r in rows}
 
     def open_request(self, conn: Connection, row: DossierRow, kind: str, requester: str, received: date,
                      due: date, hold_id: int, by: str) -> int:

@@ -72,6 +72,7 @@ class SyncReport:
     stopped_by: str | None = None
     message: str | None = None
     tags: dict[str, Any] | None = None
+    access: dict[str, Any] | None = None
     access_changed: int = 0
     """Dossiers whose access facts (birth date, guardians) changed in the LAS."""
     reaccess: list[str] = field(default_factory=list, repr=False)

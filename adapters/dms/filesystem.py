@@ -4,6 +4,7 @@
       store.json                       format version and the salt of the index
       index/ab/<keyed hash of external id>   the dossier id (find is a lookup, not a scan)
       dossiers/<id[:2]>/<id>/dossier.json    dossier metadata
+      dossiers/<id[:2]>/<id>/access.json     read access per part (groups, users), set by the connector
       dossiers/<id[:2]>/<id>/<part folder>/<doc id><ext>        a document
       dossiers/<id[:2]>/<id>/<part folder>/<doc id>.meta.json   its metadata
       trash/<YYYY-MM-DD>/<dossier id>/...    destroyed documents, until purged
@@ -33,7 +34,7 @@ from typing import Any, BinaryIO, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from connector.errors import PermanentError, TransientError
-from connector.model import DocumentRef, DossierRef, DossierSpec, RetentionTag, StoreCapabilities
+from connector.model import DmsGrant, DocumentRef, DossierRef, DossierSpec, RetentionTag, StoreCapabilities
 from connector.ports import StoreContext
 
 FORMAT = 1
@@ -54,7 +55,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 class FilesystemStore:
-    capabilities: ClassVar[StoreCapabilities] = StoreCapabilities(trash=True)
+    capabilities: ClassVar[StoreCapabilities] = StoreCapabilities(trash=True, acl=True)
     settings_model: ClassVar[type[BaseModel]] = FilesystemSettings
 
     def __init__(self, settings: FilesystemSettings, context: StoreContext | None = None) -> None:
@@ -238,6 +239,41 @@ class FilesystemStore:
             self._write_json(part_dir / f"{doc_id}.meta.json", meta)
             return DocumentRef(id=doc_id, dossier_id=ref.id, part=part, doc_class=doc_class,
                                name=name, metadata=metadata)
+
+    # -- access -------------------------------------------------------------------------------
+    def set_access(self, ref: DossierRef, part: str, grants: tuple[DmsGrant, ...]) -> None:
+        with _errors("set access"):
+            folder = self._dossier_dir(ref.id)
+            if not (folder / "dossier.json").exists():
+                raise PermanentError(f"set access: dossier {ref.id} does not exist")
+            path = folder / "access.json"
+            current = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+            wanted = [g.model_dump(mode="json") for g in grants]
+            if current.get(part, []) == wanted:
+                return
+            current[part] = wanted
+            self._write_json(path, current)
+
+    def access(self, ref: DossierRef) -> dict[str, tuple[DmsGrant, ...]]:
+        """The read access set on the dossier, per part."""
+        with _errors("read access"):
+            path = self._dossier_dir(ref.id) / "access.json"
+            data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+            return {part: tuple(DmsGrant.model_validate(g) for g in grants) for part, grants in data.items()}
+
+    def may_read(self, doc: DocumentRef, user: str, groups: tuple[str, ...] = ()) -> bool:
+        """Whether ``user`` (member of ``groups``) may read ``doc`` by the access set on its part."""
+        for grant in self.access(DossierRef(id=doc.dossier_id, external_id="")).get(doc.part, ()):
+            who = grant.principal == user if grant.kind == "user" else grant.principal in groups
+            if who and (grant.classes is None or doc.doc_class in grant.classes):
+                return True
+        return False
+
+    def read_as(self, doc: DocumentRef, user: str, groups: tuple[str, ...] = ()) -> bytes:
+        """The store's own read path for a person: refused unless the access set allows it."""
+        if not self.may_read(doc, user, groups):
+            raise PermanentError(f"read document: access to document {doc.id} is not granted to this user")
+        return self.read(doc)
 
     def read(self, doc: DocumentRef) -> bytes:
         with _errors("read document"):

@@ -139,3 +139,48 @@ def test_a_request_holds_the_dossier_until_it_is_closed(tmp_path: Path) -> None:
     assert opened_entry["acting_for"] == "moeder" and opened_entry["user"] == "adm"
     assert {"event", "time", "subject", "user", "acting_for", "reason"} <= set(opened_entry)
     assert all(e["subject"] == history["record"] for e in history["entries"])
+
+
+def test_access_is_applied_in_the_dms_and_follows_the_16th_birthday(tmp_path: Path) -> None:
+    from adapters.dms.filesystem import FilesystemSettings, FilesystemStore
+    from connector.model import DocumentRef, DossierRef
+    from connector.state import StateStore
+
+    c = config(tmp_path, {"type": "oso", "path": str(write_oso(tmp_path / "oso", SYNTH))})
+    code, report = js("sync", "--config", c)
+    assert code == 0 and report["access"]["dossiers"] == SYNTH.pupils
+    pupil = next(p for p in people(SYNTH) if any(g.gezag for g in p.guardians))
+    doc = tmp_path / "rapport.pdf"
+    doc.write_bytes(b"%PDF-1.4 rapport")
+    for cls in ("rapport", "inschrijving"):
+        assert js("document", "add", "--config", c, pupil.key, str(doc), "--class", cls)[0] == 0
+    gid = next(g["guardian"] for g in js("guardian", "list", "--config", c, pupil.key)[1]["guardians"]
+               if g["authority"] == "yes")
+    code, linked = js("guardian", "set", "--config", c, pupil.key, gid, "--account", "ouder1", "--reason",
+                      "account aangemaakt", "--by", "adm")
+    assert code == 0 and linked["access"]["parts_changed"] >= 1
+
+    state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    row = next(r for r in state.dossier_rows() if r.external_id.endswith(pupil.key))
+    store = FilesystemStore(FilesystemSettings(root=tmp_path / "dms"))
+    ref = DossierRef(id=row.ref_id or "", external_id=row.external_id)
+    docs: list[DocumentRef] = list(store.documents(ref))
+    assert {d.part for d in docs} == {"I", "II"}
+    access = store.access(ref)
+    assert {g.principal for g in access["I"] if g.kind == "group"} == {"leerkracht", "administratie"}
+    assert {g.principal for g in access["II"] if g.kind == "group"} == {"leerkracht"}
+    sixteen = adult_from(pupil.geboortedatum, 16)
+    if sixteen > date.today():
+        assert all(store.may_read(d, "ouder1") for d in docs)
+        assert not any(store.may_read(d, "someone-else") for d in docs)
+        assert store.read_as(docs[0], "ouder1")
+    # the day the pupil turns 16, the daily apply takes the parent's access away (and audits it)
+    code, applied = js("access", "apply", "--config", c, "--today", sixteen.isoformat())
+    assert code == 0 and applied["parts_changed"] == 2  # found by its 16th birthday alone
+    assert not any(store.may_read(d, "ouder1") for d in docs)
+    assert js("access", "apply", "--config", c, "--today", sixteen.isoformat())[1]["parts_changed"] == 0
+    assert all(store.may_read(d, "x", ("leerkracht",)) for d in docs)
+    history = js("audit", "show", "--config", c, pupil.key)[1]["entries"]
+    revoked = [h for h in history if h["event"] == "access.applied" and f"guardian:{gid}" in h["details"]["revoked"]]
+    assert revoked and "ouder1" not in json.dumps(history)  # accounts never in the audit log
+    state.close()

@@ -1,0 +1,128 @@
+"""Apply the computed access lists to the DMS, with the DMS's own access control.
+
+    for each dossier: facts (state) -> access_list (pure) -> DMS grants per part
+                      -> set where they differ from what was last set -> record + audit
+
+Principals become DMS principals: a staff role is the DMS group of that name; a guardian, the
+pupil and a third party are user accounts, linked by a person (``guardian set --account``,
+``pupil account``). A right without a linked account is not applied and is reported. The audit
+log names the principals pseudonymously (``guardian:g-...``), never an account or a name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from connector.access import AccessEntry, AccessFacts, AccessPolicy, Grant, GuardianFacts, access_list, next_change
+from connector.audit import AuditLog
+from connector.errors import StoreError
+from connector.model import DmsGrant, DossierRef
+from connector.ports import DocumentStore
+from connector.state import DossierRow, StateStore
+
+
+def facts_of(state: StateStore, row: DossierRow) -> tuple[AccessFacts, list[dict[str, Any]]]:
+    """The dossier's access facts from the state (a person's recorded authority wins over the
+    source's), and the guardian rows they came from."""
+    birth, gs, gr = state.access_facts(row.external_id)
+    guardians = tuple(GuardianFacts(id=g["guardian_id"], authority=authority(g), deceased=bool(g["deceased"]))
+                      for g in gs)
+    grants = tuple(Grant(id=g["id"], kind=g["kind"], grantee=g["grantee"], parts=g["parts"], basis=g["basis"],
+                         start=g["start"], until=g["until"], revoked=g["revoked"]) for g in gr)
+    return AccessFacts(pseudonym=row.pseudonym, birth_date=birth, guardians=guardians, grants=grants), gs
+
+
+def authority(g: dict[str, Any]) -> bool | None:
+    value = g["authority_recorded"] or g["authority"]
+    return None if value is None else bool(value == "yes")
+
+
+def dms_grants(entries: Iterable[AccessEntry], accounts: dict[str, str]
+               ) -> tuple[dict[str, dict[str, DmsGrant]], list[str]]:
+    """part -> {principal: grant}, and the principals with a right but no account to give it to."""
+    out: dict[str, dict[str, DmsGrant]] = {}
+    missing: list[str] = []
+    for e in entries:
+        if e.kind == "role":
+            grant = DmsGrant(principal=e.principal.removeprefix("role:"), kind="group", classes=e.classes)
+        elif e.kind == "third_party":
+            grant = DmsGrant(principal=e.principal.removeprefix("third_party:"), kind="user", classes=e.classes)
+        else:
+            account = accounts.get(e.principal)
+            if account is None:
+                if e.principal not in missing:
+                    missing.append(e.principal)
+                continue
+            grant = DmsGrant(principal=account, kind="user", classes=e.classes)
+        part = out.setdefault(e.part, {})
+        earlier = part.get(e.principal)
+        if earlier is not None and (earlier.classes is None or grant.classes is None):
+            grant = grant.model_copy(update={"classes": None})  # the wider right wins
+        part[e.principal] = grant
+    return out, missing
+
+
+def _fingerprint(grants: tuple[DmsGrant, ...]) -> str:
+    return hashlib.sha256(json.dumps([g.model_dump(mode="json") for g in grants], sort_keys=True).encode()).hexdigest()
+
+
+_EMPTY = _fingerprint(())
+
+
+@dataclass
+class ApplyReport:
+    dossiers: int = 0
+    parts_changed: int = 0
+    missing_accounts: list[dict[str, str]] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def apply(store: DocumentStore, state: StateStore, audit: AuditLog, policy: AccessPolicy, rows: list[DossierRow],
+          today: date, actor: str, force: bool = False) -> ApplyReport:
+    """Bring the DMS's access for ``rows`` in line with their access lists on ``today``.
+    ``force`` sets every part again (e.g. after documents were added, which need it too)."""
+    report = ApplyReport()
+    for row in rows:
+        if row.ref_id is None:
+            continue
+        report.dossiers += 1
+        facts, gs = facts_of(state, row)
+        entries, _ = access_list(facts, policy, today)
+        accounts = {f"guardian:{g['guardian_id']}": g["account"] for g in gs if g["account"]}
+        accounts.update({p: a for p, a in state.accounts_of(row.external_id).items()})
+        per_part, missing = dms_grants(entries, accounts)
+        report.missing_accounts += [{"record": row.pseudonym, "principal": p} for p in missing]
+        applied = state.applied_access(row.external_id)
+        upcoming = next_change(facts, policy, today)
+        ref = DossierRef(id=row.ref_id, external_id=row.external_id)
+        for part in policy.parts:
+            grants = tuple(sorted(per_part.get(part, {}).values(), key=lambda g: (g.kind, g.principal)))
+            principals = sorted(per_part.get(part, {}))
+            fingerprint = _fingerprint(grants)
+            before = applied.get(part)
+            if before is not None and before[0] == fingerprint and not force:
+                continue
+            if before is not None or grants or force:  # nothing given before and nothing to give: no call
+                try:
+                    store.set_access(ref, part, grants)
+                except StoreError as exc:
+                    report.failed.append({"record": row.pseudonym, "part": part, "error": str(exc)})
+                    continue
+            old = set(before[1]) if before else set()
+            with state.transaction() as conn:
+                state.record_access(conn, row.external_id, part, fingerprint, principals, upcoming)
+                if (before[0] if before else _EMPTY) != fingerprint:
+                    audit.append(conn, actor, "access.applied", row.pseudonym,
+                                 {"part": part, "granted": sorted(set(principals) - old),
+                                  "revoked": sorted(old - set(principals)), "on": today.isoformat()})
+                    report.parts_changed += 1
+        state.set_next_change(row.external_id, upcoming)
+    return report
