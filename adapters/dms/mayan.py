@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from connector.config import SecretRef
 from connector.errors import ConfigError, PermanentError, TransientError
-from connector.model import DocumentRef, DossierRef, DossierSpec, RetentionTag, StoreCapabilities
+from connector.model import DmsGrant, DocumentRef, DossierRef, DossierSpec, RetentionTag, StoreCapabilities
 from connector.ports import StoreContext
 
 CARD_LABEL = "dossierkaart"
@@ -68,6 +68,7 @@ class MayanStore:
         self._doc_type: int | None = None
         self._metadata_types: dict[str, int] | None = None
         self._attached: set[int] = set()
+        self._roles: dict[str, int] = {}
 
     # -- plumbing -----------------------------------------------------------------------------
     def _request(self, method: str, path: str, ok_404: bool = False, **kwargs: Any) -> httpx.Response | None:
@@ -335,6 +336,92 @@ class MayanStore:
 
     def in_trash(self, doc: DocumentRef) -> bool:
         return self._request("GET", f"/trashed_documents/{doc.id}/", ok_404=True) is not None
+
+    # -- access ---------------------------------------------------------------------------------
+    # Mayan gives access per object to a role (user -> group -> role). The connector manages one
+    # role per principal, labelled "ld-group-<group>" (a staff group: the school's Mayan group of
+    # that name) or "ld-user-<hash>" (a linked account, with a group of its own holding only that
+    # user; the label does not show the account). ACLs of roles it does not manage are left alone.
+    # Cabinet ACLs do not pass down to documents, so the part's cabinet, every document in it
+    # and the dossier's root cabinet (for any part) each get their own.
+    def set_access(self, ref: DossierRef, part: str, grants: tuple[DmsGrant, ...]) -> None:
+        cabinet, _card = _ids(ref)
+        parts = self._parts(cabinet)
+        if part not in parts:
+            raise PermanentError(f"set access: dossier has no part {part!r}")
+        roles = {self._role_for(g): g for g in grants}
+        self._set_acls("cabinets", "cabinet", parts[part], set(roles), CABINET_VIEW)
+        for doc in self._paged(f"/cabinets/{parts[part]}/documents/"):
+            doc_id = int(doc["id"])
+            meta = {name: value for name, (_i, value) in self._metadata(doc_id).items()}
+            if meta.get("ld_card") == "yes":
+                continue
+            allowed = {role for role, g in roles.items() if g.classes is None or meta.get("ld_class") in g.classes}
+            self._set_acls("documents", "document", doc_id, allowed, DOCUMENT_VIEW)
+        # the root cabinet: whoever may see any part may open the dossier
+        anywhere: set[int] = set()
+        for sub in parts.values():
+            anywhere |= set(self._managed_acls("cabinets", "cabinet", sub))
+        self._set_acls("cabinets", "cabinet", cabinet, anywhere, CABINET_VIEW)
+
+    def _managed_acls(self, app: str, model: str, object_id: int) -> dict[int, int]:
+        """role id -> acl id, for the roles the connector manages, on one object."""
+        out = {}
+        for acl in self._paged(f"/objects/{app}/{model}/{object_id}/acls/"):
+            role = acl.get("role") or {}
+            if str(role.get("label", "")).startswith(MANAGED_ROLE):
+                out[int(role["id"])] = int(acl["id"])
+        return out
+
+    def _set_acls(self, app: str, model: str, object_id: int, roles: set[int], permissions: tuple[str, ...]) -> None:
+        current = self._managed_acls(app, model, object_id)
+        for role_id, acl_id in current.items():
+            if role_id not in roles:
+                self._request("DELETE", f"/objects/{app}/{model}/{object_id}/acls/{acl_id}/", ok_404=True)
+        for role_id in sorted(roles - set(current)):
+            acl = self._json("POST", f"/objects/{app}/{model}/{object_id}/acls/", json={"role_id": role_id})
+            for permission in permissions:
+                self._json("POST", f"/objects/{app}/{model}/{object_id}/acls/{acl['id']}/permissions/add/",
+                           json={"permission": permission})
+
+    def _role_for(self, grant: DmsGrant) -> int:
+        """The managed role for a grant's principal, made (with its group) the first time."""
+        if grant.kind == "group":
+            label = f"{MANAGED_ROLE}group-{grant.principal}"[:128]
+            group_name = grant.principal
+        else:
+            digest = hmac.new(self._key, f"user:{grant.principal}".encode(), hashlib.sha256).hexdigest()[:20]
+            label = group_name = f"{MANAGED_ROLE}user-{digest}"
+        cached = self._roles.get(label)
+        if cached is not None:
+            return cached
+        group = self._find("/groups/", "name", group_name)
+        if group is None:
+            group = self._json("POST", "/groups/", json={"name": group_name})
+        if grant.kind == "user":
+            user = self._find("/users/", "username", grant.principal)
+            if user is None:
+                raise PermanentError("set access: the linked account does not exist in Mayan")
+            members = {int(u["id"]) for u in self._paged(f"/groups/{group['id']}/users/")}
+            if int(user["id"]) not in members:
+                self._json("POST", f"/groups/{group['id']}/users/add/", json={"user": int(user["id"])})
+        role = self._find("/roles/", "label", label)
+        if role is None:
+            role = self._json("POST", "/roles/", json={"label": label})
+        in_role = {int(g["id"]) for g in self._paged(f"/roles/{role['id']}/groups/")}
+        if int(group["id"]) not in in_role:
+            self._json("POST", f"/roles/{role['id']}/groups/add/", json={"group": int(group["id"])})
+        self._roles[label] = int(role["id"])
+        return int(role["id"])
+
+    def _find(self, path: str, field: str, value: str) -> dict[str, Any] | None:
+        return next((x for x in self._paged(path) if x.get(field) == value), None)
+
+
+MANAGED_ROLE = "ld-"
+CABINET_VIEW = ("cabinets.cabinet_view",)
+DOCUMENT_VIEW = ("documents.document_view", "documents.document_file_view",
+                 "document_downloads.document_file_download", "metadata.metadata_document_view")
 
 
 def _ids(ref: DossierRef) -> tuple[int, int]:

@@ -209,3 +209,48 @@ def test_filesystem_fresh_store_used_by_many_threads_at_once(tmp_path: Path) -> 
     with ThreadPoolExecutor(8) as pool:
         refs = list(pool.map(lambda i: store.create_dossier(spec(f"las:99XY:T{i}")), range(16)))
     assert len({r.id for r in refs}) == 16 and store.dossier_count() == 16
+
+
+def _readable(store: DocumentStore, ref: DossierRef, user: str, groups: tuple[str, ...], server) -> set[str]:  # type: ignore[no-untyped-def]
+    """The documents of the dossier that ``user`` sees, asked of the store itself."""
+    if isinstance(store, FilesystemStore):
+        return {d.id for d in store.documents(ref) if store.may_read(d, user, groups)}
+    return server.visible_documents(user)
+
+
+def _user(store: DocumentStore, request: pytest.FixtureRequest, name: str, groups: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    if isinstance(store, FilesystemStore):
+        return None
+    server = request.getfixturevalue("mayan_server")
+    server.ensure_user(name, groups)
+    return server
+
+
+def test_set_access_gives_exactly_the_grants_and_takes_them_back(store: DocumentStore,
+                                                                  request: pytest.FixtureRequest) -> None:
+    from connector.model import DmsGrant
+    suffix = os.urandom(3).hex()
+    parent, staff, group = f"ouder-{suffix}", f"juf-{suffix}", f"leerkracht-{suffix}"
+    server = _user(store, request, parent)
+    _user(store, request, staff, (group,))
+    ref = store.create_dossier(spec(f"las:99XY:ACL{suffix}"))
+    report = store.add_document(ref, "II", "rapport", "rapport.pdf", io.BytesIO(b"%PDF-1.4 r"), {})
+    notes = store.add_document(ref, "II", "verslag_teambespreking", "verslag.pdf", io.BytesIO(b"%PDF-1.4 v"), {})
+    admin = store.add_document(ref, "I", "inschrijving", "inschrijving.pdf", io.BytesIO(b"%PDF-1.4 i"), {})
+
+    store.set_access(ref, "I", (DmsGrant(principal=group, kind="group"),))
+    store.set_access(ref, "II", (DmsGrant(principal=group, kind="group"),
+                                 DmsGrant(principal=parent, kind="user", classes=("rapport",))))
+    assert _readable(store, ref, parent, (), server) == {report.id}  # information: reports only
+    assert _readable(store, ref, staff, (group,), server) == {report.id, notes.id, admin.id}
+    store.set_access(ref, "II", (DmsGrant(principal=group, kind="group"),
+                                 DmsGrant(principal=parent, kind="user")))  # inspection of part II
+    store.set_access(ref, "II", (DmsGrant(principal=group, kind="group"),
+                                 DmsGrant(principal=parent, kind="user")))  # safe to repeat
+    assert _readable(store, ref, parent, (), server) == {report.id, notes.id}
+    store.set_access(ref, "II", (DmsGrant(principal=group, kind="group"),))  # e.g. the pupil turned 16
+    assert _readable(store, ref, parent, (), server) == set()
+    assert _readable(store, ref, staff, (group,), server) == {report.id, notes.id, admin.id}
+    store.set_access(ref, "I", ())
+    store.set_access(ref, "II", ())
+    assert _readable(store, ref, staff, (group,), server) == set()

@@ -42,6 +42,9 @@ DATABASES['default'].setdefault('OPTIONS', {}).update({'timeout': 30, 'transacti
 """
 
 
+USER_PASSWORD = "Leerdossier-test-987!"
+
+
 class MayanUnavailable(RuntimeError):
     """Mayan could not be installed or started here."""
 
@@ -106,6 +109,37 @@ class Server:
     process: subprocess.Popen[bytes]
     media: Path
     log: Path
+
+    def _admin(self) -> httpx.Client:
+        return httpx.Client(base_url=f"{self.url}/api/v4", timeout=30.0,
+                            headers={"Accept": "application/json", "Authorization": f"Token {self.token}"})
+
+    def ensure_user(self, username: str, groups: tuple[str, ...] = ()) -> None:
+        """A Mayan user (password USER_PASSWORD) in these groups, made as an admin would."""
+        with self._admin() as c:
+            users = c.get("/users/", params={"page_size": 1000}).json()["results"]
+            user = next((u for u in users if u["username"] == username), None)
+            if user is None:
+                user = c.post("/users/", json={"username": username, "password": USER_PASSWORD}).json()
+            for name in groups:
+                found = [g for g in c.get("/groups/", params={"page_size": 1000}).json()["results"]
+                         if g["name"] == name]
+                group = found[0] if found else c.post("/groups/", json={"name": name}).json()
+                c.post(f"/groups/{group['id']}/users/add/", json={"user": user["id"]}).raise_for_status()
+
+    def visible_documents(self, username: str) -> set[str]:
+        """The ids of the documents ``username`` sees when logged in as that user."""
+        with httpx.Client(base_url=f"{self.url}/api/v4", timeout=30.0, auth=(username, USER_PASSWORD),
+                          headers={"Accept": "application/json"}) as c:
+            seen: set[str] = set()
+            url: str | None = "/documents/?page_size=100"
+            while url:
+                page = c.get(url)
+                page.raise_for_status()
+                data = page.json()
+                seen |= {str(d["id"]) for d in data["results"]}
+                url = data.get("next")
+            return seen
 
     def stop(self) -> None:
         if self.process.poll() is None:
