@@ -39,3 +39,65 @@ def test_sample_school_in_mayan_and_a_second_run_writes_nothing(mayan_server: An
     assert doctor.exit_code == 0, doctor.stdout
     status = run.invoke(main, ["status", "--config", str(cfg)])
     assert os.environ["MAYAN_TOKEN"] not in first.output + second.output + status.output
+
+
+@pytest.mark.mayan
+def test_a_parent_account_sees_its_parts_in_mayan_and_loses_them_at_16(mayan_server: Any, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import date
+
+    from connector.access import adult_from
+    from examples.synth import Synth, people, write_oso
+
+    synth = Synth(pupils=4, seed=4, duplicates=0, leavers=0.0, brin="98ZZ")
+    oso = write_oso(tmp_path / "oso", synth)
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'''
+[las]
+type = "oso"
+path = "{oso}"
+
+[dms]
+type = "mayan"
+url = "{mayan_server.url}"
+token = "env:MAYAN_TOKEN"
+
+[state]
+url = "sqlite:///{tmp_path / 'state.db'}"
+
+[identity]
+secret = "file:{tmp_path / 'install.key'}"
+create_secret = true
+
+[access]
+information_classes = ["rapport"]
+
+[access.roles]
+leerkracht = ["I", "II"]
+''', encoding="utf-8")
+    monkeypatch.setenv("MAYAN_TOKEN", mayan_server.token)
+    run = CliRunner()
+
+    def js(*args: str) -> dict[str, Any]:
+        r = run.invoke(main, [*args, "--config", str(cfg), "--json"])
+        assert r.exit_code == 0, r.output
+        return json.loads(r.stdout)
+
+    js("dms", "init")
+    assert js("sync")["dossiers_created"] == synth.pupils
+    pupil = next(p for p in people(synth) if any(g.gezag for g in p.guardians))
+    doc = tmp_path / "doc.pdf"
+    doc.write_bytes(b"%PDF-1.4 e2e")
+    ids = {cls: js("document", "add", pupil.key, str(doc), "--class", cls)["document"]
+           for cls in ("rapport", "verslag_teambespreking", "inschrijving")}
+    gid = next(g["guardian"] for g in js("guardian", "list", pupil.key)["guardians"] if g["authority"] == "yes")
+    parent = f"ouder-{os.urandom(3).hex()}"
+    mayan_server.ensure_user(parent)
+    js("guardian", "set", pupil.key, gid, "--account", parent, "--reason", "account", "--by", "adm")
+    assert mayan_server.visible_documents(parent) == set(ids.values())  # inspection: parts I and II
+
+    sixteen = adult_from(pupil.geboortedatum, 16)
+    assert sixteen > date.today()
+    applied = js("access", "apply", "--today", sixteen.isoformat())
+    assert applied["parts_changed"] >= 2
+    assert mayan_server.visible_documents(parent) == set()  # the pupil exercises the rights now
