@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from connector import acl, rights
+from connector import acl, completeness, render, rights
 from connector.access import AccessEntry, AccessFacts, AccessNote, AccessPolicy, access_list
 from connector.cli import App, _app, _echo, _fail, config_option, json_option, main, out_console, pupil_group
 from connector.errors import ConfigError
@@ -426,3 +426,36 @@ def request_rows(app: App, status: str | None, warn_days: int, today: date | Non
              "closed": r["closed"].isoformat() if r["closed"] else None,
              "state": rights.state(r["received"], r["due"], day, warn_days) if r["status"] == "open" else "closed"}
             for r in app.state.requests(status)]
+
+
+# -- completeness ------------------------------------------------------------------------------
+@main.group("report")
+def report_group() -> None:
+    """Reports for the school: are the dossiers complete and current?"""
+
+
+@report_group.command("completeness")
+@config_option
+@click.option("--html", "html_file", type=click.Path(path_type=Path, dir_okay=False), help="Also write an HTML page.")
+@json_option
+def report_completeness(config_path: Path, html_file: Path | None, as_json: bool) -> None:
+    """Per school: the dossiers that miss what the rules require, counts first, then the records."""
+    today = date.today()
+    with _app(config_path, as_json) as app:
+        cfg = app.loaded.config
+        result = completeness.report(app.state, cfg.okr.okr_class, cfg.okr.evidence_class, today,
+                                     lambda: request_rows(app, "open", cfg.access.request_warn_days, today))
+    if html_file is not None:
+        render.write_completeness(result, html_file)
+
+    def show() -> None:
+        for school, data in result["schools"].items():
+            out_console.print(f"[bold]{school}[/]", highlight=False)
+            for check, label in result["checks"].items():
+                out_console.print(f"  {label + ':':<62}{data['counts'][check]}", highlight=False)
+            for item in data["items"][:50]:
+                out_console.print(f"    {item['record']}: {result['checks'][item['check']]} {item['detail']}",
+                                  highlight=False, markup=False)
+            if len(data["items"]) > 50:
+                out_console.print(f"    ... {len(data['items']) - 50} more (--json or --html for all)")
+    _echo({"ok": True, **result}, as_json, show)

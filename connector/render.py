@@ -103,3 +103,20 @@ def write_certificate(cert: dict[str, Any], folder: Path) -> dict[str, str]:
     html_path.write_text(_page(title, lines, _html_table(cert["destroyed"], _CERT_COLUMNS), notes), encoding="utf-8")
     _pdf(title, lines, cert["destroyed"], _CERT_COLUMNS, notes, pdf_path)
     return {"html": str(html_path), "pdf": str(pdf_path)}
+
+
+def write_completeness(report: dict[str, Any], path: Path) -> None:
+    """The completeness report as one HTML page: per school the counts, then the records."""
+    checks: dict[str, str] = report["checks"]
+    sections = []
+    for school, data in report["schools"].items():
+        counts = [{"check": checks[c], "count": n} for c, n in data["counts"].items()]
+        items = [{"check": checks[i["check"]], "record": i["record"], "detail": i["detail"]} for i in data["items"]]
+        sections.append(f"<h2>{html.escape(school)}</h2>"
+                        + _html_table(counts, [("check", "Controle"), ("count", "Aantal")])
+                        + _html_table(items, [("check", "Controle"), ("record", "Leerling (pseudoniem)"),
+                                              ("detail", "Toelichting")]))
+    page = _page("Volledigheid leerlingdossiers", [("Datum", report["today"])], "".join(sections),
+                 ["Leerlingen staan er met hun pseudoniem; 'leerdossier access show' en de LAS geven de leerling."])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")

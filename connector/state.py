@@ -659,6 +659,40 @@ class StateStore:
                                 .where(accounts.c.external_id == external_id)).all()
         return {r[0]: r[1] for r in rows}
 
+    def completeness_facts(self) -> dict[str, Any]:
+        """What the completeness report is computed from, in a few queries: per dossier the
+        classes of its present documents and its untagged/unclassified counts, the latest OKR
+        transfer, and the guardians whose authority nobody knows."""
+        with self.engine.connect() as conn:
+            classes: dict[str, set[str]] = {}
+            untagged: dict[str, int] = {}
+            unclassified: dict[str, int] = {}
+            for eid, cls, tag, uncl in conn.execute(select(documents.c.external_id, documents.c.doc_class,
+                                                           documents.c.tag, documents.c.unclassified)
+                                                    .where(documents.c.status == "present")):
+                if cls:
+                    classes.setdefault(eid, set()).add(cls)
+                if cls is None or uncl:
+                    unclassified[eid] = unclassified.get(eid, 0) + 1
+                if tag is None:
+                    untagged[eid] = untagged.get(eid, 0) + 1
+            okr = {r.external_id: r for r in conn.execute(select(transfers).where(transfers.c.kind == "okr")
+                                                          .order_by(transfers.c.id))}
+            unknown: dict[str, int] = dict(conn.execute(select(guardians.c.external_id, func.count()).where(
+                guardians.c.removed_at.is_(None), guardians.c.deceased == 0, guardians.c.authority.is_(None),
+                guardians.c.authority_recorded.is_(None)).group_by(guardians.c.external_id)).all())
+            with_guardians = set(conn.execute(select(guardians.c.external_id).distinct()
+                                              .where(guardians.c.removed_at.is_(None))).scalars())
+        return {"classes": classes, "untagged": untagged, "unclassified": unclassified, "okr": okr,
+                "unknown_authority": unknown, "with_guardians": with_guardians}
+
+    def last_sync_report(self, school: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            report = conn.execute(select(runs.c.report).where(
+                runs.c.school == school, runs.c.kind == "sync", runs.c.status.in_(("ok", "stopped")))
+                .order_by(runs.c.id.desc()).limit(1)).scalar()
+        return json.loads(report) if report else None
+
     def open_request(self, conn: Connection, row: DossierRow, kind: str, requester: str, received: date,
                      due: date, hold_id: int, by: str) -> int:
         result = conn.execute(insert(requests_t).values(

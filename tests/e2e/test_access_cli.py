@@ -184,3 +184,38 @@ def test_access_is_applied_in_the_dms_and_follows_the_16th_birthday(tmp_path: Pa
     revoked = [h for h in history if h["event"] == "access.applied" and f"guardian:{gid}" in h["details"]["revoked"]]
     assert revoked and "ouder1" not in json.dumps(history)  # accounts never in the audit log
     state.close()
+
+
+def test_the_completeness_report_lists_what_a_school_can_act_on(tmp_path: Path) -> None:
+    synth = Synth(pupils=12, seed=4, duplicates=1, leavers=0.0)
+    export = write(tmp_path / "export.xml", synth)
+    c = config(tmp_path, {"type": "edexml", "path": str(export)})
+    assert js("sync", "--config", c)[0] == 0
+    ps = list(people(synth))
+    with_dossier = [p.key for p in ps if run("access", "show", "--config", c, p.key).exit_code == 0]
+    assert len(with_dossier) == len(ps) - 2  # the suspected pair is held
+    leaver, okr_pupil, gone, asked = with_dossier[:4]
+    text = export.read_text(encoding="utf-8")
+    for key in (leaver, gone):
+        text = re.sub(rf'<leerling key="{key}".*?</leerling>\n', "", text, flags=re.S)
+    export.write_text(text, encoding="utf-8")
+    js("sync", "--config", c, "--accept-snapshot", "--by", "test")
+    js("pupil", "left", "--config", c, leaver, "--date", "2026-07-01", "--by", "adm")
+    js("okr", "sent", "--config", c, okr_pupil, "--date", "2026-07-01", "--to", "99AB", "--by", "adm")
+    js("request", "open", "--config", c, asked, "--kind", "copy", "--requester", "vader",
+       "--received", (date.today() - timedelta(days=30)).isoformat(), "--by", "adm")
+    js("guardian", "add", "--config", c, asked, "--name", "P. Pieters", "--authority", "unknown", "--by", "adm")
+
+    code, out = js("report", "completeness", "--config", c, "--html", str(tmp_path / "report.html"))
+    assert code == 0
+    school = out["schools"][synth.brin]
+    counts = school["counts"]
+    assert counts["leaver_without_okr"] == 1 and counts["okr_without_parents_informed"] == 1
+    assert counts["vanished"] == 1 and counts["request_due"] == 1 and counts["authority_unknown"] == 1
+    assert counts["suspected_duplicate"] == 1 and counts["pupil_without_dossier"] == 2  # the held pair
+    records = {(i["check"], i["record"]) for i in school["items"]}
+    assert all(r.startswith("p-") for _, r in records if "/" not in r)
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Volledigheid" in page and "P. Pieters" not in page
+    for p in ps:
+        assert p.achternaam not in json.dumps(out) and p.bsn not in json.dumps(out)
