@@ -30,7 +30,7 @@ from connector.audit import AuditLog, nen7513
 from connector.errors import ConfigError, ConnectorError, SourceError
 from connector.identity import Identity
 from connector.mapping import Mapping
-from connector.model import DossierRef
+from connector.model import DocumentRef, DossierRef
 from connector.ports import DocumentStore, PupilSource, SourceContext
 from connector.retention import Schedule, load_schedule
 from connector.state import DossierRow, StateStore
@@ -114,6 +114,24 @@ class App:
             external_ids = sorted(set(self.state.access_due(day)) | set(self.state.access_unapplied()))
         rows = self.state.dossier_rows(external_ids) if external_ids else []
         return acl.apply(store, self.state, self.audit, self.access_policy(), rows, day, actor, force=force)
+
+    def store_document(self, store: DocumentStore, row: DossierRow, doc_class: str, file: Path, by: str,
+                       schedule: Schedule, details: dict[str, Any] | None = None) -> tuple[DocumentRef, Any]:
+        """Add FILE to the dossier as ``doc_class``, audited, tagged at once and given its part's
+        access (the same path for every document the connector itself stores)."""
+        part = self.mapping.classes[doc_class][0]
+        ref = DossierRef(id=row.ref_id or "", external_id=row.external_id)
+        with file.open("rb") as fh:
+            doc = store.add_document(ref, part, doc_class, file.name, fh, {"added_by": by})
+        self.audit.record(by, "document.added", row.pseudonym,
+                          {"document": doc.id, "part": part, "class": doc_class, **(details or {})})
+        run_id = self.state.begin_run("document")
+        tags = tagging.refresh(store, self.state, self.audit, schedule, self.mapping, run_id, by,
+                               external_ids=[row.external_id])
+        self.state.finish_run(run_id, "ok", row.school, None, tags.as_dict())
+        if store.capabilities.acl:
+            self.apply_access(store, [row.external_id], by, force=True)
+        return doc, tags
 
     def source_key(self) -> str:
         """Names the LAS settings with the mapping and identity scheme that turn its pupils into
@@ -656,17 +674,7 @@ def document_add(config_path: Path, key: str, file: Path, doc_class: str, by: st
         part = app.mapping.classes[doc_class][0]
         with app.open_store() as store:
             try:
-                ref = DossierRef(id=row.ref_id or "", external_id=row.external_id)
-                with file.open("rb") as fh:
-                    doc = store.add_document(ref, part, doc_class, file.name, fh, {"added_by": by})
-                app.audit.record(by, "document.added", row.pseudonym, {"document": doc.id, "part": part,
-                                                                       "class": doc_class})
-                run_id = app.state.begin_run("document")
-                tags = tagging.refresh(store, app.state, app.audit, schedule, app.mapping, run_id, by,
-                                       external_ids=[row.external_id])
-                app.state.finish_run(run_id, "ok", row.school, None, tags.as_dict())
-                if store.capabilities.acl:  # the new document gets its part's access too
-                    app.apply_access(store, [row.external_id], by, force=True)
+                doc, tags = app.store_document(store, row, doc_class, file, by, schedule)
             except ConnectorError as exc:
                 _fail(str(exc), as_json)
     data = {"ok": True, "record": row.pseudonym, "document": doc.id, "part": part, "class": doc_class,

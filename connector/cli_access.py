@@ -13,10 +13,10 @@ from typing import Any
 
 import click
 
-from connector import acl, completeness, render, rights
+from connector import acl, completeness, inspection, render, rights
 from connector.access import AccessEntry, AccessFacts, AccessNote, AccessPolicy, access_list
 from connector.cli import App, _app, _echo, _fail, config_option, json_option, main, out_console, pupil_group
-from connector.errors import ConfigError
+from connector.errors import ConfigError, ConnectorError
 from connector.state import DossierRow
 
 AUTHORITY = click.Choice(["yes", "no", "unknown"])
@@ -377,14 +377,23 @@ def request_extend(config_path: Path, request_id: int, reason: str, by: str, as_
 @click.argument("request_id", type=int)
 @click.option("--outcome", type=click.Choice(rights.OUTCOMES), required=True)
 @click.option("--note", default="", help="What was done (no personal data).")
+@click.option("--comment", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="A refused correction: the requester's written view, kept in the dossier.")
 @click.option("--by", required=True)
 @json_option
-def request_close(config_path: Path, request_id: int, outcome: str, note: str, by: str, as_json: bool) -> None:
-    """Close REQUEST_ID with its outcome; the hold it placed is lifted."""
+def request_close(config_path: Path, request_id: int, outcome: str, note: str, comment: Path | None, by: str,
+                  as_json: bool) -> None:
+    """Close REQUEST_ID with its outcome; the hold it placed is lifted. A correction refused
+    (wholly or partly) keeps the requester's written view in the dossier (--comment)."""
     with _app(config_path, as_json) as app:
         req = app.state.request(request_id)
         if req is None or req["status"] != "open":
             _fail(f"no open request {request_id}", as_json)
+        refused_correction = req["kind"] == "correction" and outcome in ("refused", "partly")
+        if comment is not None and not refused_correction:
+            _fail("--comment is for a correction that is refused (wholly or partly)", as_json)
+        if comment is not None:
+            _keep_comment(app, req, comment, by, as_json)
         today = date.today()
         with app.state.transaction() as conn:
             app.state.update_request(conn, request_id, status="closed", outcome=outcome, closed=today)
@@ -395,6 +404,22 @@ def request_close(config_path: Path, request_id: int, outcome: str, note: str, b
                               "late": today > req["due"], "hold_lifted": req["hold_id"]})
     _echo({"ok": True, "request": request_id, "outcome": outcome}, as_json,
           lambda: out_console.print(f"request {request_id} closed: {outcome}"))
+
+
+def _keep_comment(app: App, req: dict[str, Any], comment: Path, by: str, as_json: bool) -> None:
+    """Store the requester's view as a document of the configured class, tagged and with access."""
+    doc_class = app.loaded.config.access.correction_comment_class
+    if doc_class not in app.mapping.classes:
+        _fail(f"access.correction_comment_class {doc_class!r} is not a class of the mapping", as_json)
+    rows = app.state.dossier_rows([req["external_id"]])
+    if not rows or rows[0].ref_id is None:
+        _fail("the dossier is not in the DMS", as_json)
+    row = rows[0]
+    with app.open_store() as store:
+        try:
+            app.store_document(store, row, doc_class, comment, by, app.schedule(), {"request": req["id"]})
+        except ConnectorError as exc:
+            _fail(str(exc), as_json)
 
 
 @request_group.command("list")
@@ -426,6 +451,48 @@ def request_rows(app: App, status: str | None, warn_days: int, today: date | Non
              "closed": r["closed"].isoformat() if r["closed"] else None,
              "state": rights.state(r["received"], r["due"], day, warn_days) if r["status"] == "open" else "closed"}
             for r in app.state.requests(status)]
+
+
+# -- export for the data subject ------------------------------------------------------------------
+@main.command("export")
+@config_option
+@click.argument("key")
+@click.option("--for", "purpose", type=click.Choice(["inspection", "copy"]), required=True)
+@click.option("--requester", required=True, help="Whose right it is: the guardian (g-...) or 'pupil'.")
+@click.option("--request", "request_id", type=int, help="The request this answers.")
+@click.option("--to", "folder", type=click.Path(path_type=Path, file_okay=False), default=Path("var/export"),
+              show_default=True, help="Folder for the ZIP.")
+@click.option("--by", required=True, help="Who makes the copy.")
+@json_option
+def export_dossier(config_path: Path, key: str, purpose: str, requester: str, request_id: int | None, folder: Path,
+                   by: str, as_json: bool) -> None:
+    """Write what REQUESTER may see of pupil KEY's dossier to a ZIP with an index (documents
+    holding other people's data are listed as withheld); the export is logged."""
+    principal = "pupil" if requester == "pupil" else f"guardian:{requester}"
+    today = date.today()
+    with _app(config_path, as_json) as app:
+        row = _row(app, key, as_json)
+        try:
+            entries, _ = access_list(facts(app, row)[0], policy(app), today)
+        except ConfigError as exc:
+            _fail(str(exc), as_json)
+        rights = inspection.entitled(entries, principal)
+        if not rights:
+            _fail(f"{requester} has no right of inspection or information on {row.pseudonym} today "
+                  "(see 'leerdossier access show')", as_json)
+        with app.open_store() as store:
+            try:
+                result = inspection.export(store, app.mapping, row, rights, app.loaded.resolve(str(folder)), today,
+                                           requester)
+            except ConnectorError as exc:
+                _fail(str(exc), as_json)
+        app.audit.record(by, "dossier.exported", row.pseudonym, {
+            "for": purpose, "on_behalf": requester, "request": request_id, "parts": sorted(rights),
+            "documents": result.documents, "withheld": len(result.withheld),
+            "reason": f"{purpose} request" + (f" {request_id}" if request_id else "")})
+    _echo({"ok": True, "record": row.pseudonym, **result.as_dict()}, as_json, lambda: out_console.print(
+        f"{result.documents} documents of {row.pseudonym} written to {result.file}; "
+        f"{len(result.withheld)} withheld (other people's data)", highlight=False))
 
 
 # -- completeness ------------------------------------------------------------------------------

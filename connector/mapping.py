@@ -72,6 +72,10 @@ class _Part(_Strict):
 class _Class(_Strict):
     part: str
     name: str
+    others_data: bool = False
+    """Documents of this class usually hold other people's personal data (other pupils in a
+    team discussion or an incident): left out of an export for a data subject, and listed as
+    withheld for a person to redact."""
 
 
 class _Rule(_Strict):
@@ -106,6 +110,7 @@ class Mapping:
             (name, TITLE_FIELDS[name]) for name in _PLACEHOLDER.findall(self.title_template)
         ]
         self.classes = {code: (c.part, c.name) for code, c in data.classes.items()}
+        self.others_data = frozenset(code for code, c in data.classes.items() if c.others_data)
         self.rules = tuple(data.classify)
         self.parts = tuple(
             PartSpec(

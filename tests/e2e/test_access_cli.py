@@ -219,3 +219,55 @@ def test_the_completeness_report_lists_what_a_school_can_act_on(tmp_path: Path) 
     assert "Volledigheid" in page and "P. Pieters" not in page
     for p in ps:
         assert p.achternaam not in json.dumps(out) and p.bsn not in json.dumps(out)
+
+
+def test_an_export_for_inspection_holds_exactly_what_the_requester_may_see(tmp_path: Path) -> None:
+    import zipfile
+
+    synth = Synth(pupils=40, seed=4, duplicates=0, leavers=0.0)
+    c = config(tmp_path, {"type": "oso", "path": str(write_oso(tmp_path / "oso", synth))})
+    assert js("sync", "--config", c)[0] == 0
+    pupil = next(p for p in people(synth) if any(g.gezag for g in p.guardians)
+                 and any(not g.gezag for g in p.guardians))
+    doc = tmp_path / "doc.pdf"
+    doc.write_bytes(b"%PDF-1.4 inhoud")
+    for cls in ("rapport", "inschrijving", "verslag_teambespreking", "toetsuitslagen"):
+        assert js("document", "add", "--config", c, pupil.key, str(doc), "--class", cls)[0] == 0
+    gs = js("guardian", "list", "--config", c, pupil.key)[1]["guardians"]
+    with_authority = next(g["guardian"] for g in gs if g["authority"] == "yes")
+    without = next(g["guardian"] for g in gs if g["authority"] == "no")
+
+    code, full = js("export", "--config", c, pupil.key, "--for", "inspection", "--requester", with_authority,
+                    "--to", str(tmp_path / "out"), "--by", "adm")
+    assert code == 0 and full["documents"] == 3 and len(full["withheld"]) == 1  # the team discussion
+    names = zipfile.ZipFile(full["file"]).namelist()
+    assert {"index.json", "index.html"} <= set(names)
+    assert {n.split("/")[1] for n in names if "/" in n} == {"rapport", "inschrijving", "toetsuitslagen"}
+    index = json.loads(zipfile.ZipFile(full["file"]).read("index.json"))
+    assert any(e.get("withheld") for e in index["documents"])
+
+    code, info = js("export", "--config", c, pupil.key, "--for", "copy", "--requester", without,
+                    "--to", str(tmp_path / "out2"), "--by", "adm")
+    assert code == 0 and info["documents"] == 1  # information: the report only
+    refused = run("export", "--config", c, pupil.key, "--for", "copy", "--requester", "g-nobody", "--by", "adm")
+    assert refused.exit_code == 1 and "no right" in refused.stderr
+    history = js("audit", "show", "--config", c, pupil.key)[1]["entries"]
+    exported = [h for h in history if h["event"] == "dossier.exported"]
+    assert [h["acting_for"] for h in exported] == [with_authority, without]
+
+
+def test_a_refused_correction_keeps_the_parents_view_in_the_dossier(tmp_path: Path) -> None:
+    c = config(tmp_path, {"type": "edexml", "path": str(write(tmp_path / "export.xml", SYNTH))})
+    assert js("sync", "--config", c)[0] == 0
+    key = next(people(SYNTH)).key
+    code, opened = js("request", "open", "--config", c, key, "--kind", "correction", "--requester", "moeder",
+                      "--by", "adm")
+    view = tmp_path / "zienswijze.pdf"
+    view.write_bytes(b"%PDF-1.4 wij zijn het oneens")
+    code, closed = js("request", "close", "--config", c, str(opened["request"]), "--outcome", "refused",
+                      "--comment", str(view), "--by", "directeur")
+    assert code == 0
+    history = js("audit", "show", "--config", c, key)[1]["entries"]
+    added = [h for h in history if h["event"] == "document.added"]
+    assert added and added[-1]["details"]["class"] == "zienswijze_ouders"
+    assert added[-1]["details"]["request"] == opened["request"]
