@@ -266,7 +266,7 @@ def test_a_refused_correction_keeps_the_parents_view_in_the_dossier(tmp_path: Pa
     view.write_bytes(b"%PDF-1.4 wij zijn het oneens")
     code, closed = js("request", "close", "--config", c, str(opened["request"]), "--outcome", "refused",
                       "--comment", str(view), "--by", "directeur")
-    assert code == 0
+    assert code == 0 and closed["outcome"] == "refused"
     history = js("audit", "show", "--config", c, key)[1]["entries"]
     added = [h for h in history if h["event"] == "document.added"]
     assert added and added[-1]["details"]["class"] == "zienswijze_ouders"
