@@ -332,15 +332,9 @@ def request_open(config_path: Path, key: str, kind: str, requester: str, receive
                  as_json: bool) -> None:
     """Register a request about pupil KEY's dossier. The dossier is on hold until it is closed."""
     day = received.date() if received else date.today()
-    due = rights.first_due(day)
     with _app(config_path, as_json) as app:
         row = _row(app, key, as_json)
-        with app.state.transaction() as conn:
-            hold_id = app.state.add_hold(conn, row, None, f"open {kind} request", by)
-            request_id = app.state.open_request(conn, row, kind, requester, day, due, hold_id, by)
-            app.audit.append(conn, by, "request.opened", row.pseudonym,
-                             {"request": request_id, "kind": kind, "requester": requester,
-                              "received": day.isoformat(), "due": due.isoformat(), "hold": hold_id})
+        request_id, due, hold_id = rights.open_request(app.state, app.audit, row, kind, requester, day, by)
     _echo({"ok": True, "request": request_id, "record": row.pseudonym, "due": due.isoformat(), "hold": hold_id},
           as_json, lambda: out_console.print(f"request {request_id} ({kind}) on {row.pseudonym}: answer by "
                                              f"{due.isoformat()}; dossier on hold {hold_id}", highlight=False))
@@ -394,14 +388,7 @@ def request_close(config_path: Path, request_id: int, outcome: str, note: str, c
             _fail("--comment is for a correction that is refused (wholly or partly)", as_json)
         if comment is not None:
             _keep_comment(app, req, comment, by, as_json)
-        today = date.today()
-        with app.state.transaction() as conn:
-            app.state.update_request(conn, request_id, status="closed", outcome=outcome, closed=today)
-            if req["hold_id"] is not None:
-                app.state.remove_hold(conn, req["hold_id"], by, f"request {request_id} closed ({outcome})")
-            app.audit.append(conn, by, "request.closed", req["pseudonym"],
-                             {"request": request_id, "outcome": outcome, "note": note,
-                              "late": today > req["due"], "hold_lifted": req["hold_id"]})
+        rights.close_request(app.state, app.audit, req, outcome, note, by, date.today())
     _echo({"ok": True, "request": request_id, "outcome": outcome}, as_json,
           lambda: out_console.print(f"request {request_id} closed: {outcome}"))
 
