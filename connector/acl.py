@@ -29,12 +29,16 @@ from connector.state import DossierRow, StateStore
 def facts_of(state: StateStore, row: DossierRow) -> tuple[AccessFacts, list[dict[str, Any]]]:
     """The dossier's access facts from the state (a person's recorded authority wins over the
     source's), and the guardian rows they came from."""
-    birth, gs, gr = state.access_facts(row.external_id)
+    page = state.access_page([row.external_id])[row.external_id]
+    return _facts(row, page), page["guardians"]
+
+
+def _facts(row: DossierRow, page: dict[str, Any]) -> AccessFacts:
     guardians = tuple(GuardianFacts(id=g["guardian_id"], authority=authority(g), deceased=bool(g["deceased"]))
-                      for g in gs)
+                      for g in page["guardians"])
     grants = tuple(Grant(id=g["id"], kind=g["kind"], grantee=g["grantee"], parts=g["parts"], basis=g["basis"],
-                         start=g["start"], until=g["until"], revoked=g["revoked"]) for g in gr)
-    return AccessFacts(pseudonym=row.pseudonym, birth_date=birth, guardians=guardians, grants=grants), gs
+                         start=g["start"], until=g["until"], revoked=g["revoked"]) for g in page["grants"])
+    return AccessFacts(pseudonym=row.pseudonym, birth_date=page["birth"], guardians=guardians, grants=grants)
 
 
 def authority(g: dict[str, Any]) -> bool | None:
@@ -71,9 +75,6 @@ def _fingerprint(grants: tuple[DmsGrant, ...]) -> str:
     return hashlib.sha256(json.dumps([g.model_dump(mode="json") for g in grants], sort_keys=True).encode()).hexdigest()
 
 
-_EMPTY = _fingerprint(())
-
-
 @dataclass
 class ApplyReport:
     dossiers: int = 0
@@ -85,44 +86,61 @@ class ApplyReport:
         return dict(self.__dict__)
 
 
+PAGE = 500
+
+
 def apply(store: DocumentStore, state: StateStore, audit: AuditLog, policy: AccessPolicy, rows: list[DossierRow],
           today: date, actor: str, force: bool = False) -> ApplyReport:
     """Bring the DMS's access for ``rows`` in line with their access lists on ``today``.
-    ``force`` sets every part again (e.g. after documents were added, which need it too)."""
+    ``force`` sets every part again (e.g. after documents were added, which need it too).
+    Facts are read a page of dossiers at a time; what was set is recorded per page, each part
+    only after the DMS confirmed it."""
     report = ApplyReport()
-    for row in rows:
-        if row.ref_id is None:
-            continue
-        report.dossiers += 1
-        facts, gs = facts_of(state, row)
-        entries, _ = access_list(facts, policy, today)
-        accounts = {f"guardian:{g['guardian_id']}": g["account"] for g in gs if g["account"]}
-        accounts.update({p: a for p, a in state.accounts_of(row.external_id).items()})
-        per_part, missing = dms_grants(entries, accounts)
-        report.missing_accounts += [{"record": row.pseudonym, "principal": p} for p in missing]
-        applied = state.applied_access(row.external_id)
-        upcoming = next_change(facts, policy, today)
-        ref = DossierRef(id=row.ref_id, external_id=row.external_id)
-        for part in policy.parts:
-            grants = tuple(sorted(per_part.get(part, {}).values(), key=lambda g: (g.kind, g.principal)))
-            principals = sorted(per_part.get(part, {}))
-            fingerprint = _fingerprint(grants)
-            before = applied.get(part)
-            if before is not None and before[0] == fingerprint and not force:
-                continue
-            if before is not None or grants or force:  # nothing given before and nothing to give: no call
-                try:
-                    store.set_access(ref, part, grants)
-                except StoreError as exc:
-                    report.failed.append({"record": row.pseudonym, "part": part, "error": str(exc)})
+    live = [r for r in rows if r.ref_id is not None]
+    for start in range(0, len(live), PAGE):
+        page_rows = live[start:start + PAGE]
+        page = state.access_page([r.external_id for r in page_rows])
+        done: list[tuple[DossierRow, str, str, list[str], date | None, tuple[str, list[str], Any] | None]] = []
+        moved: list[tuple[str, date | None]] = []
+        for row in page_rows:
+            report.dossiers += 1
+            data = page[row.external_id]
+            facts = _facts(row, data)
+            entries, _ = access_list(facts, policy, today)
+            accounts = {f"guardian:{g['guardian_id']}": g["account"] for g in data["guardians"] if g["account"]}
+            accounts.update(data["accounts"])
+            per_part, missing = dms_grants(entries, accounts)
+            report.missing_accounts += [{"record": row.pseudonym, "principal": p} for p in missing]
+            upcoming = next_change(facts, policy, today)
+            ref = DossierRef(id=row.ref_id or "", external_id=row.external_id)
+            for part in policy.parts:
+                grants = tuple(sorted(per_part.get(part, {}).values(), key=lambda g: (g.kind, g.principal)))
+                principals = sorted(per_part.get(part, {}))
+                fingerprint = _fingerprint(grants)
+                before = data["applied"].get(part)
+                if before is not None and before[0] == fingerprint and not force:
+                    if before[2] != upcoming:
+                        moved.append((row.external_id, upcoming))
                     continue
-            old = set(before[1]) if before else set()
-            with state.transaction() as conn:
-                state.record_access(conn, row.external_id, part, fingerprint, principals, upcoming)
-                if (before[0] if before else _EMPTY) != fingerprint:
-                    audit.append(conn, actor, "access.applied", row.pseudonym,
-                                 {"part": part, "granted": sorted(set(principals) - old),
-                                  "revoked": sorted(old - set(principals)), "on": today.isoformat()})
-                    report.parts_changed += 1
-        state.set_next_change(row.external_id, upcoming)
+                if before is not None or grants or force:  # nothing given before and nothing to give: no call
+                    try:
+                        store.set_access(ref, part, grants)
+                    except StoreError as exc:
+                        report.failed.append({"record": row.pseudonym, "part": part, "error": str(exc)})
+                        continue
+                done.append((row, part, fingerprint, principals, upcoming, before))
+        with state.transaction() as conn:
+            for external_id, upcoming in dict(moved).items():
+                state.set_next_change(conn, external_id, upcoming)
+            state.record_access_many(conn, [(row.external_id, part, fingerprint, principals, upcoming)
+                                            for row, part, fingerprint, principals, upcoming, _before in done])
+            logged: list[tuple[str, str, str | None, dict[str, Any]]] = []
+            for row, part, fingerprint, principals, _upcoming, before in done:
+                old = set(before[1]) if before else set()
+                if (before[0] if before else _fingerprint(())) != fingerprint:
+                    logged.append((actor, "access.applied", row.pseudonym,
+                                    {"part": part, "granted": sorted(set(principals) - old),
+                                     "revoked": sorted(old - set(principals)), "on": today.isoformat()}))
+            audit.append_many(conn, logged)
+            report.parts_changed += len(logged)
     return report

@@ -48,18 +48,30 @@ class AuditLog:
     def append(self, conn: Connection, actor: str, action: str, subject: str | None,
                details: dict[str, Any]) -> int:
         """Add one entry inside the caller's transaction; returns its sequence number."""
+        return self.append_many(conn, [(actor, action, subject, details)])
+
+    def append_many(self, conn: Connection, entries: list[tuple[str, str, str | None, dict[str, Any]]]) -> int:
+        """Add entries (actor, action, subject, details) in order inside the caller's
+        transaction, chained as one by one, written in one insert; returns the last sequence."""
         head = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).first()
-        seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
+        seq, prev = (head[0], head[1]) if head else (0, GENESIS)
+        if not entries:
+            return int(seq)
         at = now()
-        body = canonical_json(details)
-        digest = self._mac(prev, seq, at, actor, action, subject, body)
-        conn.execute(insert(audit_log).values(seq=seq, at=at, actor=actor, action=action,
-                                              subject=subject, details=body, prev=prev, hash=digest))
+        rows = []
+        for actor, action, subject, details in entries:
+            seq += 1
+            body = canonical_json(details)
+            digest = self._mac(prev, seq, at, actor, action, subject, body)
+            rows.append({"seq": seq, "at": at, "actor": actor, "action": action, "subject": subject,
+                         "details": body, "prev": prev, "hash": digest})
+            prev = digest
+        conn.execute(insert(audit_log), rows)
         if head:
-            conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=digest))
+            conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev))
         else:
-            conn.execute(insert(audit_head).values(id=1, seq=seq, hash=digest))
-        return seq
+            conn.execute(insert(audit_head).values(id=1, seq=seq, hash=prev))
+        return int(seq)
 
     def record(self, actor: str, action: str, subject: str | None, details: dict[str, Any]) -> int:
         """Add one entry in its own transaction."""

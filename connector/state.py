@@ -582,17 +582,35 @@ class StateStore:
 
     def access_facts(self, external_id: str) -> tuple[date | None, list[dict[str, Any]], list[dict[str, Any]]]:
         """(birth date, current guardians, grants) of one dossier."""
+        page = self.access_page([external_id])[external_id]
+        return page["birth"], page["guardians"], page["grants"]
+
+    def access_page(self, external_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """For a page of dossiers at once (a few queries, not a few per dossier): birth date,
+        current guardians, grants, linked accounts, and the access last applied per part."""
+        out: dict[str, dict[str, Any]] = {
+            eid: {"birth": None, "guardians": [], "grants": [], "accounts": {}, "applied": {}}
+            for eid in external_ids}
         with self.engine.connect() as conn:
-            birth = conn.execute(select(pupil_access.c.birth_date)
-                                 .where(pupil_access.c.external_id == external_id)).scalar()
-            gs = [dict(r) for r in conn.execute(select(guardians).where(
-                guardians.c.external_id == external_id, guardians.c.removed_at.is_(None))
-                .order_by(guardians.c.guardian_id)).mappings()]
-            gr = [dict(r) for r in conn.execute(select(grants).where(grants.c.external_id == external_id)
-                                                .order_by(grants.c.id)).mappings()]
-        for g in gr:
-            g["parts"] = tuple(json.loads(g["parts"]))
-        return birth, gs, gr
+            for i in range(0, len(external_ids), 900):
+                ids = external_ids[i:i + 900]
+                for eid, birth in conn.execute(select(pupil_access.c.external_id, pupil_access.c.birth_date)
+                                               .where(pupil_access.c.external_id.in_(ids))):
+                    out[eid]["birth"] = birth
+                for g in conn.execute(select(guardians).where(guardians.c.external_id.in_(ids),
+                                                              guardians.c.removed_at.is_(None))
+                                      .order_by(guardians.c.guardian_id)).mappings():
+                    out[g["external_id"]]["guardians"].append(dict(g))
+                for g in conn.execute(select(grants).where(grants.c.external_id.in_(ids))
+                                      .order_by(grants.c.id)).mappings():
+                    out[g["external_id"]]["grants"].append(dict(g) | {"parts": tuple(json.loads(g["parts"]))})
+                for eid, principal, account in conn.execute(
+                        select(accounts.c.external_id, accounts.c.principal, accounts.c.account)
+                        .where(accounts.c.external_id.in_(ids))):
+                    out[eid]["accounts"][principal] = account
+                for r in conn.execute(select(acl_applied).where(acl_applied.c.external_id.in_(ids))):
+                    out[r.external_id]["applied"][r.part] = (r.fingerprint, json.loads(r.principals), r.next_change)
+        return out
 
     def add_guardian(self, conn: Connection, external_id: str, guardian_id: str, display: str | None,
                      relation: str | None, authority: bool | None, by: str) -> None:
@@ -618,9 +636,8 @@ class StateStore:
 
     def applied_access(self, external_id: str) -> dict[str, tuple[str, list[str]]]:
         """part -> (fingerprint, principals) as last set in the DMS."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(acl_applied).where(acl_applied.c.external_id == external_id)).all()
-        return {r.part: (r.fingerprint, json.loads(r.principals)) for r in rows}
+        applied = self.access_page([external_id])[external_id]["applied"]
+        return {part: (fp, principals) for part, (fp, principals, _next) in applied.items()}
 
     def record_access(self, conn: Connection, external_id: str, part: str, fingerprint: str,
                       principals: list[str], next_change: date | None) -> None:
@@ -629,11 +646,20 @@ class StateStore:
                                                 principals=json.dumps(principals), applied=now(),
                                                 next_change=next_change))
 
-    def set_next_change(self, external_id: str, next_change: date | None) -> None:
-        with self.transaction() as conn:
-            conn.execute(update(acl_applied).where(acl_applied.c.external_id == external_id,
-                                                   acl_applied.c.next_change.is_distinct_from(next_change))
-                         .values(next_change=next_change))
+    def record_access_many(self, conn: Connection, rows: list[tuple[str, str, str, list[str], date | None]]) -> None:
+        """``record_access`` for many (external id, part, fingerprint, principals, next change) at once."""
+        if not rows:
+            return
+        stamp = now()
+        for eid, part in {(r[0], r[1]) for r in rows}:
+            conn.execute(delete(acl_applied).where(acl_applied.c.external_id == eid, acl_applied.c.part == part))
+        conn.execute(insert(acl_applied), [
+            {"external_id": eid, "part": part, "fingerprint": fp, "principals": json.dumps(principals),
+             "applied": stamp, "next_change": upcoming} for eid, part, fp, principals, upcoming in rows])
+
+    def set_next_change(self, conn: Connection, external_id: str, next_change: date | None) -> None:
+        conn.execute(update(acl_applied).where(acl_applied.c.external_id == external_id)
+                     .values(next_change=next_change))
 
     def access_unapplied(self) -> list[str]:
         """Dossiers in the DMS whose access was never applied (new ones)."""
@@ -652,12 +678,6 @@ class StateStore:
         conn.execute(delete(accounts).where(accounts.c.external_id == external_id, accounts.c.principal == principal))
         conn.execute(insert(accounts).values(external_id=external_id, principal=principal, account=account,
                                              by=by, at=now()))
-
-    def accounts_of(self, external_id: str) -> dict[str, str]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(accounts.c.principal, accounts.c.account)
-                                .where(accounts.c.external_id == external_id)).all()
-        return {r[0]: r[1] for r in rows}
 
     def completeness_facts(self) -> dict[str, Any]:
         """What the completeness report is computed from, in a few queries: per dossier the
