@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 import adapters
-from connector import acl, destruction, render, tagging, transfer
+from connector import acl, destruction, render, rights, tagging, transfer
 from connector import config as config_mod
 from connector import mapping as mapping_mod
 from connector.access import AccessPolicy
@@ -273,6 +273,9 @@ def _summary(r: SyncReport, list_ops: bool) -> None:
             (f"dossiers {verb}updated", r.dossiers_updated), ("DMS writes", r.dms_writes)]
     for label, value in rows:
         c.print(f"  {label + ':':<30}{value}")
+    if r.access and (r.access["parts_changed"] or r.access["missing_accounts"]):
+        c.print(f"  access applied: {r.access['parts_changed']} dossier parts changed; "
+                f"{len(r.access['missing_accounts'])} rights wait for a linked DMS account")
     if r.unchanged:
         c.print("  the LAS reports no changes since the last applied run; nothing to do")
     if r.resumed_read:
@@ -345,6 +348,12 @@ def status_cmd(config_path: Path, as_json: bool) -> None:
         runs = [{k: v for k, v in run.items() if k != "report"} for run in app.state.last_runs()]
         dossiers = app.state.dossier_count()
         overview = app.state.overview()
+        today = date.today()
+        warn = app.loaded.config.access.request_warn_days
+        requests = [{"request": r["id"], "record": r["pseudonym"], "kind": r["kind"], "due": r["due"].isoformat(),
+                     "state": rights.state(r["received"], r["due"], today, warn)} for r in app.state.requests("open")]
+        overview["requests_open"] = len(requests)
+        overview["requests_attention"] = [r for r in requests if r["state"] != "ok"]
         if as_json:
             data = {"journal": journal, "unfinished": unfinished, "dossiers": dossiers, "runs": runs} | overview
             click.echo(json.dumps(data, indent=2, default=str))
@@ -357,6 +366,10 @@ def status_cmd(config_path: Path, as_json: bool) -> None:
                 + f"; active holds: {overview['active_holds']}")
         for p in overview["transfer_unfinished"]:
             c.print(f"  [yellow]transfer not finished[/]: {p} (removal at the source was interrupted; check it)",
+                    highlight=False)
+        c.print(f"open requests: {len(requests)}")
+        for r in overview["requests_attention"]:
+            c.print(f"  [yellow]request {r['request']} ({r['kind']}) on {r['record']}: {r['state']}, due {r['due']}[/]",
                     highlight=False)
         c.print("journal: " + (", ".join(f"{k} {v}" for k, v in sorted(journal.items())) or "empty"))
         for r in unfinished:

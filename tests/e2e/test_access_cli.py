@@ -125,6 +125,8 @@ def test_a_request_holds_the_dossier_until_it_is_closed(tmp_path: Path) -> None:
     assert code == 0 and opened["hold"]
     code, listed = js("request", "list", "--config", c)
     assert listed["requests"][0]["state"] == "due soon"  # four weeks old
+    status = json.loads(run("status", "--config", c, "--json").stdout)
+    assert status["requests_open"] == 1 and status["requests_attention"][0]["state"] == "due soon"
     assert js("destruction", "list", "create", "--config", c, "--today", "2026-11-24")[1]["items"] == 0
     code, ext = js("request", "extend", "--config", c, str(opened["request"]), "--reason", "omvangrijk", "--by", "adm")
     assert code == 0 and ext["due"] > opened["due"]
