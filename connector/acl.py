@@ -75,11 +75,16 @@ def _fingerprint(grants: tuple[DmsGrant, ...]) -> str:
     return hashlib.sha256(json.dumps([g.model_dump(mode="json") for g in grants], sort_keys=True).encode()).hexdigest()
 
 
+MISSING_SHOWN = 100
+
+
 @dataclass
 class ApplyReport:
     dossiers: int = 0
     parts_changed: int = 0
-    missing_accounts: list[dict[str, str]] = field(default_factory=list)
+    missing_accounts: int = 0
+    """Rights that wait for a linked DMS account (``report completeness`` lists them all)."""
+    missing_examples: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -100,8 +105,8 @@ def apply(store: DocumentStore, state: StateStore, audit: AuditLog, policy: Acce
     for start in range(0, len(live), PAGE):
         page_rows = live[start:start + PAGE]
         page = state.access_page([r.external_id for r in page_rows])
-        done: list[tuple[DossierRow, str, str, list[str], date | None, tuple[str, list[str], Any] | None]] = []
-        moved: list[tuple[str, date | None]] = []
+        done: list[tuple[DossierRow, str, str, list[str], date | None, list[str], tuple[Any, ...] | None]] = []
+        moved: list[tuple[str, date | None, list[str]]] = []
         for row in page_rows:
             report.dossiers += 1
             data = page[row.external_id]
@@ -110,7 +115,9 @@ def apply(store: DocumentStore, state: StateStore, audit: AuditLog, policy: Acce
             accounts = {f"guardian:{g['guardian_id']}": g["account"] for g in data["guardians"] if g["account"]}
             accounts.update(data["accounts"])
             per_part, missing = dms_grants(entries, accounts)
-            report.missing_accounts += [{"record": row.pseudonym, "principal": p} for p in missing]
+            report.missing_accounts += len(missing)
+            room = MISSING_SHOWN - len(report.missing_examples)
+            report.missing_examples += [{"record": row.pseudonym, "principal": p} for p in missing[:max(room, 0)]]
             upcoming = next_change(facts, policy, today)
             ref = DossierRef(id=row.ref_id or "", external_id=row.external_id)
             for part in policy.parts:
@@ -119,8 +126,8 @@ def apply(store: DocumentStore, state: StateStore, audit: AuditLog, policy: Acce
                 fingerprint = _fingerprint(grants)
                 before = data["applied"].get(part)
                 if before is not None and before[0] == fingerprint and not force:
-                    if before[2] != upcoming:
-                        moved.append((row.external_id, upcoming))
+                    if before[2] != upcoming or before[3] != missing:
+                        moved.append((row.external_id, upcoming, missing))
                     continue
                 if before is not None or grants or force:  # nothing given before and nothing to give: no call
                     try:
@@ -128,14 +135,14 @@ def apply(store: DocumentStore, state: StateStore, audit: AuditLog, policy: Acce
                     except StoreError as exc:
                         report.failed.append({"record": row.pseudonym, "part": part, "error": str(exc)})
                         continue
-                done.append((row, part, fingerprint, principals, upcoming, before))
+                done.append((row, part, fingerprint, principals, upcoming, missing, before))
         with state.transaction() as conn:
-            for external_id, upcoming in dict(moved).items():
-                state.set_next_change(conn, external_id, upcoming)
-            state.record_access_many(conn, [(row.external_id, part, fingerprint, principals, upcoming)
-                                            for row, part, fingerprint, principals, upcoming, _before in done])
+            for external_id, upcoming, waiting in {m[0]: m for m in moved}.values():
+                state.set_next_change(conn, external_id, upcoming, waiting)
+            state.record_access_many(conn, [(row.external_id, part, fingerprint, principals, upcoming, waiting)
+                                            for row, part, fingerprint, principals, upcoming, waiting, _b in done])
             logged: list[tuple[str, str, str | None, dict[str, Any]]] = []
-            for row, part, fingerprint, principals, _upcoming, before in done:
+            for row, part, fingerprint, principals, _upcoming, _waiting, before in done:
                 old = set(before[1]) if before else set()
                 if (before[0] if before else _fingerprint(())) != fingerprint:
                     logged.append((actor, "access.applied", row.pseudonym,

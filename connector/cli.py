@@ -275,7 +275,7 @@ def _summary(r: SyncReport, list_ops: bool) -> None:
         c.print(f"  {label + ':':<30}{value}")
     if r.access and (r.access["parts_changed"] or r.access["missing_accounts"]):
         c.print(f"  access applied: {r.access['parts_changed']} dossier parts changed; "
-                f"{len(r.access['missing_accounts'])} rights wait for a linked DMS account")
+                f"{r.access['missing_accounts']} rights wait for a linked DMS account")
     if r.unchanged:
         c.print("  the LAS reports no changes since the last applied run; nothing to do")
     if r.resumed_read:

@@ -101,7 +101,8 @@ def guardian_add(config_path: Path, key: str, name: str, relation: str | None, a
             app.state.add_guardian(conn, row.external_id, gid, name, relation, _parse_authority(authority), by)
             app.audit.append(conn, by, "guardian.added", row.pseudonym,
                              {"guardian": gid, "relation": relation, "authority": authority})
-    _echo({"ok": True, "record": row.pseudonym, "guardian": gid}, as_json,
+        applied = _apply_now(app, row, by, as_json)
+    _echo({"ok": True, "record": row.pseudonym, "guardian": gid, "access": applied}, as_json,
           lambda: out_console.print(f"guardian {gid} recorded for {row.pseudonym}", highlight=False))
 
 
@@ -224,7 +225,7 @@ def access_apply(config_path: Path, key: str | None, everything: bool, today: An
     data = {"ok": not report.failed, **report.as_dict()}
     _echo(data, as_json, lambda: out_console.print(
         f"access applied: {report.dossiers} dossiers, {report.parts_changed} parts changed, "
-        f"{len(report.missing_accounts)} rights without a linked account, {len(report.failed)} failed"))
+        f"{report.missing_accounts} rights without a linked account, {len(report.failed)} failed"))
     if report.failed:
         raise SystemExit(1)
 

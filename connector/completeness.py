@@ -9,7 +9,8 @@ Checks:
 - pupils without a dossier: records the last sync rejected or held as suspected duplicates;
 - suspected duplicates not yet dismissed;
 - requests near or past their deadline;
-- guardians whose parental authority nobody knows (they get no access until it is recorded).
+- guardians whose parental authority nobody knows (they get no access until it is recorded);
+- rights that cannot be applied because no DMS account is linked (as of the last apply).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ CHECKS: tuple[tuple[str, str], ...] = (
     ("suspected_duplicate", "suspected duplicate, not dismissed"),
     ("request_due", "request near or past its deadline"),
     ("authority_unknown", "guardian whose parental authority is unknown"),
+    ("right_without_account", "a right that waits for a linked DMS account"),
 )
 
 
@@ -39,6 +41,7 @@ def report(state: StateStore, okr_class: str, evidence_class: str, today: date,
     rows = state.dossier_rows()
     facts = state.facts_map({r.external_id: r.departure for r in rows})
     known = state.completeness_facts()
+    waiting = state.waiting_for_accounts()
     schools: dict[str, dict[str, Any]] = {}
 
     def add(school: str, check: str, record: str, detail: str = "") -> None:
@@ -64,6 +67,8 @@ def report(state: StateStore, okr_class: str, evidence_class: str, today: date,
             add(r.school, "document_without_tag", r.pseudonym, f"{known['untagged'][r.external_id]} documents")
         if r.vanished_since is not None and f.departure is None:
             add(r.school, "vanished", r.pseudonym, f"missing since {r.vanished_since.isoformat()}")
+        if waiting.get(r.external_id):
+            add(r.school, "right_without_account", r.pseudonym, ", ".join(waiting[r.external_id]))
         if known["unknown_authority"].get(r.external_id):
             add(r.school, "authority_unknown", r.pseudonym, f"{known['unknown_authority'][r.external_id]} guardians")
     for school in list(schools):

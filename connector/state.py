@@ -278,6 +278,7 @@ acl_applied = Table(
     Column("principals", Text, nullable=False),  # JSON: the pseudonymous principals (role:, guardian:, ...)
     Column("applied", String(40), nullable=False),
     Column("next_change", Date, index=True),
+    Column("waiting", Text),  # JSON: principals with a right but no linked DMS account
 )
 
 accounts = Table(
@@ -609,7 +610,8 @@ class StateStore:
                         .where(accounts.c.external_id.in_(ids))):
                     out[eid]["accounts"][principal] = account
                 for r in conn.execute(select(acl_applied).where(acl_applied.c.external_id.in_(ids))):
-                    out[r.external_id]["applied"][r.part] = (r.fingerprint, json.loads(r.principals), r.next_change)
+                    out[r.external_id]["applied"][r.part] = (r.fingerprint, json.loads(r.principals), r.next_change,
+                                                             json.loads(r.waiting or "[]"))
         return out
 
     def add_guardian(self, conn: Connection, external_id: str, guardian_id: str, display: str | None,
@@ -637,7 +639,7 @@ class StateStore:
     def applied_access(self, external_id: str) -> dict[str, tuple[str, list[str]]]:
         """part -> (fingerprint, principals) as last set in the DMS."""
         applied = self.access_page([external_id])[external_id]["applied"]
-        return {part: (fp, principals) for part, (fp, principals, _next) in applied.items()}
+        return {part: (v[0], v[1]) for part, v in applied.items()}
 
     def record_access(self, conn: Connection, external_id: str, part: str, fingerprint: str,
                       principals: list[str], next_change: date | None) -> None:
@@ -646,8 +648,10 @@ class StateStore:
                                                 principals=json.dumps(principals), applied=now(),
                                                 next_change=next_change))
 
-    def record_access_many(self, conn: Connection, rows: list[tuple[str, str, str, list[str], date | None]]) -> None:
-        """``record_access`` for many (external id, part, fingerprint, principals, next change) at once."""
+    def record_access_many(self, conn: Connection,
+                           rows: list[tuple[str, str, str, list[str], date | None, list[str]]]) -> None:
+        """``record_access`` for many (external id, part, fingerprint, principals, next change,
+        waiting) at once."""
         if not rows:
             return
         stamp = now()
@@ -655,11 +659,20 @@ class StateStore:
             conn.execute(delete(acl_applied).where(acl_applied.c.external_id == eid, acl_applied.c.part == part))
         conn.execute(insert(acl_applied), [
             {"external_id": eid, "part": part, "fingerprint": fp, "principals": json.dumps(principals),
-             "applied": stamp, "next_change": upcoming} for eid, part, fp, principals, upcoming in rows])
+             "applied": stamp, "next_change": upcoming, "waiting": json.dumps(waiting)}
+            for eid, part, fp, principals, upcoming, waiting in rows])
 
-    def set_next_change(self, conn: Connection, external_id: str, next_change: date | None) -> None:
+    def set_next_change(self, conn: Connection, external_id: str, next_change: date | None,
+                        waiting: list[str]) -> None:
         conn.execute(update(acl_applied).where(acl_applied.c.external_id == external_id)
-                     .values(next_change=next_change))
+                     .values(next_change=next_change, waiting=json.dumps(waiting)))
+
+    def waiting_for_accounts(self) -> dict[str, list[str]]:
+        """Dossiers with rights that wait for a linked DMS account: external id -> principals."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(acl_applied.c.external_id, acl_applied.c.waiting).where(
+                acl_applied.c.waiting.is_not(None), acl_applied.c.waiting != "[]")).all()
+        return {eid: json.loads(w) for eid, w in rows}
 
     def access_unapplied(self) -> list[str]:
         """Dossiers in the DMS whose access was never applied (new ones)."""

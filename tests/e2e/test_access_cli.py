@@ -207,6 +207,9 @@ def test_the_completeness_report_lists_what_a_school_can_act_on(tmp_path: Path) 
     js("request", "open", "--config", c, asked, "--kind", "copy", "--requester", "vader",
        "--received", (date.today() - timedelta(days=30)).isoformat(), "--by", "adm")
     js("guardian", "add", "--config", c, asked, "--name", "P. Pieters", "--authority", "unknown", "--by", "adm")
+    added = js("guardian", "add", "--config", c, with_dossier[4], "--name", "Q. Quist", "--authority", "yes",
+               "--by", "adm")[1]
+    assert added["access"]["missing_accounts"] == 1  # applied at once; the right waits for an account
 
     code, out = js("report", "completeness", "--config", c, "--html", str(tmp_path / "report.html"))
     assert code == 0
@@ -214,6 +217,7 @@ def test_the_completeness_report_lists_what_a_school_can_act_on(tmp_path: Path) 
     counts = school["counts"]
     assert counts["leaver_without_okr"] == 1 and counts["okr_without_parents_informed"] == 1
     assert counts["vanished"] == 1 and counts["request_due"] == 1 and counts["authority_unknown"] == 1
+    assert counts["right_without_account"] == 1
     assert counts["suspected_duplicate"] == 1 and counts["pupil_without_dossier"] == 2  # the held pair
     records = {(i["check"], i["record"]) for i in school["items"]}
     assert all(r.startswith("p-") for _, r in records if "/" not in r)
