@@ -219,7 +219,7 @@ def _run_sync(config_path: Path, as_json: bool, report_file: Path | None, dry_ru
                               min_snapshot_ratio=cfg.safety.min_snapshot_ratio,
                               hold_suspected_duplicates=cfg.safety.hold_suspected_duplicates,
                               actor=actor, list_operations=list_ops, concurrency=cfg.execution.concurrency,
-                              source_key=app.source_key())
+                              breaker=cfg.execution.breaker, source_key=app.source_key())
         update, bar = _progress(not as_json and err_console.is_terminal)
         try:
             source = app.source()
@@ -228,13 +228,13 @@ def _run_sync(config_path: Path, as_json: bool, report_file: Path | None, dry_ru
                 with bar or nullcontext():
                     report = sync(source, store, app.state, app.audit, app.identity, app.mapping,
                                   options, date.today(), update)
-                if report.retag and not dry_run and not report.stopped_by:
+                if report.retag and not dry_run and not report.stopped_by and not report.halted_by:
                     tags = tagging.refresh(store, app.state, app.audit, schedule, app.mapping, report.run_id,
                                            actor, external_ids=report.retag)
                     report.tags = tags.as_dict()
                     report.dms_writes += tags.dms_writes
                     report.failed.extend(tags.failed)
-                if not dry_run and not report.stopped_by and store.capabilities.acl:
+                if not dry_run and not report.stopped_by and not report.halted_by and store.capabilities.acl:
                     # access follows the facts the same day: changed guardians, new dossiers,
                     # birthdays and grants that start or end today
                     ids = sorted(set(report.reaccess) | set(app.state.access_due(date.today()))
@@ -256,7 +256,7 @@ def _run_sync(config_path: Path, as_json: bool, report_file: Path | None, dry_ru
             _summary(report, list_ops)
         if report.stopped_by:
             sys.exit(EXIT_SAFETY)
-        if report.failed:
+        if report.failed or report.halted_by:
             sys.exit(EXIT_ERROR)
 
 
@@ -276,6 +276,9 @@ def _summary(r: SyncReport, list_ops: bool) -> None:
     if r.access and (r.access["parts_changed"] or r.access["missing_accounts"]):
         c.print(f"  access applied: {r.access['parts_changed']} dossier parts changed; "
                 f"{r.access['missing_accounts']} rights wait for a linked DMS account")
+    if r.halted_by:
+        c.print(f"  [red]halted ({r.halted_by})[/]: {r.deferred} operations wait in the journal for the next run",
+                highlight=False)
     if r.unchanged:
         c.print("  the LAS reports no changes since the last applied run; nothing to do")
     if r.resumed_read:

@@ -104,6 +104,9 @@ class AccessSection(_Section):
 
 class ExecutionSection(_Section):
     concurrency: int = Field(default=1, ge=1, le=32)
+    breaker: int = Field(default=10, ge=1)
+    """Operations in a row that failed on transient errors (after their retries) before a run
+    stops sending to the DMS; the rest waits in the journal for the next run."""
     """DMS calls in flight at once. A single-worker Mayan on 2 cores stops scaling at 1
     (bench/mayan_bench.py: 1.63, 1.59, 1.59 dossiers/s bare at 1, 2, 4); raise it for a DMS
     with more workers, after measuring with the bench."""

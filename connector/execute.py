@@ -43,6 +43,9 @@ class Outcome:
     dms_writes: int = 0
     resumed: int = 0
     failed: list[dict[str, str]] = field(default_factory=list)
+    deferred: int = 0
+    """Operations journalled but not sent: the run halted (circuit breaker, stop requested);
+    the next run finishes them from the journal."""
 
     def add(self, other: Outcome) -> None:
         self.created += other.created
@@ -53,6 +56,7 @@ class Outcome:
         self.dms_writes += other.dms_writes
         self.resumed += other.resumed
         self.failed.extend(other.failed)
+        self.deferred += other.deferred
 
 
 Guard = Callable[[Operation], str | None]
@@ -63,9 +67,22 @@ _ACTIONS = {"create_dossier": "dossier.created", "update_dossier": "dossier.upda
 
 
 class Executor:
+    """Applies journalled operations to the DMS.
+
+    A circuit breaker stops hammering a DMS that keeps failing: after ``breaker`` operations in
+    a row failed on transient errors (retries exhausted), no more are sent in this run; they
+    stay in the journal for the next. ``should_stop`` (a signal asked the service to stop) halts
+    the same way between operations.
+    """
+
     def __init__(self, store: DocumentStore, state: StateStore, audit: AuditLog, actor: str,
-                 retry: RetryPolicy | None = None, guard: Guard | None = None, concurrency: int = 1) -> None:
+                 retry: RetryPolicy | None = None, guard: Guard | None = None, concurrency: int = 1,
+                 breaker: int | None = None, should_stop: Callable[[], bool] | None = None) -> None:
         self.store = store
+        self.breaker = breaker
+        self.should_stop = should_stop
+        self.halted_by: str | None = None
+        self._failures_in_a_row = 0
         self.state = state
         self.audit = audit
         self.actor = actor
@@ -108,9 +125,18 @@ class Executor:
             self._apply(row.id, row.operation, row.dup_pgn, row.dup_nb, outcome, resumed=row)
         return outcome
 
+    def halted(self) -> bool:
+        if self.halted_by is None and self.should_stop is not None and self.should_stop():
+            self.halted_by = "stop_requested"
+            log.warning("stop requested: the rest stays in the journal for the next run")
+        return self.halted_by is not None
+
     def _apply(self, op_id: int, op: Operation, dup_pgn: str | None, dup_nb: str | None,
                outcome: Outcome, resumed: JournalRow | None = None) -> None:
         with self._lock:
+            if self.halted():
+                outcome.deferred += 1
+                return
             if op.kind == "destroy_document":
                 reason = self.guard(op) if self.guard else "no guard: destroys run only from an approved list"
                 if reason is not None:
@@ -126,8 +152,15 @@ class Executor:
             with self._lock:
                 self.state.journal_mark(op_id, "failed", f"{kind}: {exc}")
                 outcome.failed.append({"record": op.pseudonym, "operation": op.kind, "error": f"{kind}: {exc}"})
+                if isinstance(exc, TransientError):
+                    self._failures_in_a_row += 1
+                    if self.breaker and self._failures_in_a_row >= self.breaker and self.halted_by is None:
+                        self.halted_by = "circuit_breaker"
+                        log.warning("circuit breaker open: the DMS keeps failing; the rest stays in the journal",
+                                    extra={"failures_in_a_row": self._failures_in_a_row})
             return
         with self._lock:
+            self._failures_in_a_row = 0
             outcome.dms_writes += writes
             with self.state.transaction() as conn:
                 self.state.record_done(conn, op_id, op, ref.id, dup_pgn, dup_nb,

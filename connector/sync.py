@@ -41,6 +41,10 @@ class SyncOptions:
     retry: RetryPolicy | None = None
     list_operations: bool = False
     concurrency: int = 1
+    breaker: int | None = None
+    """Transient failures in a row after which the run stops sending (circuit breaker)."""
+    should_stop: Callable[[], bool] | None = None
+    """Asked between operations: a service told to stop halts cleanly."""
     source_key: str | None = None
     """Names the source's settings together with the mapping and identity scheme. The cursor
     of the last completely applied run is kept under it; it is offered to the source (to ask
@@ -62,6 +66,10 @@ class SyncReport:
     """Records an interrupted run had staged from the same snapshot, taken over unread."""
     unchanged: bool = False
     """The source said nothing changed since the last applied run; nothing was planned."""
+    halted_by: str | None = None
+    """``circuit_breaker`` or ``stop_requested``: the run stopped sending; ``deferred``
+    operations wait in the journal and the snapshot is not recorded as applied."""
+    deferred: int = 0
     rejected: list[dict[str, str]] = field(default_factory=list)
     vanished: list[dict[str, str]] = field(default_factory=list)
     suspected_duplicates: list[dict[str, Any]] = field(default_factory=list)
@@ -116,7 +124,8 @@ def _sync(source: PupilSource, store: DocumentStore, state: StateStore, audit: A
           progress: Progress) -> SyncReport:
     run_id = state.begin_run("plan" if options.dry_run else "sync")
     report = SyncReport(run_id=run_id, dry_run=options.dry_run)
-    executor = Executor(store, state, audit, options.actor, options.retry, concurrency=options.concurrency)
+    executor = Executor(store, state, audit, options.actor, options.retry, concurrency=options.concurrency,
+                        breaker=options.breaker, should_stop=options.should_stop)
     resumed = Outcome()
     try:
         if not options.dry_run:
@@ -144,8 +153,13 @@ def _sync(source: PupilSource, store: DocumentStore, state: StateStore, audit: A
         raise
     finally:
         state.drop_staging(run_id)
+    report.halted_by = executor.halted_by
     if options.dry_run:
         state.finish_run(run_id, "dry-run", report.school, report.pupils_seen, report.as_dict())
+    elif report.halted_by:
+        # not "ok": the snapshot is not applied completely, so neither the snapshot rail's last
+        # good count nor the source's "changes since" cursor may move on
+        state.finish_run(run_id, "halted", report.school, report.pupils_seen, report.as_dict())
     else:
         state.finish_run(run_id, "ok", report.school, report.pupils_seen, report.as_dict(),
                          applied=_applied(source, options))
@@ -267,6 +281,8 @@ def _run(executor: Executor, state: StateStore, audit: AuditLog, options: SyncOp
         else:
             outcome.add(executor.run(run_id, [(op, *hashes[op.external_id]) for op in ops]))
         progress("write", outcome.created + outcome.updated)
+        if executor.halted():
+            break  # what is not journalled yet is planned again from the next snapshot
 
     if not options.dry_run:
         changed_access = state.apply_access(run_id, skip=repeated)
@@ -280,6 +296,7 @@ def _run(executor: Executor, state: StateStore, audit: AuditLog, options: SyncOp
     report.dms_writes = outcome.dms_writes
     report.resumed = outcome.resumed
     report.failed = outcome.failed
+    report.deferred = outcome.deferred
     vanished, returned = state.refresh_seen(run_id, school, today, write=not options.dry_run)
     for external_id, pseudonym, since in vanished:
         if state.facts_for(external_id, None).departure is None:
