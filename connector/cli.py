@@ -115,6 +115,45 @@ class App:
         rows = self.state.dossier_rows(external_ids) if external_ids else []
         return acl.apply(store, self.state, self.audit, self.access_policy(), rows, day, actor, force=force)
 
+    def sync_options(self, actor: str = "leerdossier sync", **overrides: Any) -> SyncOptions:
+        cfg = self.loaded.config
+        values: dict[str, Any] = {
+            "min_snapshot_ratio": cfg.safety.min_snapshot_ratio,
+            "hold_suspected_duplicates": cfg.safety.hold_suspected_duplicates, "actor": actor,
+            "concurrency": cfg.execution.concurrency, "breaker": cfg.execution.breaker,
+            "source_key": self.source_key()}
+        values.update(overrides)
+        return SyncOptions(**values)
+
+    def sync_once(self, options: SyncOptions, progress: Callable[[str, int], None] | None = None,
+                  wrap_store: Callable[[DocumentStore], DocumentStore] | None = None,
+                  today: date | None = None) -> SyncReport:
+        """One sync with what follows it the same day: retag the dossiers whose departure
+        changed, and apply access (changed facts, new dossiers, birthdays, grants)."""
+        day = today or date.today()
+        source = self.source()
+        with self.open_store() as opened:
+            store = wrap_store(opened) if wrap_store else opened
+            schedule = self.schedule()
+            report = sync(source, store, self.state, self.audit, self.identity, self.mapping, options, day,
+                          progress or (lambda _phase, _n: None))
+            if options.dry_run or report.stopped_by or report.halted_by:
+                return report
+            if report.retag:
+                tags = tagging.refresh(store, self.state, self.audit, schedule, self.mapping, report.run_id,
+                                       options.actor, external_ids=report.retag)
+                report.tags = tags.as_dict()
+                report.dms_writes += tags.dms_writes
+                report.failed.extend(tags.failed)
+            if store.capabilities.acl:
+                ids = sorted(set(report.reaccess) | set(self.state.access_due(day))
+                             | set(self.state.access_unapplied()))
+                applied = self.apply_access(store, ids, options.actor, today=day)
+                report.access = applied.as_dict()
+                report.dms_writes += applied.parts_changed
+                report.failed.extend(applied.failed)
+        return report
+
     def store_document(self, store: DocumentStore, row: DossierRow, doc_class: str, file: Path, by: str,
                        schedule: Schedule, details: dict[str, Any] | None = None) -> tuple[DocumentRef, Any]:
         """Add FILE to the dossier as ``doc_class``, audited, tagged at once and given its part's
@@ -213,36 +252,13 @@ def _progress(enabled: bool) -> tuple[Callable[[str, int], None], Progress | Non
 def _run_sync(config_path: Path, as_json: bool, report_file: Path | None, dry_run: bool,
               accept_snapshot: bool, by: str | None, list_ops: bool) -> None:
     with _app(config_path, as_json) as app:
-        cfg = app.loaded.config
         actor = f"leerdossier sync (accepted by {by})" if accept_snapshot and by else "leerdossier sync"
-        options = SyncOptions(dry_run=dry_run, accept_snapshot=accept_snapshot,
-                              min_snapshot_ratio=cfg.safety.min_snapshot_ratio,
-                              hold_suspected_duplicates=cfg.safety.hold_suspected_duplicates,
-                              actor=actor, list_operations=list_ops, concurrency=cfg.execution.concurrency,
-                              breaker=cfg.execution.breaker, source_key=app.source_key())
+        options = app.sync_options(actor, dry_run=dry_run, accept_snapshot=accept_snapshot,
+                                   list_operations=list_ops)
         update, bar = _progress(not as_json and err_console.is_terminal)
         try:
-            source = app.source()
-            with app.open_store() as store:
-                schedule = app.schedule()
-                with bar or nullcontext():
-                    report = sync(source, store, app.state, app.audit, app.identity, app.mapping,
-                                  options, date.today(), update)
-                if report.retag and not dry_run and not report.stopped_by and not report.halted_by:
-                    tags = tagging.refresh(store, app.state, app.audit, schedule, app.mapping, report.run_id,
-                                           actor, external_ids=report.retag)
-                    report.tags = tags.as_dict()
-                    report.dms_writes += tags.dms_writes
-                    report.failed.extend(tags.failed)
-                if not dry_run and not report.stopped_by and not report.halted_by and store.capabilities.acl:
-                    # access follows the facts the same day: changed guardians, new dossiers,
-                    # birthdays and grants that start or end today
-                    ids = sorted(set(report.reaccess) | set(app.state.access_due(date.today()))
-                                 | set(app.state.access_unapplied()))
-                    applied = app.apply_access(store, ids, actor)
-                    report.access = applied.as_dict()
-                    report.dms_writes += applied.parts_changed
-                    report.failed.extend(applied.failed)
+            with bar or nullcontext():
+                report = app.sync_once(options, update)
         except (ConfigError, SourceError) as exc:
             _fail(str(exc), as_json)
         data = report.as_dict()
