@@ -53,9 +53,21 @@ class _Formatter(logging.Formatter):
         return base + "".join(f" {k}={v}" for k, v in sorted(extras.items()))
 
 
-def _setup_logging(level: str) -> None:
+class _JsonFormatter(_Formatter):
+    """One JSON object per line: time, level, logger, message and the extras (pseudonyms and
+    counts, never names)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
+                "message": record.getMessage()}
+        data.update({k: v for k, v in record.__dict__.items() if k not in self._std})
+        return json.dumps(data, default=str)
+
+
+def _setup_logging(level: str, fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_JsonFormatter() if fmt == "json"
+                         else _Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("leerdossier")
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -206,7 +218,7 @@ def _app(config_path: Path, as_json: bool) -> Iterator[App]:
     try:
         loaded = config_mod.load(config_path)
         cfg = loaded.config
-        _setup_logging(cfg.logging.level)
+        _setup_logging(cfg.logging.level, cfg.logging.format)
         secret = loaded.secret(cfg.identity.secret, ["identity", "secret"], create=cfg.identity.create_secret)
         identity = Identity(secret, cfg.identity.key)
         mapping = mapping_mod.load(cfg.mapping.preset, base=loaded.base)
@@ -1088,7 +1100,11 @@ def transfer_cmd(config_path: Path, key: str, part: str, folder: Path | None, ot
 
 
 # Commands kept in their own modules register themselves on ``main`` when imported.
-from connector import cli_access  # noqa: E402, F401
+from connector import cli_access, cli_service  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    # ``python -m connector.cli``: the command modules registered themselves on the imported
+    # module's group, not on this __main__ copy's
+    from connector.cli import main as registered
+
+    registered()

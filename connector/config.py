@@ -102,6 +102,24 @@ class AccessSection(_Section):
     """The class of the document keeping a parent's written view when a correction is refused."""
 
 
+class ServiceSection(_Section):
+    """``leerdossier run``: when it works and what it does besides the sync."""
+
+    every: str | None = "1h"
+    """An interval: ``90s``, ``15m``, ``6h``, ``1d`` (or give ``cron`` and set this to "")."""
+    cron: str | None = None
+    """A cron expression, e.g. ``"30 6 * * 1-5"`` (06:30 on weekdays, local time of the machine)."""
+    jobs: list[str] = Field(default_factory=lambda: ["sync"])
+    """Besides ``sync`` (which always applies access and retags): ``access`` (apply what the
+    calendar changed today), ``destruction_list`` (create a list; a person approves and
+    executes it), ``purge`` (empty the DMS trash after the grace period). Never an unapproved
+    destruction."""
+    listen: str = "127.0.0.1:9464"
+    """Loopback address for /healthz and /metrics (never on the network: no authentication)."""
+    stop_timeout: float = Field(default=60.0, gt=0)
+    """Seconds a stop may take (the operation in flight is finished, the rest stays journalled)."""
+
+
 class ExecutionSection(_Section):
     concurrency: int = Field(default=1, ge=1, le=32)
     breaker: int = Field(default=10, ge=1)
@@ -114,6 +132,8 @@ class ExecutionSection(_Section):
 
 class LoggingSection(_Section):
     level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    format: str = Field(default="text", pattern="^(text|json)$")
+    """``json``: one JSON object per line (the service always logs JSON)."""
 
 
 class Config(_Section):
@@ -127,6 +147,7 @@ class Config(_Section):
     destruction: DestructionSection = Field(default_factory=DestructionSection)
     okr: OkrSection = Field(default_factory=OkrSection)
     access: AccessSection = Field(default_factory=AccessSection)
+    service: ServiceSection = Field(default_factory=ServiceSection)
     execution: ExecutionSection = Field(default_factory=ExecutionSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
 

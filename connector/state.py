@@ -674,6 +674,13 @@ class StateStore:
                 acl_applied.c.waiting.is_not(None), acl_applied.c.waiting != "[]")).all()
         return {eid: json.loads(w) for eid, w in rows}
 
+    def due_count(self, today: date) -> int:
+        """Documents present in the DMS whose retention period has ended by ``today``."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(documents).where(
+                documents.c.status == "present", documents.c.due <= today,
+                or_(documents.c.blocked.is_(None), documents.c.blocked == 0))).scalar() or 0)
+
     def access_unapplied(self) -> list[str]:
         """Dossiers in the DMS whose access was never applied (new ones)."""
         with self.engine.connect() as conn:
