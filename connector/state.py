@@ -26,6 +26,8 @@ try:
 except ImportError:  # pragma: no cover (not on Windows)
     fcntl = None  # type: ignore[assignment]
 
+from alembic import command
+from alembic.config import Config as AlembicConfig
 from sqlalchemy import (
     Column,
     Date,
@@ -41,8 +43,10 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    inspect,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection, Engine, create_engine
@@ -60,8 +64,9 @@ from connector.model import (
     RetentionTag,
 )
 
-SCHEMA_VERSION = 2
 metadata = MetaData()
+"""The schema as this version uses it. Changes go with a migration in connector/migrations/
+(``alembic revision --autogenerate`` against a store at the previous head)."""
 
 meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text))
 
@@ -358,6 +363,24 @@ audit_head = Table(
 )
 
 
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+BASELINE = "0001"
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the state store's schema to the newest migration (alembic). A store made before
+    migrations existed gets its missing tables once and is recorded at the baseline."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        tables = set(inspect(conn).get_table_names())
+        cfg.attributes["connection"] = conn
+        if "alembic_version" not in tables and "meta" in tables:
+            metadata.create_all(conn)
+            command.stamp(cfg, BASELINE)
+        command.upgrade(cfg, "head")
+
+
 def _yes_no(value: object) -> str | None:
     if value is None:
         return None
@@ -446,23 +469,38 @@ class StateStore:
     def __init__(self, url: str) -> None:
         if url.startswith("sqlite:///"):
             Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        if url.startswith(("postgresql://", "postgres://")):
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]  # psycopg 3, not the older psycopg2
         try:
             # hide_parameters: an SQL error must never print the values (external ids may be a BSN)
             self.engine: Engine = create_engine(url, hide_parameters=True)
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
-            metadata.create_all(self.engine)
-            with self.engine.begin() as conn:
-                version = conn.execute(select(meta.c.value).where(meta.c.key == "schema")).scalar()
-                if version is None:
-                    conn.execute(insert(meta).values(key="schema", value=str(SCHEMA_VERSION)))
-                elif int(version) != SCHEMA_VERSION:
-                    raise ConfigError(f"state store schema {version}; this version needs {SCHEMA_VERSION}")
+            migrate(self.engine)
         except SQLAlchemyError as exc:
             raise ConfigError(f"state store {self.engine.url!r}: {exc.__class__.__name__}") from None
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @contextmanager
+    def _advisory_lock(self, name: str) -> Iterator[None]:
+        """PostgreSQL: a session advisory lock on a connection of its own; the server releases it
+        when that connection ends, a dead process included."""
+        key = int.from_bytes(hashlib.sha256(f"leerdossier/{name}".encode()).digest()[:8], "big", signed=True)
+        conn = self.engine.connect()
+        try:
+            if not conn.execute(text("select pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                raise SafetyStop("single_instance", f"another {name} is running on this state store "
+                                 "(its PostgreSQL advisory lock is held); nothing was changed")
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("select pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
+        finally:
+            conn.close()
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[None]:
@@ -471,6 +509,10 @@ class StateStore:
         kernel releases it when its process dies, so a crash never leaves it stuck. (Other
         backends bring their own lock with the service.)"""
         database = self.engine.url.database
+        if self.engine.dialect.name == "postgresql":
+            with self._advisory_lock(name):
+                yield
+            return
         if self.engine.dialect.name != "sqlite" or not database or database == ":memory:" or fcntl is None:
             yield
             return

@@ -107,13 +107,27 @@ class World:
                     self.mapping, opts, today)
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> World:
-    return make_world(tmp_path)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def world(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The core's world on each state backend: SQLite (the embedded default) and PostgreSQL."""
+    if request.param == "sqlite":
+        yield make_world(tmp_path)
+        return
+    from tests.integration.postgres import fresh_database
+
+    with fresh_database() as url:
+        w = make_world(tmp_path, url)
+        yield w
+        w.state.close()
 
 
-def make_world(folder: Path) -> World:
-    state = StateStore(f"sqlite:///{folder / 'state.db'}")
+def reopen(w: World) -> World:
+    """The same world as a new process would open it (same folder, same state store)."""
+    return make_world(w.folder, w.state.engine.url.render_as_string(hide_password=False))
+
+
+def make_world(folder: Path, url: str | None = None) -> World:
+    state = StateStore(url or f"sqlite:///{folder / 'state.db'}")
     identity = Identity(SECRET, "las_key")
     return World(folder, state, FilesystemStore(FilesystemSettings(root=folder / "dms")),
                  AuditLog(state, identity.audit_key), identity, load_mapping("po"))

@@ -13,15 +13,15 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from connector import destruction, tagging
 from connector.execute import RetryPolicy
 from connector.mapping import load as load_mapping
 from connector.model import DossierRef
 from connector.retention import is_due, load_schedule, tag
-from connector.state import audit_log, documents
-from tests.conftest import World, make_world, pupil
+from connector.state import audit_log, destruction_items, documents
+from tests.conftest import World, make_world, pupil, reopen
 
 MAPPING = load_mapping("po")
 CLASSES = sorted(MAPPING.classes)
@@ -107,7 +107,8 @@ def test_a_list_edited_after_approval_is_refused(world: World) -> None:
     assert n == 2
     destruction.approve(world.state, world.audit, list_id, "approver", None, {})
     with world.state.transaction() as conn:
-        conn.exec_driver_sql("UPDATE destruction_items SET category = 'administratie' WHERE list_id = ?", (list_id,))
+        conn.execute(update(destruction_items).where(destruction_items.c.list_id == list_id)
+                     .values(category="administratie"))
     import pytest
 
     from connector.errors import ConfigError
@@ -169,7 +170,7 @@ def test_a_crash_mid_destruction_is_finished_without_destroying_twice(world: Wor
         destruction.execute(Dying(world.store), world.state, world.audit, SCHEDULE, list_id,  # type: ignore[arg-type]
                             date(2026, 11, 24), 100, "t")
     world.state.engine.dispose()
-    w2 = make_world(world.folder)
+    w2 = reopen(world)
     report = destruction.execute(w2.store, w2.state, w2.audit, SCHEDULE, list_id, date(2026, 11, 24), 100, "t")
     assert report.resumed == 2  # the row killed after the DMS call, and the one not yet sent
     ids = destroyed_ids(w2)
