@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-import crash_soak  # noqa: E402
+import crash_soak
 
 
 @pytest.mark.slow
