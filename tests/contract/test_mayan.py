@@ -5,6 +5,7 @@ server, and the journal finishing a create whose answer was lost."""
 from __future__ import annotations
 
 import io
+import os
 from datetime import date
 from typing import Any
 
@@ -125,7 +126,8 @@ def test_a_lost_answer_to_create_cabinet_does_not_make_a_second_dossier(mayan_se
 @pytest.mark.mayan
 def test_the_journal_finishes_a_create_whose_answer_was_lost(mayan_server: Any, world: World) -> None:
     """The executor sees a TransientError, retries, and the retry finds the dossier."""
-    ctx = StoreContext(secret=lambda ref: mayan_server.token.encode(), index_key=b"lost-upload-" * 3)
+    # a key of its own: the test runs once per state backend on the same Mayan
+    ctx = StoreContext(secret=lambda ref: mayan_server.token.encode(), index_key=os.urandom(32))
     lossy = LoseResponse("POST", "/api/v4/documents/upload/")
     store = MayanStore(MayanSettings(url=mayan_server.url, token="env:X"), ctx, transport=lossy)
     report = world.sync([pupil("LOST2")], store=store)
