@@ -44,11 +44,25 @@ def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 KILLS = {"mid_run": 0, "after_end": 0}
+DONE = {"dossiers": 0, "destroyed": 0}
 
 
-def killed(args: list[str], delay: float) -> None:
+def _started(db: Path, sql: str) -> bool:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.05) as conn:
+            return bool(conn.execute(sql).fetchone()[0])
+    except sqlite3.Error:
+        return False
+
+
+def killed(args: list[str], delay: float, db: Path, started_sql: str) -> None:
+    """Start the command, wait until its work has begun (``started_sql`` on the state store),
+    then kill it after ``delay`` seconds more."""
     proc = subprocess.Popen([sys.executable, "-m", "connector.cli", *args], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env=ENV)
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline and not _started(db, started_sql):
+        time.sleep(0.005)
     time.sleep(delay)
     if proc.poll() is None:
         proc.send_signal(signal.SIGKILL)
@@ -68,11 +82,12 @@ def inproc(*args: str) -> Any:
 
 
 def write_config(folder: Path, export: Path) -> Path:
+    """Paths relative to the folder: a copy of the folder is a school of its own."""
     config = folder / "config.toml"
     config.write_text(f'''
 [las]
 type = "edexml"
-path = "{export}"
+path = "{export.name}"
 [dms]
 type = "filesystem"
 root = "dms"
@@ -106,13 +121,15 @@ def dossier_dirs(folder: Path) -> int:
 def trial_sync(base: Path, work: Path, pupils: int, rng: random.Random) -> dict[str, int]:
     shutil.copytree(base, work)
     config = work / "config.toml"
-    killed(["sync", "--config", str(config)], rng.uniform(0.4, 2.0))
+    killed(["sync", "--config", str(config)], rng.uniform(0.0, 0.3), work / "state.db",
+           "select count(*) from runs where status = 'running'")
     cli("sync", "--config", str(config), "--accept-snapshot", "--by", "soak")
     with sqlite3.connect(work / "state.db") as conn:
         recorded = conn.execute("select count(*) from dossiers where ref_id is not null").fetchone()[0]
         unfinished = conn.execute("select count(*) from journal where status in ('new','sent','failed')").fetchone()[0]
         creates = [r[0] for r in conn.execute("select subject from audit where action = 'dossier.created'")]
     dirs = dossier_dirs(work)
+    DONE["dossiers"] += dirs
     return {"duplicates": max(0, dirs - pupils), "lost": (pupils - min(recorded, dirs)) + unfinished,
             "repeated": len(creates) - len(set(creates)), "falsely_reported": 0}
 
@@ -147,12 +164,15 @@ def trial_destroy(dbase: Path, work: Path, rng: random.Random) -> dict[str, int]
     shutil.copytree(dbase, work)
     config = str(work / "config.toml")
     list_id = (work / "list_id").read_text()
-    killed(["destruction", "list", "execute", "--config", config, list_id, "--today", TODAY], rng.uniform(0.4, 1.6))
+    killed(["destruction", "list", "execute", "--config", config, list_id, "--today", TODAY], rng.uniform(0.0, 0.08),
+           work / "state.db", "select count(*) from journal where kind = 'destroy_document'")
     cli("destruction", "list", "execute", "--config", config, list_id, "--today", TODAY)
+    assert json.loads(cli("destruction", "list", "show", "--config", config, list_id, "--json").stdout)["items"]
     items = json.loads(cli("destruction", "list", "show", "--config", config, list_id, "--json").stdout)["items"]
     present = {p.name.split(".")[0] for p in (work / "dms" / "dossiers").glob("*/*/*/*") if ".meta" not in p.name}
-    false = sum(1 for i in items if i["status"] == "destroyed" and i["document"] in present)
-    lost = sum(1 for i in items if i["status"] != "destroyed" and i["document"] not in present)
+    DONE["destroyed"] += sum(1 for i in items if i["status"] == "destroyed")
+    false = sum(1 for i in items if i["status"] == "destroyed" and i["doc_id"] in present)
+    lost = sum(1 for i in items if i["status"] != "destroyed" and i["doc_id"] not in present)
     with sqlite3.connect(work / "state.db") as conn:
         destroyed = [r[0] for r in conn.execute("select details from audit where action = 'document.destroyed'")]
     docs = [json.loads(d)["document"] for d in destroyed]
@@ -183,6 +203,7 @@ def main() -> None:
     print(f"crash soak: {a.trials} trials ({sync_trials} SIGKILL during sync, {a.trials - sync_trials} during "
           f"destruction execute), {a.pupils} pupils, {time.perf_counter() - started:.0f} s")
     print(f"  killed mid-run: {KILLS['mid_run']}; the process had already ended: {KILLS['after_end']}")
+    print(f"  after the restarts: {DONE['dossiers']} dossiers made, {DONE['destroyed']} documents destroyed")
     for k, v in totals.items():
         print(f"  {k}: {v}")
     print(f"anomalies: {sum(totals.values())}")
