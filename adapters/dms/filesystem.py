@@ -294,22 +294,34 @@ class FilesystemStore:
             self._write_json(metas[0], meta)
 
     def destroy(self, doc: DocumentRef) -> None:
-        """Move the document to the trash (soft delete). Already gone counts as done."""
+        """Move the document to the trash (soft delete). Already gone counts as done.
+
+        The content moves first and the metadata (which lists the document) last: a crash in
+        between leaves the document listed, so the journal's retry finishes the move. A content
+        file left behind without its metadata (a crash under an earlier order) is moved too,
+        so "gone" always means the content is gone."""
         with _errors("destroy document"):
             folder = self._dossier_dir(doc.dossier_id)
-            metas = list(folder.glob(f"*/{doc.id}.meta.json"))
-            if not metas:
-                return
-            meta_file = metas[0]
-            meta = json.loads(meta_file.read_text(encoding="utf-8"))
             trash = self.root / "trash" / date.today().isoformat() / doc.dossier_id
-            trash.mkdir(parents=True, exist_ok=True)
-            os.rename(meta_file, trash / meta_file.name)  # unlisted from here on
-            content = meta_file.parent / meta["file"]
-            if content.exists():
-                os.rename(content, trash / meta["file"])
-            _fsync_dir(trash)
-            _fsync_dir(meta_file.parent)
+            metas = list(folder.glob(f"*/{doc.id}.meta.json"))
+            if metas:
+                meta_file = metas[0]
+                meta = json.loads(meta_file.read_text(encoding="utf-8"))
+                trash.mkdir(parents=True, exist_ok=True)
+                content = meta_file.parent / meta["file"]
+                if content.exists():
+                    os.rename(content, trash / meta["file"])
+                    _fsync_dir(trash)
+                os.rename(meta_file, trash / meta_file.name)  # unlisted from here on
+            orphans = [p for p in folder.glob(f"*/{doc.id}*") if not p.name.endswith(".meta.json")
+                       and p.name.split(".", 1)[0] == doc.id]
+            for orphan in orphans:
+                trash.mkdir(parents=True, exist_ok=True)
+                os.rename(orphan, trash / orphan.name)
+            if metas or orphans:
+                _fsync_dir(trash)
+                for parent in {p.parent for p in (*metas, *orphans)}:
+                    _fsync_dir(parent)
 
     def purge(self, doc: DocumentRef) -> None:
         """Delete one destroyed document from the trash for good. Already gone counts as done."""

@@ -254,3 +254,20 @@ def test_set_access_gives_exactly_the_grants_and_takes_them_back(store: Document
     store.set_access(ref, "I", ())
     store.set_access(ref, "II", ())
     assert _readable(store, ref, staff, (group,), server) == set()
+
+
+def test_a_destroy_interrupted_halfway_is_finished_by_its_retry(tmp_path: Path) -> None:
+    """The filesystem store's destroy is two renames; a crash between them must not leave the
+    content in the dossier while the retry reports the document gone."""
+    store = FilesystemStore(FilesystemSettings(root=tmp_path / "dms"))
+    ref = store.create_dossier(spec())
+    doc = store.add_document(ref, "II", "rapport", "r.pdf", io.BytesIO(b"%PDF-1.4 x"), {})
+    meta = next((tmp_path / "dms" / "dossiers").glob(f"*/{ref.id}/*/{doc.id}.meta.json"))
+    part = meta.parent
+    # the state a crash under the earlier order left: metadata gone, content still there
+    (tmp_path / "elsewhere").mkdir()
+    meta.rename(tmp_path / "elsewhere" / meta.name)
+    assert [p.name for p in part.iterdir()] == [f"{doc.id}.pdf"]
+    store.destroy(doc)  # the journal's retry
+    assert list(part.iterdir()) == []
+    assert any((tmp_path / "dms" / "trash").rglob(f"{doc.id}.pdf"))
