@@ -381,8 +381,7 @@ def status_cmd(config_path: Path, as_json: bool) -> None:
         overview = app.state.overview()
         today = date.today()
         warn = app.loaded.config.access.request_warn_days
-        requests = [{"request": r["id"], "record": r["pseudonym"], "kind": r["kind"], "due": r["due"].isoformat(),
-                     "state": rights.state(r["received"], r["due"], today, warn)} for r in app.state.requests("open")]
+        requests = rights.request_rows(app.state, "open", warn, today)
         overview["requests_open"] = len(requests)
         overview["requests_attention"] = [r for r in requests if r["state"] != "ok"]
         if as_json:

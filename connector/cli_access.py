@@ -14,24 +14,12 @@ from typing import Any
 import click
 
 from connector import acl, completeness, inspection, render, rights
-from connector.access import AccessEntry, AccessFacts, AccessNote, AccessPolicy, access_list
+from connector.access import AccessEntry, AccessNote, access_list
 from connector.cli import App, _app, _echo, _fail, config_option, json_option, main, out_console, pupil_group
 from connector.errors import ConfigError, ConnectorError
 from connector.state import DossierRow
 
 AUTHORITY = click.Choice(["yes", "no", "unknown"])
-
-
-def policy(app: App) -> AccessPolicy:
-    return app.access_policy()
-
-
-def facts(app: App, row: DossierRow) -> tuple[AccessFacts, list[dict[str, Any]]]:
-    return acl.facts_of(app.state, row)
-
-
-def _authority(g: dict[str, Any]) -> bool | None:
-    return acl.authority(g)
 
 
 def _row(app: App, key: str, as_json: bool) -> DossierRow:
@@ -60,9 +48,9 @@ def guardian_list(config_path: Path, key: str, names: bool, as_json: bool) -> No
     """The guardians of pupil KEY's dossier."""
     with _app(config_path, as_json) as app:
         row = _row(app, key, as_json)
-        _, gs = facts(app, row)
+        _, gs = acl.facts_of(app.state, row)
         out = [{"guardian": g["guardian_id"], "source": g["source"], "relation": g["relation"],
-                "authority": _label(_authority(g)),
+                "authority": _label(acl.authority(g)),
                 "authority_recorded_by_person": g["authority_recorded"] is not None,
                 "deceased": bool(g["deceased"]), "account": g["account"],
                 **({"name": g["display"]} if names else {})} for g in gs]
@@ -171,10 +159,10 @@ def access_show(config_path: Path, key: str, on: Any, as_json: bool) -> None:
     with _app(config_path, as_json) as app:
         row = _row(app, key, as_json)
         try:
-            pol = policy(app)
+            pol = app.access_policy()
         except ConfigError as exc:
             _fail(str(exc), as_json)
-        f, _ = facts(app, row)
+        f, _ = acl.facts_of(app.state, row)
         entries, notes = access_list(f, pol, day)
     _echo({"ok": True, "record": row.pseudonym, "on": day.isoformat(), "entries": [_entry(e) for e in entries],
            "notes": [n.note for n in notes]}, as_json, lambda: _show_access(row.pseudonym, day, entries, notes))
@@ -418,7 +406,7 @@ def request_list(config_path: Path, everything: bool, as_json: bool) -> None:
     """Requests with their deadlines; four weeks and older are flagged."""
     with _app(config_path, as_json) as app:
         warn = app.loaded.config.access.request_warn_days
-        rows = request_rows(app, None if everything else "open", warn)
+        rows = rights.request_rows(app.state, None if everything else "open", warn, date.today())
 
     def show() -> None:
         if not rows:
@@ -430,15 +418,6 @@ def request_list(config_path: Path, everything: bool, as_json: bool) -> None:
                               f"{flag}", highlight=False)
     _echo({"ok": True, "requests": rows}, as_json, show)
 
-
-def request_rows(app: App, status: str | None, warn_days: int, today: date | None = None) -> list[dict[str, Any]]:
-    day = today or date.today()
-    return [{"request": r["id"], "record": r["pseudonym"], "kind": r["kind"], "requester": r["requester"],
-             "received": r["received"].isoformat(), "due": r["due"].isoformat(), "status": r["status"],
-             "extended": r["extended_reason"] is not None, "outcome": r["outcome"],
-             "closed": r["closed"].isoformat() if r["closed"] else None,
-             "state": rights.state(r["received"], r["due"], day, warn_days) if r["status"] == "open" else "closed"}
-            for r in app.state.requests(status)]
 
 
 # -- export for the data subject ------------------------------------------------------------------
@@ -461,7 +440,7 @@ def export_dossier(config_path: Path, key: str, purpose: str, requester: str, re
     with _app(config_path, as_json) as app:
         row = _row(app, key, as_json)
         try:
-            entries, _ = access_list(facts(app, row)[0], policy(app), today)
+            entries, _ = access_list(acl.facts_of(app.state, row)[0], app.access_policy(), today)
         except ConfigError as exc:
             _fail(str(exc), as_json)
         rights = inspection.entitled(entries, principal)
@@ -499,7 +478,7 @@ def report_completeness(config_path: Path, html_file: Path | None, as_json: bool
     with _app(config_path, as_json) as app:
         cfg = app.loaded.config
         result = completeness.report(app.state, cfg.okr.okr_class, cfg.okr.evidence_class, today,
-                                     lambda: request_rows(app, "open", cfg.access.request_warn_days, today))
+                                     cfg.access.request_warn_days)
     if html_file is not None:
         render.write_completeness(result, html_file)
 

@@ -61,9 +61,8 @@ def make_cycle(app: App) -> Any:
             if "purge" in cfg.service.jobs:
                 destruction.purge(store, app.state, app.audit, today, cfg.destruction.trash_grace_days, ACTOR)
         metrics.due.set(app.state.due_count(today))
-        warn = cfg.access.request_warn_days
-        metrics.requests_attention.set(sum(rights.state(r["received"], r["due"], today, warn) != "ok"
-                                           for r in app.state.requests("open")))
+        open_requests = rights.request_rows(app.state, "open", cfg.access.request_warn_days, today)
+        metrics.requests_attention.set(sum(r["state"] != "ok" for r in open_requests))
         counts = app.state.journal_counts()
         metrics.journal.set(sum(counts.get(k, 0) for k in ("new", "sent", "failed")))
         return summary

@@ -15,10 +15,10 @@ Checks:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+from connector import rights
 from connector.state import StateStore
 
 CHECKS: tuple[tuple[str, str], ...] = (
@@ -35,8 +35,7 @@ CHECKS: tuple[tuple[str, str], ...] = (
 )
 
 
-def report(state: StateStore, okr_class: str, evidence_class: str, today: date,
-           requests: Callable[[], list[dict[str, Any]]]) -> dict[str, Any]:
+def report(state: StateStore, okr_class: str, evidence_class: str, today: date, warn_days: int) -> dict[str, Any]:
     """The report per school: ``{"schools": {code: {"counts": {...}, "items": [...]}}, "checks": ...}``."""
     rows = state.dossier_rows()
     facts = state.facts_map({r.external_id: r.departure for r in rows})
@@ -79,7 +78,7 @@ def report(state: StateStore, okr_class: str, evidence_class: str, today: date,
             add(school, "pupil_without_dossier", pseudonym, "held as a suspected duplicate")
         for dup in last.get("suspected_duplicates", []):
             add(school, "suspected_duplicate", f"{dup['a']} / {dup['b']}", dup.get("basis", ""))
-    for req in requests():
+    for req in rights.request_rows(state, "open", warn_days, today):
         if req["state"] in ("due soon", "overdue"):
             school = by_pseudonym.get(req["record"], "unknown")
             add(school, "request_due", req["record"], f"{req['kind']} due {req['due']} ({req['state']})")

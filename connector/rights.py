@@ -67,3 +67,13 @@ def close_request(state: StateStore, audit: AuditLog, req: dict[str, Any], outco
         audit.append(conn, by, "request.closed", req["pseudonym"],
                      {"request": req["id"], "outcome": outcome, "note": note, "late": today > req["due"],
                       "hold_lifted": req["hold_id"]})
+
+
+def request_rows(store: StateStore, status: str | None, warn_days: int, today: date) -> list[dict[str, Any]]:
+    """Requests as reports show them (pseudonymous), each with its deadline state."""
+    return [{"request": r["id"], "record": r["pseudonym"], "kind": r["kind"], "requester": r["requester"],
+             "received": r["received"].isoformat(), "due": r["due"].isoformat(), "status": r["status"],
+             "extended": r["extended_reason"] is not None, "outcome": r["outcome"],
+             "closed": r["closed"].isoformat() if r["closed"] else None,
+             "state": state(r["received"], r["due"], today, warn_days) if r["status"] == "open" else "closed"}
+            for r in store.requests(status)]

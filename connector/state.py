@@ -623,11 +623,6 @@ class StateStore:
                 changed.append((r.external_id, r.pseudonym))
         return changed
 
-    def access_facts(self, external_id: str) -> tuple[date | None, list[dict[str, Any]], list[dict[str, Any]]]:
-        """(birth date, current guardians, grants) of one dossier."""
-        page = self.access_page([external_id])[external_id]
-        return page["birth"], page["guardians"], page["grants"]
-
     def access_page(self, external_ids: list[str]) -> dict[str, dict[str, Any]]:
         """For a page of dossiers at once (a few queries, not a few per dossier): birth date,
         current guardians, grants, linked accounts, and the access last applied per part."""
@@ -677,18 +672,6 @@ class StateStore:
             external_id=external_id, kind=kind, grantee=grantee, parts=json.dumps(list(parts)), basis=basis,
             start=start, until=until, reason=reason, by=by, at=now()))
         return int(result.inserted_primary_key[0])  # type: ignore[index]
-
-    def applied_access(self, external_id: str) -> dict[str, tuple[str, list[str]]]:
-        """part -> (fingerprint, principals) as last set in the DMS."""
-        applied = self.access_page([external_id])[external_id]["applied"]
-        return {part: (v[0], v[1]) for part, v in applied.items()}
-
-    def record_access(self, conn: Connection, external_id: str, part: str, fingerprint: str,
-                      principals: list[str], next_change: date | None) -> None:
-        conn.execute(delete(acl_applied).where(acl_applied.c.external_id == external_id, acl_applied.c.part == part))
-        conn.execute(insert(acl_applied).values(external_id=external_id, part=part, fingerprint=fingerprint,
-                                                principals=json.dumps(principals), applied=now(),
-                                                next_change=next_change))
 
     def record_access_many(self, conn: Connection,
                            rows: list[tuple[str, str, str, list[str], date | None, list[str]]]) -> None:
