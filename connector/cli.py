@@ -213,22 +213,30 @@ def _fail(message: str, as_json: bool, code: int = EXIT_ERROR) -> NoReturn:
     sys.exit(code)
 
 
+def open_app(config_path: Path, setup_logging: bool = True) -> App:
+    """Load a school's configuration and open its state store (the caller closes
+    ``app.state``). Raises ``ConnectorError`` on a bad configuration."""
+    loaded = config_mod.load(config_path)
+    cfg = loaded.config
+    if setup_logging:
+        _setup_logging(cfg.logging.level, cfg.logging.format)
+    secret = loaded.secret(cfg.identity.secret, ["identity", "secret"], create=cfg.identity.create_secret)
+    identity = Identity(secret, cfg.identity.key)
+    mapping = mapping_mod.load(cfg.mapping.preset, base=loaded.base)
+    state = StateStore(loaded.state_url(), cfg.state.schema_)
+    return App(loaded, identity, mapping, state, AuditLog(state, identity.audit_key))
+
+
 @contextmanager
 def _app(config_path: Path, as_json: bool) -> Iterator[App]:
     try:
-        loaded = config_mod.load(config_path)
-        cfg = loaded.config
-        _setup_logging(cfg.logging.level, cfg.logging.format)
-        secret = loaded.secret(cfg.identity.secret, ["identity", "secret"], create=cfg.identity.create_secret)
-        identity = Identity(secret, cfg.identity.key)
-        mapping = mapping_mod.load(cfg.mapping.preset, base=loaded.base)
-        state = StateStore(loaded.state_url())
+        app = open_app(config_path)
     except ConnectorError as exc:
         _fail(str(exc), as_json)
     try:
-        yield App(loaded, identity, mapping, state, AuditLog(state, identity.audit_key))
+        yield app
     finally:
-        state.close()
+        app.state.close()
 
 
 config_option = click.option(
@@ -1099,7 +1107,7 @@ def transfer_cmd(config_path: Path, key: str, part: str, folder: Path | None, ot
 
 
 # Commands kept in their own modules register themselves on ``main`` when imported.
-from connector import cli_access, cli_service  # noqa: E402, F401
+from connector import cli_access, cli_fleet, cli_service  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
     # ``python -m connector.cli``: the command modules registered themselves on the imported

@@ -120,11 +120,14 @@ def _give_up() -> None:
     os._exit(1)
 
 
-def _json_logs(level: str) -> None:
+def _json_logs(level: str, also: tuple[str, ...] = ()) -> None:
+    """JSON lines on stderr for the connector's loggers (and, at WARNING, for the libraries
+    named in ``also``)."""
     from connector.cli import _JsonFormatter
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter())
-    root = logging.getLogger("leerdossier")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    for name, lvl in (("leerdossier", level), *((n, "WARNING") for n in also)):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(lvl)
+        logger.propagate = False

@@ -44,6 +44,9 @@ class AdapterSection(BaseModel):
 
 class StateSection(_Section):
     url: str = "sqlite:///var/state.db"
+    schema_: str | None = Field(default=None, alias="schema", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    """PostgreSQL only: the schema that holds this school's state, so that many schools share
+    one database (a fleet, README "Scaling out"). Created on first use."""
 
 
 class IdentitySection(_Section):

@@ -215,23 +215,31 @@ class Service:
         log.info("service stopped")
 
     def once(self) -> None:
-        started = self.clock()
-        try:
-            summary = self.cycle(self.stop.is_set, self.metrics)
-            status = summary.get("status", "ok")
-            self.health.last_error = summary.get("error")
-        except SafetyStop as stop:
-            status, self.health.last_error = "stopped", stop.rail
-        except (SourceError, ConfigError, ConnectorError) as exc:
-            status, self.health.last_error = "failed", exc.__class__.__name__ + ": " + str(exc)[:200]
-            log.error("cycle failed", extra={"error": exc.__class__.__name__})
-        self.metrics.runs.labels(status).inc()
-        self.health.last_status = status
-        if status == "ok":
-            self.health.last_success = self.clock()
-            self.metrics.last_success.set(self.health.last_success.timestamp())
-        log.info("cycle finished", extra={"status": status,
-                                          "seconds": round((self.clock() - started).total_seconds(), 2)})
+        run_cycle(self.cycle, self.stop.is_set, self.metrics, self.health, self.clock)
+
+
+def run_cycle(cycle: Cycle, should_stop: Callable[[], bool], metrics: Metrics, health: Health,
+              clock: Callable[[], datetime] = lambda: datetime.now(UTC), **log_extra: str) -> str:
+    """Run one cycle; its outcome goes to the metrics, the health record and the log. Returns
+    the status: ``ok``, ``stopped`` (a safety rail), ``failed``, ``halted``, ``failed-operations``."""
+    started = clock()
+    try:
+        summary = cycle(should_stop, metrics)
+        status = summary.get("status", "ok")
+        health.last_error = summary.get("error")
+    except SafetyStop as stop:
+        status, health.last_error = "stopped", stop.rail
+    except (SourceError, ConfigError, ConnectorError) as exc:
+        status, health.last_error = "failed", exc.__class__.__name__ + ": " + str(exc)[:200]
+        log.error("cycle failed", extra={"error": exc.__class__.__name__, **log_extra})
+    metrics.runs.labels(status).inc()
+    health.last_status = status
+    if status == "ok":
+        health.last_success = clock()
+        metrics.last_success.set(health.last_success.timestamp())
+    log.info("cycle finished", extra={"status": status, "seconds": round((clock() - started).total_seconds(), 2),
+                                      **log_extra})
+    return str(status)
 
 
 def record_operations(metrics: Metrics, report: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -466,16 +467,27 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 class StateStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, schema: str | None = None) -> None:
+        """``schema``: PostgreSQL only; this store's tables live in that schema of the database
+        (created when missing), so that several schools' stores share one database."""
         if url.startswith("sqlite:///"):
             Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         if url.startswith(("postgresql://", "postgres://")):
             url = "postgresql+psycopg://" + url.split("://", 1)[1]  # psycopg 3, not the older psycopg2
         try:
             # hide_parameters: an SQL error must never print the values (external ids may be a BSN)
-            self.engine: Engine = create_engine(url, hide_parameters=True)
+            if schema is not None and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
+                raise ConfigError(f"state.schema: {schema!r} is not a lower-case SQL identifier")
+            self.schema = schema
+            connect_args = {"options": f"-csearch_path={schema}"} if schema else {}
+            self.engine: Engine = create_engine(url, hide_parameters=True, connect_args=connect_args)
             if self.engine.dialect.name == "sqlite":
+                if schema:
+                    raise ConfigError("state.schema: only a PostgreSQL state store has schemas")
                 event.listen(self.engine, "connect", _sqlite_pragmas)
+            elif schema:
+                with self.engine.begin() as conn:
+                    conn.execute(text(f'create schema if not exists "{schema}"'))
             migrate(self.engine)
         except SQLAlchemyError as exc:
             raise ConfigError(f"state store {self.engine.url!r}: {exc.__class__.__name__}") from None
@@ -487,7 +499,9 @@ class StateStore:
     def _advisory_lock(self, name: str) -> Iterator[None]:
         """PostgreSQL: a session advisory lock on a connection of its own; the server releases it
         when that connection ends, a dead process included."""
-        key = int.from_bytes(hashlib.sha256(f"leerdossier/{name}".encode()).digest()[:8], "big", signed=True)
+        # advisory locks are per database: the schema is part of the key
+        scope = f"leerdossier/{self.schema}/{name}" if self.schema else f"leerdossier/{name}"
+        key = int.from_bytes(hashlib.sha256(scope.encode()).digest()[:8], "big", signed=True)
         conn = self.engine.connect()
         try:
             if not conn.execute(text("select pg_try_advisory_lock(:k)"), {"k": key}).scalar():

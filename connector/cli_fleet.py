@@ -1,0 +1,160 @@
+"""``leerdossier fleet``: many schools, several workers, one PostgreSQL (see ``connector.fleet``).
+Registered on the main command group by ``connector.cli``. The engine (procrastinate) is loaded
+only when one of these commands runs, so the single-school commands never need it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from connector.cli import _echo, _fail, json_option, main, open_app, out_console
+from connector.cli_service import _give_up, _json_logs, make_cycle
+from connector.errors import ConnectorError, SafetyStop
+from connector.service import Health, Metrics, Schedule, run_cycle, serve
+
+if TYPE_CHECKING:
+    from connector.fleet import Fleet
+
+log = logging.getLogger("leerdossier.fleet")
+
+fleet_option = click.option(
+    "--fleet", "fleet_path", type=click.Path(path_type=Path, dir_okay=False), required=True,
+    envvar="LEERDOSSIER_FLEET", help="Fleet file (TOML): the queue and the schools. Env: LEERDOSSIER_FLEET.")
+
+
+def _load(fleet_path: Path, as_json: bool, check: bool = True) -> Fleet:
+    try:
+        from connector import fleet as fleet_mod
+    except ImportError:
+        _fail("the fleet needs the 'fleet' extra: pip install 'leerdossier-connector[fleet]'", as_json)
+    try:
+        fleet = fleet_mod.load(fleet_path)
+        problems = fleet_mod.check_schools(fleet) if check else []
+    except ConnectorError as exc:
+        _fail(str(exc), as_json)
+    if problems:
+        _fail("the fleet's schools are not ready:\n  " + "\n  ".join(problems), as_json)
+    return fleet
+
+
+@main.group("fleet")
+def fleet_group() -> None:
+    """Many schools, several worker processes on one or more machines, one PostgreSQL
+    (README, "Scaling out")."""
+
+
+@fleet_group.command("check")
+@fleet_option
+@json_option
+def check_cmd(fleet_path: Path, as_json: bool) -> None:
+    """Check the fleet file, every school's configuration and the queue's database."""
+    from connector import fleet as fleet_mod
+    fleet = _load(fleet_path, as_json)
+    try:
+        fleet_mod.ensure_schema(fleet)
+    except ConnectorError as exc:
+        _fail(str(exc), as_json)
+    _echo({"schools": sorted(fleet.schools), "cron": fleet.cron}, as_json, lambda: out_console.print(
+        f"{len(fleet.schools)} schools ready; each synced on cron '{fleet.cron}' (UTC)", highlight=False))
+
+
+@fleet_group.command("cycle")
+@fleet_option
+@click.argument("schools", nargs=-1)
+@json_option
+def cycle_cmd(fleet_path: Path, schools: tuple[str, ...], as_json: bool) -> None:
+    """Queue a sync of every school (or the SCHOOLS named) now, besides the schedule. A school
+    that already has a job waiting gets no second one."""
+    from connector import fleet as fleet_mod
+    fleet = _load(fleet_path, as_json)
+    try:
+        result = fleet_mod.defer_cycle(fleet, list(schools) or None)
+    except ConnectorError as exc:
+        _fail(str(exc), as_json)
+    queued = sum(v == "queued" for v in result.values())
+    _echo(result, as_json, lambda: out_console.print(
+        f"{queued} jobs queued, {len(result) - queued} schools already had one waiting", highlight=False))
+
+
+@fleet_group.command("status")
+@fleet_option
+@json_option
+def status_cmd(fleet_path: Path, as_json: bool) -> None:
+    """Sync jobs per school by status (todo, doing, succeeded, failed)."""
+    from connector import fleet as fleet_mod
+    fleet = _load(fleet_path, as_json, check=False)
+    try:
+        counts = fleet_mod.job_counts(fleet)
+    except ConnectorError as exc:
+        _fail(str(exc), as_json)
+
+    def human() -> None:
+        for school, by_status in sorted(counts.items()):
+            text = ", ".join(f"{k} {v}" for k, v in sorted(by_status.items())) or "no jobs yet"
+            out_console.print(f"{school}: {text}", highlight=False)
+    _echo(counts, as_json, human)
+
+
+@fleet_group.command("worker")
+@fleet_option
+@click.option("--once", is_flag=True, help="Stop when the queue holds no job this worker can take.")
+@click.option("--name", help="This worker's name in the logs (default: host and process id).")
+@click.option("--listen", help="Loopback address for this worker's /healthz and /metrics, e.g. 127.0.0.1:9465.")
+def worker_cmd(fleet_path: Path, once: bool, name: str | None, listen: str | None) -> None:
+    """Run one worker: it syncs whichever school's job is next, on the fleet's schedule.
+    Start as many as the machines have cores. SIGTERM or SIGINT stops it cleanly; an
+    interrupted school goes back to the queue."""
+    from connector import fleet as fleet_mod
+    fleet = _load(fleet_path, False)
+    _json_logs("INFO", also=("procrastinate",))
+    metrics = Metrics()
+    health = Health(Schedule(None, fleet.cron))
+    server = serve(listen, health, metrics) if listen else None
+    stopping = threading.Event()
+
+    def run_school(school: str, should_stop: Callable[[], bool]) -> dict[str, Any]:
+        try:
+            app = open_app(fleet.schools[school], setup_logging=False)
+        except ConnectorError as exc:
+            log.error("school configuration failed", extra={"school": school, "error": exc.__class__.__name__})
+            return {"status": "failed"}
+        try:
+            cycle = make_cycle(app)
+            with app.state.exclusive("service"):
+                return {"status": run_cycle(cycle, should_stop, metrics, health, school=school)}
+        except SafetyStop as stop:
+            # the job lock keeps a school to one worker; this is the state's own lock behind it
+            log.warning("school busy elsewhere; skipped", extra={"school": school, "rail": stop.rail})
+            return {"status": "busy" if stop.rail == "single_instance" else "stopped"}
+        except ConnectorError as exc:
+            log.error("school failed", extra={"school": school, "error": exc.__class__.__name__})
+            return {"status": "failed"}
+        finally:
+            app.state.close()
+
+    def on_started(stop: Callable[[], None]) -> None:
+        def on_signal(signum: int, _frame: Any) -> None:
+            log.info("stop requested", extra={"signal": signal.Signals(signum).name})
+            stop()
+            timer = threading.Timer(fleet.settings.stop_timeout, _give_up)
+            timer.daemon = True
+            timer.start()
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+
+    label = name or f"{socket.gethostname()}-{os.getpid()}"
+    log.info("worker started", extra={"worker": label, "schools": len(fleet.schools), "cron": fleet.cron})
+    try:
+        fleet_mod.run_worker(fleet, run_school, stopping, once=once, name=label, on_started=on_started)
+    finally:
+        if server:
+            server.shutdown()
+    log.info("worker stopped", extra={"worker": label})
