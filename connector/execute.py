@@ -119,7 +119,7 @@ class Executor:
             raise ValueError("destroy operations are resumed only with a guard")
         outcome = Outcome()
         for row in self.state.pending(kinds):
-            log.info("resuming journal row",
+            log.debug("resuming journal row",
                      extra={"op": row.id, "status": row.status, "record": row.operation.pseudonym})
             outcome.resumed += 1
             self._apply(row.id, row.operation, row.dup_pgn, row.dup_nb, outcome, resumed=row)
