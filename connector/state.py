@@ -39,6 +39,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     delete,
     event,
     exists,
@@ -50,6 +51,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, create_engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
@@ -390,6 +392,14 @@ def _yes_no(value: object) -> str | None:
     return "yes" if value else "no"
 
 
+def _upsert(conn: Connection, table: Table) -> Any:
+    """INSERT ... ON CONFLICT for this connection's database (one statement, not an UPDATE and
+    then an INSERT)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -607,34 +617,44 @@ class StateStore:
         Returns (external id, pseudonym) of every dossier whose facts changed."""
         changed: list[tuple[str, str]] = []
         with self.transaction() as conn:
-            rows = conn.execute(select(staging_access).where(staging_access.c.run_id == run_id)).all()
+            rows = [r for r in conn.execute(select(staging_access).where(staging_access.c.run_id == run_id)).all()
+                    if r.pseudonym not in skip]
             stamp = now()
-            for r in rows:
-                if r.pseudonym in skip:
-                    continue
-                data = json.loads(r.payload)
-                birth = date.fromisoformat(data["birth"]) if data.get("birth") else None
-                conn.execute(delete(pupil_access).where(pupil_access.c.external_id == r.external_id))
-                conn.execute(insert(pupil_access).values(external_id=r.external_id, pseudonym=r.pseudonym,
-                                                         birth_date=birth, fingerprint=r.fingerprint, updated=stamp))
-                current = {g.guardian_id: g for g in conn.execute(select(guardians).where(
-                    guardians.c.external_id == r.external_id, guardians.c.source == "las",
-                    guardians.c.removed_at.is_(None))).all()}
-                incoming = {g["id"]: g for g in data.get("guardians", [])}
-                gone = [gid for gid in current if gid not in incoming]
-                if gone:
-                    conn.execute(update(guardians).where(
-                        guardians.c.external_id == r.external_id, guardians.c.source == "las",
-                        guardians.c.guardian_id.in_(gone), guardians.c.removed_at.is_(None)).values(removed_at=stamp))
-                for gid, g in incoming.items():
-                    values = {"display": g.get("display"), "relation": g.get("relation"),
-                              "authority": _yes_no(g.get("authority")), "deceased": int(bool(g.get("deceased")))}
-                    if gid in current:
-                        conn.execute(update(guardians).where(guardians.c.id == current[gid].id).values(**values))
-                    else:
-                        conn.execute(insert(guardians).values(guardian_id=gid, external_id=r.external_id,
-                                                              source="las", by="LAS", at=stamp, **values))
-                changed.append((r.external_id, r.pseudonym))
+            for i in range(0, len(rows), 500):  # a few statements per page of pupils, not per pupil
+                page = rows[i:i + 500]
+                ids = [r.external_id for r in page]
+                data = {r.external_id: json.loads(r.payload) for r in page}
+                conn.execute(delete(pupil_access).where(pupil_access.c.external_id.in_(ids)))
+                conn.execute(insert(pupil_access), [
+                    {"external_id": r.external_id, "pseudonym": r.pseudonym, "fingerprint": r.fingerprint,
+                     "updated": stamp, "birth_date": date.fromisoformat(data[r.external_id]["birth"])
+                     if data[r.external_id].get("birth") else None} for r in page])
+                current: dict[str, dict[str, Any]] = {eid: {} for eid in ids}
+                for g in conn.execute(select(guardians).where(
+                        guardians.c.external_id.in_(ids), guardians.c.source == "las",
+                        guardians.c.removed_at.is_(None))).all():
+                    current[g.external_id][g.guardian_id] = g
+                new: list[dict[str, Any]] = []
+                for r in page:
+                    mine = current[r.external_id]
+                    incoming = {g["id"]: g for g in data[r.external_id].get("guardians", [])}
+                    gone = [gid for gid in mine if gid not in incoming]
+                    if gone:
+                        conn.execute(update(guardians).where(
+                            guardians.c.external_id == r.external_id, guardians.c.source == "las",
+                            guardians.c.guardian_id.in_(gone), guardians.c.removed_at.is_(None))
+                            .values(removed_at=stamp))
+                    for gid, g in incoming.items():
+                        values = {"display": g.get("display"), "relation": g.get("relation"),
+                                  "authority": _yes_no(g.get("authority")), "deceased": int(bool(g.get("deceased")))}
+                        if gid in mine:
+                            conn.execute(update(guardians).where(guardians.c.id == mine[gid].id).values(**values))
+                        else:
+                            new.append({"guardian_id": gid, "external_id": r.external_id, "source": "las",
+                                        "by": "LAS", "at": stamp, **values})
+                    changed.append((r.external_id, r.pseudonym))
+                if new:
+                    conn.execute(insert(guardians), new)
         return changed
 
     def access_page(self, external_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -694,8 +714,9 @@ class StateStore:
         if not rows:
             return
         stamp = now()
-        for eid, part in {(r[0], r[1]) for r in rows}:
-            conn.execute(delete(acl_applied).where(acl_applied.c.external_id == eid, acl_applied.c.part == part))
+        conn.execute(delete(acl_applied).where(acl_applied.c.external_id == bindparam("eid"),
+                                               acl_applied.c.part == bindparam("p")),
+                     [{"eid": eid, "p": part} for eid, part in {(r[0], r[1]) for r in rows}])
         conn.execute(insert(acl_applied), [
             {"external_id": eid, "part": part, "fingerprint": fp, "principals": json.dumps(principals),
              "applied": stamp, "next_change": upcoming, "waiting": json.dumps(waiting)}
@@ -1120,15 +1141,15 @@ class StateStore:
     # -- journal ----------------------------------------------------------------------------
     def journal_add(self, conn: Connection, run_id: int,
                     ops: list[tuple[Operation, str | None, str | None]]) -> list[int]:
-        ids = []
-        for op, dup_pgn, dup_nb in ops:
-            result = conn.execute(insert(journal).values(
-                run_id=run_id, kind=op.kind, external_id=op.external_id, target=op.target, pseudonym=op.pseudonym,
-                payload=op.model_dump_json(), status="new", attempts=0, dup_pgn=dup_pgn,
-                dup_nb=dup_nb, updated=now(),
-            ))
-            ids.append(int(result.inserted_primary_key[0]))  # type: ignore[index]
-        return ids
+        if not ops:
+            return []
+        stamp = now()
+        # one batched INSERT ... RETURNING; the ids come back in the order of ``ops``
+        result = conn.execute(insert(journal).returning(journal.c.id, sort_by_parameter_order=True), [
+            {"run_id": run_id, "kind": op.kind, "external_id": op.external_id, "target": op.target,
+             "pseudonym": op.pseudonym, "payload": op.model_dump_json(), "status": "new", "attempts": 0,
+             "dup_pgn": dup_pgn, "dup_nb": dup_nb, "updated": stamp} for op, dup_pgn, dup_nb in ops])
+        return [int(row[0]) for row in result]
 
     def journal_mark(self, op_id: int, status: str, error: str | None = None,
                      conn: Connection | None = None) -> None:
@@ -1221,10 +1242,8 @@ class StateStore:
             spec=spec.model_dump_json(), departure=spec.departure, dup_pgn=dup_pgn, dup_nb=dup_nb,
             vanished_since=None, updated=now(),
         )
-        changed = conn.execute(update(dossiers).where(dossiers.c.external_id == op.external_id)
-                               .values(values)).rowcount
-        if not changed:
-            conn.execute(insert(dossiers).values(external_id=op.external_id, **values))
+        conn.execute(_upsert(conn, dossiers).values(external_id=op.external_id, **values)
+                     .on_conflict_do_update(index_elements=[dossiers.c.external_id], set_=values))
 
     def record_document(self, conn: Connection, external_id: str, doc: DocumentRef, tag: RetentionTag) -> None:
         values = dict(

@@ -61,8 +61,9 @@ def make_fleet(base: Path, url: str, schools: int, pupils: int, **fleet: object)
     names = [f"s{i:03d}" for i in range(schools)]
     for i, name in enumerate(names):
         folder = base / name
-        export = write(folder / "export.xml", Synth(pupils=pupils, seed=100 + i, duplicates=0, leavers=0.0,
-                                                    brin=f"{i % 100:02d}XY"))
+        export = folder / "export.xml"
+        if not export.exists():  # kept between fleets made in the same folder (the benchmark's runs)
+            write(export, Synth(pupils=pupils, seed=100 + i, duplicates=0, leavers=0.0, brin=f"{i % 100:02d}XY"))
         (base / "schools" / f"{name}.toml").write_text(f'''
 [las]
 type = "edexml"
