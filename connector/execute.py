@@ -62,6 +62,9 @@ class Outcome:
 Guard = Callable[[Operation], str | None]
 """Checked right before a destroy is sent (also when resumed): a reason to skip it, or None."""
 
+GROUP = 50
+"""Creates, updates and tags recorded per transaction (``Executor._apply_grouped``)."""
+
 _ACTIONS = {"create_dossier": "dossier.created", "update_dossier": "dossier.updated",
             "tag_document": "document.tagged", "destroy_document": "document.destroyed"}
 
@@ -101,6 +104,10 @@ class Executor:
             ids = self.state.journal_add(conn, run_id, ops)
         outcome = Outcome()
         work = list(zip(ids, ops, strict=True))
+        if self.concurrency == 1 and not any(op.kind == "destroy_document" for op, _, _ in ops):
+            self._apply_grouped([(op_id, op, dup_pgn, dup_nb, None) for op_id, (op, dup_pgn, dup_nb) in work],
+                                outcome)
+            return outcome
         if self.concurrency == 1 or len(work) == 1:
             for op_id, (op, dup_pgn, dup_nb) in work:
                 self._apply(op_id, op, dup_pgn, dup_nb, outcome)
@@ -118,10 +125,15 @@ class Executor:
         if "destroy_document" in kinds and self.guard is None:
             raise ValueError("destroy operations are resumed only with a guard")
         outcome = Outcome()
-        for row in self.state.pending(kinds):
+        rows = self.state.pending(kinds)
+        for row in rows:
             log.debug("resuming journal row",
-                     extra={"op": row.id, "status": row.status, "record": row.operation.pseudonym})
-            outcome.resumed += 1
+                      extra={"op": row.id, "status": row.status, "record": row.operation.pseudonym})
+        outcome.resumed += len(rows)
+        if "destroy_document" not in kinds:
+            self._apply_grouped([(r.id, r.operation, r.dup_pgn, r.dup_nb, r) for r in rows], outcome)
+            return outcome
+        for row in rows:
             self._apply(row.id, row.operation, row.dup_pgn, row.dup_nb, outcome, resumed=row)
         return outcome
 
@@ -130,6 +142,72 @@ class Executor:
             self.halted_by = "stop_requested"
             log.warning("stop requested: the rest stays in the journal for the next run")
         return self.halted_by is not None
+
+    def _apply_grouped(self, items: list[tuple[int, Operation, str | None, str | None, JournalRow | None]],
+                       outcome: Outcome) -> None:
+        """Creates, updates and tags one after the other, recorded ``GROUP`` at a time: one
+        transaction marks a group ``sent``, the DMS calls follow, one transaction records what
+        they did (journal, recorded state, audit chain). A process killed in between leaves
+        ``sent`` rows, which the next run finishes as it finishes any other: creates look the
+        dossier up first, updates and tags set what they set again. Destroys never come here."""
+        for start in range(0, len(items), GROUP):
+            group = items[start:start + GROUP]
+            if self.halted():
+                outcome.deferred += len(group)
+                continue
+            self.state.journal_mark_many([item[0] for item in group], "sent")
+            done: list[tuple[int, Operation, str | None, str | None, JournalRow | None, DossierRef]] = []
+            unsent: list[int] = []
+            for op_id, op, dup_pgn, dup_nb, resumed in group:
+                if self.halted():
+                    unsent.append(op_id)
+                    continue
+                try:
+                    ref, writes = self._call(op)
+                except StoreError as exc:
+                    self._failed(op_id, op, exc, outcome)
+                    continue
+                self._failures_in_a_row = 0
+                outcome.dms_writes += writes
+                done.append((op_id, op, dup_pgn, dup_nb, resumed, ref))
+            with self.state.transaction() as conn:
+                if unsent:  # never handed to the DMS: back to new, as if not marked
+                    self.state.journal_unmark(conn, unsent)
+                entries: list[tuple[str, str, str | None, dict[str, Any]]] = []
+                for op_id, op, dup_pgn, dup_nb, resumed, ref in done:
+                    self.state.record_done(conn, op_id, op, ref.id, dup_pgn, dup_nb,
+                                           trashed=self.store.capabilities.trash)
+                    details = _details(op)
+                    if resumed is not None:
+                        details["resumed_from_run"] = resumed.run_id
+                    entries.append((self.actor, _ACTIONS[op.kind], op.pseudonym, details))
+                self.audit.append_many(conn, entries)
+            outcome.deferred += len(unsent)
+            for item in done:
+                self._count(item[1], outcome)
+
+    def _failed(self, op_id: int, op: Operation, exc: StoreError, outcome: Outcome) -> None:
+        kind = "transient (retries exhausted)" if isinstance(exc, TransientError) else "permanent"
+        log.warning("operation failed", extra={"op": op_id, "record": op.pseudonym, "error": str(exc)})
+        self.state.journal_mark(op_id, "failed", f"{kind}: {exc}")
+        outcome.failed.append({"record": op.pseudonym, "operation": op.kind, "error": f"{kind}: {exc}"})
+        if isinstance(exc, TransientError):
+            self._failures_in_a_row += 1
+            if self.breaker and self._failures_in_a_row >= self.breaker and self.halted_by is None:
+                self.halted_by = "circuit_breaker"
+                log.warning("circuit breaker open: the DMS keeps failing; the rest stays in the journal",
+                            extra={"failures_in_a_row": self._failures_in_a_row})
+
+    @staticmethod
+    def _count(op: Operation, outcome: Outcome) -> None:
+        if op.kind == "create_dossier":
+            outcome.created += 1
+        elif op.kind == "update_dossier":
+            outcome.updated += 1
+        elif op.kind == "tag_document":
+            outcome.tagged += 1
+        else:
+            outcome.destroyed += 1
 
     def _apply(self, op_id: int, op: Operation, dup_pgn: str | None, dup_nb: str | None,
                outcome: Outcome, resumed: JournalRow | None = None) -> None:
@@ -147,17 +225,8 @@ class Executor:
         try:
             ref, writes = self._call(op)
         except StoreError as exc:
-            kind = "transient (retries exhausted)" if isinstance(exc, TransientError) else "permanent"
-            log.warning("operation failed", extra={"op": op_id, "record": op.pseudonym, "error": str(exc)})
             with self._lock:
-                self.state.journal_mark(op_id, "failed", f"{kind}: {exc}")
-                outcome.failed.append({"record": op.pseudonym, "operation": op.kind, "error": f"{kind}: {exc}"})
-                if isinstance(exc, TransientError):
-                    self._failures_in_a_row += 1
-                    if self.breaker and self._failures_in_a_row >= self.breaker and self.halted_by is None:
-                        self.halted_by = "circuit_breaker"
-                        log.warning("circuit breaker open: the DMS keeps failing; the rest stays in the journal",
-                                    extra={"failures_in_a_row": self._failures_in_a_row})
+                self._failed(op_id, op, exc, outcome)
             return
         with self._lock:
             self._failures_in_a_row = 0
@@ -169,14 +238,7 @@ class Executor:
                 if resumed is not None:
                     details["resumed_from_run"] = resumed.run_id
                 self.audit.append(conn, self.actor, _ACTIONS[op.kind], op.pseudonym, details)
-            if op.kind == "create_dossier":
-                outcome.created += 1
-            elif op.kind == "update_dossier":
-                outcome.updated += 1
-            elif op.kind == "tag_document":
-                outcome.tagged += 1
-            else:
-                outcome.destroyed += 1
+            self._count(op, outcome)
 
     def _call(self, op: Operation) -> tuple[DossierRef, int]:
         retry = retrying(TransientError, self.retry.attempts, self.retry.initial, self.retry.maximum)

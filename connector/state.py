@@ -1163,6 +1163,21 @@ class StateStore:
             with self.transaction() as c:
                 c.execute(stmt)
 
+    def journal_mark_many(self, op_ids: list[int], status: str) -> None:
+        """``journal_mark`` for many rows in one transaction (no error text)."""
+        values: dict[str, Any] = {"status": status, "updated": now(), "error": None}
+        if status == "sent":
+            values["attempts"] = journal.c.attempts + 1
+        with self.transaction() as conn:
+            for i in range(0, len(op_ids), 900):
+                conn.execute(update(journal).where(journal.c.id.in_(op_ids[i:i + 900])).values(values))
+
+    def journal_unmark(self, conn: Connection, op_ids: list[int]) -> None:
+        """Rows marked ``sent`` but never handed to the DMS (the run halted first): back to
+        ``new``, their attempt not counted."""
+        conn.execute(update(journal).where(journal.c.id.in_(op_ids), journal.c.status == "sent")
+                     .values(status="new", attempts=journal.c.attempts - 1, updated=now()))
+
     def pending(self, kinds: tuple[str, ...] | None = None) -> list[JournalRow]:
         """Journal rows not yet done (``new``, ``sent``; ``failed`` ones are retried too)."""
         cond: ColumnElement[bool] = journal.c.status.in_(("new", "sent", "failed"))

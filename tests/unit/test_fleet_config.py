@@ -1,0 +1,97 @@
+"""The fleet file: its schedule, its schools and what it refuses (no database needed)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from connector import fleet
+from connector.errors import ConfigError
+from tests.conftest import write_config
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPORT = ROOT / "examples" / "obs-de-sample.edexml.xml"
+PG = "postgresql://leerdossier@db.example/leerdossier"
+
+
+@pytest.mark.parametrize(("every", "cron"), [
+    ("30s", "* * * * * */30"), ("1s", "* * * * * */1"), ("15m", "*/15 * * * *"), ("1h", "0 */1 * * *"),
+    ("6h", "0 */6 * * *"), ("1d", "0 0 * * *"),
+])
+def test_intervals_that_divide_the_clock_become_cron(every: str, cron: str) -> None:
+    assert fleet.cron_for(every) == cron
+
+
+@pytest.mark.parametrize("every", ["90s", "7m", "5h", "2d", "0s", "often"])
+def test_other_intervals_ask_for_cron(every: str) -> None:
+    with pytest.raises(ConfigError):
+        fleet.cron_for(every)
+
+
+def _school(folder: Path, name: str, **state: object) -> Path:
+    sub = folder / "work" / name
+    sub.mkdir(parents=True)
+    settings = {k: v for k, v in ({"url": PG, "schema": f"school_{name}"} | state).items() if v is not None}
+    config = write_config(sub, EXPORT, state=settings)
+    target = folder / "schools" / f"{name}.toml"
+    target.parent.mkdir(exist_ok=True)
+    shutil.move(config, target)
+    return target
+
+
+def _fleet(folder: Path, extra: str = 'every = "1h"') -> Path:
+    path = folder / "fleet.toml"
+    path.write_text(f'[fleet]\nurl = "{PG}"\nschools = ["schools/*.toml"]\n{extra}\n', encoding="utf-8")
+    return path
+
+
+def test_the_example_fleet_file_loads(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "deploy" / "fleet.example.toml", tmp_path / "fleet.toml")
+    _school(tmp_path, "regenboog")
+    loaded = fleet.load(tmp_path / "fleet.toml")
+    assert list(loaded.schools) == ["regenboog"] and loaded.cron == "0 */1 * * *"
+    assert fleet.check_schools(loaded) == []
+
+
+def test_schools_are_named_by_their_files_and_checked(tmp_path: Path) -> None:
+    _school(tmp_path, "a")
+    _school(tmp_path, "b", schema="school_a")  # the same store as a
+    _school(tmp_path, "c", url="sqlite:///state.db", schema=None)
+    loaded = fleet.load(_fleet(tmp_path))
+    assert sorted(loaded.schools) == ["a", "b", "c"]
+    problems = fleet.check_schools(loaded)
+    assert any(p.startswith("b: shares its state store with a") for p in problems)
+    assert any(p.startswith("c:") for p in problems)
+    assert not any(p.startswith("a:") for p in problems)
+
+
+def test_the_fleet_file_refuses_what_it_cannot_run(tmp_path: Path) -> None:
+    _school(tmp_path, "a")
+    with pytest.raises(ConfigError, match="give either"):
+        fleet.load(_fleet(tmp_path, 'every = "1h"\ncron = "0 6 * * *"'))
+    with pytest.raises(ConfigError, match="not a cron"):
+        fleet.load(_fleet(tmp_path, 'every = ""\ncron = "whenever"'))
+    with pytest.raises(ConfigError, match="PostgreSQL"):
+        path = tmp_path / "sqlite-fleet.toml"
+        path.write_text('[fleet]\nurl = "sqlite:///q.db"\nschools = ["schools/*.toml"]\n', encoding="utf-8")
+        fleet.load(path)
+    with pytest.raises(ConfigError, match="matches no file"):
+        path = tmp_path / "empty-fleet.toml"
+        path.write_text(f'[fleet]\nurl = "{PG}"\nschools = ["nowhere/*.toml"]\n', encoding="utf-8")
+        fleet.load(path)
+    (tmp_path / "more").mkdir()
+    shutil.copy(tmp_path / "schools" / "a.toml", tmp_path / "more" / "a.toml")
+    with pytest.raises(ConfigError, match="both named 'a'"):
+        path = tmp_path / "twice-fleet.toml"
+        path.write_text(f'[fleet]\nurl = "{PG}"\nschools = ["schools/*.toml", "more/*.toml"]\n', encoding="utf-8")
+        fleet.load(path)
+
+
+def test_the_single_school_commands_do_not_load_the_job_engine() -> None:
+    import subprocess
+    import sys
+    code = "import sys, connector.cli; print('procrastinate' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "False"
