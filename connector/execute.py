@@ -173,10 +173,10 @@ class Executor:
             with self.state.transaction() as conn:
                 if unsent:  # never handed to the DMS: back to new, as if not marked
                     self.state.journal_unmark(conn, unsent)
+                self.state.record_done_many(conn, [(op_id, op, ref.id, dup_pgn, dup_nb)
+                                                   for op_id, op, dup_pgn, dup_nb, _, ref in done])
                 entries: list[tuple[str, str, str | None, dict[str, Any]]] = []
-                for op_id, op, dup_pgn, dup_nb, resumed, ref in done:
-                    self.state.record_done(conn, op_id, op, ref.id, dup_pgn, dup_nb,
-                                           trashed=self.store.capabilities.trash)
+                for _, op, _, _, resumed, _ in done:
                     details = _details(op)
                     if resumed is not None:
                         details["resumed_from_run"] = resumed.run_id

@@ -392,12 +392,16 @@ def _yes_no(value: object) -> str | None:
     return "yes" if value else "no"
 
 
-def _upsert(conn: Connection, table: Table) -> Any:
-    """INSERT ... ON CONFLICT for this connection's database (one statement, not an UPDATE and
-    then an INSERT)."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+def _upsert_many(conn: Connection, table: Table, key: Column[Any], rows: list[dict[str, Any]]) -> None:
+    """INSERT ... ON CONFLICT (key) DO UPDATE for these rows, in this connection's database:
+    one batched statement, not an UPDATE and then an INSERT per row. ``rows`` must not repeat a
+    key (PostgreSQL refuses to update a row twice in one statement)."""
+    if not rows:
+        return
+    stmt = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+    columns = [name for name in rows[0] if name != key.name]
+    conn.execute(stmt.on_conflict_do_update(index_elements=[key], set_={c: stmt.excluded[c] for c in columns}),
+                 rows)
 
 
 def now() -> str:
@@ -1249,24 +1253,58 @@ class StateStore:
                              .values(status="destroyed", done_at=now(),
                                      detail="in the DMS trash until purged" if trashed else None))
 
-    def _record_dossier(self, conn: Connection, op: Operation, ref_id: str, dup_pgn: str | None,
-                        dup_nb: str | None) -> None:
+    def record_done_many(self, conn: Connection, done: list[tuple[int, Operation, str, str | None, str | None]]
+                         ) -> None:
+        """``record_done`` for a group of creates, updates and tags (op id, operation, DMS id,
+        duplicate keys), in order: a few pipelined statements instead of three per operation."""
+        if not done:
+            return
+        if any(op.kind == "destroy_document" for _, op, *_ in done):
+            raise ValueError("destroys are recorded one by one")
+        stamp = now()
+        conn.execute(update(journal).where(journal.c.id == bindparam("oid"))
+                     .values(status="done", ref_id=bindparam("ref"), error=None, updated=stamp),
+                     [{"oid": op_id, "ref": ref_id} for op_id, _, ref_id, _, _ in done])
+        for family in (DOSSIER_KINDS, ("tag_document",)):
+            older = [{"t": op.target, "oid": op_id} for op_id, op, *_ in done if op.kind in family]
+            if older:
+                # plain comparisons, not IN (...): expanding parameters cannot be batched
+                conn.execute(update(journal).where(journal.c.target == bindparam("t"), journal.c.id < bindparam("oid"),
+                                                   or_(*(journal.c.kind == k for k in family)),
+                                                   or_(*(journal.c.status == st for st in ("new", "sent", "failed"))))
+                             .values(status="superseded", updated=stamp), older)
+        # the last state per dossier and per document wins, as it would one by one
+        dossier_rows = {op.external_id: {"external_id": op.external_id, **self._dossier_values(op, ref_id, pgn, nb)}
+                        for _, op, ref_id, pgn, nb in done if op.kind in DOSSIER_KINDS}
+        _upsert_many(conn, dossiers, dossiers.c.external_id, list(dossier_rows.values()))
+        document_rows = {op.document.id: {"id": op.document.id,
+                                          **self._document_values(op.external_id, op.document, op.tag)}
+                         for _, op, *_ in done
+                         if op.kind == "tag_document" and op.document is not None and op.tag is not None}
+        _upsert_many(conn, documents, documents.c.id, list(document_rows.values()))
+
+    @staticmethod
+    def _dossier_values(op: Operation, ref_id: str, dup_pgn: str | None, dup_nb: str | None) -> dict[str, Any]:
         spec = op.dossier_spec()
-        values = dict(
+        return dict(
             pseudonym=op.pseudonym, school=spec.school, ref_id=ref_id, fingerprint=spec.fingerprint,
             spec=spec.model_dump_json(), departure=spec.departure, dup_pgn=dup_pgn, dup_nb=dup_nb,
             vanished_since=None, updated=now(),
         )
-        conn.execute(_upsert(conn, dossiers).values(external_id=op.external_id, **values)
-                     .on_conflict_do_update(index_elements=[dossiers.c.external_id], set_=values))
 
-    def record_document(self, conn: Connection, external_id: str, doc: DocumentRef, tag: RetentionTag) -> None:
-        values = dict(
+    @staticmethod
+    def _document_values(external_id: str, doc: DocumentRef, tag: RetentionTag) -> dict[str, Any]:
+        return dict(
             external_id=external_id, dossier_id=doc.dossier_id, part=doc.part, doc_class=tag.doc_class,
             category=tag.category, kind=tag.kind, due=tag.due, blocked=int(tag.blocked),
             unclassified=int(tag.unclassified), basis=tag.basis, tag=tag.model_dump_json(),
             status="present", updated=now(),
         )
-        changed = conn.execute(update(documents).where(documents.c.id == doc.id).values(values)).rowcount
-        if not changed:
-            conn.execute(insert(documents).values(id=doc.id, **values))
+
+    def _record_dossier(self, conn: Connection, op: Operation, ref_id: str, dup_pgn: str | None,
+                        dup_nb: str | None) -> None:
+        row = {"external_id": op.external_id, **self._dossier_values(op, ref_id, dup_pgn, dup_nb)}
+        _upsert_many(conn, dossiers, dossiers.c.external_id, [row])
+
+    def record_document(self, conn: Connection, external_id: str, doc: DocumentRef, tag: RetentionTag) -> None:
+        _upsert_many(conn, documents, documents.c.id, [{"id": doc.id, **self._document_values(external_id, doc, tag)}])
