@@ -55,15 +55,26 @@ def fleet_group() -> None:
 @fleet_option
 @json_option
 def check_cmd(fleet_path: Path, as_json: bool) -> None:
-    """Check the fleet file, every school's configuration and the queue's database."""
+    """Check the fleet file, every school's configuration and the queue's database, and make
+    each school's state store ready (its schema created or migrated), so the first cycle only
+    syncs."""
     from connector import fleet as fleet_mod
     fleet = _load(fleet_path, as_json)
     try:
         fleet_mod.ensure_schema(fleet)
     except ConnectorError as exc:
         _fail(str(exc), as_json)
+    problems = []
+    for school, path in sorted(fleet.schools.items()):
+        try:
+            open_app(path, setup_logging=False).state.close()
+        except ConnectorError as exc:
+            problems.append(f"{school}: {exc}")
+    if problems:
+        _fail("the fleet's schools are not ready:\n  " + "\n  ".join(problems), as_json)
+    when = f"on cron '{fleet.cron}' (UTC)" if fleet.cron else "when 'leerdossier fleet cycle' queues it (no schedule)"
     _echo({"schools": sorted(fleet.schools), "cron": fleet.cron}, as_json, lambda: out_console.print(
-        f"{len(fleet.schools)} schools ready; each synced on cron '{fleet.cron}' (UTC)", highlight=False))
+        f"{len(fleet.schools)} schools ready; each synced {when}", highlight=False))
 
 
 @fleet_group.command("cycle")
@@ -116,7 +127,7 @@ def worker_cmd(fleet_path: Path, once: bool, name: str | None, listen: str | Non
     fleet = _load(fleet_path, False)
     _json_logs("INFO", also=("procrastinate",))
     metrics = Metrics()
-    health = Health(Schedule(None, fleet.cron))
+    health = Health(Schedule(None, fleet.cron or "0 0 * * *"))  # no schedule: stale after a day
     server = serve(listen, health, metrics) if listen else None
     stopping = threading.Event()
 

@@ -60,7 +60,8 @@ class FleetSection(BaseModel):
     is its file name without ``.toml``; names must be unique."""
     every: str | None = "1h"
     """How often each school is synced: ``30s``, ``15m``, ``1h``, ``6h``, ``1d`` (an interval
-    that divides a minute, an hour or a day), or give ``cron`` and set this to ""."""
+    that divides a minute, an hour or a day), or give ``cron`` and set this to "". Both empty:
+    no schedule; cycles come only from ``leerdossier fleet cycle`` (an outside scheduler)."""
     cron: str | None = None
     """A cron expression in UTC; a sixth field gives seconds."""
     concurrency: int = Field(default=1, ge=1, le=32)
@@ -85,7 +86,8 @@ class Fleet:
     path: Path
     settings: FleetSection
     schools: dict[str, Path]
-    cron: str
+    cron: str | None
+    """None: no schedule (cycles only from ``fleet cycle``)."""
 
     @property
     def conninfo(self) -> str:
@@ -126,11 +128,11 @@ def load(path: Path) -> Fleet:
     except ValidationError as exc:
         raise tomlfile.explain(path, text, exc) from None
     libpq_url(section.url)
-    if bool(section.every) == bool(section.cron):
-        raise tomlfile.problem(path, text, ["fleet", "cron"], "give either 'every' or 'cron'")
+    if section.every and section.cron:
+        raise tomlfile.problem(path, text, ["fleet", "cron"], "give either 'every' or 'cron', not both")
     if section.cron and not croniter.is_valid(section.cron):
         raise tomlfile.problem(path, text, ["fleet", "cron"], f"{section.cron!r} is not a cron expression")
-    cron = section.cron or cron_for(section.every or "")
+    cron = section.cron or (cron_for(section.every) if section.every else None)
     base = path.resolve().parent
     schools: dict[str, Path] = {}
     for pattern in section.schools:
@@ -202,7 +204,7 @@ def build_app(fleet: Fleet, run_school: SchoolRunner, stopping: threading.Event,
         if status not in ("ok", "busy"):
             raise CycleFailed(f"{school}: {status}")
 
-    for name in fleet.schools if periodic else ():
+    for name in fleet.schools if periodic and fleet.cron else ():
         app.periodic(cron=fleet.cron, periodic_id=name, task_kwargs={"school": name},
                      lock=lock_of(name), queueing_lock=lock_of(name))(sync_school)
     return app

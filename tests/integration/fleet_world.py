@@ -27,13 +27,14 @@ class FleetWorld:
     url: str
     schools: list[str]
     pupils: int
+    dms: Path
 
     @property
     def fleet(self) -> Path:
         return self.base / "fleet.toml"
 
     def dossiers(self, school: str) -> int:
-        return sum(1 for _ in (self.base / school / "dms" / "dossiers").glob("*/*"))
+        return sum(1 for _ in (self.dms / school / "dossiers").glob("*/*"))
 
     def query(self, school: str | None, sql: str) -> list[tuple[Any, ...]]:
         """Rows from a school's state schema (or, with None, from the queue's schema)."""
@@ -55,8 +56,11 @@ class FleetWorld:
         return [(str(s), str(st), int(a)) for s, st, a in rows]
 
 
-def make_fleet(base: Path, url: str, schools: int, pupils: int, **fleet: object) -> FleetWorld:
-    """``schools`` schools of ``pupils`` made-up pupils each (no leavers, no look-alikes)."""
+def make_fleet(base: Path, url: str, schools: int, pupils: int, dms: Path | None = None,
+               **fleet: object) -> FleetWorld:
+    """``schools`` schools of ``pupils`` made-up pupils each (no leavers, no look-alikes); each
+    school's filesystem DMS in ``dms``/<school> (default: ``base``)."""
+    dms = dms or base
     (base / "schools").mkdir(parents=True, exist_ok=True)
     names = [f"s{i:03d}" for i in range(schools)]
     for i, name in enumerate(names):
@@ -70,7 +74,7 @@ type = "edexml"
 path = "{export}"
 [dms]
 type = "filesystem"
-root = "{folder / 'dms'}"
+root = "{dms / name}"
 [state]
 url = "{url}"
 schema = "school_{name}"
@@ -84,11 +88,12 @@ output = "{folder / 'out'}"
 [logging]
 level = "WARNING"
 ''', encoding="utf-8")
-    settings = {"url": url, "schools": ["schools/*.toml"], "every": "1h", "heartbeat": 0.5, "stalled_after": 3,
+    # no schedule unless asked: a worker starting shortly after an hourly tick would queue it
+    settings = {"url": url, "schools": ["schools/*.toml"], "every": "", "heartbeat": 0.5, "stalled_after": 3,
                 "stop_timeout": 30, **fleet}
     lines = ["[fleet]"] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
     (base / "fleet.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return FleetWorld(base, url, names, pupils)
+    return FleetWorld(base, url, names, pupils, dms)
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

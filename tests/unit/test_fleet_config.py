@@ -69,6 +69,7 @@ def test_schools_are_named_by_their_files_and_checked(tmp_path: Path) -> None:
 
 def test_the_fleet_file_refuses_what_it_cannot_run(tmp_path: Path) -> None:
     _school(tmp_path, "a")
+    assert fleet.load(_fleet(tmp_path, 'every = ""')).cron is None  # no schedule: 'fleet cycle' only
     with pytest.raises(ConfigError, match="give either"):
         fleet.load(_fleet(tmp_path, 'every = "1h"\ncron = "0 6 * * *"'))
     with pytest.raises(ConfigError, match="not a cron"):
