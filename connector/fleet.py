@@ -204,9 +204,11 @@ def build_app(fleet: Fleet, run_school: SchoolRunner, stopping: threading.Event,
         if status not in ("ok", "busy"):
             raise CycleFailed(f"{school}: {status}")
 
-    for name in fleet.schools if periodic and fleet.cron else ():
-        app.periodic(cron=fleet.cron, periodic_id=name, task_kwargs={"school": name},
-                     lock=lock_of(name), queueing_lock=lock_of(name))(sync_school)
+    cron = fleet.cron
+    if periodic and cron:
+        for name in fleet.schools:
+            app.periodic(cron=cron, periodic_id=name, task_kwargs={"school": name},
+                         lock=lock_of(name), queueing_lock=lock_of(name))(sync_school)
     return app
 
 
