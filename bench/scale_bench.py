@@ -1,6 +1,6 @@
 """Scale-out benchmark: 1, 2 and 4 ``leerdossier fleet worker`` processes on one PostgreSQL.
 
-    python bench/scale_bench.py [--schools 50] [--pupils 1000] [--workers 1,2,4] [--dms-dir DIR]
+    python bench/scale_bench.py [--schools 50] [--pupils 1000] [--workers 1,2,4] [--repeat 2] [--dms-dir DIR]
 
 Each worker count gets a fresh database (every school's state in its own schema, the queue in
 another) and empty filesystem DMS folders. The workers start and register; then ``fleet cycle``
@@ -9,7 +9,8 @@ job to the end of the last (the workers' start-up is not in it, as in a service 
 months). Every run is a first sync (all dossiers created); ``fleet check`` made the schools'
 state schemas before. Prints, per worker count, the seconds, the throughput in
 pupils per second and a check that every school was synced once and completely; then the
-speed-up of each count relative to one worker. Asserts nothing.
+speed-up of each count relative to one worker, from the best of ``--repeat`` runs per count
+(this machine's disk and neighbours make single runs vary by a tenth or more). Asserts nothing.
 
 The DMS folders lie in the temporary folder on disk unless ``--dms-dir`` puts them elsewhere
 (``--dms-dir /dev/shm`` shows the workers' scaling without the disk's flushes: the
@@ -81,6 +82,7 @@ def main() -> None:
     ap.add_argument("--schools", type=int, default=50)
     ap.add_argument("--pupils", type=int, default=1000)
     ap.add_argument("--workers", default="1,2,4")
+    ap.add_argument("--repeat", type=int, default=2, help="Runs per worker count; the best counts.")
     ap.add_argument("--dms-dir", type=Path, help="Where the schools' DMS folders go (default: the temporary folder).")
     args = ap.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
@@ -90,11 +92,11 @@ def main() -> None:
         print(f"preparing {args.schools} exports of {args.pupils} pupils; DMS folders in {dms.parent} ...",
               flush=True)
         make_fleet(base, "postgresql://unused/unused", args.schools, args.pupils, dms)
-        rates = {n: one(base, dms, args.schools, args.pupils, n) for n in counts}
+        rates = {n: max(one(base, dms, args.schools, args.pupils, n) for _ in range(args.repeat)) for n in counts}
     if 1 in rates:
         for n, rate in rates.items():
             if n != 1:
-                print(f"speed-up {n} workers: {rate / rates[1]:.2f}x")
+                print(f"speed-up {n} workers: {rate / rates[1]:.2f}x (best {rate:.1f} vs {rates[1]:.1f} pupils/s)")
 
 
 if __name__ == "__main__":

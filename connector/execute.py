@@ -2,9 +2,11 @@
 
 For every operation: the journal row is committed (``new``), marked ``sent`` and committed,
 the DMS is called, and then, in one transaction, the row is marked ``done``, the dossier's
-recorded state is updated and the audit entry is appended. A process killed anywhere in
-between leaves a row that the next run finishes; creates always look the dossier up by its
-external id first, so a repeated create never makes a second dossier.
+recorded state is updated and the audit entry is appended. Creates, updates and tags run one
+after the other do this for a group of ``GROUP`` at a time (two transactions per group, not two
+per operation); destroys, and DMS calls run concurrently, one by one. A process killed
+anywhere in between leaves rows that the next run finishes; creates always look the dossier
+up by its external id first, so a repeated create never makes a second dossier.
 """
 
 from __future__ import annotations
