@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 import adapters
@@ -209,7 +210,8 @@ def _fail(message: str, as_json: bool, code: int = EXIT_ERROR) -> NoReturn:
     if as_json:
         click.echo(json.dumps({"ok": False, "error": message}))
     else:
-        err_console.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+        # the message is text, not markup: "[state] url" must survive as written
+        err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, markup=True)
     sys.exit(code)
 
 

@@ -11,6 +11,7 @@ import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -30,14 +31,20 @@ fleet_option = click.option(
     envvar="LEERDOSSIER_FLEET", help="Fleet file (TOML): the queue and the schools. Env: LEERDOSSIER_FLEET.")
 
 
-def _load(fleet_path: Path, as_json: bool, check: bool = True) -> Fleet:
+def _engine(as_json: bool) -> ModuleType:
+    """``connector.fleet``, or a clear error when the extra that brings its engine is missing."""
     try:
         from connector import fleet as fleet_mod
     except ImportError:
         _fail("the fleet needs the 'fleet' extra: pip install 'leerdossier-connector[fleet]'", as_json)
+    return fleet_mod
+
+
+def _load(fleet_path: Path, as_json: bool, check: bool = True) -> Fleet:
+    fleet_mod = _engine(as_json)
     try:
-        fleet = fleet_mod.load(fleet_path)
-        problems = fleet_mod.check_schools(fleet) if check else []
+        fleet: Fleet = fleet_mod.load(fleet_path)
+        problems: list[str] = fleet_mod.check_schools(fleet) if check else []
     except ConnectorError as exc:
         _fail(str(exc), as_json)
     if problems:
@@ -58,7 +65,7 @@ def check_cmd(fleet_path: Path, as_json: bool) -> None:
     """Check the fleet file, every school's configuration and the queue's database, and make
     each school's state store ready (its schema created or migrated), so the first cycle only
     syncs."""
-    from connector import fleet as fleet_mod
+    fleet_mod = _engine(as_json)
     fleet = _load(fleet_path, as_json)
     try:
         fleet_mod.ensure_schema(fleet)
@@ -84,7 +91,7 @@ def check_cmd(fleet_path: Path, as_json: bool) -> None:
 def cycle_cmd(fleet_path: Path, schools: tuple[str, ...], as_json: bool) -> None:
     """Queue a sync of every school (or the SCHOOLS named) now, besides the schedule. A school
     that already has a job waiting gets no second one."""
-    from connector import fleet as fleet_mod
+    fleet_mod = _engine(as_json)
     fleet = _load(fleet_path, as_json)
     try:
         result = fleet_mod.defer_cycle(fleet, list(schools) or None)
@@ -100,7 +107,7 @@ def cycle_cmd(fleet_path: Path, schools: tuple[str, ...], as_json: bool) -> None
 @json_option
 def status_cmd(fleet_path: Path, as_json: bool) -> None:
     """Sync jobs per school by status (todo, doing, succeeded, failed)."""
-    from connector import fleet as fleet_mod
+    fleet_mod = _engine(as_json)
     fleet = _load(fleet_path, as_json, check=False)
     try:
         counts = fleet_mod.job_counts(fleet)
@@ -123,7 +130,7 @@ def worker_cmd(fleet_path: Path, once: bool, name: str | None, listen: str | Non
     """Run one worker: it syncs whichever school's job is next, on the fleet's schedule.
     Start as many as the machines have cores. SIGTERM or SIGINT stops it cleanly; an
     interrupted school goes back to the queue."""
-    from connector import fleet as fleet_mod
+    fleet_mod = _engine(False)
     fleet = _load(fleet_path, False)
     _json_logs("INFO", also=("procrastinate",))
     metrics = Metrics()

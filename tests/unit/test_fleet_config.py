@@ -96,3 +96,19 @@ def test_the_single_school_commands_do_not_load_the_job_engine() -> None:
     code = "import sys, connector.cli; print('procrastinate' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
+
+
+def test_without_the_extra_the_fleet_commands_say_what_to_install(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from click.testing import CliRunner
+
+    import connector
+    from connector.cli import main
+    monkeypatch.setitem(sys.modules, "procrastinate", None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "connector.fleet", raising=False)
+    monkeypatch.delattr(connector, "fleet", raising=False)
+    result = CliRunner().invoke(main, ["fleet", "status", "--fleet", str(_fleet(tmp_path))])
+    assert result.exit_code != 0
+    assert "pip install 'leerdossier-connector[fleet]'" in result.output
