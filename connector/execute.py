@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -64,8 +65,12 @@ class Outcome:
 Guard = Callable[[Operation], str | None]
 """Checked right before a destroy is sent (also when resumed): a reason to skip it, or None."""
 
-GROUP = 50
-"""Creates, updates and tags recorded per transaction (``Executor._apply_grouped``)."""
+GROUP = 200
+GROUP_SECONDS = 2.0
+"""Creates, updates and tags are recorded per transaction up to ``GROUP`` at a time, or what
+``GROUP_SECONDS`` of DMS calls did (``Executor._apply_grouped``). Fewer commits leave the shared
+PostgreSQL of a fleet more room (``bench/scale_bench.py``); a killed run leaves at most that
+many ``sent`` rows for the next to finish."""
 
 _ACTIONS = {"create_dossier": "dossier.created", "update_dossier": "dossier.updated",
             "tag_document": "document.tagged", "destroy_document": "document.destroyed"}
@@ -152,18 +157,19 @@ class Executor:
         they did (journal, recorded state, audit chain). A process killed in between leaves
         ``sent`` rows, which the next run finishes as it finishes any other: creates look the
         dossier up first, updates and tags set what they set again. Destroys never come here."""
-        for start in range(0, len(items), GROUP):
-            group = items[start:start + GROUP]
+        i = 0
+        while i < len(items):
             if self.halted():
-                outcome.deferred += len(group)
-                continue
+                break
+            group = items[i:i + GROUP]
             self.state.journal_mark_many([item[0] for item in group], "sent")
             done: list[tuple[int, Operation, str | None, str | None, JournalRow | None, DossierRef]] = []
-            unsent: list[int] = []
+            handled = 0
+            started = time.monotonic()
             for op_id, op, dup_pgn, dup_nb, resumed in group:
-                if self.halted():
-                    unsent.append(op_id)
-                    continue
+                if self.halted() or (handled and time.monotonic() - started > GROUP_SECONDS):
+                    break  # a slow DMS: record what is done now, the rest in the next group
+                handled += 1
                 try:
                     ref, writes = self._call(op)
                 except StoreError as exc:
@@ -173,8 +179,8 @@ class Executor:
                 outcome.dms_writes += writes
                 done.append((op_id, op, dup_pgn, dup_nb, resumed, ref))
             with self.state.transaction() as conn:
-                if unsent:  # never handed to the DMS: back to new, as if not marked
-                    self.state.journal_unmark(conn, unsent)
+                if handled < len(group):  # never handed to the DMS: back to new, as if not marked
+                    self.state.journal_unmark(conn, [item[0] for item in group[handled:]])
                 self.state.record_done_many(conn, [(op_id, op, ref.id, dup_pgn, dup_nb)
                                                    for op_id, op, dup_pgn, dup_nb, _, ref in done])
                 entries: list[tuple[str, str, str | None, dict[str, Any]]] = []
@@ -184,9 +190,10 @@ class Executor:
                         details["resumed_from_run"] = resumed.run_id
                     entries.append((self.actor, _ACTIONS[op.kind], op.pseudonym, details))
                 self.audit.append_many(conn, entries)
-            outcome.deferred += len(unsent)
             for item in done:
                 self._count(item[1], outcome)
+            i += handled
+        outcome.deferred += len(items) - i
 
     def _failed(self, op_id: int, op: Operation, exc: StoreError, outcome: Outcome) -> None:
         kind = "transient (retries exhausted)" if isinstance(exc, TransientError) else "permanent"

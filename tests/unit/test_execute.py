@@ -72,3 +72,24 @@ def test_an_old_failed_operation_is_never_replayed_over_a_newer_state(world: Wor
     assert report.resumed == 0 and report.dms_writes == 0  # ... but it is superseded, not replayed
     assert jaargroep(world) == "7"
     assert world.state.journal_counts().get("superseded") == 1
+
+
+def test_a_slow_dms_gets_its_work_recorded_in_smaller_groups(world: World, monkeypatch: Any) -> None:
+    """Past GROUP_SECONDS a group is recorded early; the rows it did not reach go back to new
+    (their attempt not counted) and the next group takes them."""
+    from sqlalchemy import select
+
+    from connector import execute
+    from connector.state import journal
+    monkeypatch.setattr(execute, "GROUP_SECONDS", 0.0)  # every call is "slow": groups of one
+    marks: list[int] = []
+    real = world.state.journal_mark_many
+    monkeypatch.setattr(world.state, "journal_mark_many", lambda ids, status: (marks.append(len(ids)),
+                                                                               real(ids, status))[1])
+    report = world.sync([pupil(f"LL{i}") for i in range(1, 6)])
+    assert report.dossiers_created == 5 and not report.failed and report.deferred == 0
+    assert marks == [5, 4, 3, 2, 1]  # each group reached one operation; the rest went round again
+    with world.state.engine.connect() as conn:
+        rows = conn.execute(select(journal.c.status, journal.c.attempts)).all()
+    assert [tuple(r) for r in rows] == [("done", 1)] * 5
+    assert world.audit.verify().ok
