@@ -218,7 +218,11 @@ def _fail(message: str, as_json: bool, code: int = EXIT_ERROR) -> NoReturn:
 def open_app(config_path: Path, setup_logging: bool = True) -> App:
     """Load a school's configuration and open its state store (the caller closes
     ``app.state``). Raises ``ConnectorError`` on a bad configuration."""
-    loaded = config_mod.load(config_path)
+    return app_for(config_mod.load(config_path), setup_logging)
+
+
+def app_for(loaded: config_mod.LoadedConfig, setup_logging: bool = True) -> App:
+    """``open_app`` for a configuration already loaded."""
     cfg = loaded.config
     if setup_logging:
         _setup_logging(cfg.logging.level, cfg.logging.format)

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from connector.cli import _echo, _fail, json_option, main, open_app, out_console
+from connector.cli import _echo, _fail, app_for, json_option, main, open_app, out_console
 from connector.cli_service import _give_up, _json_logs, make_cycle
+from connector.config import LoadedConfig
 from connector.errors import ConnectorError, SafetyStop
 from connector.service import Health, Metrics, Schedule, run_cycle, serve
 
@@ -40,11 +41,12 @@ def _engine(as_json: bool) -> ModuleType:
     return fleet_mod
 
 
-def _load(fleet_path: Path, as_json: bool, check: bool = True) -> Fleet:
+def _load(fleet_path: Path, as_json: bool, check: bool = True,
+          visit: Callable[[LoadedConfig], None] | None = None) -> Fleet:
     fleet_mod = _engine(as_json)
     try:
         fleet: Fleet = fleet_mod.load(fleet_path)
-        problems: list[str] = fleet_mod.check_schools(fleet) if check else []
+        problems: list[str] = fleet_mod.check_schools(fleet, visit) if check else []
     except ConnectorError as exc:
         _fail(str(exc), as_json)
     if problems:
@@ -66,19 +68,11 @@ def check_cmd(fleet_path: Path, as_json: bool) -> None:
     each school's state store ready (its schema created or migrated), so the first cycle only
     syncs."""
     fleet_mod = _engine(as_json)
-    fleet = _load(fleet_path, as_json)
+    fleet = _load(fleet_path, as_json, visit=lambda loaded: app_for(loaded, setup_logging=False).state.close())
     try:
         fleet_mod.ensure_schema(fleet)
     except ConnectorError as exc:
         _fail(str(exc), as_json)
-    problems = []
-    for school, path in sorted(fleet.schools.items()):
-        try:
-            open_app(path, setup_logging=False).state.close()
-        except ConnectorError as exc:
-            problems.append(f"{school}: {exc}")
-    if problems:
-        _fail("the fleet's schools are not ready:\n  " + "\n  ".join(problems), as_json)
     when = f"on cron '{fleet.cron}' (UTC)" if fleet.cron else "when 'leerdossier fleet cycle' queues it (no schedule)"
     _echo({"schools": sorted(fleet.schools), "cron": fleet.cron}, as_json, lambda: out_console.print(
         f"{len(fleet.schools)} schools ready; each synced {when}", highlight=False))

@@ -183,13 +183,7 @@ class Executor:
                     self.state.journal_unmark(conn, [item[0] for item in group[handled:]])
                 self.state.record_done_many(conn, [(op_id, op, ref.id, dup_pgn, dup_nb)
                                                    for op_id, op, dup_pgn, dup_nb, _, ref in done])
-                entries: list[tuple[str, str, str | None, dict[str, Any]]] = []
-                for _, op, _, _, resumed, _ in done:
-                    details = _details(op)
-                    if resumed is not None:
-                        details["resumed_from_run"] = resumed.run_id
-                    entries.append((self.actor, _ACTIONS[op.kind], op.pseudonym, details))
-                self.audit.append_many(conn, entries)
+                self.audit.append_many(conn, [self._entry(op, resumed) for _, op, _, _, resumed, _ in done])
             for item in done:
                 self._count(item[1], outcome)
             i += handled
@@ -206,6 +200,13 @@ class Executor:
                 self.halted_by = "circuit_breaker"
                 log.warning("circuit breaker open: the DMS keeps failing; the rest stays in the journal",
                             extra={"failures_in_a_row": self._failures_in_a_row})
+
+    def _entry(self, op: Operation, resumed: JournalRow | None) -> tuple[str, str, str | None, dict[str, Any]]:
+        """The audit entry of a done operation: actor, action, pseudonym, details."""
+        details = _details(op)
+        if resumed is not None:
+            details["resumed_from_run"] = resumed.run_id
+        return self.actor, _ACTIONS[op.kind], op.pseudonym, details
 
     @staticmethod
     def _count(op: Operation, outcome: Outcome) -> None:
@@ -243,10 +244,7 @@ class Executor:
             with self.state.transaction() as conn:
                 self.state.record_done(conn, op_id, op, ref.id, dup_pgn, dup_nb,
                                        trashed=self.store.capabilities.trash)
-                details = _details(op)
-                if resumed is not None:
-                    details["resumed_from_run"] = resumed.run_id
-                self.audit.append(conn, self.actor, _ACTIONS[op.kind], op.pseudonym, details)
+                self.audit.append(conn, *self._entry(op, resumed))
             self._count(op, outcome)
 
     def _call(self, op: Operation) -> tuple[DossierRef, int]:

@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connector import config as config_mod
 from connector import tomlfile
-from connector.errors import ConfigError
+from connector.errors import ConfigError, ConnectorError
 from connector.service import parse_every
 
 log = logging.getLogger("leerdossier.fleet")
@@ -151,8 +151,10 @@ def load(path: Path) -> Fleet:
     return Fleet(path.resolve(), section, schools, cron)
 
 
-def check_schools(fleet: Fleet) -> list[str]:
-    """Problems with the schools' configurations, each naming the school (empty: none)."""
+def check_schools(fleet: Fleet, visit: Callable[[config_mod.LoadedConfig], None] | None = None) -> list[str]:
+    """Problems with the schools' configurations, each naming the school (empty: none).
+    ``visit`` is called with each configuration that loaded (``fleet check`` opens the school's
+    state store there); a ``ConnectorError`` it raises is that school's problem."""
     problems: list[str] = []
     stores: dict[tuple[str, str | None], str] = {}
     for name, path in fleet.schools.items():
@@ -170,6 +172,11 @@ def check_schools(fleet: Fleet) -> list[str]:
             problems.append(f"{name}: shares its state store with {stores[key]} (give each school its own "
                             "[state] schema)")
         stores[key] = name
+        if visit is not None:
+            try:
+                visit(loaded)
+            except ConnectorError as exc:
+                problems.append(f"{name}: {exc}")
     return problems
 
 

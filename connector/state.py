@@ -1231,32 +1231,26 @@ class StateStore:
                     dup_pgn: str | None, dup_nb: str | None, trashed: bool = False) -> None:
         """Mark a journal row done and record what the DMS now holds (inside the caller's
         transaction, together with the audit entry)."""
+        if op.kind != "destroy_document":
+            self.record_done_many(conn, [(op_id, op, ref_id, dup_pgn, dup_nb)])
+            return
         conn.execute(update(journal).where(journal.c.id == op_id)
                      .values(status="done", ref_id=ref_id, error=None, updated=now()))
-        if op.kind != "destroy_document":
-            # an older unfinished row for the same dossier or document, of the same family, must
-            # never be replayed over this newer state
-            family = DOSSIER_KINDS if op.kind in DOSSIER_KINDS else (op.kind,)
-            conn.execute(update(journal).where(journal.c.target == op.target, journal.c.id < op_id,
-                                               journal.c.kind.in_(family),
-                                               journal.c.status.in_(("new", "sent", "failed")))
-                         .values(status="superseded", updated=now()))
-        if op.kind in DOSSIER_KINDS:
-            self._record_dossier(conn, op, ref_id, dup_pgn, dup_nb)
-        elif op.kind == "tag_document" and op.document is not None and op.tag is not None:
-            self.record_document(conn, op.external_id, op.document, op.tag)
-        elif op.kind == "destroy_document" and op.document is not None:
-            conn.execute(update(documents).where(documents.c.id == op.document.id)
-                         .values(status="trashed" if trashed else "destroyed", updated=now()))
-            if op.item_id is not None:
-                conn.execute(update(destruction_items).where(destruction_items.c.id == op.item_id)
-                             .values(status="destroyed", done_at=now(),
-                                     detail="in the DMS trash until purged" if trashed else None))
+        if op.document is None:
+            return
+        conn.execute(update(documents).where(documents.c.id == op.document.id)
+                     .values(status="trashed" if trashed else "destroyed", updated=now()))
+        if op.item_id is not None:
+            conn.execute(update(destruction_items).where(destruction_items.c.id == op.item_id)
+                         .values(status="destroyed", done_at=now(),
+                                 detail="in the DMS trash until purged" if trashed else None))
 
     def record_done_many(self, conn: Connection, done: list[tuple[int, Operation, str, str | None, str | None]]
                          ) -> None:
-        """``record_done`` for a group of creates, updates and tags (op id, operation, DMS id,
-        duplicate keys), in order: a few pipelined statements instead of three per operation."""
+        """Mark creates, updates and tags done (op id, operation, DMS id, duplicate keys), in
+        order, and record what the DMS now holds: a few pipelined statements for the group. An
+        older unfinished row for the same dossier or document, of the same family, is superseded:
+        it must never be replayed over this newer state."""
         if not done:
             return
         if any(op.kind == "destroy_document" for _, op, *_ in done):
@@ -1300,11 +1294,6 @@ class StateStore:
             unclassified=int(tag.unclassified), basis=tag.basis, tag=tag.model_dump_json(),
             status="present", updated=now(),
         )
-
-    def _record_dossier(self, conn: Connection, op: Operation, ref_id: str, dup_pgn: str | None,
-                        dup_nb: str | None) -> None:
-        row = {"external_id": op.external_id, **self._dossier_values(op, ref_id, dup_pgn, dup_nb)}
-        _upsert_many(conn, dossiers, dossiers.c.external_id, [row])
 
     def record_document(self, conn: Connection, external_id: str, doc: DocumentRef, tag: RetentionTag) -> None:
         _upsert_many(conn, documents, documents.c.id, [{"id": doc.id, **self._document_values(external_id, doc, tag)}])

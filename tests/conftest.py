@@ -26,8 +26,9 @@ XSD = ROOT / "adapters" / "las" / "xsd"
 SECRET = b"test-secret-0123456789abcdef"
 
 
-def write_config(folder: Path, export: Path, **sections: dict[str, object]) -> Path:
-    """A config for the embedded default in ``folder``; ``sections`` override keys."""
+def write_config(folder: Path, export: Path, to: Path | None = None, **sections: dict[str, object]) -> Path:
+    """A config for the embedded default in ``folder`` (or in the file ``to``: relative paths
+    in it are then relative to ``to``'s folder); ``sections`` override keys."""
     base: dict[str, dict[str, object]] = {
         "las": {"type": "edexml", "path": str(export)},
         "dms": {"type": "filesystem", "root": "dms"},
@@ -45,7 +46,7 @@ def write_config(folder: Path, export: Path, **sections: dict[str, object]) -> P
         for k, v in values.items():
             lines.append(f"{k} = {_toml(v)}")
         lines.append("")
-    path = folder / "config.toml"
+    path = to or folder / "config.toml"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
 

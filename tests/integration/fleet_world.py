@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import ProgrammingError
 
 from examples.synth import Synth, write
+from tests.conftest import write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,26 +69,11 @@ def make_fleet(base: Path, url: str, schools: int, pupils: int, dms: Path | None
         export = folder / "export.xml"
         if not export.exists():  # kept between fleets made in the same folder (the benchmark's runs)
             write(export, Synth(pupils=pupils, seed=100 + i, duplicates=0, leavers=0.0, brin=f"{i % 100:02d}XY"))
-        (base / "schools" / f"{name}.toml").write_text(f'''
-[las]
-type = "edexml"
-path = "{export}"
-[dms]
-type = "filesystem"
-root = "{dms / name}"
-[state]
-url = "{url}"
-schema = "school_{name}"
-[identity]
-secret = "file:{folder / 'install.key'}"
-create_secret = true
-[safety]
-hold_suspected_duplicates = false
-[destruction]
-output = "{folder / 'out'}"
-[logging]
-level = "WARNING"
-''', encoding="utf-8")
+        write_config(folder, export, to=base / "schools" / f"{name}.toml",
+                     dms={"root": str(dms / name)}, state={"url": url, "schema": f"school_{name}"},
+                     identity={"secret": f"file:{folder / 'install.key'}"},
+                     safety={"hold_suspected_duplicates": False}, destruction={"output": str(folder / "out")},
+                     logging={"level": "WARNING"})
     # no schedule unless asked: a worker starting shortly after an hourly tick would queue it
     settings = {"url": url, "schools": ["schools/*.toml"], "every": "", "heartbeat": 0.5, "stalled_after": 3,
                 "stop_timeout": 30, **fleet}
