@@ -13,13 +13,17 @@ speed-up of each count relative to one worker, from the best of ``--repeat`` run
 (this machine's disk and neighbours make single runs vary by a tenth or more). Asserts nothing.
 
 The DMS folders lie in the temporary folder on disk unless ``--dms-dir`` puts them elsewhere
-(``--dms-dir /dev/shm`` shows the workers' scaling without the disk's flushes: the
-filesystem store fsyncs every file and folder it writes, and one disk serialises those).
+(``--dms-dir /dev/shm`` shows the workers' scaling without the disk). Each run also prints
+what the machine's disks wrote and how many flushes they were asked for (the disk is the one
+thing the workers share besides the cores and PostgreSQL), and how busy the cores were.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import re
 import shutil
 import sys
 import tempfile
@@ -47,11 +51,14 @@ def one(base: Path, dms: Path, schools: int, pupils: int, workers: int) -> float
         ready = wait_until(lambda: _count(world, "select count(*) from procrastinate_workers") == workers, 120, 0.2)
         if not ready:
             raise SystemExit("the workers did not start")
+        disk_before, cpu_before = _disk(), _cpu()
         queued = cli("fleet", "cycle", "--fleet", str(world.fleet))
         if queued.returncode != 0:
             raise SystemExit(queued.stderr)
         finished = "select count(*) from procrastinate_jobs where status in ('succeeded', 'failed')"
         wait_until(lambda: _count(world, finished) == schools, 3600, 0.5)
+        disk = [after - before for before, after in zip(disk_before, _disk(), strict=True)]
+        cpu = [after - before for before, after in zip(cpu_before, _cpu(), strict=True)]
         # from the first job's deferral to the last one's end, as the queue recorded them
         span = ("select extract(epoch from max(at) filter (where type = 'succeeded') "
                 "- min(at) filter (where type = 'deferred')) from procrastinate_events")
@@ -65,9 +72,39 @@ def one(base: Path, dms: Path, schools: int, pupils: int, workers: int) -> float
                     and all(world.dossiers(s) == pupils for s in world.schools))
     total = schools * pupils
     print(f"workers {workers}: {seconds:7.1f} s  {total / seconds:8.1f} pupils/s  "
-          f"({schools} schools x {pupils} pupils, {'all synced once, complete' if complete else 'INCOMPLETE'})",
-          flush=True)
+          f"({schools} schools x {pupils} pupils, {'all synced once, complete' if complete else 'INCOMPLETE'}; "
+          f"disk: {disk[0] / 2048:.0f} MB written, {disk[1]} flushes)", flush=True)
+    if sum(cpu):
+        cores = os.cpu_count() or 1
+        busy = {k: cores * v / sum(cpu) for k, v in zip(("user", "system", "iowait", "idle"), cpu, strict=True)}
+        print("           cores busy: " + ", ".join(f"{k} {v:.2f}" for k, v in busy.items()), flush=True)
     return total / seconds
+
+
+_DISK = re.compile(r"(sd|vd|xvd)[a-z]+|nvme\d+n\d+")
+
+
+def _disk() -> list[int]:
+    """Sectors written and flush requests of the machine's disks so far (Linux; zeros elsewhere):
+    the disk is the one resource the workers share besides the cores."""
+    totals = [0, 0]
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/diskstats").read_text().splitlines():
+            fields = line.split()
+            if _DISK.fullmatch(fields[2]):
+                totals[0] += int(fields[9])
+                totals[1] += int(fields[18]) if len(fields) > 18 else 0
+    return totals
+
+
+def _cpu() -> list[int]:
+    """The machine's CPU time so far (Linux; zeros elsewhere): user (with nice), system (with
+    interrupts), iowait, idle, in clock ticks."""
+    with contextlib.suppress(OSError):
+        user, nice, system, idle, iowait, irq, softirq = (
+            int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8])
+        return [user + nice, system + irq + softirq, iowait, idle]
+    return [0, 0, 0, 0]
 
 
 def _count(world: FleetWorld, sql: str) -> int:

@@ -153,8 +153,9 @@ class Executor:
     def _apply_grouped(self, items: list[tuple[int, Operation, str | None, str | None, JournalRow | None]],
                        outcome: Outcome) -> None:
         """Creates, updates and tags one after the other, recorded ``GROUP`` at a time: one
-        transaction marks a group ``sent``, the DMS calls follow, one transaction records what
-        they did (journal, recorded state, audit chain). A process killed in between leaves
+        transaction marks a group ``sent``, the DMS calls follow inside the store's ``group()``
+        (which makes them durable together when it ends), one transaction records what they
+        did (journal, recorded state, audit chain). A process killed, or a power failure, in between leaves
         ``sent`` rows, which the next run finishes as it finishes any other: creates look the
         dossier up first, updates and tags set what they set again. Destroys never come here."""
         i = 0
@@ -166,18 +167,24 @@ class Executor:
             done: list[tuple[int, Operation, str | None, str | None, JournalRow | None, DossierRef]] = []
             handled = 0
             started = time.monotonic()
-            for op_id, op, dup_pgn, dup_nb, resumed in group:
-                if self.halted() or (handled and time.monotonic() - started > GROUP_SECONDS):
-                    break  # a slow DMS: record what is done now, the rest in the next group
-                handled += 1
-                try:
-                    ref, writes = self._call(op)
-                except StoreError as exc:
+            try:
+                with self.store.group():  # durable when the block ends; recorded only after
+                    for op_id, op, dup_pgn, dup_nb, resumed in group:
+                        if self.halted() or (handled and time.monotonic() - started > GROUP_SECONDS):
+                            break  # a slow DMS: record what is done now, the rest in the next group
+                        handled += 1
+                        try:
+                            ref, writes = self._call(op)
+                        except StoreError as exc:
+                            self._failed(op_id, op, exc, outcome)
+                            continue
+                        self._failures_in_a_row = 0
+                        outcome.dms_writes += writes
+                        done.append((op_id, op, dup_pgn, dup_nb, resumed, ref))
+            except StoreError as exc:  # the DMS could not make the group's writes durable
+                for op_id, op, *_ in done:
                     self._failed(op_id, op, exc, outcome)
-                    continue
-                self._failures_in_a_row = 0
-                outcome.dms_writes += writes
-                done.append((op_id, op, dup_pgn, dup_nb, resumed, ref))
+                done = []
             with self.state.transaction() as conn:
                 if handled < len(group):  # never handed to the DMS: back to new, as if not marked
                     self.state.journal_unmark(conn, [item[0] for item in group[handled:]])

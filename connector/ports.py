@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, ClassVar, Protocol, runtime_checkable
@@ -133,6 +134,13 @@ class DocumentStore(Protocol):
         dossier: its folder and every document in it now (a grant with ``classes``: only
         documents of those classes). Access the connector did not give is left alone; an empty
         tuple takes away all the connector gave. Safe to repeat."""
+        ...
+
+    def group(self) -> AbstractContextManager[None]:
+        """Writes made inside the block are made durable together when it ends, not each as
+        its call returns (the executor records them done only after the block). A store whose
+        every call is durable when it returns gives ``contextlib.nullcontext()``. Leaving the
+        block raises StoreError when the writes could not be made durable."""
         ...
 
     def check(self) -> list[str]:

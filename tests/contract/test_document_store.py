@@ -141,7 +141,89 @@ def test_content_reads_back_and_tags_are_metadata(store: DocumentStore) -> None:
     assert listed.metadata["retention_due"] == "2028-07-10"
 
 
+def test_writes_in_a_group_are_seen_inside_it_and_kept_after_it(store: DocumentStore) -> None:
+    from connector.model import PupilFacts
+    from connector.retention import load_schedule, tag
+
+    with store.group():
+        ref = store.create_dossier(spec())
+        assert store.find_dossier(ref.external_id) == ref
+        assert store.create_dossier(spec()) == ref  # a repeat inside the group finds it
+        store.update_dossier(ref, spec(properties={"jaargroep": "6"}))
+        assert list(store.documents(ref)) == []
+    assert store.find_dossier(ref.external_id) == ref
+    doc = store.add_document(ref, "II", "rapport", "r.pdf", io.BytesIO(b"%PDF-1.4 content"), {})
+    schedule = load_schedule("retention-po", classes=set(MAPPING.classes))
+    t = tag(PupilFacts(departure=date(2026, 7, 10)), "rapport", schedule)
+    with store.group():
+        store.tag(doc, t)
+    [listed] = list(store.documents(ref))
+    assert listed.metadata["retention_due"] == "2028-07-10"
+    if isinstance(store, FilesystemStore):
+        assert store.read_dossier(ref)["properties"]["jaargroep"] == "6"
+
+
 # -- filesystem specifics -------------------------------------------------------------------
+def test_filesystem_group_moves_new_dossiers_in_only_after_its_barrier(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside a group nothing is flushed one by one; at its end one barrier makes the new
+    dossiers (and their index claims) durable, and only then do they move into dossiers/,
+    which a second barrier makes durable. A power failure before the first barrier can leave
+    nothing half-written where a reader or the journal's repeat would trust it."""
+    from adapters.dms import filesystem
+
+    store = FilesystemStore(FilesystemSettings(root=tmp_path / "dms"))
+    store.check()
+    placed = lambda: len(list((tmp_path / "dms" / "dossiers").glob("*/*")))  # noqa: E731
+    barriers: list[int] = []
+    fsyncs: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(filesystem, "_syncfs", lambda path: barriers.append(placed()))
+    monkeypatch.setattr(filesystem.os, "fsync", lambda fd: (fsyncs.append(fd), real_fsync(fd))[1])
+    with store.group():
+        refs = [store.create_dossier(spec(f"las:99XY:G{i}")) for i in range(3)]
+        assert placed() == 0 and all(store.find_dossier(r.external_id) == r for r in refs)
+    assert fsyncs == [] and barriers == [0, 3]  # before the moves, none placed; after, all three
+    assert placed() == 3 and not os.listdir(tmp_path / "dms" / "tmp")
+    barriers.clear()
+    with store.group():
+        store.update_dossier(refs[0], spec("las:99XY:G0", title="x"))
+    # a file that replaces one has its content flushed before the rename (old or new, never
+    # empty); the folder's flush is the barrier's
+    assert len(fsyncs) == 1 and barriers == [3]
+    with store.group():
+        pass
+    assert barriers == [3]  # nothing written, no barrier
+
+
+def test_filesystem_a_claim_lost_to_a_power_failure_is_claimed_again(tmp_path: Path) -> None:
+    store = FilesystemStore(FilesystemSettings(root=tmp_path / "dms"))
+    store.check()
+    index = store._index_path("las:99XY:LL000001")
+    index.parent.mkdir(parents=True)
+    index.write_bytes(b"")  # linked before the failure, its content never written
+    assert store.find_dossier("las:99XY:LL000001") is None
+    ref = store.create_dossier(spec())
+    assert store.find_dossier("las:99XY:LL000001") == ref
+    assert store.dossier_count() == 1
+    assert [p.name.split(".")[0] for p in (tmp_path / "dms" / "tmp").iterdir()] == ["lost-claim"]
+
+
+def test_filesystem_a_group_cut_off_before_its_barrier_leaves_one_dossier(tmp_path: Path) -> None:
+    """A run killed inside a group leaves its new dossier in tmp/ with the index claim; the
+    next run's create finishes it under the same id. Should the first run's block still end,
+    its move finds the dossier in place and drops its own copy."""
+    first = FilesystemStore(FilesystemSettings(root=tmp_path / "dms"))
+    block = first.group()
+    block.__enter__()
+    ref = first.create_dossier(spec())
+    second = FilesystemStore(FilesystemSettings(root=tmp_path / "dms"))  # the next run
+    assert second.find_dossier(ref.external_id) is None
+    assert second.create_dossier(spec(title="again")) == ref
+    block.__exit__(None, None, None)
+    assert len(list((tmp_path / "dms" / "dossiers").glob("*/*"))) == 1
+    assert second.read_dossier(ref)["title"] == "again"
+    assert [p.name for p in (tmp_path / "dms" / "tmp").iterdir()] == []
 
 def test_filesystem_paths_hold_no_external_id_or_name(tmp_path: Path) -> None:
     store = FilesystemStore(FilesystemSettings(root=tmp_path / "dms"))
@@ -155,17 +237,19 @@ def test_filesystem_find_is_an_index_lookup(tmp_path: Path) -> None:
     for i in range(50):
         store.create_dossier(spec(f"las:99XY:{i}"))
     opened: list[str] = []
-    real_open = Path.read_text
+    real_text, real_bytes = Path.read_text, Path.read_bytes
 
-    def spy(self: Path, *a: object, **k: object) -> str:
-        opened.append(self.name)
-        return real_open(self, *a, **k)  # type: ignore[arg-type]
+    def spy(real):  # type: ignore[no-untyped-def]
+        def read(self: Path, *a: object, **k: object) -> object:
+            opened.append(self.name)
+            return real(self, *a, **k)
+        return read
 
-    Path.read_text = spy  # type: ignore[method-assign]
+    Path.read_text, Path.read_bytes = spy(real_text), spy(real_bytes)  # type: ignore[method-assign]
     try:
         assert store.find_dossier("las:99XY:17") is not None
     finally:
-        Path.read_text = real_open  # type: ignore[method-assign]
+        Path.read_text, Path.read_bytes = real_text, real_bytes  # type: ignore[method-assign]
     assert len(opened) == 1  # the index entry only; no dossier.json was scanned
 
 
@@ -271,3 +355,18 @@ def test_a_destroy_interrupted_halfway_is_finished_by_its_retry(tmp_path: Path) 
     store.destroy(doc)  # the journal's retry
     assert list(part.iterdir()) == []
     assert any((tmp_path / "dms" / "trash").rglob(f"{doc.id}.pdf"))
+
+
+def test_filesystem_leftovers_of_killed_runs_are_swept_when_the_store_opens(tmp_path: Path) -> None:
+    store = FilesystemStore(FilesystemSettings(root=tmp_path / "dms"))
+    store.check()
+    tmp = tmp_path / "dms" / "tmp"
+    old, young = tmp / "a.1", tmp / "b.2"
+    for folder in (old, young):
+        (folder / "I").mkdir(parents=True)
+        (folder / "dossier.json").write_text("{}")
+    (tmp / "lost-claim.3").write_bytes(b"")
+    for path in (old, tmp / "lost-claim.3"):
+        os.utime(path, (1, 1))
+    FilesystemStore(FilesystemSettings(root=tmp_path / "dms")).check()  # the next run opens it
+    assert sorted(p.name for p in tmp.iterdir()) == ["b.2"]  # a live run's may be young

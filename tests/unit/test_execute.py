@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,3 +95,35 @@ def test_a_slow_dms_gets_its_work_recorded_in_smaller_groups(world: World, monke
         rows = conn.execute(select(journal.c.status, journal.c.attempts)).all()
     assert [tuple(r) for r in rows] == [("done", 1)] * 5
     assert world.audit.verify().ok
+
+
+@dataclass
+class UnflushableStore:
+    """Wraps a real store; its groups' writes cannot be made durable (a failed write-back)."""
+
+    inner: Any
+
+    @property
+    def capabilities(self) -> Any:
+        return self.inner.capabilities
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        with self.inner.group():
+            yield
+        raise TransientError("make the group's writes durable: Input/output error")
+
+
+def test_a_group_the_dms_could_not_make_durable_is_not_recorded_done(world: World) -> None:
+    report = world.sync([pupil("LL1"), pupil("LL2")], store=UnflushableStore(world.store))
+    assert report.dossiers_created == 0 and len(report.failed) == 2
+    assert all("durable" in f["error"] for f in report.failed)
+    assert world.state.dossier_count() == 0 and world.state.journal_counts() == {"failed": 2}
+    assert [e for e in world.audit.entries() if e["action"] == "dossier.created"] == []
+    again = world.sync([pupil("LL1"), pupil("LL2")])  # the next run does them again, once
+    assert again.resumed == 2 and not again.failed
+    assert world.state.dossier_count() == 2 and world.store.dossier_count() == 2
+    assert world.state.pending() == []
