@@ -36,6 +36,9 @@ def available(group: str) -> dict[str, str]:
     return found
 
 
+PORTS: dict[str, type] = {"leerdossier.las": PupilSource, "leerdossier.dms": DocumentStore}
+
+
 def _load(group: str, section: AdapterSection, loaded: LoadedConfig, name: str) -> tuple[Any, Any]:
     known = available(group)
     target = known.get(section.type)
@@ -43,6 +46,11 @@ def _load(group: str, section: AdapterSection, loaded: LoadedConfig, name: str) 
         raise loaded.problem([name, "type"], f"unknown type {section.type!r} (known: {', '.join(sorted(known))})")
     module, _, attr = target.partition(":")
     cls = getattr(import_module(module), attr)
+    port = PORTS[group]
+    missing = sorted(n for n, v in vars(port).items() if callable(v) and not n.startswith("_") and not hasattr(cls, n))
+    if missing:  # an adapter written for an earlier port: say so now, not halfway through a run
+        raise loaded.problem([name, "type"], f"adapter {section.type!r} ({target}) does not implement "
+                                             f"{port.__name__}: no {', '.join(missing)}")
     try:
         settings = cls.settings_model.model_validate(section.settings())
     except ValidationError as exc:

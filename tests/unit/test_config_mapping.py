@@ -122,3 +122,23 @@ def test_identity_schemes_and_pseudonyms() -> None:
     with pytest.raises(RejectedRecord) as info:
         Identity(b"k" * 20, "eckid").external_id(pupil("LL2"))
     assert info.value.field == "@eckid"
+
+
+
+def test_an_adapter_that_lacks_a_port_method_is_refused_by_name(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A DMS adapter written against the port before it had ``group`` is refused when the
+    configuration is opened, naming the key and what is missing, not halfway through a run."""
+    import sys
+
+    import adapters
+    from adapters.dms.filesystem import FilesystemStore
+
+    methods = {n: v for n, v in vars(FilesystemStore).items() if callable(v) and not n.startswith("_") and n != "group"}
+    monkeypatch.setattr(sys.modules[__name__], "OldStore", type("OldStore", (), methods), raising=False)
+    monkeypatch.setattr(adapters, "available", lambda group: {"old": f"{__name__}:OldStore"})
+    loaded = config.load(write_config(tmp_path, SAMPLE, dms={"type": "old"}))
+    with pytest.raises(ConfigError) as err:
+        adapters.build_store(loaded)
+    message = str(err.value)
+    assert "dms.type: adapter 'old'" in message and message.endswith("does not implement DocumentStore: no group")
