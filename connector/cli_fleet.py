@@ -126,7 +126,7 @@ def worker_cmd(fleet_path: Path, once: bool, name: str | None, listen: str | Non
     interrupted school goes back to the queue."""
     fleet_mod = _engine(False)
     fleet = _load(fleet_path, False)
-    _json_logs("INFO", also=("procrastinate",))
+    _json_logs(fleet.settings.log_level, also=("procrastinate",))
     metrics = Metrics()
     health = Health(Schedule(None, fleet.cron or "0 0 * * *"))  # no schedule: stale after a day
     server = serve(listen, health, metrics) if listen else None

@@ -74,6 +74,9 @@ class FleetSection(BaseModel):
     the queue. Keep it several heartbeats long."""
     stop_timeout: float = Field(default=60.0, gt=0)
     """After SIGTERM: how long the job in flight may take to reach a clean point."""
+    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    """The workers' log level (JSON lines on stderr). A school's own ``[logging]`` applies to its
+    single-school commands, not to the fleet's workers, which serve every school."""
 
 
 class FleetFile(BaseModel):

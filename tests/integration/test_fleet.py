@@ -112,3 +112,18 @@ def test_a_stopped_workers_school_is_taken_over_without_duplicates(tmp_path: Pat
                                       "group by subject having count(*) > 1")
         assert creates == []
         assert _sync_runs(world, school)[-1] == "ok"
+
+
+def test_the_workers_log_at_the_fleet_files_level(tmp_path: Path) -> None:
+    with fresh_database() as url:
+        world = make_fleet(tmp_path, url, schools=1, pupils=3, log_level="WARNING")
+        assert cli("fleet", "cycle", "--fleet", str(world.fleet)).returncode == 0
+        code, err = start_worker(world, "quiet", "--once").wait(timeout=120)
+        assert code == 0, err[-2000:]
+        assert [st for _, st, _ in world.jobs()] == ["succeeded"]
+        assert cycles_by_school(err) == [] and '"worker started"' not in err  # INFO lines left out
+        world.base.joinpath("fleet.toml").write_text(
+            world.fleet.read_text(encoding="utf-8").replace('"WARNING"', '"INFO"'), encoding="utf-8")
+        assert cli("fleet", "cycle", "--fleet", str(world.fleet)).returncode == 0
+        code, err = start_worker(world, "chatty", "--once").wait(timeout=120)
+        assert code == 0 and cycles_by_school(err) == world.schools  # the same worker at INFO says more

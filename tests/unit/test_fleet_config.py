@@ -74,6 +74,8 @@ def test_the_fleet_file_refuses_what_it_cannot_run(tmp_path: Path) -> None:
         fleet.load(_fleet(tmp_path, 'every = "1h"\ncron = "0 6 * * *"'))
     with pytest.raises(ConfigError, match="not a cron"):
         fleet.load(_fleet(tmp_path, 'every = ""\ncron = "whenever"'))
+    with pytest.raises(ConfigError, match="log_level"):
+        fleet.load(_fleet(tmp_path, 'log_level = "LOUD"'))
     with pytest.raises(ConfigError, match="PostgreSQL"):
         path = tmp_path / "sqlite-fleet.toml"
         path.write_text('[fleet]\nurl = "sqlite:///q.db"\nschools = ["schools/*.toml"]\n', encoding="utf-8")
