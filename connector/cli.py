@@ -40,7 +40,9 @@ from connector.sync import SyncOptions, SyncReport, sync
 EXIT_OK, EXIT_ERROR, EXIT_SAFETY = 0, 1, 3
 log = logging.getLogger("leerdossier")
 err_console = Console(stderr=True, soft_wrap=True)
-out_console = Console(soft_wrap=True)
+out_console = Console(soft_wrap=True, markup=False)
+"""Data is printed as it is: a "[" in a name, reason or message is text, never markup. The few
+styled lines pass ``markup=True`` and escape every value in them."""
 
 
 class _Formatter(logging.Formatter):
@@ -306,11 +308,12 @@ def _summary(r: SyncReport, list_ops: bool) -> None:
     c = out_console
     title = "Plan (nothing changed)" if r.dry_run else "Sync"
     if r.stopped_by:
-        c.print(f"[bold red]{title} stopped by safety rail {r.stopped_by}[/]: {r.message}", highlight=False)
+        c.print(f"[bold red]{title} stopped by safety rail {r.stopped_by}[/]: {escape(str(r.message))}",
+                highlight=False, markup=True)
         c.print(f"  pupil records seen: {r.pupils_seen}; nothing was changed in the DMS.")
         return
     verb = "would be " if r.dry_run else ""
-    c.print(f"[bold]{title}[/] run {r.run_id}, school {r.school}", highlight=False)
+    c.print(f"[bold]{title}[/] run {r.run_id}, school {escape(str(r.school))}", highlight=False, markup=True)
     rows = [("pupil records seen", r.pupils_seen), (f"dossiers {verb}created", r.dossiers_created),
             (f"dossiers {verb}updated", r.dossiers_updated), ("DMS writes", r.dms_writes)]
     for label, value in rows:
@@ -320,7 +323,7 @@ def _summary(r: SyncReport, list_ops: bool) -> None:
                 f"{r.access['missing_accounts']} rights wait for a linked DMS account")
     if r.halted_by:
         c.print(f"  [red]halted ({r.halted_by})[/]: {r.deferred} operations wait in the journal for the next run",
-                highlight=False)
+                highlight=False, markup=True)
     if r.unchanged:
         c.print("  the LAS reports no changes since the last applied run; nothing to do")
     if r.resumed_read:
@@ -328,24 +331,24 @@ def _summary(r: SyncReport, list_ops: bool) -> None:
     if r.resumed:
         c.print(f"  finished from an earlier run: {r.resumed}")
     for w in r.warnings:
-        c.print(f"  [yellow]warning[/]: {w}", highlight=False)
+        c.print(f"  [yellow]warning[/]: {escape(w)}", highlight=False, markup=True)
     if r.rejected:
-        c.print(f"  [yellow]rejected records: {len(r.rejected)}[/] (skipped; everything else went on)")
+        c.print(f"  [yellow]rejected records: {len(r.rejected)}[/] (skipped; everything else went on)", markup=True)
         for x in r.rejected[:20]:
             c.print(f"    {x['record']}: {x['field']}: {x['reason']}", highlight=False, markup=False)
     if r.vanished:
         c.print(f"  [yellow]vanished without departure date: {len(r.vanished)}[/] (dossiers kept; "
-                "record a departure only when a person has confirmed it)")
+                "record a departure only when a person has confirmed it)", markup=True)
         for v in r.vanished[:20]:
             c.print(f"    {v['record']} missing since {v['since']}", highlight=False)
     if r.suspected_duplicates:
         c.print(f"  [yellow]suspected duplicates: {len(r.suspected_duplicates)}[/] (never merged; "
-                "dismiss with 'leerdossier duplicates dismiss')")
+                "dismiss with 'leerdossier duplicates dismiss')", markup=True)
         for d in r.suspected_duplicates[:20]:
             held = " (new dossier held)" if d.get("held") else ""
             c.print(f"    {d['a']} ~ {d['b']} by {d['basis']}{held}", highlight=False)
     if r.failed:
-        c.print(f"  [red]failed operations: {len(r.failed)}[/] (kept in the journal; retried next run)")
+        c.print(f"  [red]failed operations: {len(r.failed)}[/] (kept in the journal; retried next run)", markup=True)
         for f in r.failed[:20]:
             c.print(f"    {f['record']}: {f['operation']}: {f['error']}", highlight=False, markup=False)
     if list_ops:
@@ -409,12 +412,12 @@ def status_cmd(config_path: Path, as_json: bool) -> None:
                                                  sorted(overview["destruction_lists"].items())) or "none")
                 + f"; active holds: {overview['active_holds']}")
         for p in overview["transfer_unfinished"]:
-            c.print(f"  [yellow]transfer not finished[/]: {p} (removal at the source was interrupted; check it)",
-                    highlight=False)
+            c.print(f"  [yellow]transfer not finished[/]: {escape(str(p))} (removal at the source was interrupted; "
+                    "check it)", highlight=False, markup=True)
         c.print(f"open requests: {len(requests)}")
         for r in overview["requests_attention"]:
-            c.print(f"  [yellow]request {r['request']} ({r['kind']}) on {r['record']}: {r['state']}, due {r['due']}[/]",
-                    highlight=False)
+            c.print("  [yellow]" + escape(f"request {r['request']} ({r['kind']}) on {r['record']}: {r['state']}, "
+                                          f"due {r['due']}") + "[/]", highlight=False, markup=True)
         c.print("journal: " + (", ".join(f"{k} {v}" for k, v in sorted(journal.items())) or "empty"))
         for r in unfinished:
             c.print(f"  unfinished: #{r['id']} {r['operation']} {r['record']} {r['status']} "
@@ -441,7 +444,7 @@ def audit_verify(config_path: Path, as_json: bool) -> None:
     elif result.ok:
         out_console.print(f"audit log intact: {result.entries} entries")
     else:
-        out_console.print(f"[red]audit log NOT intact[/] ({result.entries} entries):")
+        out_console.print(f"[red]audit log NOT intact[/] ({result.entries} entries):", markup=True)
         for p in result.problems:
             out_console.print(f"  {p}", highlight=False)
     sys.exit(EXIT_OK if result.ok else EXIT_ERROR)
@@ -538,7 +541,7 @@ def doctor_cmd(config_path: Path, as_json: bool) -> None:
     else:
         for c in checks:
             mark = "[green]ok[/]" if c["ok"] else "[red]FAIL[/]"
-            out_console.print(f"{mark}  {c['check']}")
+            out_console.print(f"{mark}  {escape(c['check'])}", markup=True)
             for p in c["problems"]:
                 out_console.print(f"      {p}", highlight=False, markup=False)
     sys.exit(EXIT_OK if ok else EXIT_ERROR)
@@ -611,14 +614,14 @@ def schedule_show(config_path: Path, as_json: bool) -> None:
 
     def human() -> None:
         c = out_console
-        c.print(f"[bold]{sch.name}[/]: {sch.description}", highlight=False)
+        c.print(f"[bold]{escape(sch.name)}[/]: {escape(sch.description)}", highlight=False, markup=True)
         for code, cat in categories.items():
             when = "blocked: never destroyed" if cat["blocked"] else (
                 f"{cat['kind']} {cat['period']} after {cat['trigger']}")
-            c.print(f"\n[bold]{code}[/] {cat['name']}: {when}", highlight=False)
+            c.print(f"\n[bold]{escape(code)}[/] {escape(cat['name'])}: {escape(when)}", highlight=False, markup=True)
             c.print(f"  basis: {cat['basis']}", highlight=False, markup=False)
             if cat["override"]:
-                c.print(f"  [yellow]school override[/]: {cat['override']}", highlight=False)
+                c.print(f"  [yellow]school override[/]: {escape(str(cat['override']))}", highlight=False, markup=True)
             for alt in ("when_referred", "with_consent"):
                 if cat[alt]:
                     c.print(f"  {alt.replace('_', ' ')}: {cat[alt]['period']} ({cat[alt]['basis']})",
@@ -770,11 +773,11 @@ def tags_refresh(config_path: Path, from_state: bool, as_json: bool) -> None:
                 f"{report.unchanged} unchanged, {report.gone} gone from the DMS")
         if report.unclassified:
             c.print(f"[yellow]unclassified: {len(report.unclassified)}[/] (longest period applied; "
-                    "classify them in the DMS or add a rule to the mapping)")
+                    "classify them in the DMS or add a rule to the mapping)", markup=True)
             for u in report.unclassified[:20]:
                 c.print(f"  {u['record']} document {u['document']}", highlight=False)
         for f in report.failed:
-            c.print(f"[red]failed[/]: {f['record']}: {f['error']}", highlight=False, markup=False)
+            c.print(f"[red]failed[/]: {escape(f['record'])}: {escape(f['error'])}", highlight=False, markup=True)
 
     _echo(data, as_json, human)
     sys.exit(EXIT_ERROR if report.failed else EXIT_OK)
@@ -960,14 +963,15 @@ def dlist_execute(config_path: Path, list_id: int, dry_run: bool, today: str | N
     def human() -> None:
         c = out_console
         if report.stopped_by:
-            c.print(f"[bold red]stopped by safety rail {report.stopped_by}[/]: {report.message}", highlight=False)
+            c.print(f"[bold red]stopped by safety rail {report.stopped_by}[/]: {escape(str(report.message))}",
+                    highlight=False, markup=True)
             return
         verb = "would be destroyed" if dry_run else "destroyed"
         c.print(f"list {list_id}: {report.would_destroy if dry_run else report.destroyed} document(s) {verb}")
         for sk in report.skipped:
             c.print(f"  skipped {sk['record']} (item {sk['item']}): {sk['reason']}", highlight=False, markup=False)
         for f in report.failed:
-            c.print(f"  [red]failed[/] {f['record']}: {f['error']}", highlight=False, markup=False)
+            c.print(f"  [red]failed[/] {escape(f['record'])}: {escape(f['error'])}", highlight=False, markup=True)
         if files:
             c.print(f"certificate: {files['pdf']}", highlight=False)
 
@@ -1049,7 +1053,7 @@ def okr_sent(config_path: Path, key: str, on: str, receiving: str, by: str, as_j
             out_console.print(f"OKR of {row.pseudonym} recorded as sent to {receiving}", highlight=False)
         else:
             out_console.print(f"[yellow]OKR of {row.pseudonym} recorded but INCOMPLETE[/]: "
-                              f"{', '.join(result['missing'])}", highlight=False)
+                              f"{escape(', '.join(result['missing']))}", highlight=False, markup=True)
 
     _echo(result, as_json, human)
     sys.exit(EXIT_OK if result["status"] == "transferred" else EXIT_ERROR)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from connector import acl, completeness, inspection, render, rights
 from connector.access import AccessEntry, AccessNote, access_list
@@ -175,14 +176,14 @@ def _entry(e: AccessEntry) -> dict[str, Any]:
 
 
 def _show_access(pseudonym: str, day: date, entries: tuple[AccessEntry, ...], notes: tuple[AccessNote, ...]) -> None:
-    out_console.print(f"[bold]{pseudonym}[/] access on {day.isoformat()}", highlight=False)
+    out_console.print(f"[bold]{escape(pseudonym)}[/] access on {day.isoformat()}", highlight=False, markup=True)
     for e in entries:
         classes = f" ({', '.join(e.classes)})" if e.classes else ""
         until = f" until {e.until.isoformat()}" if e.until else ""
         out_console.print(f"  part {e.part}: {e.principal} {e.right}{classes}{until}: {e.basis}",
                           highlight=False, markup=False)
     for n in notes:
-        out_console.print(f"  [yellow]note[/]: {n.note}", highlight=False)
+        out_console.print(f"  [yellow]note[/]: {escape(n.note)}", highlight=False, markup=True)
 
 
 @access_group.command("apply")
@@ -413,9 +414,9 @@ def request_list(config_path: Path, everything: bool, as_json: bool) -> None:
             out_console.print("no open requests")
         for r in rows:
             flag = {"ok": "", "due soon": " [yellow]due soon[/]", "overdue": " [red]overdue[/]"}[r["state"]] \
-                if r["status"] == "open" else f" closed {r['closed']} ({r['outcome']})"
-            out_console.print(f"{r['request']}: {r['record']} {r['kind']} received {r['received']} due {r['due']}"
-                              f"{flag}", highlight=False)
+                if r["status"] == "open" else escape(f" closed {r['closed']} ({r['outcome']})")
+            line = escape(f"{r['request']}: {r['record']} {r['kind']} received {r['received']} due {r['due']}")
+            out_console.print(line + flag, highlight=False, markup=True)
     _echo({"ok": True, "requests": rows}, as_json, show)
 
 
@@ -484,7 +485,7 @@ def report_completeness(config_path: Path, html_file: Path | None, as_json: bool
 
     def show() -> None:
         for school, data in result["schools"].items():
-            out_console.print(f"[bold]{school}[/]", highlight=False)
+            out_console.print(f"[bold]{escape(school)}[/]", highlight=False, markup=True)
             for check, label in result["checks"].items():
                 out_console.print(f"  {label + ':':<62}{data['counts'][check]}", highlight=False)
             for item in data["items"][:50]:

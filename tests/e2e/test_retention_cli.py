@@ -251,3 +251,15 @@ def test_transfer_to_another_dms_is_idempotent_and_verified(tmp_path: Path) -> N
     assert len(list((other_dir / "dms" / "dossiers").glob("*/*"))) == 1
     r = run("transfer", "--config", c, "LL000003", "--part", "II", "--by", "x")
     assert r.exit_code == 1 and "exactly one destination" in r.stderr
+
+
+
+def test_square_brackets_in_what_people_wrote_are_printed_as_text(tmp_path: Path) -> None:
+    """Console output is not markup: text with '[' is shown whole and never breaks the command
+    (rich would drop '[besluit]' and fail on '[/]')."""
+    cfg = write_config(tmp_path, tmp_path / "x.xml", retention={"overrides": "school.toml"})
+    basis = "[besluit] MR 2026 [/] 3 jaar"
+    (tmp_path / "school.toml").write_text(f'[overrides.dossier]\nperiod = "3y"\nbasis = "{basis}"\n')
+    r = run("schedule", "show", "--config", str(cfg))
+    assert r.exit_code == 0, r.output
+    assert f"basis: {basis}" in r.output and f"school override: {basis}" in r.output
