@@ -128,7 +128,7 @@ def worker_cmd(fleet_path: Path, once: bool, name: str | None, listen: str | Non
     fleet = _load(fleet_path, False)
     _json_logs(fleet.settings.log_level, also=("procrastinate",))
     metrics = Metrics()
-    health = Health(Schedule(None, fleet.cron or "0 0 * * *"))  # no schedule: stale after a day
+    health = Health(Schedule(None, fleet.cron) if fleet.cron else None)
     server = serve(listen, health, metrics) if listen else None
     stopping = threading.Event()
 

@@ -131,7 +131,9 @@ class InstrumentedStore:
 
 @dataclass
 class Health:
-    schedule: Schedule
+    schedule: Schedule | None
+    """None: cycles come from outside (``fleet cycle`` run by another scheduler), so no age is
+    too old; only a failed last cycle makes the service unhealthy."""
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     last_success: datetime | None = None
     last_status: str | None = None
@@ -139,11 +141,11 @@ class Health:
     next_run: datetime | None = None
 
     def report(self, now: datetime) -> tuple[int, dict[str, Any]]:
-        period = self.schedule.period(now)
         reference = self.last_success or self.started
         age = (now - reference).total_seconds()
         lag = max(0.0, (now - self.next_run).total_seconds()) if self.next_run else 0.0
-        healthy = age <= 2 * period.total_seconds() + 60 and self.last_status not in ("failed",)
+        fresh = self.schedule is None or age <= 2 * self.schedule.period(now).total_seconds() + 60
+        healthy = fresh and self.last_status not in ("failed",)
         body = {"status": "ok" if healthy else "failing", "last_success": _iso(self.last_success),
                 "age_seconds": round(age, 1), "lag_seconds": round(lag, 1), "last_status": self.last_status,
                 "last_error": self.last_error, "next_run": _iso(self.next_run)}

@@ -114,3 +114,21 @@ def test_without_the_extra_the_fleet_commands_say_what_to_install(tmp_path: Path
     result = CliRunner().invoke(main, ["fleet", "status", "--fleet", str(_fleet(tmp_path))])
     assert result.exit_code != 0
     assert "pip install 'leerdossier-connector[fleet]'" in result.output
+
+
+def test_a_worker_without_a_schedule_is_healthy_until_a_cycle_fails() -> None:
+    """Cycles queued from outside ('fleet cycle' from another scheduler) have no period, so no
+    age counts as stale; a scheduled worker is stale after two periods without a success."""
+    from datetime import UTC, datetime, timedelta
+
+    from connector.service import Health, Schedule
+
+    start = datetime(2026, 11, 24, 12, tzinfo=UTC)
+    later = start + timedelta(days=3)
+    unscheduled = Health(None, started=start)
+    assert unscheduled.report(later)[0] == 200
+    unscheduled.last_status = "failed"
+    assert unscheduled.report(later)[0] == 503
+    hourly = Health(Schedule("1h", None), started=start)
+    assert hourly.report(start + timedelta(minutes=90))[0] == 200
+    assert hourly.report(later)[0] == 503
