@@ -335,7 +335,7 @@ def _summary(r: SyncReport, list_ops: bool) -> None:
     if r.rejected:
         c.print(f"  [yellow]rejected records: {len(r.rejected)}[/] (skipped; everything else went on)", markup=True)
         for x in r.rejected[:20]:
-            c.print(f"    {x['record']}: {x['field']}: {x['reason']}", highlight=False, markup=False)
+            c.print(f"    {x['record']}: {x['field']}: {x['reason']}", highlight=False)
     if r.vanished:
         c.print(f"  [yellow]vanished without departure date: {len(r.vanished)}[/] (dossiers kept; "
                 "record a departure only when a person has confirmed it)", markup=True)
@@ -350,7 +350,7 @@ def _summary(r: SyncReport, list_ops: bool) -> None:
     if r.failed:
         c.print(f"  [red]failed operations: {len(r.failed)}[/] (kept in the journal; retried next run)", markup=True)
         for f in r.failed[:20]:
-            c.print(f"    {f['record']}: {f['operation']}: {f['error']}", highlight=False, markup=False)
+            c.print(f"    {f['record']}: {f['operation']}: {f['error']}", highlight=False)
     if list_ops:
         for op in r.operations:
             c.print(f"    {op['operation']} {op['record']} {' '.join(op['changed'])}", highlight=False)
@@ -475,7 +475,7 @@ def audit_show(config_path: Path, key: str | None, last: int, as_json: bool) -> 
         return
     for e in entries:
         out_console.print(f"{e['seq']:>6} {e['at']} {e['actor']}: {e['action']} {e['subject'] or ''} "
-                          f"{json.dumps(e['details'], sort_keys=True)}", highlight=False, markup=False)
+                          f"{json.dumps(e['details'], sort_keys=True)}", highlight=False)
 
 
 def _show_history(history: list[dict[str, Any]]) -> None:
@@ -483,7 +483,7 @@ def _show_history(history: list[dict[str, Any]]) -> None:
         acting = f" for {h['acting_for']}" if h["acting_for"] else ""
         why = f" because {h['reason']}" if h["reason"] else ""
         out_console.print(f"{h['seq']:>6} {h['time']} {h['user']}{acting}: {h['event']}{why}",
-                          highlight=False, markup=False)
+                          highlight=False)
 
 
 @main.group("duplicates")
@@ -543,7 +543,7 @@ def doctor_cmd(config_path: Path, as_json: bool) -> None:
             mark = "[green]ok[/]" if c["ok"] else "[red]FAIL[/]"
             out_console.print(f"{mark}  {escape(c['check'])}", markup=True)
             for p in c["problems"]:
-                out_console.print(f"      {p}", highlight=False, markup=False)
+                out_console.print(f"      {p}", highlight=False)
     sys.exit(EXIT_OK if ok else EXIT_ERROR)
 
 
@@ -619,13 +619,13 @@ def schedule_show(config_path: Path, as_json: bool) -> None:
             when = "blocked: never destroyed" if cat["blocked"] else (
                 f"{cat['kind']} {cat['period']} after {cat['trigger']}")
             c.print(f"\n[bold]{escape(code)}[/] {escape(cat['name'])}: {escape(when)}", highlight=False, markup=True)
-            c.print(f"  basis: {cat['basis']}", highlight=False, markup=False)
+            c.print(f"  basis: {cat['basis']}", highlight=False)
             if cat["override"]:
                 c.print(f"  [yellow]school override[/]: {escape(str(cat['override']))}", highlight=False, markup=True)
             for alt in ("when_referred", "with_consent"):
                 if cat[alt]:
                     c.print(f"  {alt.replace('_', ' ')}: {cat[alt]['period']} ({cat[alt]['basis']})",
-                            highlight=False, markup=False)
+                            highlight=False)
             c.print(f"  classes: {', '.join(cat['classes']) or '-'}", highlight=False)
         c.print(f"\nunclassified documents get: {data['unclassified']['gets']}", highlight=False)
 
@@ -839,7 +839,7 @@ def hold_list(config_path: Path, as_json: bool) -> None:
     def human() -> None:
         for h in data:
             out_console.print(f"{h['id']}: {h['pseudonym']} {h['part'] or 'whole dossier'}: {h['reason']} "
-                              f"({h['by']}, {h['at']})", highlight=False, markup=False)
+                              f"({h['by']}, {h['at']})", highlight=False)
 
     _echo(data, as_json, human)
 
@@ -907,7 +907,7 @@ def dlist_show(config_path: Path, list_id: int, as_json: bool) -> None:
                           f"approved by {head['approved_by'] or '-'}", highlight=False)
         for i in items:
             out_console.print(f"  {i['id']}: {i['pseudonym']} {i['part']} {i['doc_class']} {i['category']} "
-                              f"due {i['due']} {i['decision']} {i['status']}", highlight=False, markup=False)
+                              f"due {i['due']} {i['decision']} {i['status']}", highlight=False)
 
     _echo({"list": head, "items": _public_items(items)}, as_json, human)
 
@@ -969,7 +969,7 @@ def dlist_execute(config_path: Path, list_id: int, dry_run: bool, today: str | N
         verb = "would be destroyed" if dry_run else "destroyed"
         c.print(f"list {list_id}: {report.would_destroy if dry_run else report.destroyed} document(s) {verb}")
         for sk in report.skipped:
-            c.print(f"  skipped {sk['record']} (item {sk['item']}): {sk['reason']}", highlight=False, markup=False)
+            c.print(f"  skipped {sk['record']} (item {sk['item']}): {sk['reason']}", highlight=False)
         for f in report.failed:
             c.print(f"  [red]failed[/] {escape(f['record'])}: {escape(f['error'])}", highlight=False, markup=True)
         if files:

@@ -64,7 +64,7 @@ def guardian_list(config_path: Path, key: str, names: bool, as_json: bool) -> No
                 name = f" {g['name']}" if names else ""
                 out_console.print(f"{g['guardian']}{name} relation {g['relation'] or '-'} authority "
                                   f"{g['authority']} account {g['account'] or '-'} ({g['source']})",
-                                  highlight=False, markup=False)
+                                  highlight=False)
         _echo({"ok": True, "record": row.pseudonym, "guardians": out}, as_json, show)
 
 
@@ -181,7 +181,7 @@ def _show_access(pseudonym: str, day: date, entries: tuple[AccessEntry, ...], no
         classes = f" ({', '.join(e.classes)})" if e.classes else ""
         until = f" until {e.until.isoformat()}" if e.until else ""
         out_console.print(f"  part {e.part}: {e.principal} {e.right}{classes}{until}: {e.basis}",
-                          highlight=False, markup=False)
+                          highlight=False)
     for n in notes:
         out_console.print(f"  [yellow]note[/]: {escape(n.note)}", highlight=False, markup=True)
 
@@ -490,7 +490,7 @@ def report_completeness(config_path: Path, html_file: Path | None, as_json: bool
                 out_console.print(f"  {label + ':':<62}{data['counts'][check]}", highlight=False)
             for item in data["items"][:50]:
                 out_console.print(f"    {item['record']}: {result['checks'][item['check']]} {item['detail']}",
-                                  highlight=False, markup=False)
+                                  highlight=False)
             if len(data["items"]) > 50:
                 out_console.print(f"    ... {len(data['items']) - 50} more (--json or --html for all)")
     _echo({"ok": True, **result}, as_json, show)

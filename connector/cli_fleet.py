@@ -41,9 +41,8 @@ def _engine(as_json: bool) -> ModuleType:
     return fleet_mod
 
 
-def _load(fleet_path: Path, as_json: bool, check: bool = True,
+def _load(fleet_mod: ModuleType, fleet_path: Path, as_json: bool, check: bool = True,
           visit: Callable[[LoadedConfig], None] | None = None) -> Fleet:
-    fleet_mod = _engine(as_json)
     try:
         fleet: Fleet = fleet_mod.load(fleet_path)
         problems: list[str] = fleet_mod.check_schools(fleet, visit) if check else []
@@ -68,7 +67,8 @@ def check_cmd(fleet_path: Path, as_json: bool) -> None:
     each school's state store ready (its schema created or migrated), so the first cycle only
     syncs."""
     fleet_mod = _engine(as_json)
-    fleet = _load(fleet_path, as_json, visit=lambda loaded: app_for(loaded, setup_logging=False).state.close())
+    fleet = _load(fleet_mod, fleet_path, as_json,
+                  visit=lambda loaded: app_for(loaded, setup_logging=False).state.close())
     try:
         fleet_mod.ensure_schema(fleet)
     except ConnectorError as exc:
@@ -86,7 +86,7 @@ def cycle_cmd(fleet_path: Path, schools: tuple[str, ...], as_json: bool) -> None
     """Queue a sync of every school (or the SCHOOLS named) now, besides the schedule. A school
     that already has a job waiting gets no second one."""
     fleet_mod = _engine(as_json)
-    fleet = _load(fleet_path, as_json)
+    fleet = _load(fleet_mod, fleet_path, as_json)
     try:
         result = fleet_mod.defer_cycle(fleet, list(schools) or None)
     except ConnectorError as exc:
@@ -102,7 +102,7 @@ def cycle_cmd(fleet_path: Path, schools: tuple[str, ...], as_json: bool) -> None
 def status_cmd(fleet_path: Path, as_json: bool) -> None:
     """Sync jobs per school by status (todo, doing, succeeded, failed)."""
     fleet_mod = _engine(as_json)
-    fleet = _load(fleet_path, as_json, check=False)
+    fleet = _load(fleet_mod, fleet_path, as_json, check=False)
     try:
         counts = fleet_mod.job_counts(fleet)
     except ConnectorError as exc:
@@ -125,7 +125,7 @@ def worker_cmd(fleet_path: Path, once: bool, name: str | None, listen: str | Non
     Start as many as the machines have cores. SIGTERM or SIGINT stops it cleanly; an
     interrupted school goes back to the queue."""
     fleet_mod = _engine(False)
-    fleet = _load(fleet_path, False)
+    fleet = _load(fleet_mod, fleet_path, False)
     _json_logs(fleet.settings.log_level, also=("procrastinate",))
     metrics = Metrics()
     health = Health(Schedule(None, fleet.cron) if fleet.cron else None)

@@ -43,7 +43,6 @@ import secrets
 import shutil
 import uuid
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
@@ -157,7 +156,8 @@ class FilesystemStore:
         return None
 
     @contextlib.contextmanager
-    def _group(self) -> Iterator[None]:
+    def group(self) -> Iterator[None]:
+        """Writes inside the block become durable together when it ends (see the module)."""
         if self._pending is not None:  # nested: the outer block's barrier covers this one
             yield
             return
@@ -173,10 +173,6 @@ class FilesystemStore:
                         self._move_in(work, dossier_id, flush=False)
                     if pending:
                         _syncfs(self.root)  # the moves
-
-    def group(self) -> AbstractContextManager[None]:
-        """Writes inside the block become durable together when it ends (see the module)."""
-        return self._group()
 
     # -- paths ------------------------------------------------------------------------------
     def _index_path(self, external_id: str) -> Path:
@@ -226,10 +222,10 @@ class FilesystemStore:
     def find_dossier(self, external_id: str) -> DossierRef | None:
         with _errors("find dossier"):
             try:
-                dossier_id = self._index_path(external_id).read_bytes().decode("ascii", "replace").strip()
+                dossier_id = self._claimed_id(self._index_path(external_id))
             except FileNotFoundError:
                 return None
-            if not _DOSSIER_ID.fullmatch(dossier_id):
+            if dossier_id is None:
                 return None  # a claim lost to a power failure; create_dossier claims again
             if not (self._dossier_dir(dossier_id) / "dossier.json").exists():
                 return None  # claimed but never completed; create_dossier finishes it
@@ -259,8 +255,8 @@ class FilesystemStore:
         for _ in range(3):
             with contextlib.suppress(FileExistsError):
                 self._write_bytes(index, uuid.uuid4().hex.encode("ascii"), exclusive=True, fresh=True)
-            dossier_id = index.read_bytes().decode("ascii", "replace").strip()
-            if _DOSSIER_ID.fullmatch(dossier_id):
+            dossier_id = self._claimed_id(index)
+            if dossier_id is not None:
                 return dossier_id
             # A claim whose content never reached the disk: power failed inside a group, before
             # its barrier. Nothing was built on it (a new dossier moves in only after the
@@ -268,6 +264,12 @@ class FilesystemStore:
             with contextlib.suppress(FileNotFoundError):
                 os.rename(index, self.root / "tmp" / f"lost-claim.{uuid.uuid4().hex}")
         raise PermanentError("create dossier: its index entry is unreadable")
+
+    @staticmethod
+    def _claimed_id(index: Path) -> str | None:
+        """The dossier id an index entry holds, or None when its content was lost."""
+        dossier_id = index.read_bytes().decode("ascii", "replace").strip()
+        return dossier_id if _DOSSIER_ID.fullmatch(dossier_id) else None
 
     def _move_in(self, work: Path, dossier_id: str, flush: bool = True) -> None:
         """Move a dossier built in tmp/ to its place; ``flush`` its new parent folder (the
