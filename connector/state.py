@@ -990,16 +990,21 @@ class StateStore:
                 rows = conn.execute(listing).all()
                 returned = list(conn.execute(back).scalars())
             return [(r[0], r[1], r[2] or today) for r in rows], returned
+        # only rows whose value changes are written: a sync that finds everyone present and
+        # unchanged rewrites no dossier row (each rewrite is a dead row and its index entries)
         with self.transaction() as conn:
             returned = list(conn.execute(back).scalars())
-            conn.execute(update(dossiers).where(dossiers.c.school == school, seen)
+            conn.execute(update(dossiers).where(dossiers.c.school == school, seen,
+                                                dossiers.c.vanished_since.is_not(None))
                          .values(vanished_since=None))
             for col in ("dup_pgn", "dup_nb"):
                 newer = (select(staging.c[col]).where(staging.c.run_id == run_id,
                                                      staging.c.external_id == dossiers.c.external_id,
                                                      staging.c.rejected == 0)
                          .limit(1).scalar_subquery())
-                conn.execute(update(dossiers).where(dossiers.c.school == school, seen).values({col: newer}))
+                conn.execute(update(dossiers).where(dossiers.c.school == school, seen,
+                                                    dossiers.c[col].is_distinct_from(newer))
+                             .values({col: newer}))
             conn.execute(update(dossiers).where(missing, dossiers.c.vanished_since.is_(None))
                          .values(vanished_since=today))
             rows = conn.execute(listing).all()

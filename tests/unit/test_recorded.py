@@ -1,0 +1,44 @@
+"""What a sync records of the pupils it saw (duplicate keys, vanished since) follows the export,
+and a sync that finds nothing changed rewrites no recorded dossier."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+
+from tests.conftest import World, pupil
+
+
+def _rows(world: World) -> dict[str, dict[str, Any]]:
+    """Each recorded dossier's duplicate keys and vanished date, and on PostgreSQL the version
+    of its row (xmin changes whenever the row is written)."""
+    version = "xmin::text" if world.state.engine.dialect.name == "postgresql" else "null"
+    with world.state.engine.connect() as conn:
+        rows = conn.execute(text(f"select external_id, dup_pgn, dup_nb, vanished_since, {version} from dossiers"))
+        return {r[0].rsplit(":", 1)[1]: {"pgn": r[1], "nb": r[2], "vanished": r[3], "version": r[4]} for r in rows}
+
+
+def test_recorded_keys_follow_the_export_and_an_unchanged_sync_rewrites_nothing(world: World) -> None:
+    a = pupil("A1", pgn="123456782", pgn_kind="bsn")
+    b, c = pupil("B2"), pupil("C3")
+    assert not world.sync([a, b, c]).failed
+    first = _rows(world)
+    assert first["A1"]["pgn"] and first["A1"]["nb"] and first["B2"]["nb"]
+    assert all(r["vanished"] is None for r in first.values())
+
+    world.sync([a, b, c])
+    assert _rows(world) == first  # same values and, on PostgreSQL, not one row written again
+
+    renamed = pupil("A1", pgn="123456782", pgn_kind="bsn", achternaam="Anders")
+    world.sync([renamed, b], accept_snapshot=True)
+    second = _rows(world)
+    assert second["A1"]["nb"] not in (None, first["A1"]["nb"])  # the name is part of the key
+    assert second["A1"]["pgn"] == first["A1"]["pgn"]
+    assert second["C3"]["vanished"] is not None
+    assert second["B2"] == first["B2"]
+
+    world.sync([renamed, b, c], accept_snapshot=True)
+    third = _rows(world)
+    assert third["C3"]["vanished"] is None  # back in the export
+    assert third["B2"] == first["B2"]
