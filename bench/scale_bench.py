@@ -17,7 +17,8 @@ leftovers. Asserts nothing.
 The DMS folders lie in the temporary folder on disk unless ``--dms-dir`` puts them elsewhere
 (``--dms-dir /dev/shm`` shows the workers' scaling without the disk). Each run also prints
 what the machine's disks wrote and how many flushes they were asked for (the disk is the one
-thing the workers share besides the cores and PostgreSQL), and how busy the cores were.
+thing the workers share besides the cores and PostgreSQL), and how busy the cores were, both
+over the run's own time.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import os
 import re
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,17 +60,17 @@ def one(base: Path, dms: Path, schools: int, pupils: int, workers: int) -> float
         # schemas are written back (and, on a disk mounted with discard, trimmed) before the
         # clock starts, not inside this run's time
         os.sync()
-        disk_before, cpu_before = _disk(), _cpu()
-        queued = cli("fleet", "cycle", "--fleet", str(world.fleet))
-        if queued.returncode != 0:
-            raise SystemExit(queued.stderr)
-        _wait_finished(url, schools)
-        disk = [after - before for before, after in zip(disk_before, _disk(), strict=True)]
-        cpu = [after - before for before, after in zip(cpu_before, _cpu(), strict=True)]
+        with _Sampler() as sampler:
+            queued = cli("fleet", "cycle", "--fleet", str(world.fleet))
+            if queued.returncode != 0:
+                raise SystemExit(queued.stderr)
+            _wait_finished(url, schools)
         # from the first job's deferral to the last one's end, as the queue recorded them
-        span = ("select extract(epoch from max(at) filter (where type = 'succeeded') "
-                "- min(at) filter (where type = 'deferred')) from procrastinate_events")
-        seconds = float(world.query(None, span)[0][0])
+        span = ("select extract(epoch from min(at) filter (where type = 'deferred')), "
+                "extract(epoch from max(at) filter (where type = 'succeeded')) from procrastinate_events")
+        start, end = (float(v) for v in world.query(None, span)[0])
+        seconds = end - start
+        disk, cpu = sampler.within(start, end)
         for proc in procs:
             code, log = proc.stop()
             if code != 0:
@@ -87,6 +90,39 @@ def one(base: Path, dms: Path, schools: int, pupils: int, workers: int) -> float
 
 
 _DISK = re.compile(r"(sd|vd|xvd)[a-z]+|nvme\d+n\d+")
+
+
+class _Sampler(threading.Thread):
+    """The disks' and cores' counters ten times a second, so that what they did is taken over
+    exactly the run's own time (the queue's first deferral to its last end), not over the
+    start-up of ``fleet cycle`` before it or the wait for the last poll after it."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.samples: list[tuple[float, list[int], list[int]]] = []
+        self._done = threading.Event()
+
+    def __enter__(self) -> _Sampler:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self.join()
+
+    def run(self) -> None:
+        while True:
+            self.samples.append((time.time(), _disk(), _cpu()))
+            if self._done.wait(0.1):
+                return
+
+    def within(self, start: float, end: float) -> tuple[list[int], list[int]]:
+        """Disk and CPU counters' growth between the last sample before ``start`` and the first
+        after ``end`` (a tenth of a second wider at most)."""
+        first = max((s for s in self.samples if s[0] <= start), default=self.samples[0], key=lambda s: s[0])
+        last = min((s for s in self.samples if s[0] >= end), default=self.samples[-1], key=lambda s: s[0])
+        return ([b - a for a, b in zip(first[1], last[1], strict=True)],
+                [b - a for a, b in zip(first[2], last[2], strict=True)])
 
 
 def _disk() -> list[int]:
