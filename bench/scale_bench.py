@@ -14,6 +14,11 @@ speed-up of each count relative to one worker, from the best of ``--repeat`` run
 turns, round by round, and every run starts after the disk has written back the last one's
 leftovers. Asserts nothing.
 
+The clean-up at the end removes every run's dossiers, which takes minutes at full size. On ext4
+without a journal (as this machine's disk) new files and folders are slower for some minutes
+after a large deletion (see ``main``), so leave a few minutes between two invocations, or
+the first runs of the second pay for the first's clean-up.
+
 The DMS folders lie in the temporary folder on disk unless ``--dms-dir`` puts them elsewhere
 (``--dms-dir /dev/shm`` shows the workers' scaling without the disk). Each run also prints
 what the machine's disks wrote and how many flushes they were asked for (the disk is the one
