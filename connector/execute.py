@@ -182,8 +182,10 @@ class Executor:
                         outcome.dms_writes += writes
                         done.append((op_id, op, dup_pgn, dup_nb, resumed, ref))
             except StoreError as exc:  # the DMS could not make the group's writes durable
-                for op_id, op, *_ in done:
-                    self._failed(op_id, op, exc, outcome)
+                log.warning("the DMS could not make a group's writes durable: its operations failed",
+                            extra={"operations": len(done), "error": str(exc)})
+                for op_id, op, *_ in done:  # each counts towards the circuit breaker
+                    self._failed(op_id, op, exc, outcome, logged=True)
                 done = []
             with self.state.transaction() as conn:
                 if handled < len(group):  # never handed to the DMS: back to new, as if not marked
@@ -196,9 +198,11 @@ class Executor:
             i += handled
         outcome.deferred += len(items) - i
 
-    def _failed(self, op_id: int, op: Operation, exc: StoreError, outcome: Outcome) -> None:
+    def _failed(self, op_id: int, op: Operation, exc: StoreError, outcome: Outcome, logged: bool = False) -> None:
+        """``logged``: the caller logged the failure once for many operations."""
         kind = "transient (retries exhausted)" if isinstance(exc, TransientError) else "permanent"
-        log.warning("operation failed", extra={"op": op_id, "record": op.pseudonym, "error": str(exc)})
+        if not logged:
+            log.warning("operation failed", extra={"op": op_id, "record": op.pseudonym, "error": str(exc)})
         self.state.journal_mark(op_id, "failed", f"{kind}: {exc}")
         outcome.failed.append({"record": op.pseudonym, "operation": op.kind, "error": f"{kind}: {exc}"})
         if isinstance(exc, TransientError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -117,9 +118,12 @@ class UnflushableStore:
         raise TransientError("make the group's writes durable: Input/output error")
 
 
-def test_a_group_the_dms_could_not_make_durable_is_not_recorded_done(world: World) -> None:
-    report = world.sync([pupil("LL1"), pupil("LL2")], store=UnflushableStore(world.store))
+def test_a_group_the_dms_could_not_make_durable_is_not_recorded_done(world: World, caplog: Any) -> None:
+    with caplog.at_level(logging.WARNING, logger="leerdossier"):
+        report = world.sync([pupil("LL1"), pupil("LL2")], store=UnflushableStore(world.store))
     assert report.dossiers_created == 0 and len(report.failed) == 2
+    failures = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
+    assert failures == ["the DMS could not make a group's writes durable: its operations failed"]  # once
     assert all("durable" in f["error"] for f in report.failed)
     assert world.state.dossier_count() == 0 and world.state.journal_counts() == {"failed": 2}
     assert [e for e in world.audit.entries() if e["action"] == "dossier.created"] == []
