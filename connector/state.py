@@ -322,7 +322,7 @@ cursors = Table(
 journal = Table(
     "journal", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", Integer, nullable=False, index=True),
+    Column("run_id", Integer, nullable=False),  # not indexed: nothing reads the journal by run
     Column("kind", String(32), nullable=False),
     Column("external_id", String(300), nullable=False),
     Column("target", String(300), nullable=False, index=True),

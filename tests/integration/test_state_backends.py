@@ -63,3 +63,25 @@ def test_the_cli_on_a_postgres_state_store(tmp_path: Path) -> None:
         verify = run.invoke(main, ["audit", "verify", "--config", str(config)])
         assert verify.exit_code == 0
         assert not (tmp_path / "state.db").exists()  # everything went to PostgreSQL
+
+
+def test_a_store_at_an_older_migration_is_brought_to_the_newest(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from connector.state import MIGRATIONS
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    engine = create_engine(url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")  # the first release's schema
+        assert "ix_journal_run_id" in {i["name"] for i in inspect(conn).get_indexes("journal")}
+    engine.dispose()
+    _no_drift(url)  # opening it ran the newer migrations
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        assert "ix_journal_run_id" not in {i["name"] for i in inspect(conn).get_indexes("journal")}
+    engine.dispose()
