@@ -10,9 +10,9 @@ service that runs for months). Every run is a first sync (all dossiers created);
 made the schools' state schemas before. Prints, per worker count, the seconds, the throughput in
 pupils per second and a check that every school was synced once and completely; then the
 speed-up of each count relative to one worker, from the best of ``--repeat`` runs per count
-(this machine's disk and neighbours make single runs vary by a fifth or more). The counts take
-turns, round by round, and every run starts after the disk has written back the last one's
-leftovers. Asserts nothing.
+(this machine's disk and neighbours make single runs vary by a fifth or more), and each round's
+own ratio with their median. The counts take turns, round by round, and every run starts after
+the disk has written back the last one's leftovers. Asserts nothing.
 
 The clean-up at the end removes every run's dossiers, which takes minutes at full size. On ext4
 without a journal (as this machine's disk) new files and folders are slower for some minutes
@@ -32,6 +32,7 @@ import argparse
 import contextlib
 import os
 import re
+import statistics
 import sys
 import tempfile
 import threading
@@ -203,7 +204,11 @@ def main() -> None:
     if 1 in rates:
         for n, rate in rates.items():
             if n != 1:
-                print(f"speed-up {n} workers: {rate / rates[1]:.2f}x (best {rate:.1f} vs {rates[1]:.1f} pupils/s)")
+                # each round's own ratio too: its runs met the same state of the machine, so
+                # their spread shows how far one lucky or unlucky run moved the best-of figure
+                rounds = [a / b for a, b in zip(runs[n], runs[1], strict=True)]
+                print(f"speed-up {n} workers: {rate / rates[1]:.2f}x (best {rate:.1f} vs {rates[1]:.1f} pupils/s); "
+                      f"per round {', '.join(f'{r:.2f}' for r in rounds)}, median {statistics.median(rounds):.2f}x")
 
 
 if __name__ == "__main__":
