@@ -18,6 +18,7 @@ from connector.cli import EXIT_SAFETY, App, _app, _fail, _write_list_files, conf
 from connector.errors import ConfigError, SafetyStop
 from connector.ports import DocumentStore
 from connector.service import Health, InstrumentedStore, Metrics, Schedule, Service, record_operations, serve
+from connector.state import OPEN
 
 log = logging.getLogger("leerdossier.service")
 ACTOR = "leerdossier run"
@@ -64,7 +65,7 @@ def make_cycle(app: App) -> Any:
         open_requests = rights.request_rows(app.state, "open", cfg.access.request_warn_days, today)
         metrics.requests_attention.set(sum(r["state"] != "ok" for r in open_requests))
         counts = app.state.journal_counts()
-        metrics.journal.set(sum(counts.get(k, 0) for k in ("new", "sent", "failed")))
+        metrics.journal.set(sum(counts.get(k, 0) for k in OPEN))
         return summary
 
     return cycle

@@ -319,7 +319,9 @@ cursors = Table(
     Column("updated", String(40), nullable=False),
 )
 
-OPEN_SQL = "status IN ('new', 'sent', 'failed')"
+OPEN = ("new", "sent", "failed")
+"""Journal statuses of rows not yet finished: the ones a run resumes or supersedes."""
+OPEN_SQL = "status IN ({})".format(", ".join(f"'{st}'" for st in OPEN))
 
 journal = Table(
     "journal", metadata,
@@ -397,17 +399,17 @@ def _yes_no(value: object) -> str | None:
     return "yes" if value else "no"
 
 
-def _upsert_many(conn: Connection, table: Table, key: tuple[Column[Any], ...], rows: list[dict[str, Any]]) -> None:
-    """INSERT ... ON CONFLICT (key) DO UPDATE for these rows, in this connection's database:
-    one batched statement, not an UPDATE and then an INSERT per row. ``key``: the columns of the
-    table's primary key. ``rows`` must not repeat a key (PostgreSQL refuses to update a row
-    twice in one statement)."""
+def _upsert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT ... ON CONFLICT (primary key) DO UPDATE for these rows, in this connection's
+    database: one batched statement, not an UPDATE and then an INSERT per row. ``rows`` must not
+    repeat a key (PostgreSQL refuses to update a row twice in one statement)."""
     if not rows:
         return
     stmt = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+    key = list(table.primary_key.columns)
     names = {k.name for k in key}
     columns = [name for name in rows[0] if name not in names]
-    conn.execute(stmt.on_conflict_do_update(index_elements=list(key), set_={c: stmt.excluded[c] for c in columns}),
+    conn.execute(stmt.on_conflict_do_update(index_elements=key, set_={c: stmt.excluded[c] for c in columns}),
                  rows)
 
 
@@ -729,7 +731,7 @@ class StateStore:
                                 "principals": json.dumps(principals), "applied": stamp,
                                 "next_change": upcoming, "waiting": json.dumps(waiting)}
                   for eid, part, fp, principals, upcoming, waiting in rows}  # the last per part wins
-        _upsert_many(conn, acl_applied, (acl_applied.c.external_id, acl_applied.c.part), list(latest.values()))
+        _upsert_many(conn, acl_applied, list(latest.values()))
 
     def set_next_change(self, conn: Connection, external_id: str, next_change: date | None,
                         waiting: list[str]) -> None:
@@ -1277,17 +1279,17 @@ class StateStore:
                 # plain comparisons, not IN (...): expanding parameters cannot be batched
                 conn.execute(update(journal).where(journal.c.target == bindparam("t"), journal.c.id < bindparam("oid"),
                                                    or_(*(journal.c.kind == k for k in family)),
-                                                   or_(*(journal.c.status == st for st in ("new", "sent", "failed"))))
+                                                   or_(*(journal.c.status == st for st in OPEN)))
                              .values(status="superseded", updated=stamp), older)
         # the last state per dossier and per document wins, as it would one by one
         dossier_rows = {op.external_id: {"external_id": op.external_id, **self._dossier_values(op, ref_id, pgn, nb)}
                         for _, op, ref_id, pgn, nb in done if op.kind in DOSSIER_KINDS}
-        _upsert_many(conn, dossiers, (dossiers.c.external_id,), list(dossier_rows.values()))
+        _upsert_many(conn, dossiers, list(dossier_rows.values()))
         document_rows = {op.document.id: {"id": op.document.id,
                                           **self._document_values(op.external_id, op.document, op.tag)}
                          for _, op, *_ in done
                          if op.kind == "tag_document" and op.document is not None and op.tag is not None}
-        _upsert_many(conn, documents, (documents.c.id,), list(document_rows.values()))
+        _upsert_many(conn, documents, list(document_rows.values()))
 
     @staticmethod
     def _dossier_values(op: Operation, ref_id: str, dup_pgn: str | None, dup_nb: str | None) -> dict[str, Any]:
@@ -1308,5 +1310,4 @@ class StateStore:
         )
 
     def record_document(self, conn: Connection, external_id: str, doc: DocumentRef, tag: RetentionTag) -> None:
-        _upsert_many(conn, documents, (documents.c.id,),
-                     [{"id": doc.id, **self._document_values(external_id, doc, tag)}])
+        _upsert_many(conn, documents, [{"id": doc.id, **self._document_values(external_id, doc, tag)}])
