@@ -1274,13 +1274,11 @@ class StateStore:
                      .values(status="done", ref_id=bindparam("ref"), error=None, updated=stamp),
                      [{"oid": op_id, "ref": ref_id} for op_id, _, ref_id, _, _ in done])
         for family in (DOSSIER_KINDS, ("tag_document",)):
-            older = [{"t": op.target, "oid": op_id} for op_id, op, *_ in done if op.kind in family]
-            if older:
-                # plain comparisons, not IN (...): expanding parameters cannot be batched
-                conn.execute(update(journal).where(journal.c.target == bindparam("t"), journal.c.id < bindparam("oid"),
-                                                   or_(*(journal.c.kind == k for k in family)),
-                                                   or_(*(journal.c.status == st for st in OPEN)))
-                             .values(status="superseded", updated=stamp), older)
+            newest: dict[str, int] = {}  # target -> its newest operation done now
+            for op_id, op, *_ in done:
+                if op.kind in family and op_id > newest.get(op.target, 0):
+                    newest[op.target] = op_id
+            self._supersede(conn, family, newest, stamp)
         # the last state per dossier and per document wins, as it would one by one
         dossier_rows = {op.external_id: {"external_id": op.external_id, **self._dossier_values(op, ref_id, pgn, nb)}
                         for _, op, ref_id, pgn, nb in done if op.kind in DOSSIER_KINDS}
@@ -1290,6 +1288,21 @@ class StateStore:
                          for _, op, *_ in done
                          if op.kind == "tag_document" and op.document is not None and op.tag is not None}
         _upsert_many(conn, documents, list(document_rows.values()))
+
+    @staticmethod
+    def _supersede(conn: Connection, family: tuple[str, ...], newest: dict[str, int], stamp: str) -> None:
+        """Mark ``superseded`` the unfinished rows of this family older than the newest one done
+        for their target. One query per few hundred targets finds them (in a sync that resumes
+        nothing there are none), instead of one UPDATE per operation that looks for them."""
+        targets = list(newest)
+        older: list[int] = []
+        for i in range(0, len(targets), 900):
+            found = conn.execute(select(journal.c.id, journal.c.target).where(
+                journal.c.target.in_(targets[i:i + 900]), journal.c.kind.in_(family), text(OPEN_SQL)))
+            older += [row.id for row in found if row.id < newest[row.target]]
+        for i in range(0, len(older), 900):
+            conn.execute(update(journal).where(journal.c.id.in_(older[i:i + 900]))
+                         .values(status="superseded", updated=stamp))
 
     @staticmethod
     def _dossier_values(op: Operation, ref_id: str, dup_pgn: str | None, dup_nb: str | None) -> dict[str, Any]:

@@ -77,6 +77,31 @@ def test_an_old_failed_operation_is_never_replayed_over_a_newer_state(world: Wor
     assert world.state.journal_counts().get("superseded") == 1
 
 
+def test_recording_an_operation_supersedes_exactly_the_older_unfinished_ones_of_its_family(world: World) -> None:
+    """Per target and family: older rows still new, sent or failed are superseded; done rows,
+    newer rows, other targets and the other family are left as they are."""
+    from sqlalchemy import select, update
+
+    from connector.model import Operation
+    from connector.state import journal
+    world.sync([pupil("A1"), pupil("B2")])
+    with world.state.engine.connect() as conn:
+        ops = {Operation.model_validate_json(p).external_id: Operation.model_validate_json(p)
+               for p in conn.execute(select(journal.c.payload)).scalars()}
+    a, b = (ops[k] for k in sorted(ops))
+    tag_of_a = a.model_copy(update={"kind": "tag_document"})  # same target, the other family
+    run = world.state.begin_run("sync")
+    with world.state.transaction() as conn:
+        ids = world.state.journal_add(conn, run, [(op, None, None) for op in (a, a, b, tag_of_a, a, a)])
+        conn.execute(update(journal).where(journal.c.id == ids[1]).values(status="failed"))
+        conn.execute(update(journal).where(journal.c.id == ids[2]).values(status="sent"))
+        world.state.record_done_many(conn, [(ids[4], a, "ref-a", None, None)])
+    with world.state.engine.connect() as conn:
+        status = dict(conn.execute(select(journal.c.id, journal.c.status)).all())
+    assert [status[i] for i in ids] == ["superseded", "superseded", "sent", "new", "done", "new"]
+    assert list(status.values()).count("done") == 3  # the first sync's rows are left as they were
+
+
 def test_a_slow_dms_gets_its_work_recorded_in_smaller_groups(world: World, monkeypatch: Any) -> None:
     """Past GROUP_SECONDS a group is recorded early; the rows it did not reach go back to new
     (their attempt not counted) and the next group takes them."""
