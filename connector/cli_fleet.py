@@ -126,6 +126,7 @@ def worker_cmd(fleet_path: Path, once: bool, name: str | None, listen: str | Non
     interrupted school goes back to the queue."""
     fleet_mod = _engine(False)
     fleet = _load(fleet_mod, fleet_path, False)
+    cpu_policy = fleet_mod.apply_cpu_policy(fleet.settings.cpu_policy)  # before any thread starts
     _json_logs(fleet.settings.log_level, also=("procrastinate",))
     metrics = Metrics()
     health = Health(Schedule(None, fleet.cron) if fleet.cron else None)
@@ -163,7 +164,8 @@ def worker_cmd(fleet_path: Path, once: bool, name: str | None, listen: str | Non
         signal.signal(signal.SIGINT, on_signal)
 
     label = name or f"{socket.gethostname()}-{os.getpid()}"
-    log.info("worker started", extra={"worker": label, "schools": len(fleet.schools), "cron": fleet.cron})
+    log.info("worker started", extra={"worker": label, "schools": len(fleet.schools), "cron": fleet.cron,
+                                      "cpu_policy": cpu_policy})
     try:
         fleet_mod.run_worker(fleet, run_school, stopping, once=once, name=label, on_started=on_started)
     finally:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import glob
 import logging
+import os
 import re
 import threading
 import time
@@ -74,6 +75,12 @@ class FleetSection(BaseModel):
     the queue. Keep it several heartbeats long."""
     stop_timeout: float = Field(default=60.0, gt=0)
     """After SIGTERM: how long the job in flight may take to reach a clean point."""
+    cpu_policy: str = Field(default="batch", pattern="^(batch|normal)$")
+    """How Linux schedules the workers: "batch" (SCHED_BATCH) or "normal". A batch process never
+    preempts another when it wakes: the DMS and PostgreSQL beside the workers keep their
+    latency, and workers sharing a machine switch less between each other and their database
+    connections (``bench/scale_bench.py``). Elsewhere than Linux, or where the process may not
+    change it (systemd's ``CPUSchedulingPolicy=`` then sets it), the policy is left as it is."""
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     """The workers' log level (JSON lines on stderr). A school's own ``[logging]`` applies to its
     single-school commands, not to the fleet's workers, which serve every school."""
@@ -220,6 +227,22 @@ def build_app(fleet: Fleet, run_school: SchoolRunner, stopping: threading.Event,
             app.periodic(cron=cron, periodic_id=name, task_kwargs={"school": name},
                          lock=lock_of(name), queueing_lock=lock_of(name))(sync_school)
     return app
+
+
+def apply_cpu_policy(policy: str) -> str:
+    """Put this process under ``policy`` (``cpu_policy``) before it starts its threads, which
+    inherit it. Returns the policy in force: "batch", "normal", or "unchanged" where this
+    system or the process's sandbox does not allow the change."""
+    batch = getattr(os, "SCHED_BATCH", None)
+    if batch is None:
+        return "unchanged"
+    wanted = batch if policy == "batch" else os.SCHED_OTHER
+    try:
+        if os.sched_getscheduler(0) != wanted:
+            os.sched_setscheduler(0, wanted, os.sched_param(0))
+    except OSError:  # a system-call filter (systemd's @resources) or a real-time policy set from outside
+        return "unchanged"
+    return policy
 
 
 def lock_of(school: str) -> str:

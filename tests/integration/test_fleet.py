@@ -4,6 +4,7 @@ worker's school is taken over and finished without a duplicate dossier."""
 
 from __future__ import annotations
 
+import json
 import signal
 from collections import Counter
 from pathlib import Path
@@ -127,3 +128,5 @@ def test_the_workers_log_at_the_fleet_files_level(tmp_path: Path) -> None:
         assert cli("fleet", "cycle", "--fleet", str(world.fleet)).returncode == 0
         code, err = start_worker(world, "chatty", "--once").wait(timeout=120)
         assert code == 0 and cycles_by_school(err) == world.schools  # the same worker at INFO says more
+        started = [json.loads(line) for line in err.splitlines() if '"worker started"' in line]
+        assert [entry.get("cpu_policy") for entry in started] == ["batch"]  # the fleet file's default

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from connector import fleet
 from connector.errors import ConfigError
@@ -132,3 +136,28 @@ def test_a_worker_without_a_schedule_is_healthy_until_a_cycle_fails() -> None:
     hourly = Health(Schedule("1h", None), started=start)
     assert hourly.report(start + timedelta(minutes=90))[0] == 200
     assert hourly.report(later)[0] == 503
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is Linux's")
+def test_a_worker_puts_itself_and_its_threads_under_the_cpu_policy_it_is_given() -> None:
+    """In a child process, so the test run keeps its own policy."""
+    probe = (
+        "import os, sys, threading\n"
+        "from connector.fleet import apply_cpu_policy\n"
+        "seen = []\n"
+        "for wanted in sys.argv[1:]:\n"
+        "    got = apply_cpu_policy(wanted)\n"
+        "    t = threading.Thread(target=lambda: seen.append(os.sched_getscheduler(0)))\n"
+        "    t.start(); t.join()\n"
+        "    print(got, os.sched_getscheduler(0), seen[-1])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe, "batch", "batch", "normal"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout.split("\n")
+    batch, other = os.SCHED_BATCH, os.SCHED_OTHER
+    assert out[:3] == [f"batch {batch} {batch}", f"batch {batch} {batch}", f"normal {other} {other}"]
+
+
+def test_the_cpu_policy_is_batch_or_normal() -> None:
+    assert fleet.FleetSection(url=PG, schools=["*.toml"]).cpu_policy == "batch"
+    with pytest.raises(ValidationError):
+        fleet.FleetSection(url=PG, schools=["*.toml"], cpu_policy="fifo")
