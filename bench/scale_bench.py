@@ -1,6 +1,7 @@
 """Scale-out benchmark: 1, 2 and 4 ``leerdossier fleet worker`` processes on one PostgreSQL.
 
     python bench/scale_bench.py [--schools 50] [--pupils 1000] [--workers 1,2,4] [--repeat 2] [--dms-dir DIR]
+                                [--cpu-policy normal|batch]
 
 Each run gets a fresh database (every school's state in its own schema, the queue in another)
 and filesystem DMS folders of its own (all are removed only at the end). The workers start and
@@ -18,6 +19,12 @@ The clean-up at the end removes every run's dossiers, which takes minutes at ful
 without a journal (as this machine's disk) new files and folders are slower for some minutes
 after a large deletion (see ``main``), so leave a few minutes between two invocations, or
 the first runs of the second pay for the first's clean-up.
+
+The workers run under the fleet file's default CPU policy ("normal") unless ``--cpu-policy
+batch`` puts them under SCHED_BATCH (``[fleet] cpu_policy``); compare the two in one
+invocation with ``--cpu-policy normal,batch``: every round then runs each count under each
+policy; each policy gets its own speed-up lines, and one more line sets the best run of each
+count under either policy against the best single worker under either.
 
 The DMS folders lie in the temporary folder on disk unless ``--dms-dir`` puts them elsewhere
 (``--dms-dir /dev/shm`` shows the workers' scaling without the disk). Each run also prints
@@ -49,12 +56,12 @@ from tests.integration.fleet_world import FleetWorld, cli, make_fleet, start_wor
 from tests.integration.postgres import fresh_database  # noqa: E402
 
 
-def one(base: Path, dms: Path, schools: int, pupils: int, workers: int) -> float:
-    """One run into ``dms``, a folder no run used before."""
+def one(base: Path, dms: Path, schools: int, pupils: int, workers: int, policy: str) -> float:
+    """One run into ``dms``, a folder no run used before, the workers under CPU ``policy``."""
     for folder in base.glob("s[0-9]*"):
         (folder / "install.key").unlink(missing_ok=True)
     with fresh_database() as url:
-        world = make_fleet(base, url, schools, pupils, dms, heartbeat=5, stalled_after=60)
+        world = make_fleet(base, url, schools, pupils, dms, heartbeat=5, stalled_after=60, cpu_policy=policy)
         checked = cli("fleet", "check", "--fleet", str(world.fleet))  # creates every school's state schema
         if checked.returncode != 0:
             raise SystemExit(checked.stderr)
@@ -85,7 +92,7 @@ def one(base: Path, dms: Path, schools: int, pupils: int, workers: int) -> float
         complete = (len(jobs) == schools and {st for _, st, _ in jobs} == {"succeeded"}
                     and all(world.dossiers(s) == pupils for s in world.schools))
     total = schools * pupils
-    print(f"workers {workers}: {seconds:7.1f} s  {total / seconds:8.1f} pupils/s  "
+    print(f"workers {workers} ({policy}): {seconds:7.1f} s  {total / seconds:8.1f} pupils/s  "
           f"({schools} schools x {pupils} pupils, {'all synced once, complete' if complete else 'INCOMPLETE'}; "
           f"disk: {disk[0] / 2048:.0f} MB written, {disk[1]} flushes)", flush=True)
     if sum(cpu):
@@ -181,8 +188,13 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2,4")
     ap.add_argument("--repeat", type=int, default=2, help="Runs per worker count; the best counts.")
     ap.add_argument("--dms-dir", type=Path, help="Where the schools' DMS folders go (default: the temporary folder).")
+    ap.add_argument("--cpu-policy", default="normal",
+                    help="The workers' [fleet] cpu_policy: normal, batch, or both (normal,batch).")
     args = ap.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
+    policies = args.cpu_policy.split(",")
+    if not set(policies) <= {"normal", "batch"}:
+        ap.error("--cpu-policy: normal, batch or normal,batch")
     with tempfile.TemporaryDirectory(prefix="scale-bench-") as tmp, \
             tempfile.TemporaryDirectory(prefix="scale-bench-dms-", dir=args.dms_dir) as dms_tmp:
         base, dms = Path(tmp), Path(dms_tmp)
@@ -191,24 +203,38 @@ def main() -> None:
         make_fleet(base, "postgresql://unused/unused", args.schools, args.pupils, dms)
         # rounds of every count in turn (1, 2, 4, 1, 2, 4, ...), so that a slow spell of the
         # machine falls on all counts alike rather than on the runs of one
-        runs: dict[int, list[float]] = {n: [] for n in counts}
+        runs: dict[tuple[str, int], list[float]] = {(p, n): [] for p in policies for n in counts}
         for round_ in range(args.repeat):
-            for n in counts:
+            for policy, n in runs:
                 # each run writes into new folders and none is deleted before the end: ext4
                 # without a journal (this machine's disk) does not reuse an inode freed in the
                 # last minute (six if not yet written back), so after the last run's tens of
                 # thousands of deletions every new file and folder would search past them
                 # (the kernel's recently_deleted), a cost of the benchmark, not of the service
-                runs[n].append(one(base, dms / f"run{round_}-{n}", args.schools, args.pupils, n))
-        rates = {n: max(r) for n, r in runs.items()}
-    if 1 in rates:
-        for n, rate in rates.items():
+                runs[policy, n].append(one(base, dms / f"run{round_}-{n}-{policy}", args.schools, args.pupils, n,
+                                           policy))
+    for policy in policies:
+        base_runs = runs.get((policy, 1))
+        if not base_runs:
+            continue
+        for n in counts:
+            if n == 1:
+                continue
+            rate, one_rate = max(runs[policy, n]), max(base_runs)
+            # each round's own ratio too: its runs met the same state of the machine, so
+            # their spread shows how far one lucky or unlucky run moved the best-of figure
+            rounds = [a / b for a, b in zip(runs[policy, n], base_runs, strict=True)]
+            print(f"speed-up {n} workers ({policy}): {rate / one_rate:.2f}x (best {rate:.1f} vs {one_rate:.1f} "
+                  f"pupils/s); per round {', '.join(f'{r:.2f}' for r in rounds)}, "
+                  f"median {statistics.median(rounds):.2f}x")
+    if len(policies) > 1 and 1 in counts:
+        # the scaling an integrator gets who picks, for each count, the policy that suits it
+        best_one = max(max(runs[p, 1]) for p in policies)
+        for n in counts:
             if n != 1:
-                # each round's own ratio too: its runs met the same state of the machine, so
-                # their spread shows how far one lucky or unlucky run moved the best-of figure
-                rounds = [a / b for a, b in zip(runs[n], runs[1], strict=True)]
-                print(f"speed-up {n} workers: {rate / rates[1]:.2f}x (best {rate:.1f} vs {rates[1]:.1f} pupils/s); "
-                      f"per round {', '.join(f'{r:.2f}' for r in rounds)}, median {statistics.median(rounds):.2f}x")
+                best = max(max(runs[p, n]) for p in policies)
+                print(f"speed-up {n} workers (the better policy for each count): {best / best_one:.2f}x "
+                      f"(best {best:.1f} vs {best_one:.1f} pupils/s)")
 
 
 if __name__ == "__main__":

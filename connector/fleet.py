@@ -75,12 +75,14 @@ class FleetSection(BaseModel):
     the queue. Keep it several heartbeats long."""
     stop_timeout: float = Field(default=60.0, gt=0)
     """After SIGTERM: how long the job in flight may take to reach a clean point."""
-    cpu_policy: str = Field(default="batch", pattern="^(batch|normal)$")
-    """How Linux schedules the workers: "batch" (SCHED_BATCH) or "normal". A batch process never
-    preempts another when it wakes: the DMS and PostgreSQL beside the workers keep their
-    latency, and workers sharing a machine switch less between each other and their database
-    connections (``bench/scale_bench.py``). Elsewhere than Linux, or where the process may not
-    change it (systemd's ``CPUSchedulingPolicy=`` then sets it), the policy is left as it is."""
+    cpu_policy: str = Field(default="normal", pattern="^(batch|normal)$")
+    """How Linux schedules the worker: "normal", or "batch" (SCHED_BATCH: a batch process never
+    preempts another when it wakes). Batch pays where the workers fill the machine's cores (one
+    per core): on 2 cores, 2 workers synced 6-9 % more pupils per second under batch. With
+    cores to spare it costs: a worker that wakes waits for the core its database connection
+    runs on instead of taking the idle one, and 1 worker on 2 cores synced 5-12 % fewer
+    (``bench/scale_bench.py --cpu-policy``). Where the process may not change its policy
+    (systemd's system-call filter), ``CPUSchedulingPolicy=`` in the unit sets it instead."""
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     """The workers' log level (JSON lines on stderr). A school's own ``[logging]`` applies to its
     single-school commands, not to the fleet's workers, which serve every school."""

@@ -117,7 +117,7 @@ def test_a_stopped_workers_school_is_taken_over_without_duplicates(tmp_path: Pat
 
 def test_the_workers_log_at_the_fleet_files_level(tmp_path: Path) -> None:
     with fresh_database() as url:
-        world = make_fleet(tmp_path, url, schools=1, pupils=3, log_level="WARNING")
+        world = make_fleet(tmp_path, url, schools=1, pupils=3, log_level="WARNING", cpu_policy="batch")
         assert cli("fleet", "cycle", "--fleet", str(world.fleet)).returncode == 0
         code, err = start_worker(world, "quiet", "--once").wait(timeout=120)
         assert code == 0, err[-2000:]
@@ -129,4 +129,4 @@ def test_the_workers_log_at_the_fleet_files_level(tmp_path: Path) -> None:
         code, err = start_worker(world, "chatty", "--once").wait(timeout=120)
         assert code == 0 and cycles_by_school(err) == world.schools  # the same worker at INFO says more
         started = [json.loads(line) for line in err.splitlines() if '"worker started"' in line]
-        assert [entry.get("cpu_policy") for entry in started] == ["batch"]  # the fleet file's default
+        assert [entry.get("cpu_policy") for entry in started] == ["batch"]  # as the fleet file asks

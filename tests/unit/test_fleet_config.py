@@ -158,6 +158,6 @@ def test_a_worker_puts_itself_and_its_threads_under_the_cpu_policy_it_is_given()
 
 
 def test_the_cpu_policy_is_batch_or_normal() -> None:
-    assert fleet.FleetSection(url=PG, schools=["*.toml"]).cpu_policy == "batch"
+    assert fleet.FleetSection(url=PG, schools=["*.toml"]).cpu_policy == "normal"
     with pytest.raises(ValidationError):
         fleet.FleetSection(url=PG, schools=["*.toml"], cpu_policy="fifo")
