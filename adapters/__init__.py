@@ -7,6 +7,7 @@ twice is refused rather than silently shadowed.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from importlib import import_module
 from importlib.metadata import entry_points
@@ -28,12 +29,18 @@ BUILTIN = {
 
 def available(group: str) -> dict[str, str]:
     found = dict(BUILTIN[group])
-    for ep in entry_points(group=group):
-        if ep.name in found and found[ep.name] != ep.value:
-            raise ConfigError(f"adapter {ep.name!r} in {group} is registered twice "
-                              f"({found[ep.name]} and {ep.value})")
-        found[ep.name] = ep.value
+    for name, value in _registered(group):
+        if name in found and found[name] != value:
+            raise ConfigError(f"adapter {name!r} in {group} is registered twice ({found[name]} and {value})")
+        found[name] = value
     return found
+
+
+@functools.cache
+def _registered(group: str) -> tuple[tuple[str, str], ...]:
+    """The installed packages' adapters, read once per process (installing one means a restart;
+    reading every package's metadata took a worker several milliseconds per adapter per job)."""
+    return tuple((ep.name, ep.value) for ep in entry_points(group=group))
 
 
 PORTS: dict[str, type] = {"leerdossier.las": PupilSource, "leerdossier.dms": DocumentStore}

@@ -34,7 +34,7 @@ from connector.mapping import Mapping
 from connector.model import DocumentRef, DossierRef
 from connector.ports import DocumentStore, PupilSource, SourceContext
 from connector.retention import Schedule, load_schedule
-from connector.state import DossierRow, StateStore
+from connector.state import DossierRow, SharedEngines, StateStore
 from connector.sync import SyncOptions, SyncReport, sync
 
 EXIT_OK, EXIT_ERROR, EXIT_SAFETY = 0, 1, 3
@@ -217,13 +217,14 @@ def _fail(message: str, as_json: bool, code: int = EXIT_ERROR) -> NoReturn:
     sys.exit(code)
 
 
-def open_app(config_path: Path, setup_logging: bool = True) -> App:
+def open_app(config_path: Path, setup_logging: bool = True, shared: SharedEngines | None = None) -> App:
     """Load a school's configuration and open its state store (the caller closes
-    ``app.state``). Raises ``ConnectorError`` on a bad configuration."""
-    return app_for(config_mod.load(config_path), setup_logging)
+    ``app.state``), on an engine from ``shared`` where given. Raises ``ConnectorError`` on a bad
+    configuration."""
+    return app_for(config_mod.load(config_path), setup_logging, shared)
 
 
-def app_for(loaded: config_mod.LoadedConfig, setup_logging: bool = True) -> App:
+def app_for(loaded: config_mod.LoadedConfig, setup_logging: bool = True, shared: SharedEngines | None = None) -> App:
     """``open_app`` for a configuration already loaded."""
     cfg = loaded.config
     if setup_logging:
@@ -231,7 +232,7 @@ def app_for(loaded: config_mod.LoadedConfig, setup_logging: bool = True) -> App:
     secret = loaded.secret(cfg.identity.secret, ["identity", "secret"], create=cfg.identity.create_secret)
     identity = Identity(secret, cfg.identity.key)
     mapping = mapping_mod.load(cfg.mapping.preset, base=loaded.base)
-    state = StateStore(loaded.state_url(), cfg.state.schema_)
+    state = StateStore(loaded.state_url(), cfg.state.schema_, shared)
     return App(loaded, identity, mapping, state, AuditLog(state, identity.audit_key))
 
 

@@ -21,6 +21,7 @@ from connector.cli_service import _give_up, _json_logs, make_cycle
 from connector.config import LoadedConfig
 from connector.errors import ConnectorError, SafetyStop
 from connector.service import Health, Metrics, Schedule, run_cycle, serve
+from connector.state import SharedEngines
 
 if TYPE_CHECKING:
     from connector.fleet import Fleet
@@ -132,10 +133,11 @@ def worker_cmd(fleet_path: Path, once: bool, name: str | None, listen: str | Non
     health = Health(Schedule(None, fleet.cron) if fleet.cron else None)
     server = serve(listen, health, metrics) if listen else None
     stopping = threading.Event()
+    engines = SharedEngines()  # one connection pool for every school's job, not new connections per job
 
     def run_school(school: str, should_stop: Callable[[], bool]) -> dict[str, Any]:
         try:
-            app = open_app(fleet.schools[school], setup_logging=False)
+            app = open_app(fleet.schools[school], setup_logging=False, shared=engines)
         except ConnectorError as exc:
             log.error("school configuration failed", extra={"school": school, "error": exc.__class__.__name__})
             return {"status": "failed"}
@@ -169,6 +171,7 @@ def worker_cmd(fleet_path: Path, once: bool, name: str | None, listen: str | Non
     try:
         fleet_mod.run_worker(fleet, run_school, stopping, once=once, name=label, on_started=on_started)
     finally:
+        engines.dispose()
         if server:
             server.shutdown()
     log.info("worker stopped", extra={"worker": label})

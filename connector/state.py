@@ -11,10 +11,12 @@ run finishes every row that is not ``done``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ except ImportError:  # pragma: no cover (not on Windows)
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.script import ScriptDirectory
 from sqlalchemy import (
     Column,
     Date,
@@ -52,8 +55,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine, create_engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Connection, Engine, create_engine, make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement, TextClause
 
 from connector.errors import ConfigError, SafetyStop
@@ -377,13 +380,39 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BASELINE = "0001"
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the state store's schema to the newest migration (alembic). A store made before
-    migrations existed gets its missing tables once and is recorded at the baseline."""
+# alembic's own table, read to see whether a store is at the newest migration already
+_alembic_version = Table("alembic_version", MetaData(), Column("version_num", String(32), primary_key=True))
+
+
+def _alembic_config() -> AlembicConfig:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+@functools.cache
+def head_revision() -> str | None:
+    """The newest migration (read from the migration scripts once per process)."""
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def migrate(engine: Engine, schema: str | None = None) -> None:
+    """Bring the state store's schema to the newest migration (alembic). A store made before
+    migrations existed gets its missing tables once and is recorded at the baseline. A store at
+    the newest already costs two catalog reads, not a run of alembic (a fleet worker opens a
+    school's store for every job). ``schema``: PostgreSQL; created when missing."""
+    cfg = _alembic_config()
     with engine.begin() as conn:
+        if schema is not None:
+            # for what alembic writes as plain SQL; the engine's schema_translate_map places the
+            # tables it builds from the model in the same schema
+            conn.execute(text(f'set local search_path to "{schema}"'))
         tables = set(inspect(conn).get_table_names())
+        if "alembic_version" in tables and conn.execute(
+                select(_alembic_version.c.version_num)).scalar() == head_revision():
+            return
+        if schema is not None:
+            conn.execute(text(f'create schema if not exists "{schema}"'))
         cfg.attributes["connection"] = conn
         if "alembic_version" not in tables and "meta" in tables:
             metadata.create_all(conn)
@@ -489,39 +518,99 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _postgres_url(url: str) -> str:
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]  # psycopg 3, not the older psycopg2
+    return url
+
+
+def _shown(url: str) -> str:
+    """The URL without its password, for an error message."""
+    try:
+        return repr(make_url(url))
+    except SQLAlchemyError:
+        return "(an unreadable URL)"
+
+
+class SharedEngines:
+    """One SQLAlchemy engine per PostgreSQL database for a process that opens many state stores,
+    one after another or at once: a fleet worker opens a school's store for every job. The
+    stores share the engine's connection pool and its cache of compiled statements, and each
+    reaches its school's schema through ``schema_translate_map``; without this, every job opened
+    new server connections (a server process each, whose caches start cold) and compiled every
+    statement again. The owner disposes of it when the process ends."""
+
+    def __init__(self) -> None:
+        self._engines: dict[str, Engine] = {}
+        self._lock = threading.Lock()
+
+    def engine(self, url: str) -> Engine:
+        """The engine of this database, its pooled connections checked with one round trip (a
+        worker waits an hour between cycles, and the server may have restarted since)."""
+        url = _postgres_url(url)
+        with self._lock:
+            engine = self._engines.get(url)
+            if engine is None:
+                # lifo: the same few connections serve job after job, their server caches warm
+                engine = self._engines[url] = create_engine(url, hide_parameters=True, pool_use_lifo=True)
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("select 1")
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            # the server closed it: SQLAlchemy has dropped every connection pooled before,
+            # so the store's own statements connect anew
+        return engine
+
+    def dispose(self) -> None:
+        with self._lock:
+            for engine in self._engines.values():
+                engine.dispose()
+            self._engines.clear()
+
+
 class StateStore:
-    def __init__(self, url: str, schema: str | None = None) -> None:
+    def __init__(self, url: str, schema: str | None = None, shared: SharedEngines | None = None) -> None:
         """``schema``: PostgreSQL only; this store's tables live in that schema of the database
-        (created when missing), so that several schools' stores share one database."""
+        (created when missing), so that several schools' stores share one database. ``shared``:
+        take the engine from there (PostgreSQL) instead of opening one of this store's own."""
         if url.startswith("sqlite:///"):
             Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        if url.startswith(("postgresql://", "postgres://")):
-            url = "postgresql+psycopg://" + url.split("://", 1)[1]  # psycopg 3, not the older psycopg2
+        url = _postgres_url(url)
+        self._own = shared is None or not url.startswith("postgresql")
         try:
             # hide_parameters: an SQL error must never print the values (external ids may be a BSN)
             if schema is not None and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
                 raise ConfigError(f"state.schema: {schema!r} is not a lower-case SQL identifier")
             self.schema = schema
-            connect_args = {"options": f"-csearch_path={schema}"} if schema else {}
-            self.engine: Engine = create_engine(url, hide_parameters=True, connect_args=connect_args)
-            if self.engine.dialect.name == "sqlite":
+            if self._own:
+                connect_args = {"options": f"-csearch_path={schema}"} if schema else {}
+                engine = create_engine(url, hide_parameters=True, connect_args=connect_args)
+            else:
+                assert shared is not None
+                engine = shared.engine(url)
+            if engine.dialect.name == "sqlite":
                 if schema:
                     raise ConfigError("state.schema: only a PostgreSQL state store has schemas")
-                event.listen(self.engine, "connect", _sqlite_pragmas)
+                event.listen(engine, "connect", _sqlite_pragmas)
             elif schema:
-                with self.engine.begin() as conn:
-                    conn.execute(text(f'create schema if not exists "{schema}"'))
-            migrate(self.engine)
+                # every statement names the schema (a shared engine's connections serve every school)
+                engine = engine.execution_options(schema_translate_map={None: schema})
+            self.engine: Engine = engine
+            migrate(self.engine, schema)
         except SQLAlchemyError as exc:
-            raise ConfigError(f"state store {self.engine.url!r}: {exc.__class__.__name__}") from None
+            raise ConfigError(f"state store {_shown(url)}: {exc.__class__.__name__}") from None
 
     def close(self) -> None:
-        self.engine.dispose()
+        if self._own:
+            self.engine.dispose()
 
     @contextmanager
     def _advisory_lock(self, name: str) -> Iterator[None]:
         """PostgreSQL: a session advisory lock on a connection of its own; the server releases it
-        when that connection ends, a dead process included."""
+        when that connection ends, a dead process included. A connection that may still hold it
+        is closed, never handed back to a shared pool."""
         # advisory locks are per database: the schema is part of the key
         scope = f"leerdossier/{self.schema}/{name}" if self.schema else f"leerdossier/{name}"
         key = int.from_bytes(hashlib.sha256(scope.encode()).digest()[:8], "big", signed=True)
@@ -531,11 +620,16 @@ class StateStore:
                 raise SafetyStop("single_instance", f"another {name} is running on this state store "
                                  "(its PostgreSQL advisory lock is held); nothing was changed")
             conn.commit()
+            released = False
             try:
                 yield
             finally:
-                conn.execute(text("select pg_advisory_unlock(:k)"), {"k": key})
-                conn.commit()
+                try:
+                    released = bool(conn.execute(text("select pg_advisory_unlock(:k)"), {"k": key}).scalar())
+                    conn.commit()
+                finally:
+                    if not released:
+                        conn.invalidate()  # its server session ends, and the lock with it
         finally:
             conn.close()
 

@@ -16,7 +16,7 @@ from connector.mapping import Mapping
 from connector.mapping import load as load_mapping
 from connector.model import Pupil, School
 from connector.ports import SourceReport
-from connector.state import StateStore
+from connector.state import SharedEngines, StateStore
 from connector.sync import SyncOptions, SyncReport, sync
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,25 +110,29 @@ class World:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def world(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """The core's world on each state backend: SQLite (the embedded default) and PostgreSQL."""
+    """The core's world on each state backend: SQLite (the embedded default) and PostgreSQL, the
+    latter as a fleet worker opens a school's store (its own schema, on a shared engine)."""
     if request.param == "sqlite":
         yield make_world(tmp_path)
         return
     from tests.integration.postgres import fresh_database
 
+    shared = SharedEngines()
     with fresh_database() as url:
-        w = make_world(tmp_path, url)
+        w = make_world(tmp_path, url, schema="school_t", shared=shared)
         yield w
         w.state.close()
+        shared.dispose()
 
 
 def reopen(w: World) -> World:
     """The same world as a new process would open it (same folder, same state store)."""
-    return make_world(w.folder, w.state.engine.url.render_as_string(hide_password=False))
+    return make_world(w.folder, w.state.engine.url.render_as_string(hide_password=False), schema=w.state.schema)
 
 
-def make_world(folder: Path, url: str | None = None) -> World:
-    state = StateStore(url or f"sqlite:///{folder / 'state.db'}")
+def make_world(folder: Path, url: str | None = None, schema: str | None = None,
+               shared: SharedEngines | None = None) -> World:
+    state = StateStore(url or f"sqlite:///{folder / 'state.db'}", schema, shared)
     identity = Identity(SECRET, "las_key")
     return World(folder, state, FilesystemStore(FilesystemSettings(root=folder / "dms")),
                  AuditLog(state, identity.audit_key), identity, load_mapping("po"))

@@ -1,5 +1,6 @@
 """The state store on both backends: the migrations build exactly the schema the code uses, a
-store made before migrations is adopted, and the CLI runs on PostgreSQL as on SQLite."""
+store made before migrations is adopted, the CLI runs on PostgreSQL as on SQLite, and schools'
+stores share one engine in a fleet worker."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from click.testing import CliRunner
-from sqlalchemy import create_engine, insert, inspect
+from sqlalchemy import create_engine, insert, inspect, text
 
 from connector.cli import main
-from connector.state import StateStore, meta, metadata
+from connector.errors import SafetyStop
+from connector.state import SharedEngines, StateStore, meta, metadata
 from examples.synth import Synth, write
 from tests.conftest import write_config
 from tests.integration.postgres import fresh_database
@@ -85,3 +87,66 @@ def test_a_store_at_an_older_migration_is_brought_to_the_newest(tmp_path: Path) 
     with engine.connect() as conn:
         assert {i["name"] for i in inspect(conn).get_indexes("journal")} == {"ix_journal_open", "ix_journal_target"}
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_schools_on_a_shared_engine_keep_to_their_own_schemas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fleet worker opens school after school on one engine: each store reads and writes its
+    own schema only, the migrations build each schema exactly, and a store at the newest
+    migration opens without running alembic again."""
+    from alembic import command
+
+    upgrades: list[object] = []
+    upgrade = command.upgrade
+    monkeypatch.setattr(command, "upgrade", lambda *a, **k: (upgrades.append(a), upgrade(*a, **k)))
+    shared = SharedEngines()
+    with fresh_database() as url:
+        try:
+            a, b = StateStore(url, "school_a", shared), StateStore(url, "school_b", shared)
+            assert len(upgrades) == 2 and a.engine.pool is b.engine.pool
+            run = a.begin_run("sync")
+            a.finish_run(run, "ok", "01XY", 3, {})
+            assert [r["school"] for r in a.last_runs(5)] == ["01XY"] and b.last_runs(5) == []
+            a.close()
+            b.close()
+            again = StateStore(url, "school_a", shared)
+            assert [r["school"] for r in again.last_runs(5)] == ["01XY"]
+            assert len(upgrades) == 2  # at the newest already: two catalog reads, no alembic
+            again.close()
+            for schema in ("school_a", "school_b"):  # exactly the model's tables, in each schema
+                own = create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+                with own.connect() as conn:
+                    assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+                own.dispose()
+            with create_engine(url).connect() as conn:
+                assert "runs" not in inspect(conn).get_table_names(schema="public")
+        finally:
+            shared.dispose()
+
+
+@pytest.mark.postgres
+def test_a_lock_taken_on_a_shared_engine_is_released_and_a_lost_server_is_survived() -> None:
+    """The pooled connection that held a school's lock goes back to the pool without it; after
+    the server dropped every connection (a restart), the next job's store opens on new ones."""
+    shared = SharedEngines()
+    with fresh_database() as url:
+        try:
+            school = StateStore(url, "school_a", shared)
+            other = StateStore(url, "school_a")  # another worker's process
+            with school.exclusive("service"), pytest.raises(SafetyStop), other.exclusive("service"):
+                pass
+            school.close()
+            with other.exclusive("service"):  # released, though its connection is still pooled
+                pass
+            other.close()
+            admin = create_engine(url, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                ended = conn.execute(text("select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                                          "where datname = current_database() and pid <> pg_backend_pid()"))
+                assert ended.scalar_one() >= 1  # the pooled connections are gone
+            admin.dispose()
+            reopened = StateStore(url, "school_a", shared)
+            assert reopened.last_runs(5) == []
+            reopened.close()
+        finally:
+            shared.dispose()

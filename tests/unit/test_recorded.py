@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import literal_column, select
 
+from connector.state import dossiers
 from tests.conftest import World, pupil
 
 
@@ -14,8 +15,9 @@ def _rows(world: World) -> dict[str, dict[str, Any]]:
     """Each recorded dossier's duplicate keys and vanished date, and on PostgreSQL the version
     of its row (xmin changes whenever the row is written)."""
     version = "xmin::text" if world.state.engine.dialect.name == "postgresql" else "null"
-    with world.state.engine.connect() as conn:
-        rows = conn.execute(text(f"select external_id, dup_pgn, dup_nb, vanished_since, {version} from dossiers"))
+    with world.state.engine.connect() as conn:  # through the model: the store's schema is named for it
+        rows = conn.execute(select(dossiers.c.external_id, dossiers.c.dup_pgn, dossiers.c.dup_nb,
+                                   dossiers.c.vanished_since, literal_column(version)))
         return {r[0].rsplit(":", 1)[1]: {"pgn": r[1], "nb": r[2], "vanished": r[3], "version": r[4]} for r in rows}
 
 

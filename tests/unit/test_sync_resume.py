@@ -83,7 +83,7 @@ def test_a_second_sync_at_the_same_time_is_stopped_not_mistaken_for_a_resume(wor
         ctx = multiprocessing.get_context("fork")
         q = ctx.Queue()
         url = str(world.state.engine.url.render_as_string(hide_password=False))
-        p = ctx.Process(target=_sync_in_child, args=(world.folder, url, items, q))
+        p = ctx.Process(target=_sync_in_child, args=(world.folder, url, world.state.schema, items, q))
         p.start()
         p.join(60)
         stopped_by = q.get(timeout=5)
@@ -92,6 +92,6 @@ def test_a_second_sync_at_the_same_time_is_stopped_not_mistaken_for_a_resume(wor
     assert world.sync(items).dossiers_created == 10  # released: the next run goes ahead
 
 
-def _sync_in_child(folder, url, items, q) -> None:  # type: ignore[no-untyped-def]
+def _sync_in_child(folder, url, schema, items, q) -> None:  # type: ignore[no-untyped-def]
     from tests.conftest import make_world
-    q.put(make_world(folder, url).sync(items).stopped_by)
+    q.put(make_world(folder, url, schema).sync(items).stopped_by)
