@@ -20,7 +20,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
 from connector.model import canonical_json
-from connector.state import StateStore, audit_head, audit_log, now
+from connector.state import StateStore, audit_head, audit_log, insert_many, now
 
 GENESIS = "0" * 64
 
@@ -66,7 +66,7 @@ class AuditLog:
             rows.append({"seq": seq, "at": at, "actor": actor, "action": action, "subject": subject,
                          "details": body, "prev": prev, "hash": digest})
             prev = digest
-        conn.execute(insert(audit_log), rows)
+        insert_many(conn, audit_log, rows)
         if head:
             conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev))
         else:

@@ -38,11 +38,14 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     Text,
     and_,
     bindparam,
+    cast,
+    column,
     delete,
     event,
     exists,
@@ -428,18 +431,46 @@ def _yes_no(value: object) -> str | None:
     return "yes" if value else "no"
 
 
-def _upsert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """INSERT ... ON CONFLICT (primary key) DO UPDATE for these rows, in this connection's
-    database: one batched statement, not an UPDATE and then an INSERT per row. ``rows`` must not
-    repeat a key (PostgreSQL refuses to update a row twice in one statement)."""
+def _unnested(table: Table, rows: list[dict[str, Any]]) -> Select[Any]:
+    """PostgreSQL: ``rows`` (all with the same keys, columns of ``table``) as one SELECT over
+    json_to_recordset() of a single JSON parameter. A statement so built takes any number of
+    rows, where an executemany has the server bind and execute one statement per row, work that
+    every worker of a fleet waits for on the one database. (One JSON text, not an array per
+    column: the driver escapes array elements one by one in Python, which cost more than it
+    saved.)"""
+    names = list(rows[0])
+    payload = json.dumps(rows, default=str, separators=(",", ":"))
+    values = func.json_to_recordset(cast(bindparam(None, payload, String), postgresql.JSON)).table_valued(
+        *[column(name, table.c[name].type) for name in names]).render_derived(with_types=True)
+    return select(*[values.c[name] for name in names])
+
+
+def insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT these rows (all with the same keys): one statement on PostgreSQL, an executemany
+    on SQLite (in-process, where a statement per row costs nothing extra)."""
     if not rows:
         return
-    stmt = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+    if conn.dialect.name == "postgresql":
+        conn.execute(insert(table).from_select(list(rows[0]), _unnested(table, rows)))
+    else:
+        conn.execute(insert(table), rows)
+
+
+def _upsert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT ... ON CONFLICT (primary key) DO UPDATE for these rows, in this connection's
+    database: one statement, not an UPDATE and then an INSERT per row. ``rows`` must not repeat a
+    key (PostgreSQL refuses to update a row twice in one statement)."""
+    if not rows:
+        return
     key = list(table.primary_key.columns)
     names = {k.name for k in key}
     columns = [name for name in rows[0] if name not in names]
-    conn.execute(stmt.on_conflict_do_update(index_elements=key, set_={c: stmt.excluded[c] for c in columns}),
-                 rows)
+    if conn.dialect.name == "postgresql":
+        pg = postgresql.insert(table).from_select(list(rows[0]), _unnested(table, rows))
+        conn.execute(pg.on_conflict_do_update(index_elements=key, set_={c: pg.excluded[c] for c in columns}))
+        return
+    lite = sqlite.insert(table)
+    conn.execute(lite.on_conflict_do_update(index_elements=key, set_={c: lite.excluded[c] for c in columns}), rows)
 
 
 def now() -> str:
@@ -732,7 +763,7 @@ class StateStore:
                 ids = [r.external_id for r in page]
                 data = {r.external_id: json.loads(r.payload) for r in page}
                 conn.execute(delete(pupil_access).where(pupil_access.c.external_id.in_(ids)))
-                conn.execute(insert(pupil_access), [
+                insert_many(conn, pupil_access, [
                     {"external_id": r.external_id, "pseudonym": r.pseudonym, "fingerprint": r.fingerprint,
                      "updated": stamp, "birth_date": date.fromisoformat(data[r.external_id]["birth"])
                      if data[r.external_id].get("birth") else None} for r in page])
@@ -760,8 +791,7 @@ class StateStore:
                             new.append({"guardian_id": gid, "external_id": r.external_id, "source": "las",
                                         "by": "LAS", "at": stamp, **values})
                     changed.append((r.external_id, r.pseudonym))
-                if new:
-                    conn.execute(insert(guardians), new)
+                insert_many(conn, guardians, new)
         return changed
 
     def access_page(self, external_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -970,7 +1000,7 @@ class StateStore:
                     "spec": r.spec.model_dump_json() if changed and r.spec else None,
                     "dup_pgn": r.dup_pgn, "dup_nb": r.dup_nb, "rejected": 0 if r.spec else 1,
                 })
-            conn.execute(insert(staging), values)
+            insert_many(conn, staging, values)
             self._stage_access(conn, run_id, rows)
 
     @staticmethod
@@ -987,8 +1017,7 @@ class StateStore:
             if recorded.get(r.external_id) != fp:
                 changed.append({"run_id": run_id, "external_id": r.external_id, "pseudonym": r.pseudonym,
                                 "fingerprint": fp, "payload": r.access})
-        if changed:
-            conn.execute(insert(staging_access), changed)
+        insert_many(conn, staging_access, changed)
 
     def drop_staging(self, run_id: int) -> None:
         with self.transaction() as conn:
@@ -1364,9 +1393,15 @@ class StateStore:
         if any(op.kind == "destroy_document" for _, op, *_ in done):
             raise ValueError("destroys are recorded one by one")
         stamp = now()
-        conn.execute(update(journal).where(journal.c.id == bindparam("oid"))
-                     .values(status="done", ref_id=bindparam("ref"), error=None, updated=stamp),
-                     [{"oid": op_id, "ref": ref_id} for op_id, _, ref_id, _, _ in done])
+        marks = [{"id": op_id, "ref_id": ref_id} for op_id, _, ref_id, _, _ in done]
+        if conn.dialect.name == "postgresql":  # one UPDATE ... FROM unnest(), not one per row
+            given = _unnested(journal, marks).subquery()
+            conn.execute(update(journal).where(journal.c.id == given.c.id)
+                         .values(status="done", ref_id=given.c.ref_id, error=None, updated=stamp))
+        else:
+            conn.execute(update(journal).where(journal.c.id == bindparam("oid"))
+                         .values(status="done", ref_id=bindparam("ref"), error=None, updated=stamp),
+                         [{"oid": m["id"], "ref": m["ref_id"]} for m in marks])
         for family in (DOSSIER_KINDS, ("tag_document",)):
             newest: dict[str, int] = {}  # target -> its newest operation done now
             for op_id, op, *_ in done:

@@ -3,6 +3,7 @@ and a sync that finds nothing changed rewrites no recorded dossier."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sqlalchemy import literal_column, select
@@ -44,3 +45,28 @@ def test_recorded_keys_follow_the_export_and_an_unchanged_sync_rewrites_nothing(
     third = _rows(world)
     assert third["C3"]["vanished"] is None  # back in the export
     assert third["B2"] == first["B2"]
+
+
+def test_access_facts_and_the_audit_chain_are_recorded_alike_on_both_backends(world: World) -> None:
+    """The facts a sync stages and records in batches (birth dates, a missing one included,
+    guardians with and without authority) read back as given, and the audit entries written
+    together keep a chain that verifies."""
+    from connector.model import Guardian
+
+    mother = Guardian(achternaam="Moeder", voorletters="A.", relatie="2", gezag=True)
+    carer = Guardian(achternaam="Verzorger", relatie="3", gezag=None)
+    a = pupil("A1", guardians=(mother, carer))
+    b = pupil("B2", geboortedatum=None, guardians=(mother,))
+    c = pupil("C3")
+    assert not world.sync([a, b, c]).failed
+    ids = {p.key: world.identity.external_id(p) for p in (a, b, c)}
+    page = world.state.access_page(list(ids.values()))
+    assert page[ids["A1"]]["birth"] == date(2015, 3, 1) and page[ids["B2"]]["birth"] is None
+    assert sorted((g["relation"], g["authority"], g["display"]) for g in page[ids["A1"]]["guardians"]) == [
+        ("2", "yes", "A. Moeder"), ("3", None, "Verzorger")]
+    assert [g["relation"] for g in page[ids["B2"]]["guardians"]] == ["2"] and page[ids["C3"]]["guardians"] == []
+    # a guardian gone from the LAS is marked removed, not forgotten; the others stay as they were
+    assert not world.sync([pupil("A1", guardians=(mother,)), b, c]).failed
+    assert [g["relation"] for g in world.state.access_page([ids["A1"]])[ids["A1"]]["guardians"]] == ["2"]
+    verified = world.audit.verify()
+    assert verified.ok and verified.entries == 5, verified.problems  # 3 created, 2 syncs finished
