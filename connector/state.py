@@ -431,7 +431,7 @@ def _yes_no(value: object) -> str | None:
     return "yes" if value else "no"
 
 
-def _unnested(table: Table, rows: list[dict[str, Any]]) -> Select[Any]:
+def _rows_select(table: Table, rows: list[dict[str, Any]]) -> Select[Any]:
     """PostgreSQL: ``rows`` (all with the same keys, columns of ``table``) as one SELECT over
     json_to_recordset() of a single JSON parameter. A statement so built takes any number of
     rows, where an executemany has the server bind and execute one statement per row, work that
@@ -451,7 +451,7 @@ def insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
     if not rows:
         return
     if conn.dialect.name == "postgresql":
-        conn.execute(insert(table).from_select(list(rows[0]), _unnested(table, rows)))
+        conn.execute(insert(table).from_select(list(rows[0]), _rows_select(table, rows)))
     else:
         conn.execute(insert(table), rows)
 
@@ -465,12 +465,12 @@ def _upsert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> 
     key = list(table.primary_key.columns)
     names = {k.name for k in key}
     columns = [name for name in rows[0] if name not in names]
+    stmt: Any
     if conn.dialect.name == "postgresql":
-        pg = postgresql.insert(table).from_select(list(rows[0]), _unnested(table, rows))
-        conn.execute(pg.on_conflict_do_update(index_elements=key, set_={c: pg.excluded[c] for c in columns}))
-        return
-    lite = sqlite.insert(table)
-    conn.execute(lite.on_conflict_do_update(index_elements=key, set_={c: lite.excluded[c] for c in columns}), rows)
+        stmt, params = postgresql.insert(table).from_select(list(rows[0]), _rows_select(table, rows)), None
+    else:
+        stmt, params = sqlite.insert(table), rows
+    conn.execute(stmt.on_conflict_do_update(index_elements=key, set_={c: stmt.excluded[c] for c in columns}), params)
 
 
 def now() -> str:
@@ -1394,8 +1394,8 @@ class StateStore:
             raise ValueError("destroys are recorded one by one")
         stamp = now()
         marks = [{"id": op_id, "ref_id": ref_id} for op_id, _, ref_id, _, _ in done]
-        if conn.dialect.name == "postgresql":  # one UPDATE ... FROM unnest(), not one per row
-            given = _unnested(journal, marks).subquery()
+        if conn.dialect.name == "postgresql":  # one UPDATE ... FROM the rows, not one per row
+            given = _rows_select(journal, marks).subquery()
             conn.execute(update(journal).where(journal.c.id == given.c.id)
                          .values(status="done", ref_id=given.c.ref_id, error=None, updated=stamp))
         else:
