@@ -31,6 +31,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tests.conftest import TEST_SECRET, acting, add_users  # noqa: E402
+
+os.environ.setdefault("LD_TEST_SECRET", TEST_SECRET)  # the soak's users act with it
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 TODAY = "2026-11-24"
 
@@ -101,6 +104,8 @@ hold_suspected_duplicates = false
 [destruction]
 output = "out"
 max_per_run = 100000
+[testing]
+simulated_clock = true
 ''', encoding="utf-8")
     return config
 
@@ -109,7 +114,7 @@ def prepare(base: Path, pupils: int) -> dict[str, Any]:
     from examples.synth import Synth, people, write
     synth = Synth(pupils=pupils, duplicates=0, leavers=0.0, seed=3)
     export = write(base / "export.xml", synth)
-    write_config(base, export)
+    add_users(write_config(base, export))  # an install for tests: its clock may be simulated
     keys = [p.key for p in people(synth)]
     return {"export": str(export), "keys": keys}
 
@@ -153,9 +158,10 @@ def prepare_destruction(base: Path, keys: list[str]) -> Path:
     export.write_text(text, encoding="utf-8")
     inproc("sync", "--config", config, "--accept-snapshot", "--by", "soak")
     for key in leavers:
-        inproc("pupil", "left", "--config", config, key, "--date", "2020-07-01", "--by", "soak")
-    created = inproc("destruction", "list", "create", "--config", config, "--today", TODAY, "--json")
-    inproc("destruction", "list", "approve", "--config", config, str(created["list"]), "--by", "soak")
+        inproc("pupil", "left", "--config", config, key, "--date", "2020-07-01", *acting("maker"))
+    created = inproc("destruction", "list", "create", "--config", config, "--today", TODAY, "--json",
+                     *acting("maker"))
+    inproc("destruction", "list", "approve", "--config", config, str(created["list"]), *acting("approver"))
     (folder / "list_id").write_text(str(created["list"]))
     return folder
 
@@ -164,9 +170,9 @@ def trial_destroy(dbase: Path, work: Path, rng: random.Random) -> dict[str, int]
     shutil.copytree(dbase, work)
     config = str(work / "config.toml")
     list_id = (work / "list_id").read_text()
-    killed(["destruction", "list", "execute", "--config", config, list_id, "--today", TODAY], rng.uniform(0.0, 0.08),
-           work / "state.db", "select count(*) from journal where kind = 'destroy_document'")
-    cli("destruction", "list", "execute", "--config", config, list_id, "--today", TODAY)
+    killed(["destruction", "list", "execute", "--config", config, list_id, "--today", TODAY, *acting("maker")],
+           rng.uniform(0.0, 0.08), work / "state.db", "select count(*) from journal where kind = 'destroy_document'")
+    cli("destruction", "list", "execute", "--config", config, list_id, "--today", TODAY, *acting("maker"))
     assert json.loads(cli("destruction", "list", "show", "--config", config, list_id, "--json").stdout)["items"]
     items = json.loads(cli("destruction", "list", "show", "--config", config, list_id, "--json").stdout)["items"]
     present = {p.name.split(".")[0] for p in (work / "dms" / "dossiers").glob("*/*/*/*") if ".meta" not in p.name}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager, nullcontext
@@ -26,16 +27,19 @@ import adapters
 from connector import acl, destruction, render, rights, tagging, transfer
 from connector import config as config_mod
 from connector import mapping as mapping_mod
+from connector import users as users_mod
 from connector.access import AccessPolicy
-from connector.audit import AuditLog, nen7513
-from connector.errors import ConfigError, ConnectorError, SourceError
+from connector.audit import Anchor, AuditLog, nen7513
+from connector.clock import Clock, for_irreversible
+from connector.errors import ConfigError, ConnectorError, RejectedRecord, SourceError
 from connector.identity import Identity
 from connector.mapping import Mapping
 from connector.model import DocumentRef, DossierRef
 from connector.ports import DocumentStore, PupilSource, SourceContext
 from connector.retention import Schedule, load_schedule
 from connector.state import DossierRow, SharedEngines, StateStore
-from connector.sync import SyncOptions, SyncReport, sync
+from connector.sync import SyncOptions, SyncReport, check_departure, sync
+from connector.users import User
 
 EXIT_OK, EXIT_ERROR, EXIT_SAFETY = 0, 1, 3
 log = logging.getLogger("leerdossier")
@@ -84,6 +88,20 @@ class App:
     mapping: Mapping
     state: StateStore
     audit: AuditLog
+
+    def clock(self, today: str | None) -> Clock:
+        """The clock of an irreversible act: the real one; ``--today`` only on an install marked
+        ``[testing] simulated_clock``."""
+        return for_irreversible(date.fromisoformat(today) if today else None,
+                                self.loaded.config.testing.simulated_clock)
+
+    def user(self, name: str, secret_ref: str | None) -> User:
+        """The user NAME, authenticated with their secret (by reference, or at a prompt)."""
+        if secret_ref is not None:
+            secret = read_secret_ref(self.loaded, secret_ref, ["--secret"])
+        else:
+            secret = click.prompt(f"secret for {name}", hide_input=True, err=True)
+        return users_mod.authenticate(self.state, name, secret)
 
     def schedule(self) -> Schedule:
         cfg = self.loaded.config.retention
@@ -233,7 +251,7 @@ def app_for(loaded: config_mod.LoadedConfig, setup_logging: bool = True, shared:
     identity = Identity(secret, cfg.identity.key)
     mapping = mapping_mod.load(cfg.mapping.preset, base=loaded.base)
     state = StateStore(loaded.state_url(), cfg.state.schema_, shared)
-    return App(loaded, identity, mapping, state, AuditLog(state, identity.audit_key))
+    return App(loaded, identity, mapping, state, AuditLog(state, identity.audit_key, loaded.audit_head_file()))
 
 
 @contextmanager
@@ -246,6 +264,43 @@ def _app(config_path: Path, as_json: bool) -> Iterator[App]:
         yield app
     finally:
         app.state.close()
+
+
+def read_secret_ref(loaded: config_mod.LoadedConfig, ref: str, loc: list[str]) -> str:
+    """A person's secret given by reference (``env:NAME`` or ``file:PATH``, mode 0600)."""
+    kind, _, name = ref.partition(":")
+    if kind not in ("env", "file") or not name:
+        raise ConfigError(f"{loc[0]}: give the secret by reference, env:NAME or file:PATH")
+    if kind == "env":
+        value = os.environ.get(name, "")
+        if not value:
+            raise ConfigError(f"{loc[0]}: environment variable {name} is not set or empty")
+        return value
+    path = loaded.resolve(name)
+    try:
+        if path.stat().st_mode & 0o077:
+            raise ConfigError(f"{loc[0]}: {path} is readable by others; chmod 600 it")
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{loc[0]}: {path} cannot be read ({exc.strerror})") from None
+
+
+def acting(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--as USER`` and ``--secret REF``: the authenticated user a command acts as."""
+    f = click.option("--secret", "secret_ref", metavar="REF",
+                     help="Your secret by reference, env:NAME or file:PATH (mode 0600), for automation; "
+                          "without it you are asked at a prompt.")(f)
+    return click.option("--as", "as_name", required=True, metavar="USER",
+                        help="Who acts: a user of this install ('leerdossier user add'); the audit names them.")(f)
+
+
+def _acting_user(app: App, as_name: str, secret_ref: str | None, as_json: bool, action: str) -> User:
+    try:
+        user = app.user(as_name, secret_ref)
+        user.require(action)
+    except ConnectorError as exc:
+        _fail(str(exc), as_json)
+    return user
 
 
 config_option = click.option(
@@ -439,7 +494,7 @@ def audit_group() -> None:
 def audit_verify(config_path: Path, as_json: bool) -> None:
     """Check that no audit entry was edited, removed or reordered."""
     with _app(config_path, as_json) as app:
-        result = app.audit.verify()
+        result = app.audit.verify(file_anchors(app))
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
     elif result.ok:
@@ -535,7 +590,7 @@ def doctor_cmd(config_path: Path, as_json: bool) -> None:
                 return store.check()
 
         check("DMS", dms)
-        check("audit log", lambda: app.audit.verify().problems)
+        check("audit log", lambda: app.audit.verify(file_anchors(app)).problems)
     ok = all(c["ok"] for c in checks)
     if as_json:
         click.echo(json.dumps({"ok": ok, "checks": checks}, indent=2))
@@ -638,13 +693,20 @@ def pupil_group() -> None:
     """Facts about a pupil recorded by a named person (retention clocks, the pupil's account)."""
 
 
-def _fact(config_path: Path, key: str, kind: str, on: date | None, by: str, note: str | None,
-          as_json: bool) -> None:
+def _fact(config_path: Path, key: str, kind: str, on: date | None, as_name: str, secret_ref: str | None,
+          note: str | None, as_json: bool) -> None:
     with _app(config_path, as_json) as app:
+        user = _acting_user(app, as_name, secret_ref, as_json, "fact.record")
+        by = user.name
         try:
             row = app.dossier(key)
             schedule = app.schedule()
-        except ConfigError as exc:
+            if kind in ("departure", "exam_result"):
+                born, enrolled = app.state.pupil_dates(row.external_id)
+                check_departure(on, born, enrolled, date.today(),
+                                app.loaded.config.safety.max_departure_future_days, row.pseudonym,
+                                "--date")
+        except (ConfigError, RejectedRecord) as exc:
             _fail(str(exc), as_json)
         if kind == "departure" and row.departure is not None and on != row.departure:
             _fail(f"the LAS reports a departure date for {row.pseudonym}; correct it in the LAS", as_json)
@@ -672,14 +734,18 @@ def _fact_command(name: str, kind: str, doc: str) -> None:
     @click.argument("key")
     @click.option("--date", "on", required=False, help="The date (YYYY-MM-DD); omit with --withdraw.")
     @click.option("--withdraw", is_flag=True, help="Withdraw the fact (e.g. consent withdrawn).")
-    @click.option("--by", required=True, help="Who records it (name and role).")
+    @acting
     @click.option("--note", help="Why, or the document it rests on (kept in the state, not the audit log).")
     @json_option
-    def command(config_path: Path, key: str, on: str | None, withdraw: bool, by: str, note: str | None,
-                as_json: bool) -> None:
+    def command(config_path: Path, key: str, on: str | None, withdraw: bool, as_name: str, secret_ref: str | None,
+                note: str | None, as_json: bool) -> None:
         if bool(on) == withdraw:
             _fail("give either --date or --withdraw", as_json)
-        _fact(config_path, key, kind, date.fromisoformat(on) if on else None, by, note, as_json)
+        try:
+            day = date.fromisoformat(on) if on else None
+        except ValueError:
+            _fail(f"--date {on!r}: use YYYY-MM-DD", as_json)
+        _fact(config_path, key, kind, day, as_name, secret_ref, note, as_json)
 
 
 _fact_command("left", "departure",
@@ -795,12 +861,14 @@ def hold_group() -> None:
 @config_option
 @click.argument("key")
 @click.option("--reason", required=True, help="Why (complaint, dispute, open access request...).")
-@click.option("--by", required=True, help="Who places the hold.")
+@acting
 @click.option("--part", help="Only this dossier part (e.g. II); default the whole dossier.")
 @json_option
-def hold_add(config_path: Path, key: str, reason: str, by: str, part: str | None, as_json: bool) -> None:
+def hold_add(config_path: Path, key: str, reason: str, as_name: str, secret_ref: str | None, part: str | None,
+             as_json: bool) -> None:
     """Put pupil KEY's dossier (or one part) on hold."""
     with _app(config_path, as_json) as app:
+        by = _acting_user(app, as_name, secret_ref, as_json, "hold.add").name
         try:
             row = app.dossier(key)
         except ConfigError as exc:
@@ -818,15 +886,21 @@ def hold_add(config_path: Path, key: str, reason: str, by: str, part: str | None
 @config_option
 @click.argument("hold_id", type=int)
 @click.option("--reason", required=True, help="Why the hold ends.")
-@click.option("--by", required=True, help="Who lifts it.")
+@acting
 @json_option
-def hold_remove(config_path: Path, hold_id: int, reason: str, by: str, as_json: bool) -> None:
-    """Lift hold HOLD_ID."""
-    with _app(config_path, as_json) as app, app.state.transaction() as conn:
-        removed = app.state.remove_hold(conn, hold_id, by, reason)
-        if removed is None:
-            _fail(f"no active hold {hold_id}", as_json)
-        app.audit.append(conn, by, "hold.removed", removed["pseudonym"], {"hold": hold_id, "reason": reason})
+def hold_remove(config_path: Path, hold_id: int, reason: str, as_name: str, secret_ref: str | None,
+                as_json: bool) -> None:
+    """Lift hold HOLD_ID (an approver or an admin). A hold an open request placed is lifted by
+    closing the request."""
+    with _app(config_path, as_json) as app:
+        by = _acting_user(app, as_name, secret_ref, as_json, "hold.remove").name
+        if any(r["hold_id"] == hold_id for r in app.state.requests("open")):
+            _fail(f"hold {hold_id} belongs to an open request; it is lifted when the request is closed", as_json)
+        with app.state.transaction() as conn:
+            removed = app.state.remove_hold(conn, hold_id, by, reason)
+            if removed is None:
+                _fail(f"no active hold {hold_id}", as_json)
+            app.audit.append(conn, by, "hold.removed", removed["pseudonym"], {"hold": hold_id, "reason": reason})
     _echo({"ok": True, "hold": hold_id}, as_json, lambda: out_console.print(f"hold {hold_id} lifted"))
 
 
@@ -864,10 +938,12 @@ def _output(app: App) -> Path:
 def _write_list_files(app: App, list_id: int) -> dict[str, str]:
     head, items = destruction.load_list(app.state, list_id)
     folder = _output(app)
-    folder.mkdir(parents=True, exist_ok=True)
-    data = {"list": head, "items": _public_items(items)}
-    (folder / f"list-{list_id}.json").write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    data = {"list": head, "approvals": [{k: a[k] for k in ("approver", "role", "at", "rejected")}
+                                        for a in destruction.approvals(app.state, list_id)],
+            "items": _public_items(items)}
+    _private_write(folder / f"list-{list_id}.json", json.dumps(data, indent=2, default=str) + "\n")
     files = render.write_list(head, _public_items(items), folder)
+    _tighten(folder, files)
     return {"json": str(folder / f"list-{list_id}.json"), **files}
 
 
@@ -878,17 +954,37 @@ def _public_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 @dlist_group.command("create")
 @config_option
-@today_option
-@click.option("--by", default="leerdossier destruction list create", help="Who makes the list.")
+@click.option("--today", help="Preview: the list as it would be on this later date (YYYY-MM-DD). A preview "
+                              "can never be approved.")
+@acting
 @json_option
-def dlist_create(config_path: Path, today: str | None, by: str, as_json: bool) -> None:
+def dlist_create(config_path: Path, today: str | None, as_name: str, secret_ref: str | None, as_json: bool) -> None:
     """Select what is due and write a list (JSON, HTML, PDF). Nothing is destroyed."""
     with _app(config_path, as_json) as app:
-        list_id, n = destruction.create_list(app.state, app.audit, app.schedule(), _today(today), by)
+        user = _acting_user(app, as_name, secret_ref, as_json, "list.create")
+        simulated = app.loaded.config.testing.simulated_clock
+        try:
+            as_of = date.fromisoformat(today) if today else date.today()
+            clock = Clock(as_of) if simulated and today else Clock()
+            list_id, n = destruction.create_list(app.state, app.audit, app.schedule(), as_of, user, clock,
+                                                 app.loaded.config.destruction.approvals)
+        except (ConnectorError, ValueError) as exc:
+            _fail(str(exc), as_json)
         files = _write_list_files(app, list_id)
-    _echo({"ok": True, "list": list_id, "items": n, "files": files}, as_json, lambda: out_console.print(
-        f"destruction list {list_id}: {n} document(s) due; nothing destroyed. Review {files['pdf']} and approve "
-        f"with: leerdossier destruction list approve {list_id} --by NAME", highlight=False))
+        head, _items = destruction.load_list(app.state, list_id)
+
+    def human() -> None:
+        if head["status"] == "preview":
+            out_console.print(f"preview {list_id}: {n} document(s) would be due on {as_of}; nothing destroyed, "
+                              f"and a preview cannot be approved. {files['pdf']}", highlight=False)
+        elif not n:
+            out_console.print(f"destruction list {list_id}: nothing is due; nothing destroyed", highlight=False)
+        else:
+            out_console.print(f"destruction list {list_id}: {n} document(s) due; nothing destroyed. Review "
+                              f"{files['pdf']}; another person approves with: leerdossier destruction list "
+                              f"approve {list_id} --as USER", highlight=False)
+
+    _echo({"ok": True, "list": list_id, "items": n, "status": head["status"], "files": files}, as_json, human)
 
 
 @dlist_group.command("show")
@@ -896,34 +992,38 @@ def dlist_create(config_path: Path, today: str | None, by: str, as_json: bool) -
 @click.argument("list_id", type=int)
 @json_option
 def dlist_show(config_path: Path, list_id: int, as_json: bool) -> None:
-    """Show a list and its items."""
+    """Show a list, its approvals and its items."""
     with _app(config_path, as_json) as app:
         try:
             head, items = destruction.load_list(app.state, list_id)
         except ConfigError as exc:
             _fail(str(exc), as_json)
+        given = destruction.approvals(app.state, list_id)
 
     def human() -> None:
-        out_console.print(f"list {list_id} ({head['status']}), as of {head['as_of']}, by {head['created_by']}; "
-                          f"approved by {head['approved_by'] or '-'}", highlight=False)
+        out_console.print(f"list {list_id} ({head['kind']}, {head['status']}), as of {head['as_of']}, made by "
+                          f"{head['created_by']}; approvals {len(given)} of {head['required_approvals']}: "
+                          f"{', '.join(a['approver'] for a in given) or '-'}", highlight=False)
         for i in items:
             out_console.print(f"  {i['id']}: {i['pseudonym']} {i['part']} {i['doc_class']} {i['category']} "
                               f"due {i['due']} {i['decision']} {i['status']}", highlight=False)
 
-    _echo({"list": head, "items": _public_items(items)}, as_json, human)
+    _echo({"list": head, "approvals": [{k: a[k] for k in ("approver", "role", "at", "rejected")} for a in given],
+           "items": _public_items(items)}, as_json, human)
 
 
 @dlist_group.command("approve")
 @config_option
 @click.argument("list_id", type=int)
-@click.option("--by", required=True, help="The person who approves (name).")
-@click.option("--role", help="Their role (e.g. directeur, privacy officer).")
+@acting
+@click.option("--role", help="Your function (e.g. directeur, functionaris gegevensbescherming).")
 @click.option("--reject", "rejects", multiple=True, metavar="ITEM=REASON",
               help="Leave an item out, with the reason. Repeatable.")
 @json_option
-def dlist_approve(config_path: Path, list_id: int, by: str, role: str | None, rejects: tuple[str, ...],
-                  as_json: bool) -> None:
-    """Approve list LIST_ID (bound to its digest), optionally rejecting items."""
+def dlist_approve(config_path: Path, list_id: int, as_name: str, secret_ref: str | None, role: str | None,
+                  rejects: tuple[str, ...], as_json: bool) -> None:
+    """Approve list LIST_ID (signed, bound to its digest), optionally rejecting items. The maker
+    of a list never approves it; [destruction] approvals asks for more than one approver."""
     reject: dict[int, str] = {}
     for r in rejects:
         item, _, reason = r.partition("=")
@@ -931,33 +1031,47 @@ def dlist_approve(config_path: Path, list_id: int, by: str, role: str | None, re
             _fail(f"--reject {r!r}: use ITEM=REASON", as_json)
         reject[int(item)] = reason.strip()
     with _app(config_path, as_json) as app:
+        user = _acting_user(app, as_name, secret_ref, as_json, "list.approve")
         try:
-            result = destruction.approve(app.state, app.audit, list_id, by, role, reject)
-        except ConfigError as exc:
+            result = destruction.approve(app.state, app.audit, app.identity.approval_key, list_id, user, role, reject,
+                                         app.clock(None), app.loaded.config.destruction.approvals)
+        except ConnectorError as exc:
             _fail(str(exc), as_json)
         files = _write_list_files(app, list_id)
-    _echo(result | {"ok": True, "files": files}, as_json, lambda: out_console.print(
-        f"list {list_id} approved by {by}: {result['approved']} item(s), {result['rejected']} rejected",
-        highlight=False))
+
+    def human() -> None:
+        if result["status"] == "approving":
+            out_console.print(f"list {list_id}: approval {result['approvals']} of {result['required']} by "
+                              f"{user.name}; another approver is needed", highlight=False)
+        else:
+            out_console.print(f"list {list_id} {result['status']} ({result['approvals']} approval(s), last by "
+                              f"{user.name}): {result['approved']} item(s), {result['rejected']} rejected",
+                              highlight=False)
+
+    _echo(result | {"ok": True, "files": files}, as_json, human)
 
 
 @dlist_group.command("execute")
 @config_option
 @click.argument("list_id", type=int)
 @click.option("--dry-run", is_flag=True, help="Check every item now, destroy nothing.")
-@today_option
+@click.option("--today", help="Only on an install marked [testing] simulated_clock: act on this date.")
+@acting
 @json_option
-def dlist_execute(config_path: Path, list_id: int, dry_run: bool, today: str | None, as_json: bool) -> None:
-    """Destroy the approved items of LIST_ID that are still due and not on hold, then write the
-    certificate of destruction."""
+def dlist_execute(config_path: Path, list_id: int, dry_run: bool, today: str | None, as_name: str,
+                  secret_ref: str | None, as_json: bool) -> None:
+    """Remove the approved items of LIST_ID that the gate lets go now (a destruction list: to the
+    DMS's delete; a transfer list: removal at the source), then write the certificate."""
     with _app(config_path, as_json) as app:
+        user = _acting_user(app, as_name, secret_ref, as_json, "list.execute")
         cfg = app.loaded.config.destruction
         with app.open_store() as store:
             try:
-                report = destruction.execute(store, app.state, app.audit, app.schedule(), list_id, _today(today),
-                                             cfg.max_per_run, "leerdossier destruction execute", dry_run=dry_run)
+                report = destruction.execute(store, app.state, app.audit, app.schedule(), list_id, app.clock(today),
+                                             cfg.max_per_run, user, app.identity.approval_key, cfg.approvals,
+                                             cfg.trash_grace_days, dry_run=dry_run)
                 files = {} if dry_run or report.stopped_by else _write_certificate(app, list_id, store)
-            except ConfigError as exc:
+            except ConnectorError as exc:
                 _fail(str(exc), as_json)
     data = report.as_dict() | {"certificate": files}
 
@@ -967,8 +1081,10 @@ def dlist_execute(config_path: Path, list_id: int, dry_run: bool, today: str | N
             c.print(f"[bold red]stopped by safety rail {report.stopped_by}[/]: {escape(str(report.message))}",
                     highlight=False, markup=True)
             return
-        verb = "would be destroyed" if dry_run else "destroyed"
+        verb = "would be removed" if dry_run else "removed"
         c.print(f"list {list_id}: {report.would_destroy if dry_run else report.destroyed} document(s) {verb}")
+        if report.clock:
+            c.print(f"  [yellow]{escape(report.clock)}[/]", highlight=False, markup=True)
         for sk in report.skipped:
             c.print(f"  skipped {sk['record']} (item {sk['item']}): {sk['reason']}", highlight=False)
         for f in report.failed:
@@ -984,16 +1100,46 @@ def dlist_execute(config_path: Path, list_id: int, dry_run: bool, today: str | N
 
 def _write_certificate(app: App, list_id: int, store: DocumentStore) -> dict[str, str]:
     cfg = app.loaded.config.destruction
-    cert = destruction.certificate(app.state, list_id, app.loaded.config.dms.type, store.capabilities.trash,
-                                   cfg.trash_grace_days)
+    cert = destruction.certificate(app.state, app.audit, app.identity.approval_key, list_id,
+                                   app.loaded.config.dms.type, store.capabilities.trash, cfg.trash_grace_days,
+                                   simulated=app.loaded.config.testing.simulated_clock)
     folder = _output(app)
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"certificate-{list_id}.json"
-    path.write_text(json.dumps(cert, indent=2, default=str) + "\n", encoding="utf-8")
+    _private_write(path, json.dumps(cert, indent=2, default=str) + "\n")
     files = render.write_certificate(cert, folder)
+    _tighten(folder, files)
     app.audit.record("leerdossier destruction", "destruction.certificate", None,
                      {"list": list_id, "destroyed": cert["counts"]["destroyed"]})
     return {"json": str(path), **files}
+
+
+def _private_write(path: Path, text: str) -> None:
+    """A file the connector writes for people (lists, certificates): 0600, its folder 0700."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)
+
+
+def _tighten(folder: Path, files: dict[str, str]) -> None:
+    os.chmod(folder, 0o700)
+    for f in files.values():
+        os.chmod(f, 0o600)
+
+
+def file_anchors(app: App) -> list[Anchor]:
+    """The audit heads recorded in the list and certificate files of the output folder."""
+    out: list[Anchor] = []
+    folder = _output(app)
+    for path in sorted(folder.glob("certificate-*.json")) if folder.is_dir() else ():
+        try:
+            anchor = json.loads(path.read_text(encoding="utf-8")).get("audit_anchor")
+            if anchor:
+                out.append(Anchor(f"certificate file {path.name}", int(anchor["seq"]), str(anchor["hash"])))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return out
 
 
 @destruction_group.command("certificate")
@@ -1012,15 +1158,26 @@ def certificate_cmd(config_path: Path, list_id: int, as_json: bool) -> None:
 
 @destruction_group.command("purge")
 @config_option
-@today_option
+@click.option("--today", help="Only on an install marked [testing] simulated_clock: act on this date.")
+@acting
 @json_option
-def purge_cmd(config_path: Path, today: str | None, as_json: bool) -> None:
-    """Empty the DMS trash of documents destroyed longer ago than the grace period (holds re-checked)."""
-    with _app(config_path, as_json) as app, app.open_store() as store:
-        report = destruction.purge(store, app.state, app.audit, _today(today),
-                                   app.loaded.config.destruction.trash_grace_days, "leerdossier destruction purge")
+def purge_cmd(config_path: Path, today: str | None, as_name: str, secret_ref: str | None, as_json: bool) -> None:
+    """Empty the DMS trash of what approved lists put there longer ago than the grace period,
+    each document through the destruction gate again (holds, re-enrolment, schedule)."""
+    with _app(config_path, as_json) as app:
+        user = _acting_user(app, as_name, secret_ref, as_json, "purge")
+        cfg = app.loaded.config.destruction
+        with app.open_store() as store:
+            try:
+                report = destruction.purge(store, app.state, app.audit, app.schedule(), app.clock(today),
+                                           cfg.trash_grace_days, user, app.identity.approval_key, cfg.approvals)
+            except ConnectorError as exc:
+                _fail(str(exc), as_json)
     _echo(report.as_dict(), as_json, lambda: out_console.print(
-        f"purged {report.purged}; kept for holds: {len(report.held)}; failed: {len(report.failed)}"))
+        f"purged {report.purged}; kept for holds: {len(report.held)}; kept for other reasons: "
+        f"{len(report.skipped)}; failed: {len(report.failed)}" + (f" ({report.clock})" if report.clock else "")))
+    if report.stopped_by:
+        sys.exit(EXIT_SAFETY)
     sys.exit(EXIT_ERROR if report.failed else EXIT_OK)
 
 
@@ -1089,16 +1246,20 @@ def okr_incomplete(config_path: Path, as_json: bool) -> None:
 @click.option("--to-config", "other", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="Destination DMS: the [dms] section of this other connector config.")
 @click.option("--remove-at-source", is_flag=True,
-              help="After every copy is verified, remove the part's documents in the DMS (holds respected).")
-@click.option("--by", required=True, help="Who transfers.")
-@today_option
+              help="Also make a transfer list of the verified copies that may go: once another person "
+                   "approves it, 'destruction list execute' removes them at the source.")
+@acting
+@click.option("--today", help="Only on an install marked [testing] simulated_clock: act on this date.")
 @json_option
 def transfer_cmd(config_path: Path, key: str, part: str, folder: Path | None, other: Path | None,
-                 remove_at_source: bool, by: str, today: str | None, as_json: bool) -> None:
-    """Export a dossier part; delete at the source only after the destination copy is verified."""
+                 remove_at_source: bool, as_name: str, secret_ref: str | None, today: str | None,
+                 as_json: bool) -> None:
+    """Export a dossier part and verify every copy; removal at the source goes through a transfer
+    list, approved and executed like any destruction list."""
     if (folder is None) == (other is None):
         _fail("give exactly one destination: --to-folder or --to-config", as_json)
     with _app(config_path, as_json) as app, app.open_store() as store, ExitStack() as stack:
+        user = _acting_user(app, as_name, secret_ref, as_json, "transfer")
         try:
             row = app.dossier(key)
             if other is not None:
@@ -1108,13 +1269,96 @@ def transfer_cmd(config_path: Path, key: str, part: str, folder: Path | None, ot
             else:
                 dest = transfer.FolderDestination(folder)  # type: ignore[arg-type]
             report = transfer.export_part(store, app.state, app.audit, app.mapping, row, part, dest,
-                                          remove_at_source, by, _today(today))
+                                          remove_at_source, user, app.schedule(), app.clock(today),
+                                          app.loaded.config.destruction.approvals)
+            if report.transfer_list is not None:
+                _write_list_files(app, report.transfer_list)
         except ConnectorError as exc:
             _fail(str(exc), as_json)
-    _echo(report.as_dict(), as_json, lambda: out_console.print(
-        f"{report.record} part {part}: {report.copied} copied, {report.verified} verified, {report.removed} removed"
-        + (" (on hold: nothing removed)" if report.held else ""), highlight=False))
+
+    def human() -> None:
+        out_console.print(f"{report.record} part {part}: {report.copied} copied, {report.verified} verified",
+                          highlight=False)
+        if report.transfer_list is not None:
+            out_console.print(f"transfer list {report.transfer_list}: {report.listed} document(s) to remove at the "
+                              f"source once another person approves it (leerdossier destruction list approve "
+                              f"{report.transfer_list} --as USER)", highlight=False)
+        for k in report.kept:
+            out_console.print(f"  kept at the source: {k['document']}: {k['reason']}", highlight=False)
+
+    _echo(report.as_dict(), as_json, human)
     sys.exit(EXIT_ERROR if report.failed else EXIT_OK)
+
+
+# -- users -----------------------------------------------------------------------------------------
+
+@main.group("user")
+def user_group() -> None:
+    """The people who act on dossiers (lists, approvals, execution, holds, facts) and their roles."""
+
+
+@user_group.command("add")
+@config_option
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, required=True,
+              type=click.Choice(users_mod.ROLES), help="maker, approver, executor or admin. Repeatable.")
+@click.option("--display", help="The person's name as shown on lists and certificates.")
+@click.option("--new-secret", "new_secret_ref", metavar="REF",
+              help="The new user's secret by reference (env:NAME or file:PATH); without it, asked at a prompt.")
+@click.option("--as", "as_name", metavar="USER", help="The admin who adds the user (not for the first user).")
+@click.option("--secret", "secret_ref", metavar="REF", help="The admin's secret by reference (else a prompt).")
+@json_option
+def user_add(config_path: Path, name: str, roles: tuple[str, ...], display: str | None, new_secret_ref: str | None,
+             as_name: str | None, secret_ref: str | None, as_json: bool) -> None:
+    """Add user NAME with their roles. The first user of an install is an admin and needs no
+    --as; after that an admin adds users."""
+    with _app(config_path, as_json) as app:
+        try:
+            by = app.user(as_name, secret_ref) if as_name else None
+            if new_secret_ref is not None:
+                secret = read_secret_ref(app.loaded, new_secret_ref, ["--new-secret"])
+            else:
+                secret = click.prompt(f"new secret for {name}", hide_input=True, confirmation_prompt=True, err=True)
+            user = users_mod.add(app.state, app.audit, name, list(roles), secret, by, display)
+        except ConnectorError as exc:
+            _fail(str(exc), as_json)
+    _echo({"ok": True, "user": user.as_dict()}, as_json, lambda: out_console.print(
+        f"user {name} added with role(s) {', '.join(sorted(user.roles))}", highlight=False))
+
+
+@user_group.command("list")
+@config_option
+@json_option
+def user_list(config_path: Path, as_json: bool) -> None:
+    """The users and their roles (never their secrets)."""
+    with _app(config_path, as_json) as app:
+        rows = users_mod.listing(app.state)
+
+    def human() -> None:
+        for u in rows:
+            state = f"disabled {u['disabled_at']} by {u['disabled_by']}" if u["disabled_at"] else "active"
+            out_console.print(f"{u['name']}: {', '.join(u['roles'])} ({state})", highlight=False)
+        if not rows:
+            out_console.print("no users yet: add the first (an admin) with 'leerdossier user add NAME --role admin'")
+
+    _echo(rows, as_json, human)
+
+
+@user_group.command("disable")
+@config_option
+@click.argument("name")
+@acting
+@json_option
+def user_disable(config_path: Path, name: str, as_name: str, secret_ref: str | None, as_json: bool) -> None:
+    """Disable user NAME (kept for the record; they can no longer act)."""
+    with _app(config_path, as_json) as app:
+        by = _acting_user(app, as_name, secret_ref, as_json, "user.manage")
+        try:
+            users_mod.disable(app.state, app.audit, name, by)
+        except ConnectorError as exc:
+            _fail(str(exc), as_json)
+    _echo({"ok": True, "user": name, "disabled": True}, as_json,
+          lambda: out_console.print(f"user {name} disabled", highlight=False))
 
 
 # Commands kept in their own modules register themselves on ``main`` when imported.

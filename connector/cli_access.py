@@ -16,7 +16,19 @@ from rich.markup import escape
 
 from connector import acl, completeness, inspection, render, rights
 from connector.access import AccessEntry, AccessNote, access_list
-from connector.cli import App, _app, _echo, _fail, config_option, json_option, main, out_console, pupil_group
+from connector.cli import (
+    App,
+    _acting_user,
+    _app,
+    _echo,
+    _fail,
+    acting,
+    config_option,
+    json_option,
+    main,
+    out_console,
+    pupil_group,
+)
 from connector.errors import ConfigError, ConnectorError
 from connector.state import DossierRow
 
@@ -316,13 +328,14 @@ def request_group() -> None:
 @click.option("--kind", type=click.Choice(rights.KINDS), required=True)
 @click.option("--requester", required=True, help="Who asks: the guardian (g-...), 'pupil', or a description.")
 @click.option("--received", type=click.DateTime(["%Y-%m-%d"]), help="Day the request came in (default: today).")
-@click.option("--by", required=True, help="Who registers it.")
+@acting
 @json_option
-def request_open(config_path: Path, key: str, kind: str, requester: str, received: Any, by: str,
-                 as_json: bool) -> None:
+def request_open(config_path: Path, key: str, kind: str, requester: str, received: Any, as_name: str,
+                 secret_ref: str | None, as_json: bool) -> None:
     """Register a request about pupil KEY's dossier. The dossier is on hold until it is closed."""
     day = received.date() if received else date.today()
     with _app(config_path, as_json) as app:
+        by = _acting_user(app, as_name, secret_ref, as_json, "request.open").name
         row = _row(app, key, as_json)
         request_id, due, hold_id = rights.open_request(app.state, app.audit, row, kind, requester, day, by)
     _echo({"ok": True, "request": request_id, "record": row.pseudonym, "due": due.isoformat(), "hold": hold_id},
@@ -334,11 +347,13 @@ def request_open(config_path: Path, key: str, kind: str, requester: str, receive
 @config_option
 @click.argument("request_id", type=int)
 @click.option("--reason", required=True, help="Why more time is needed (tell the requester within the month).")
-@click.option("--by", required=True)
+@acting
 @json_option
-def request_extend(config_path: Path, request_id: int, reason: str, by: str, as_json: bool) -> None:
+def request_extend(config_path: Path, request_id: int, reason: str, as_name: str, secret_ref: str | None,
+                   as_json: bool) -> None:
     """Extend REQUEST_ID's term by two months (once, before it runs out)."""
     with _app(config_path, as_json) as app:
+        by = _acting_user(app, as_name, secret_ref, as_json, "request.open").name
         req = app.state.request(request_id)
         if req is None or req["status"] != "open":
             _fail(f"no open request {request_id}", as_json)
@@ -363,13 +378,15 @@ def request_extend(config_path: Path, request_id: int, reason: str, by: str, as_
 @click.option("--note", default="", help="What was done (no personal data).")
 @click.option("--comment", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="A refused correction: the requester's written view, kept in the dossier.")
-@click.option("--by", required=True)
+@acting
 @json_option
-def request_close(config_path: Path, request_id: int, outcome: str, note: str, comment: Path | None, by: str,
-                  as_json: bool) -> None:
-    """Close REQUEST_ID with its outcome; the hold it placed is lifted. A correction refused
-    (wholly or partly) keeps the requester's written view in the dossier (--comment)."""
+def request_close(config_path: Path, request_id: int, outcome: str, note: str, comment: Path | None, as_name: str,
+                  secret_ref: str | None, as_json: bool) -> None:
+    """Close REQUEST_ID with its outcome; the hold it placed is lifted (an approver or an admin).
+    A correction refused (wholly or partly) keeps the requester's written view in the dossier
+    (--comment)."""
     with _app(config_path, as_json) as app:
+        by = _acting_user(app, as_name, secret_ref, as_json, "request.close").name
         req = app.state.request(request_id)
         if req is None or req["status"] != "open":
             _fail(f"no open request {request_id}", as_json)

@@ -15,10 +15,12 @@ import click
 
 from connector import destruction, rights
 from connector.cli import EXIT_SAFETY, App, _app, _fail, _write_list_files, config_option, main
+from connector.clock import REAL
 from connector.errors import ConfigError, SafetyStop
 from connector.ports import DocumentStore
 from connector.service import Health, InstrumentedStore, Metrics, Schedule, Service, record_operations, serve
 from connector.state import OPEN
+from connector.users import SERVICE
 
 log = logging.getLogger("leerdossier.service")
 ACTOR = "leerdossier run"
@@ -54,14 +56,18 @@ def make_cycle(app: App) -> Any:
             if "access" in cfg.service.jobs and store.capabilities.acl:
                 app.apply_access(store, None, ACTOR, today=today)
             if "destruction_list" in cfg.service.jobs:
-                list_id, n = destruction.create_list(app.state, app.audit, app.schedule(), today, ACTOR)
+                list_id, n = destruction.create_list(app.state, app.audit, app.schedule(), today, SERVICE, REAL,
+                                                     cfg.destruction.approvals)
                 if n:
                     _write_list_files(app, list_id)
-                    log.info("destruction list created; it waits for a named person's approval",
+                    log.info("destruction list created; it waits for the approval of identified people",
                              extra={"list": list_id, "items": n})
             if "purge" in cfg.service.jobs:
-                destruction.purge(store, app.state, app.audit, today, cfg.destruction.trash_grace_days, ACTOR)
-        metrics.due.set(app.state.due_count(today))
+                # the service's own identity: it purges only what approved lists put in the trash
+                destruction.purge(store, app.state, app.audit, app.schedule(), REAL,
+                                  cfg.destruction.trash_grace_days, SERVICE, app.identity.approval_key,
+                                  cfg.destruction.approvals)
+        metrics.due.set(destruction.due_count(app.state, app.schedule(), today))
         open_requests = rights.request_rows(app.state, "open", cfg.access.request_warn_days, today)
         metrics.requests_attention.set(sum(r["state"] != "ok" for r in open_requests))
         counts = app.state.journal_counts()

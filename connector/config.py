@@ -44,6 +44,9 @@ class AdapterSection(BaseModel):
 
 class StateSection(_Section):
     url: str = "sqlite:///var/state.db"
+    audit_head: str | None = None
+    """A file that anchors the audit log's head outside the database (default: beside a
+    SQLite state file; give one for PostgreSQL)."""
     schema_: str | None = Field(default=None, alias="schema", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     """PostgreSQL only: the schema that holds this school's state, so that many schools share
     one database (a fleet, README "Scaling out"). Created on first use."""
@@ -65,6 +68,11 @@ class MappingSection(_Section):
 class SafetySection(_Section):
     min_snapshot_ratio: float = Field(default=0.8, ge=0.0, le=1.0)
     hold_suspected_duplicates: bool = True
+    max_new_departures: int | None = Field(default=None, ge=0)
+    """A snapshot in which more pupils than this gain a departure date stops before any write
+    (rail ``mass_departure``). Default: 10 % of the school's last good snapshot, at least 25."""
+    max_departure_future_days: int = Field(default=92, ge=0, le=366)
+    """A departure date (from the LAS or by hand) further ahead than this is a rejected record."""
 
 
 class RetentionSection(_Section):
@@ -81,6 +89,16 @@ class DestructionSection(_Section):
     """Where the DMS has a trash: days before ``destruction purge`` empties it for good."""
     output: str = "var/destruction"
     """Folder for destruction lists and certificates (JSON, HTML, PDF)."""
+    approvals: int = Field(default=1, ge=1, le=5)
+    """How many different approvers (none of them the list's maker) a list needs."""
+
+
+class TestingSection(_Section):
+    """For installs that are tests or demos, never for a school's real dossiers."""
+
+    simulated_clock: bool = False
+    """Let execute, purge and removal at the source run on ``--today``; everything they produce
+    then says "gesimuleerde datum: geen geldige verklaring"."""
 
 
 class OkrSection(_Section):
@@ -153,6 +171,7 @@ class Config(_Section):
     service: ServiceSection = Field(default_factory=ServiceSection)
     execution: ExecutionSection = Field(default_factory=ExecutionSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
+    testing: TestingSection = Field(default_factory=TestingSection)
 
 
 class LoadedConfig:
@@ -175,6 +194,16 @@ class LoadedConfig:
         if url.startswith(prefix) and not url.startswith(prefix + "/"):
             return prefix + str(self.resolve(url[len(prefix):]))
         return url
+
+    def audit_head_file(self) -> Path | None:
+        """Where the audit log's head is anchored outside the database: ``[state] audit_head``,
+        or beside a SQLite state file."""
+        if self.config.state.audit_head:
+            return self.resolve(self.config.state.audit_head)
+        url = self.state_url()
+        if url.startswith("sqlite:///") and ":memory:" not in url:
+            return Path(url[len("sqlite:///"):] + ".audit-head")
+        return None
 
     def problem(self, loc: list[str], message: str) -> ConfigError:
         return tomlfile.problem(self.path, self.text, loc, message)

@@ -1,112 +1,238 @@
-"""Destruction behind a list, an approval by a named person and a certificate.
+"""Destruction behind a list, an approval by identified people and a certificate; and the one
+gate every removal of a document from its dossier goes through.
 
-    create  -> a list of what is due (maximum period passed, not blocked, not on hold), with a
-               digest over its items; nothing is destroyed
-    approve -> a named person approves the list (bound to its digest), rejecting items with a
-               reason where needed; a list that changed after approval is refused at execution
-    execute -> only approved items that are still due and not on hold *at this moment* (checked
-               again right before each DMS call, also when a crashed run is resumed) are sent to
-               the DMS's own delete; a per-run cap stops an oversized run before it starts
-    certificate -> what the DMS confirmed destroyed, on what basis, approved by whom; failures
-               and skipped items listed apart; its scope stated
+    create  -> a list of what is due (the one due rule, ``retention.not_removable``), with a
+               digest over its items; nothing is destroyed. A transfer with removal at the
+               source makes the same kind of list (``kind = "transfer"``) of its verified copies.
+    approve -> users with the approver role who did not make the list approve it, each approval
+               signed with the install key over the list's digest, the user, the time and the
+               items they rejected; ``[destruction] approvals`` of them make it approved
+    execute -> every approved item goes to the DMS's own delete through the gate, one
+               journalled operation at a time; a per-run cap stops an oversized run first
+    purge   -> what an approved list put in the DMS trash is emptied once the grace period has
+               passed, through the same gate
+    certificate -> what the DMS confirmed, on what basis, approved by whom; its scope stated
 
-Every step is audited. Nothing here decides on missing data: no departure, no due date, no
+The gate (``Gate.check``) is asked right before each DMS call, also when a crashed run is
+resumed from the journal: the item is on an approved list whose items are those approved; the
+approvals are valid, signed, by enough people who are not the maker; the document is in the
+state it should be; the pupil's departure is recorded and not followed by a re-enrolment; the
+document is due by the clock under today's facts and schedule; no hold covers it; its category
+is not blocked; for a purge, the grace period has passed; for a transfer list, the copy was
+verified at the destination. Irreversible acts run on the real clock (``connector.clock``).
+
+One destruction run (execute or purge) at a time per state store. Every step is audited, each
+removal exactly once. Nothing here decides on missing data: no departure, no due date, no
 destruction.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, insert, select, update
 
 from connector.audit import AuditLog
-from connector.errors import ConfigError, StoreError
-from connector.execute import Executor, Guard, Outcome, RetryPolicy
-from connector.model import DocumentRef, Operation, RetentionTag, canonical_json
+from connector.clock import SIMULATED, Clock
+from connector.errors import ConfigError, NotPermitted, SafetyStop
+from connector.execute import Executor, Outcome, RetryPolicy
+from connector.model import DocumentRef, Operation, PupilFacts, canonical_json
 from connector.ports import DocumentStore
-from connector.retention import Schedule, is_due, tag, tag_cached
-from connector.state import StateStore, destruction_items, destruction_lists, documents, dossiers, now
+from connector.retention import Schedule, not_removable
+from connector.state import (
+    StateStore,
+    destruction_approvals,
+    destruction_items,
+    destruction_lists,
+    documents,
+    dossiers,
+    now,
+)
+from connector.users import User
 
-OPEN_LIST = ("draft", "approved")
-
+OPEN_LIST = ("draft", "approving", "approved")
+"""Lists whose items are not offered again on a new list."""
 
 _DIGEST_KEYS = ("doc_id", "external_id", "part", "doc_class", "category", "basis", "due")
 
 
 class _Digest:
-    """SHA-256 over the list's date and its items in document-id order, fed item by item."""
+    """SHA-256 over the list's date (and, for a transfer list, its kind and receiving party) and
+    its items in document-id order, fed item by item."""
 
-    def __init__(self, as_of: date) -> None:
+    def __init__(self, as_of: date, kind: str = "destruction", receiving: str | None = None) -> None:
+        self._kind = kind
         self._h = hashlib.sha256(as_of.isoformat().encode())
+        if kind != "destruction":
+            self._h.update(b"\n" + canonical_json([kind, receiving]).encode())
 
     def add(self, item: dict[str, Any]) -> None:
-        self._h.update(b"\n" + canonical_json([str(item[k]) for k in _DIGEST_KEYS]).encode())
+        keys = (*_DIGEST_KEYS, "verified") if self._kind == "transfer" else _DIGEST_KEYS
+        self._h.update(b"\n" + canonical_json([str(item[k]) for k in keys]).encode())
 
     def hexdigest(self) -> str:
         return self._h.hexdigest()
 
 
-def _digest(as_of: date, items: list[dict[str, Any]]) -> str:
-    d = _Digest(as_of)
+def list_digest(head: dict[str, Any], items: list[dict[str, Any]]) -> str:
+    d = _Digest(head["as_of"], head.get("kind") or "destruction", head.get("receiving"))
     for item in sorted(items, key=lambda i: str(i["doc_id"])):
         d.add(item)
     return d.hexdigest()
 
 
-def current_tag(state: StateStore, schedule: Schedule, external_id: str, las_departure: date | None,
-                doc_class: str | None) -> RetentionTag:
-    """The tag as the schedule and the facts give it now (not as last written)."""
-    return tag(state.facts_for(external_id, las_departure), doc_class, schedule)
+def sign(key: bytes, list_id: int, digest: str, approver: str, at: str, rejected: dict[str, str]) -> str:
+    """The signature of one approval (HMAC-SHA256 with the install's approval key)."""
+    body = canonical_json(["approval", list_id, digest, approver, at, rejected])
+    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
 
 
-def create_list(state: StateStore, audit: AuditLog, schedule: Schedule, today: date, by: str,
-                page: int = 10_000) -> tuple[int, int]:
-    """Select what is due and write a draft list, a page at a time (memory flat in the list's
-    size). Returns (list id, items)."""
+def _stamp(details: dict[str, Any], clock: Clock) -> dict[str, Any]:
+    return details | clock.stamp()
+
+
+# -- the one due rule over the state -------------------------------------------------------------
+
+def due_documents(state: StateStore, schedule: Schedule, today: date, page: int = 10_000,
+                  exclude_listed: bool = True) -> Iterator[tuple[Any, Any]]:
+    """Every present document the one due rule lets go today: (row, fresh tag). Holds and facts
+    are read as they are now. ``exclude_listed``: leave out documents waiting on an open list."""
     listed = select(destruction_items.c.doc_id).join(
         destruction_lists, destruction_lists.c.id == destruction_items.c.list_id
-    ).where(destruction_lists.c.status.in_(OPEN_LIST), destruction_items.c.status.in_(("listed", "failed")),
+    ).where(destruction_lists.c.status.in_(OPEN_LIST), destruction_items.c.status.in_(("listed", "failed", "sent")),
             destruction_items.c.decision != "rejected")
     held = state.holds_map()
-    digest = _Digest(today)
+    # an index prefilter on the tag as last recorded; the rule below decides on today's facts
+    where = [documents.c.kind == "maximum", documents.c.blocked == 0, documents.c.due.is_not(None),
+             documents.c.due <= today]
+    if exclude_listed:
+        where.append(documents.c.id.not_in(listed))
+    for candidates, facts in state.present_documents(*where, page=page):
+        for c in candidates:
+            reason, fresh = not_removable(facts[c.external_id], c.doc_class, c.part, held.get(c.external_id, set()),
+                                          schedule, today)
+            if reason is None:
+                yield c, fresh
+
+
+def due_count(state: StateStore, schedule: Schedule, today: date) -> int:
+    """Documents the one due rule would let go today (the ``destruction_due_items`` gauge)."""
+    return sum(1 for _ in due_documents(state, schedule, today, exclude_listed=False))
+
+
+# -- lists ---------------------------------------------------------------------------------------
+
+def _new_list(state: StateStore, by: User, as_of: date, kind: str, receiving: str | None, required: int) -> int:
+    with state.transaction() as conn:
+        return int(conn.execute(insert(destruction_lists).values(
+            created=now(), created_by=by.name, as_of=as_of, status="building", digest="", kind=kind,
+            receiving=receiving, required_approvals=required,
+        )).inserted_primary_key[0])  # type: ignore[index]
+
+
+def _close_list(state: StateStore, audit: AuditLog, list_id: int, by: User, as_of: date, status: str,
+                digest: str, count: int, categories: Counter[str], extra: dict[str, Any]) -> None:
+    with state.transaction() as conn:
+        seq = audit.append(conn, by.name, "destruction.list.created", None, {
+            "list": list_id, "as_of": as_of.isoformat(), "items": count, "digest": digest,
+            "categories": dict(categories), "status": status, **extra,
+        })
+        _seq, anchor = audit.head(conn)
+        conn.execute(update(destruction_lists).where(destruction_lists.c.id == list_id)
+                     .values(status=status, digest=digest, anchor_seq=seq, anchor_hash=anchor))
+
+
+def create_list(state: StateStore, audit: AuditLog, schedule: Schedule, as_of: date, by: User,
+                clock: Clock, required: int = 1, page: int = 10_000) -> tuple[int, int]:
+    """Select what is due on ``as_of`` and write a list, a page at a time (memory flat in the
+    list's size). A list for a date later than the clock's is a ``preview``: it shows what will be
+    due, and can never be approved. Returns (list id, items)."""
+    by.require("list.create")
+    preview = as_of > clock.today()
+    list_id = _new_list(state, by, as_of, "destruction", None, required)
+    digest = _Digest(as_of)
     categories: Counter[str] = Counter()
     count = 0
-    with state.transaction() as conn:
-        list_id = int(conn.execute(insert(destruction_lists).values(
-            created=now(), created_by=by, as_of=today, status="building", digest="",
-        )).inserted_primary_key[0])  # type: ignore[index]
-    due = (documents.c.kind == "maximum", documents.c.blocked == 0, documents.c.due.is_not(None),
-           documents.c.due <= today, documents.c.id.not_in(listed))
-    for candidates, facts in state.present_documents(*due, page=page):
-        items = []
-        for c in candidates:
-            fresh = tag_cached(facts[c.external_id], c.doc_class, schedule)
-            parts_held = held.get(c.external_id, set())
-            if not is_due(fresh, today) or None in parts_held or c.part in parts_held:
-                continue  # facts changed since the tag was written, or a hold: not due now
-            item = {"doc_id": c.id, "dossier_id": c.dossier_id, "external_id": c.external_id,
-                    "pseudonym": c.pseudonym, "school": c.school, "part": c.part, "doc_class": c.doc_class,
-                    "category": fresh.category, "basis": fresh.basis, "due": fresh.due}
-            digest.add(item)
-            categories[fresh.category] += 1
-            items.append(dict(item, list_id=list_id))
-        if items:
+    batch: list[dict[str, Any]] = []
+    for c, fresh in due_documents(state, schedule, as_of, page=page):
+        item = {"doc_id": c.id, "dossier_id": c.dossier_id, "external_id": c.external_id,
+                "pseudonym": c.pseudonym, "school": c.school, "part": c.part, "doc_class": c.doc_class,
+                "category": fresh.category, "basis": fresh.basis, "due": fresh.due}
+        digest.add(item)
+        categories[fresh.category] += 1
+        batch.append(dict(item, list_id=list_id))
+        if len(batch) >= page:
             with state.transaction() as conn:
-                conn.execute(insert(destruction_items), items)
-            count += len(items)
-    with state.transaction() as conn:
-        conn.execute(update(destruction_lists).where(destruction_lists.c.id == list_id)
-                     .values(status="draft", digest=digest.hexdigest()))
-        audit.append(conn, by, "destruction.list.created", None, {
-            "list": list_id, "as_of": today.isoformat(), "items": count, "digest": digest.hexdigest(),
-            "categories": dict(categories),
-        })
+                conn.execute(insert(destruction_items), batch)
+            count += len(batch)
+            batch = []
+    if batch:
+        with state.transaction() as conn:
+            conn.execute(insert(destruction_items), batch)
+        count += len(batch)
+    status = "preview" if preview else ("draft" if count else "empty")
+    _close_list(state, audit, list_id, by, as_of, status, digest.hexdigest(), count, categories,
+                clock.stamp() | ({"preview": True} if preview else {}))
     return list_id, count
+
+
+def create_transfer_list(state: StateStore, audit: AuditLog, schedule: Schedule, external_id: str,
+                         verified: dict[str, str], receiving: str, by: User, clock: Clock,
+                         required: int = 1) -> tuple[int | None, list[dict[str, str]]]:
+    """A transfer list: of the documents copied and verified at ``receiving`` (doc id -> SHA-256
+    of the copy read back there), those the one due rule lets go today, for removal at the
+    source once approved. Returns (list id or None when nothing can go, documents kept with why)."""
+    by.require("transfer")
+    today = clock.today()
+    kept: list[dict[str, str]] = []
+    facts = state.facts_for(external_id, _departure(state, external_id))
+    held = state.holds_map().get(external_id, set())
+    rows = {r.id: r for r in _recorded_documents(state, list(verified))}
+    items: list[dict[str, Any]] = []
+    for doc_id, sha in sorted(verified.items()):
+        r = rows.get(doc_id)
+        if r is None:
+            kept.append({"document": doc_id, "reason": "not recorded in the state (run tags refresh)"})
+            continue
+        reason, fresh = not_removable(facts, r.doc_class, r.part, held, schedule, today, cached=False)
+        if reason is not None:
+            kept.append({"document": doc_id, "reason": reason})
+            continue
+        items.append({"doc_id": r.id, "dossier_id": r.dossier_id, "external_id": r.external_id,
+                      "pseudonym": r.pseudonym, "school": r.school, "part": r.part, "doc_class": r.doc_class,
+                      "category": fresh.category, "basis": fresh.basis, "due": fresh.due, "verified": sha})
+    if not items:
+        return None, kept
+    list_id = _new_list(state, by, today, "transfer", receiving, required)
+    digest = _Digest(today, "transfer", receiving)
+    for item in sorted(items, key=lambda i: str(i["doc_id"])):
+        digest.add(item)
+    with state.transaction() as conn:
+        conn.execute(insert(destruction_items), [dict(i, list_id=list_id) for i in items])
+    _close_list(state, audit, list_id, by, today, "draft", digest.hexdigest(), len(items),
+                Counter(i["category"] for i in items), {"kind": "transfer", "receiving": receiving} | clock.stamp())
+    return list_id, kept
+
+
+def _departure(state: StateStore, external_id: str) -> date | None:
+    with state.engine.connect() as conn:
+        return conn.execute(select(dossiers.c.departure).where(dossiers.c.external_id == external_id)).scalar()
+
+
+def _recorded_documents(state: StateStore, doc_ids: list[str]) -> list[Any]:
+    with state.engine.connect() as conn:
+        return list(conn.execute(
+            select(documents.c.id, documents.c.external_id, documents.c.dossier_id, documents.c.part,
+                   documents.c.doc_class, dossiers.c.pseudonym, dossiers.c.school)
+            .join(dossiers, dossiers.c.external_id == documents.c.external_id)
+            .where(documents.c.id.in_(doc_ids), documents.c.status == "present")).all())
 
 
 def load_list(state: StateStore, list_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -119,35 +245,203 @@ def load_list(state: StateStore, list_id: int) -> tuple[dict[str, Any], list[dic
     return dict(head._mapping), [dict(r._mapping) for r in rows]
 
 
-def approve(state: StateStore, audit: AuditLog, list_id: int, by: str, role: str | None,
-            reject: dict[int, str]) -> dict[str, Any]:
+def approvals(state: StateStore, list_id: int) -> list[dict[str, Any]]:
+    with state.engine.connect() as conn:
+        rows = conn.execute(select(destruction_approvals).where(destruction_approvals.c.list_id == list_id)
+                            .order_by(destruction_approvals.c.id)).mappings().all()
+    return [dict(r) | {"rejected": json.loads(r["rejected"])} for r in rows]
+
+
+def valid_approvals(key: bytes, head: dict[str, Any], given: list[dict[str, Any]], digest: str
+                    ) -> tuple[list[dict[str, Any]], list[str]]:
+    """The approvals that count for the list as it is now: signed, over this digest, by a
+    person who is not the list's maker, one per person. Returns (valid, problems)."""
+    valid: list[dict[str, Any]] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    for a in given:
+        expected = sign(key, head["id"], a["digest"], a["approver"], a["at"], a["rejected"])
+        if not hmac.compare_digest(expected, a["signature"]):
+            problems.append(f"the approval by {a['approver']} does not carry a valid signature")
+        elif a["digest"] != digest:
+            problems.append(f"the approval by {a['approver']} is for another version of the list")
+        elif a["approver"] == head["created_by"]:
+            problems.append(f"{a['approver']} made the list and cannot approve it")
+        elif a["approver"] not in seen:
+            seen.add(a["approver"])
+            valid.append(a)
+    return valid, problems
+
+
+def approve(state: StateStore, audit: AuditLog, key: bytes, list_id: int, by: User, role: str | None,
+            reject: dict[int, str], clock: Clock, required: int = 1) -> dict[str, Any]:
+    """One approval of a list by ``by`` (an approver who is not its maker). The list is approved
+    once it holds ``required`` valid approvals (or more, if it asked for more when made); an
+    item is approved only if no approver rejected it."""
+    by.require("list.approve")
     head, items = load_list(state, list_id)
-    if head["status"] != "draft":
+    if head["status"] == "preview":
+        raise ConfigError(f"list {list_id} is a preview (made for {head['as_of']}, a date still to come); "
+                          "make a list on the day")
+    if head["status"] not in ("draft", "approving"):
         raise ConfigError(f"list {list_id} is {head['status']}; only a draft list can be approved")
-    digest = _digest(head["as_of"], items)
+    if not items:
+        raise ConfigError(f"list {list_id} is empty; there is nothing to approve")
+    if head["as_of"] > clock.today():
+        raise ConfigError(f"list {list_id} is for {head['as_of']}, later than today; it cannot be approved")
+    if by.name == head["created_by"]:
+        raise NotPermitted(f"{by.name} made list {list_id}; another person approves it (four eyes)")
+    digest = list_digest(head, items)
     if digest != head["digest"]:
         raise ConfigError(f"list {list_id} was changed after it was made; make a new list")
     unknown = set(reject) - {i["id"] for i in items}
     if unknown:
         raise ConfigError(f"list {list_id} has no item(s) {sorted(unknown)}")
+    given = approvals(state, list_id)
+    if any(a["approver"] == by.name for a in given):
+        raise NotPermitted(f"{by.name} approved list {list_id} already; another person gives the next approval")
+    need = max(required, int(head["required_approvals"] or 1))
+    at = now()
+    rejected = {str(k): v for k, v in sorted(reject.items())}
+    signature = sign(key, list_id, digest, by.name, at, rejected)
     with state.transaction() as conn:
+        seq = audit.append(conn, by.name, "destruction.list.approved", None, _stamp({
+            "list": list_id, "digest": digest, "role": role, "rejected": rejected,
+            "approval": len(given) + 1, "of": need,
+        }, clock))
+        _seq, anchor = audit.head(conn)
+        conn.execute(insert(destruction_approvals).values(
+            list_id=list_id, approver=by.name, role=role, at=at, digest=digest, rejected=json.dumps(rejected),
+            signature=signature, anchor_seq=seq, anchor_hash=anchor))
+        everyone = [*given, {"approver": by.name, "rejected": rejected, "role": role, "at": at}]
+        rejected_ids = {int(k) for a in everyone for k in a["rejected"]}
+        reasons = {int(k): v for a in everyone for k, v in a["rejected"].items()}
+        complete = len(everyone) >= need
         for item in items:
-            decision = "rejected" if item["id"] in reject else "approved"
+            decision = "rejected" if item["id"] in rejected_ids else ("approved" if complete else "pending")
             conn.execute(update(destruction_items).where(destruction_items.c.id == item["id"])
-                         .values(decision=decision, reason=reject.get(item["id"])))
-        conn.execute(update(destruction_lists).where(destruction_lists.c.id == list_id).values(
-            status="approved", approved_by=by, approved_role=role, approved_at=now(), approved_digest=digest))
-        audit.append(conn, by, "destruction.list.approved", None, {
-            "list": list_id, "digest": digest, "role": role, "approved": len(items) - len(reject),
-            "rejected": {str(k): v for k, v in reject.items()},
-        })
-    return {"list": list_id, "approved": len(items) - len(reject), "rejected": len(reject), "digest": digest}
+                         .values(decision=decision, reason=reasons.get(item["id"])))
+        values: dict[str, Any] = {"status": "approving"}
+        if complete:
+            left = len(items) - len(rejected_ids)
+            values = {"status": "approved" if left else "rejected", "approved_digest": digest, "approved_at": at,
+                      "approved_by": ", ".join(a["approver"] for a in everyone),
+                      "approved_role": ", ".join(str(a["role"]) for a in everyone if a["role"]) or None}
+        conn.execute(update(destruction_lists).where(destruction_lists.c.id == list_id).values(**values))
+    return {"list": list_id, "approved": len(items) - len(rejected_ids) if complete else 0,
+            "rejected": len(rejected_ids), "digest": digest, "approvals": len(everyone), "required": need,
+            "status": values["status"]}
 
+
+# -- the gate ------------------------------------------------------------------------------------
+
+class Gate:
+    """The one check before any document leaves its dossier (``check`` is the executor's guard).
+
+    The items of a list are read and their digest checked against its approvals once per list
+    (``verify_list``); at each call the item is read again and must be exactly what was
+    approved, so a change to the list in between is refused too."""
+
+    def __init__(self, state: StateStore, schedule: Schedule, clock: Clock, key: bytes, required: int,
+                 grace_days: int) -> None:
+        self.state = state
+        self.schedule = schedule
+        self.clock = clock
+        self.key = key
+        self.required = required
+        self.grace_days = grace_days
+        self._approved: dict[int, dict[int, dict[str, Any]] | str] = {}
+
+    def verify_list(self, list_id: int) -> str | None:
+        """Why the list may not be carried out (None: its items are the approved ones)."""
+        if list_id not in self._approved:
+            self._approved[list_id] = self._verify(list_id)
+        found = self._approved[list_id]
+        return found if isinstance(found, str) else None
+
+    def _verify(self, list_id: int) -> dict[int, dict[str, Any]] | str:
+        try:
+            head, items = load_list(self.state, list_id)
+        except ConfigError:
+            return "the list is no longer recorded"
+        if head["status"] not in ("approved", "executed"):
+            return f"the list is {head['status']}, not approved"
+        digest = list_digest(head, items)
+        if digest != head["digest"] or digest != head["approved_digest"]:
+            return "the list changed after its approval"
+        valid, problems = valid_approvals(self.key, head, approvals(self.state, list_id), digest)
+        need = max(self.required, int(head["required_approvals"] or 1))
+        if len(valid) < need:
+            return f"not approved by {need} person(s) other than its maker" + (f" ({problems[0]})" if problems else "")
+        rejected = {int(k) for a in valid for k in a["rejected"]}
+        return {i["id"]: i for i in items if i["id"] not in rejected}
+
+    def check(self, op: Operation) -> str | None:
+        """A reason to leave the document where it is, or None."""
+        if op.item_id is None or op.document is None:
+            return "not an item of an approved list"
+        with self.state.engine.connect() as conn:
+            row = conn.execute(
+                select(destruction_items, destruction_lists.c.kind.label("list_kind"),
+                       documents.c.status.label("doc_status"), documents.c.doc_class.label("doc_class_now"),
+                       documents.c.part.label("part_now"), dossiers.c.departure.label("las_departure"))
+                .join(destruction_lists, destruction_lists.c.id == destruction_items.c.list_id)
+                .join(documents, documents.c.id == destruction_items.c.doc_id)
+                .join(dossiers, dossiers.c.external_id == destruction_items.c.external_id)
+                .where(destruction_items.c.id == op.item_id)).mappings().first()
+        if row is None:
+            return "the item, its document or its dossier is no longer recorded"
+        problem = self.verify_list(row["list_id"])
+        if problem:
+            return problem
+        approved = self._approved[row["list_id"]]
+        assert isinstance(approved, dict)
+        was = approved.get(row["id"])
+        if was is None or row["decision"] != "approved":
+            return "not approved (rejected by an approver)"
+        if any(str(row[k]) != str(was[k]) for k in (*_DIGEST_KEYS, "verified", "dossier_id", "pseudonym")):
+            return "the item changed after its approval"
+        if op.document.id != row["doc_id"] or op.external_id != row["external_id"]:
+            return "the operation does not match the approved item"
+        if row["doc_class_now"] != row["doc_class"] or row["part_now"] != row["part"]:
+            return "the document was reclassified after the list was made"
+        if row["list_kind"] == "transfer" and not row["verified"]:
+            return "the copy at the destination was not verified"
+        today = self.clock.today()
+        if op.kind == "destroy_document":
+            if row["doc_status"] != "present":
+                return f"document is {row['doc_status']}"
+            if row["status"] == "destroyed":
+                return "destroyed already"
+        else:
+            if row["doc_status"] != "trashed" or row["status"] != "destroyed" or row["done_at"] is None:
+                return f"not in the trash by this list (document is {row['doc_status']})"
+            if row["purged_at"] is not None:
+                return "purged already"
+            trashed = datetime.fromisoformat(row["done_at"]).date()
+            if trashed + timedelta(days=self.grace_days) > today:
+                return f"in the grace period until {(trashed + timedelta(days=self.grace_days)).isoformat()}"
+        facts: PupilFacts = self.state.facts_for(row["external_id"], row["las_departure"])
+        held = self.state.holds_map_for(row["external_id"])
+        reason, fresh = not_removable(facts, row["doc_class"], row["part"], held, self.schedule, today, cached=False)
+        if reason is not None:
+            return reason
+        if fresh.category != row["category"]:
+            return "the schedule puts the document in another category now"
+        return None
+
+
+def _locked(state: StateStore) -> Any:
+    return state.exclusive("destruction")
+
+
+# -- execute ---------------------------------------------------------------------------------------
 
 @dataclass
 class ExecuteReport:
     list_id: int
     dry_run: bool
+    kind: str = "destruction"
     approved: int = 0
     destroyed: int = 0
     would_destroy: int = 0
@@ -157,63 +451,47 @@ class ExecuteReport:
     dms_writes: int = 0
     stopped_by: str | None = None
     message: str | None = None
+    clock: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-def guard(state: StateStore, schedule: Schedule, today: date) -> Guard:
-    """The check made right before each destroy is sent: a reason to skip it, or None."""
-
-    def check(op: Operation) -> str | None:
-        if op.item_id is None or op.document is None:
-            return "not an item of an approved destruction list"
-        with state.engine.connect() as conn:
-            row = conn.execute(
-                select(destruction_items.c.decision, destruction_lists.c.status, destruction_lists.c.digest,
-                       destruction_lists.c.approved_digest, documents.c.doc_class, documents.c.status,
-                       dossiers.c.departure)
-                .join(destruction_lists, destruction_lists.c.id == destruction_items.c.list_id)
-                .join(documents, documents.c.id == destruction_items.c.doc_id)
-                .join(dossiers, dossiers.c.external_id == destruction_items.c.external_id)
-                .where(destruction_items.c.id == op.item_id)
-            ).first()
-        if row is None:
-            return "the item, its document or its dossier is no longer recorded"
-        decision, list_status, digest, approved_digest, doc_class, doc_status, departure = row
-        if decision != "approved" or list_status not in ("approved", "executed") or digest != approved_digest:
-            return "not approved (or the list changed after approval)"
-        if doc_status != "present":
-            return f"document is {doc_status}"
-        if state.on_hold(op.external_id, op.document.part):
-            return "on hold"
-        fresh = current_tag(state, schedule, op.external_id, departure, doc_class)
-        if fresh.blocked:
-            return "blocked category"
-        if not is_due(fresh, today):
-            return f"not due today (due {fresh.due.isoformat() if fresh.due else 'open'})"
-        return None
-
-    return check
-
-
 def execute(store: DocumentStore, state: StateStore, audit: AuditLog, schedule: Schedule, list_id: int,
-            today: date, max_per_run: int, actor: str, dry_run: bool = False,
-            retry: RetryPolicy | None = None) -> ExecuteReport:
+            clock: Clock, max_per_run: int, by: User, key: bytes, required: int = 1, grace_days: int = 0,
+            dry_run: bool = False, retry: RetryPolicy | None = None) -> ExecuteReport:
+    """Carry out an approved list: every approved item through the gate to the DMS's own delete.
+    One destruction run at a time per state store (rail ``single_instance``)."""
+    by.require("list.execute")
+    report = ExecuteReport(list_id=list_id, dry_run=dry_run, clock=clock.stamp().get("clock"))
+    try:
+        with _locked(state):
+            return _execute(store, state, audit, schedule, list_id, clock, max_per_run, by, key, required,
+                            grace_days, dry_run, retry, report)
+    except SafetyStop as stop:
+        report.stopped_by, report.message = stop.rail, str(stop)
+        return report
+
+
+def _execute(store: DocumentStore, state: StateStore, audit: AuditLog, schedule: Schedule, list_id: int,
+             clock: Clock, max_per_run: int, by: User, key: bytes, required: int, grace_days: int, dry_run: bool,
+             retry: RetryPolicy | None, report: ExecuteReport) -> ExecuteReport:
     head, items = load_list(state, list_id)
-    report = ExecuteReport(list_id=list_id, dry_run=dry_run)
+    report.kind = head["kind"]
     if head["status"] not in ("approved", "executed"):
         raise ConfigError(f"list {list_id} is {head['status']}; it must be approved first")
-    if _digest(head["as_of"], items) != head["approved_digest"]:
-        raise ConfigError(f"list {list_id} changed after its approval; make and approve a new list")
-    check = guard(state, schedule, today)
-    executor = Executor(store, state, audit, actor, retry, guard=check)
-    todo = [i for i in items if i["decision"] == "approved" and i["status"] in ("listed", "failed", "sent")]
+    gate = Gate(state, schedule, clock, key, required, grace_days)
+    problem = gate.verify_list(list_id)
+    if problem:
+        raise ConfigError(f"list {list_id}: {problem}; make and approve a new list")
     report.approved = sum(1 for i in items if i["decision"] == "approved")
+    if not report.approved:
+        raise ConfigError(f"list {list_id} has no approved items; there is nothing to execute")
+    todo = [i for i in items if i["decision"] == "approved" and i["status"] in ("listed", "failed", "sent")]
     if len(todo) > max_per_run:
         report.stopped_by = "max_per_run"
-        report.message = (f"list {list_id} would destroy {len(todo)} documents in one run; the limit is "
-                          f"{max_per_run} ([destruction] max_per_run). Nothing was destroyed.")
+        report.message = (f"list {list_id} would remove {len(todo)} documents in one run; the limit is "
+                          f"{max_per_run} ([destruction] max_per_run). Nothing was removed.")
         return report
     ops = [Operation(kind="destroy_document", external_id=i["external_id"], pseudonym=i["pseudonym"],
                      document=DocumentRef(id=i["doc_id"], dossier_id=i["dossier_id"], part=i["part"],
@@ -221,17 +499,18 @@ def execute(store: DocumentStore, state: StateStore, audit: AuditLog, schedule: 
                      item_id=i["id"]) for i in todo]
     if dry_run:
         for op in ops:
-            reason = check(op)
+            reason = gate.check(op)
             if reason:
                 report.skipped.append({"record": op.pseudonym, "item": str(op.item_id), "reason": reason})
             else:
                 report.would_destroy += 1
         return report
+    executor = Executor(store, state, audit, by.name, retry, guard=gate.check, stamp=clock.stamp())
     run_id = state.begin_run("destruction")
     outcome = Outcome()
-    outcome.add(executor.resume(("destroy_document",)))
+    # rows a dead run left (the lock says no other run is alive), each through the gate again
+    outcome.add(executor.resume(("destroy_document", "purge_document")))
     with state.engine.connect() as conn:
-        # items the resume just finished are no longer to do
         done = set(conn.execute(select(destruction_items.c.id).where(
             destruction_items.c.list_id == list_id,
             destruction_items.c.status.in_(("destroyed", "skipped")))).scalars())
@@ -245,29 +524,44 @@ def execute(store: DocumentStore, state: StateStore, audit: AuditLog, schedule: 
         if not remaining:
             conn.execute(update(destruction_lists).where(destruction_lists.c.id == list_id)
                          .values(status="executed", executed_at=now()))
-        audit.append(conn, actor, "destruction.list.executed", None, {
-            "list": list_id, "destroyed": report.destroyed, "skipped": len(report.skipped),
+        audit.append(conn, by.name, "destruction.list.executed", None, _stamp({
+            "list": list_id, "kind": head["kind"], "destroyed": report.destroyed, "skipped": len(report.skipped),
             "failed": len(report.failed), "remaining": remaining,
-        })
+        }, clock))
     state.finish_run(run_id, "ok", None, None, report.as_dict())
     return report
 
 
-def certificate(state: StateStore, list_id: int, store_name: str, trash: bool, grace_days: int) -> dict[str, Any]:
-    """The verklaring van vernietiging: only what the DMS confirmed destroyed."""
+# -- certificate ---------------------------------------------------------------------------------
+
+def certificate(state: StateStore, audit: AuditLog, key: bytes, list_id: int, store_name: str, trash: bool,
+                grace_days: int, simulated: bool = False) -> dict[str, Any]:
+    """The verklaring van vernietiging (or, for a transfer list, van overbrenging en verwijdering
+    bij de bron): only what the DMS confirmed, with the approvals and the log's head at this
+    moment, which is recorded with the list as an anchor."""
     head, items = load_list(state, list_id)
     destroyed = [i for i in items if i["status"] == "destroyed"]
-    method = (f"verwijderd met de eigen verwijderfunctie van het DMS ({store_name}); het DMS bewaart "
+    transfer = head["kind"] == "transfer"
+    verb = "verwijderd bij de bron na overbrenging" if transfer else "verwijderd"
+    method = (f"{verb} met de eigen verwijderfunctie van het DMS ({store_name}); het DMS bewaart "
               f"verwijderde documenten in de prullenbak, die na {grace_days} dagen definitief wordt geleegd"
-              if trash else f"verwijderd met de eigen verwijderfunctie van het DMS ({store_name})")
+              if trash else f"{verb} met de eigen verwijderfunctie van het DMS ({store_name})")
     dues = sorted(i["due"] for i in destroyed)
-    return {
-        "title": "Verklaring van vernietiging",
+    valid, _problems = valid_approvals(key, head, approvals(state, list_id), head["digest"])
+    with state.transaction() as conn:
+        seq, anchor = audit.head(conn)
+        conn.execute(update(destruction_lists).where(destruction_lists.c.id == list_id)
+                     .values(certified_seq=seq, certified_hash=anchor))
+    cert: dict[str, Any] = {
+        "title": "Verklaring van overbrenging en verwijdering" if transfer else "Verklaring van vernietiging",
         "list": list_id,
+        "kind": head["kind"],
         "as_of": head["as_of"],
         "made_by": head["created_by"],
         "approved_by": head["approved_by"], "approved_role": head["approved_role"],
         "approved_at": head["approved_at"], "approved_digest": head["approved_digest"],
+        "approvals": [{"by": a["approver"], "role": a["role"], "at": a["at"], "signature": a["signature"]}
+                      for a in valid],
         "executed_at": head["executed_at"],
         "method": method,
         "scope": ("Deze verklaring betreft de hieronder vermelde documenten in het documentmanagementsysteem. "
@@ -275,7 +569,8 @@ def certificate(state: StateStore, list_id: int, store_name: str, trash: bool, g
                   "en kopieën buiten het DMS; die volgen hun eigen bewaartermijnen."),
         "destroyed": [{"record": i["pseudonym"], "school": i["school"], "part": i["part"],
                        "class": i["doc_class"], "category": i["category"], "basis": i["basis"],
-                       "due": i["due"], "destroyed_at": i["done_at"]} for i in destroyed],
+                       "due": i["due"], "destroyed_at": i["done_at"], "purged_at": i["purged_at"],
+                       **({"verified": i["verified"]} if transfer else {})} for i in destroyed],
         "counts": {"destroyed": len(destroyed),
                    "by_category": dict(Counter(i["category"] for i in destroyed)),
                    "pupils": len({i["pseudonym"] for i in destroyed})},
@@ -283,42 +578,68 @@ def certificate(state: StateStore, list_id: int, store_name: str, trash: bool, g
         "not_destroyed": [{"record": i["pseudonym"], "category": i["category"], "status": i["status"],
                            "decision": i["decision"], "reason": i["detail"] or i["reason"]}
                           for i in items if i["status"] != "destroyed"],
+        "audit_anchor": {"seq": seq, "hash": anchor},
     }
+    if transfer:
+        cert["receiving"] = head["receiving"]
+        cert["verification"] = ("elk document is bij de ontvanger teruggelezen en vergeleken met het origineel "
+                                "(SHA-256) voordat het bij de bron werd verwijderd")
+    if simulated:
+        cert["simulated"] = SIMULATED
+    return cert
 
+
+# -- purge ---------------------------------------------------------------------------------------
 
 @dataclass
 class PurgeReport:
     purged: int = 0
     held: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
+    stopped_by: str | None = None
+    message: str | None = None
+    clock: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-def purge(store: DocumentStore, state: StateStore, audit: AuditLog, today: date, grace_days: int,
-          actor: str) -> PurgeReport:
-    """Empty the DMS trash of documents destroyed more than ``grace_days`` ago. A hold found
-    now keeps the document in the trash (it can still be restored there)."""
-    report = PurgeReport()
-    cutoff = (today - timedelta(days=grace_days)).isoformat()
-    with state.engine.connect() as conn:
-        rows = conn.execute(select(documents.c.id, documents.c.external_id, documents.c.dossier_id,
-                                   documents.c.part, documents.c.doc_class, dossiers.c.pseudonym)
-                            .join(dossiers, dossiers.c.external_id == documents.c.external_id)
-                            .where(documents.c.status == "trashed", documents.c.updated <= cutoff)).all()
-    for r in rows:
-        if state.on_hold(r.external_id, r.part):
-            report.held.append(r.pseudonym)
-            continue
-        doc = DocumentRef(id=r.id, dossier_id=r.dossier_id, part=r.part, doc_class=r.doc_class, name=r.id)
-        try:
-            store.purge(doc)
-        except StoreError as exc:
-            report.failed.append({"record": r.pseudonym, "document": r.id, "error": str(exc)})
-            continue
-        with state.transaction() as conn:
-            conn.execute(update(documents).where(documents.c.id == r.id).values(status="destroyed", updated=now()))
-            audit.append(conn, actor, "document.purged", r.pseudonym, {"document": r.id, "part": r.part})
-        report.purged += 1
+def purge(store: DocumentStore, state: StateStore, audit: AuditLog, schedule: Schedule, clock: Clock,
+          grace_days: int, by: User, key: bytes, required: int = 1, retry: RetryPolicy | None = None) -> PurgeReport:
+    """Empty the DMS trash of what approved lists put there more than ``grace_days`` ago, each
+    document through the gate (a hold, a re-enrolment or a changed schedule found now keeps it
+    in the trash, where it can still be restored)."""
+    by.require("purge")
+    report = PurgeReport(clock=clock.stamp().get("clock"))
+    try:
+        with _locked(state):
+            _purge(store, state, audit, schedule, clock, grace_days, by, key, required, retry, report)
+    except SafetyStop as stop:
+        report.stopped_by, report.message = stop.rail, str(stop)
     return report
+
+
+def _purge(store: DocumentStore, state: StateStore, audit: AuditLog, schedule: Schedule, clock: Clock,
+           grace_days: int, by: User, key: bytes, required: int, retry: RetryPolicy | None,
+           report: PurgeReport) -> None:
+    cutoff = (clock.today() - timedelta(days=grace_days) + timedelta(days=1)).isoformat()
+    with state.engine.connect() as conn:
+        rows = conn.execute(select(destruction_items).join(documents, documents.c.id == destruction_items.c.doc_id)
+                            .where(destruction_items.c.status == "destroyed", destruction_items.c.purged_at.is_(None),
+                                   documents.c.status == "trashed", destruction_items.c.done_at < cutoff)
+                            .order_by(destruction_items.c.id)).mappings().all()
+    gate = Gate(state, schedule, clock, key, required, grace_days)
+    executor = Executor(store, state, audit, by.name, retry, guard=gate.check, stamp=clock.stamp())
+    ops = [Operation(kind="purge_document", external_id=r["external_id"], pseudonym=r["pseudonym"],
+                     document=DocumentRef(id=r["doc_id"], dossier_id=r["dossier_id"], part=r["part"],
+                                          doc_class=r["doc_class"], name=r["doc_id"]),
+                     item_id=r["id"]) for r in rows]
+    run_id = state.begin_run("purge")
+    outcome = Outcome()
+    outcome.add(executor.resume(("destroy_document", "purge_document")))
+    outcome.add(executor.run(run_id, [(op, None, None) for op in ops]))
+    report.purged, report.failed = outcome.purged, outcome.failed
+    for s in outcome.skipped:
+        (report.held.append(s["record"]) if s["reason"] == "on hold" else report.skipped.append(s))
+    state.finish_run(run_id, "ok", None, None, report.as_dict())

@@ -26,6 +26,11 @@ class ConfigError(ConnectorError):
     """Raised when configuration, a mapping or a secret reference is invalid."""
 
 
+class NotPermitted(ConnectorError):
+    """Raised when a person is not who they say (unknown user, wrong secret, disabled) or may not
+    do what they ask (a role they lack, approving their own list)."""
+
+
 class SafetyStop(ConnectorError):
     """Raised when a safety rail stops a run before it changes anything.
 

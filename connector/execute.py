@@ -21,7 +21,7 @@ from typing import Any
 
 from connector.audit import AuditLog
 from connector.errors import PermanentError, StoreError, TransientError
-from connector.model import DOSSIER_KINDS, DossierRef, Operation
+from connector.model import DOSSIER_KINDS, GUARDED_KINDS, DossierRef, Operation
 from connector.ports import DocumentStore
 from connector.retrying import retrying
 from connector.state import JournalRow, StateStore
@@ -42,6 +42,7 @@ class Outcome:
     updated: int = 0
     tagged: int = 0
     destroyed: int = 0
+    purged: int = 0
     skipped: list[dict[str, str]] = field(default_factory=list)
     dms_writes: int = 0
     resumed: int = 0
@@ -55,6 +56,7 @@ class Outcome:
         self.updated += other.updated
         self.tagged += other.tagged
         self.destroyed += other.destroyed
+        self.purged += other.purged
         self.skipped.extend(other.skipped)
         self.dms_writes += other.dms_writes
         self.resumed += other.resumed
@@ -73,7 +75,8 @@ PostgreSQL of a fleet more room (``bench/scale_bench.py``); a killed run leaves 
 many ``sent`` rows for the next to finish."""
 
 _ACTIONS = {"create_dossier": "dossier.created", "update_dossier": "dossier.updated",
-            "tag_document": "document.tagged", "destroy_document": "document.destroyed"}
+            "tag_document": "document.tagged", "destroy_document": "document.destroyed",
+            "purge_document": "document.purged"}
 
 
 class Executor:
@@ -87,8 +90,11 @@ class Executor:
 
     def __init__(self, store: DocumentStore, state: StateStore, audit: AuditLog, actor: str,
                  retry: RetryPolicy | None = None, guard: Guard | None = None, concurrency: int = 1,
-                 breaker: int | None = None, should_stop: Callable[[], bool] | None = None) -> None:
+                 breaker: int | None = None, should_stop: Callable[[], bool] | None = None,
+                 stamp: dict[str, str] | None = None) -> None:
+        """``stamp``: what every audit entry of a removal carries besides (a simulated clock)."""
         self.store = store
+        self.stamp = stamp or {}
         self.breaker = breaker
         self.should_stop = should_stop
         self.halted_by: str | None = None
@@ -111,7 +117,7 @@ class Executor:
             ids = self.state.journal_add(conn, run_id, ops)
         outcome = Outcome()
         work = list(zip(ids, ops, strict=True))
-        if self.concurrency == 1 and not any(op.kind == "destroy_document" for op, _, _ in ops):
+        if self.concurrency == 1 and not any(op.kind in GUARDED_KINDS for op, _, _ in ops):
             self._apply_grouped([(op_id, op, dup_pgn, dup_nb, None) for op_id, (op, dup_pgn, dup_nb) in work],
                                 outcome)
             return outcome
@@ -128,16 +134,17 @@ class Executor:
 
     def resume(self, kinds: tuple[str, ...]) -> Outcome:
         """Finish the journal rows of these kinds that an earlier run left unfinished.
-        Destroys are resumed only by an executor with a guard (the destruction run)."""
-        if "destroy_document" in kinds and self.guard is None:
-            raise ValueError("destroy operations are resumed only with a guard")
+        Destroys and purges are resumed only by an executor with a guard (the destruction gate)."""
+        guarded = set(kinds) & set(GUARDED_KINDS)
+        if guarded and self.guard is None:
+            raise ValueError("destroy and purge operations are resumed only with a guard")
         outcome = Outcome()
         rows = self.state.pending(kinds)
         for row in rows:
             log.debug("resuming journal row",
                       extra={"op": row.id, "status": row.status, "record": row.operation.pseudonym})
         outcome.resumed += len(rows)
-        if "destroy_document" not in kinds:
+        if not guarded:
             self._apply_grouped([(r.id, r.operation, r.dup_pgn, r.dup_nb, r) for r in rows], outcome)
             return outcome
         for row in rows:
@@ -215,6 +222,8 @@ class Executor:
     def _entry(self, op: Operation, resumed: JournalRow | None) -> tuple[str, str, str | None, dict[str, Any]]:
         """The audit entry of a done operation: actor, action, pseudonym, details."""
         details = _details(op)
+        if op.kind in GUARDED_KINDS:
+            details |= self.stamp
         if resumed is not None:
             details["resumed_from_run"] = resumed.run_id
         return self.actor, _ACTIONS[op.kind], op.pseudonym, details
@@ -227,8 +236,10 @@ class Executor:
             outcome.updated += 1
         elif op.kind == "tag_document":
             outcome.tagged += 1
-        else:
+        elif op.kind == "destroy_document":
             outcome.destroyed += 1
+        else:
+            outcome.purged += 1
 
     def _apply(self, op_id: int, op: Operation, dup_pgn: str | None, dup_nb: str | None,
                outcome: Outcome, resumed: JournalRow | None = None) -> None:
@@ -236,8 +247,8 @@ class Executor:
             if self.halted():
                 outcome.deferred += 1
                 return
-            if op.kind == "destroy_document":
-                reason = self.guard(op) if self.guard else "no guard: destroys run only from an approved list"
+            if op.kind in GUARDED_KINDS:
+                reason = self.guard(op) if self.guard else "no guard: removals run only from an approved list"
                 if reason is not None:
                     self.state.skip(op_id, op, reason)
                     outcome.skipped.append({"record": op.pseudonym, "item": str(op.item_id), "reason": reason})
@@ -266,14 +277,16 @@ class Executor:
         raise PermanentError("unreachable")  # pragma: no cover
 
     def _once(self, op: Operation) -> tuple[DossierRef, int]:
-        if op.kind in ("tag_document", "destroy_document"):
+        if op.kind in ("tag_document", *GUARDED_KINDS):
             doc = op.document
             if doc is None or (op.kind == "tag_document" and op.tag is None):
                 raise PermanentError(f"{op.kind}: journal row without its document")
             if op.kind == "tag_document":
                 self.store.tag(doc, op.tag)  # type: ignore[arg-type]
-            else:
+            elif op.kind == "destroy_document":
                 self.store.destroy(doc)
+            else:
+                self.store.purge(doc)
             return DossierRef(id=doc.dossier_id, external_id=op.external_id), 1
         spec = op.dossier_spec()
         if op.kind == "update_dossier" and op.ref_id is not None:

@@ -23,6 +23,7 @@ class Identity:
         self._keyed = hmac.new(self._key, digestmod=hashlib.sha256)
         self.audit_key = hmac.new(secret, b"leerdossier/audit", hashlib.sha256).digest()
         self.index_key = hmac.new(secret, b"leerdossier/dms-index", hashlib.sha256).digest()
+        self.approval_key = hmac.new(secret, b"leerdossier/approval", hashlib.sha256).digest()
         self.scheme = scheme
 
     def _mac(self, *parts: str) -> str:

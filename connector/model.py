@@ -94,6 +94,8 @@ class Pupil(Frozen):
             raise ValueError("uitstroomdatum: before instroomdatum")
         if self.geboortedatum and self.instroomdatum and self.instroomdatum < self.geboortedatum:
             raise ValueError("instroomdatum: before geboortedatum")
+        if self.geboortedatum and self.uitstroomdatum and self.uitstroomdatum < self.geboortedatum:
+            raise ValueError("uitstroomdatum: before geboortedatum")
         return self
 
 
@@ -218,8 +220,11 @@ class RetentionTag(Frozen):
         }
 
 
-OperationKind = Literal["create_dossier", "update_dossier", "tag_document", "destroy_document"]
+OperationKind = Literal["create_dossier", "update_dossier", "tag_document", "destroy_document", "purge_document"]
 DOSSIER_KINDS: tuple[OperationKind, ...] = ("create_dossier", "update_dossier")
+GUARDED_KINDS: tuple[OperationKind, ...] = ("destroy_document", "purge_document")
+"""Operations that take a document out of its dossier (to the DMS trash, or out of the trash
+for good): each goes through the destruction gate right before its DMS call."""
 
 
 class Operation(Frozen):
@@ -234,7 +239,7 @@ class Operation(Frozen):
     document: DocumentRef | None = None
     tag: RetentionTag | None = None
     item_id: int | None = None
-    """The destruction-list item a destroy operation carries out."""
+    """The destruction-list item a destroy or purge operation carries out."""
 
     @property
     def target(self) -> str:

@@ -120,6 +120,7 @@ class _Override(_Strict):
     period: str | None = None
     basis: str = Field(min_length=3)
     when_referred: _Alternative | None = None
+    with_consent: _Alternative | None = None
 
     _period = field_validator("period")(_check_period)
 
@@ -200,8 +201,38 @@ def tag_json_cached(facts: PupilFacts, doc_class: str | None, schedule: Schedule
 
 
 def is_due(t: RetentionTag, today: date) -> bool:
-    """May (must) this document be destroyed today? Only maximum periods that have passed."""
-    return t.kind == "maximum" and not t.blocked and t.due is not None and t.due <= today
+    """May (must) this document be destroyed today, by its tag alone? Only maximum periods
+    that have passed. ``not_removable`` is the whole rule (departure, holds too)."""
+    return not_due(t, today) is None
+
+
+def not_due(t: RetentionTag, today: date) -> str | None:
+    """Why the tag does not allow removal today (None: its maximum period has passed)."""
+    if t.blocked:
+        return "blocked category"
+    if t.kind != "maximum":
+        return f"minimum period (kept at least until {t.due.isoformat() if t.due else 'open'})"
+    if t.due is None:
+        return "not due (no running clock or an open period)"
+    if t.due > today:
+        return f"not due today (due {t.due.isoformat()})"
+    return None
+
+
+def not_removable(facts: PupilFacts, doc_class: str | None, part: str, held_parts: set[str | None],
+                  schedule: Schedule, today: date, cached: bool = True) -> tuple[str | None, RetentionTag]:
+    """The one due rule: why this document may not leave its dossier today (None: it may), and
+    its tag under today's facts and schedule. Used by list creation, the due gauge and the
+    gate right before every DMS call. ``held_parts``: the pupil's active holds (None: the whole
+    dossier). The pupil must have departed and not returned, the category must not be blocked,
+    its maximum period must have passed, and no hold may cover the document."""
+    t = tag_cached(facts, doc_class, schedule) if cached else tag(facts, doc_class, schedule)
+    if facts.clock_start is None:
+        return ("re-enrolled after the departure" if facts.departure is not None
+                else "no departure recorded"), t
+    if None in held_parts or part in held_parts:
+        return "on hold", t
+    return not_due(t, today), t
 
 
 def load_schedule(ref: str | Path, base: Path | None = None, overrides: str | Path | None = None,
@@ -219,6 +250,11 @@ def load_schedule(ref: str | Path, base: Path | None = None, overrides: str | Pa
         if not cat.blocked and cat.period is None:
             raise tomlfile.problem(path, text, ["categories", code, "period"],
                                    "a category that is not blocked needs a period")
+        for alt in ("when_referred", "with_consent"):
+            given = getattr(cat, alt)
+            if given is not None and cat.floor and period_days(given.period) < period_days(cat.floor):
+                raise tomlfile.problem(path, text, ["categories", code, alt, "period"],
+                                       f"below the shortest period allowed for this category ({cat.floor})")
     if classes is not None:
         missing = sorted(classes - set(data.classes))
         if missing:
@@ -250,17 +286,35 @@ def _apply_overrides(path: Path, categories: dict[str, Category]) -> tuple[dict[
         if cat.blocked:
             raise tomlfile.problem(path, text, ["overrides", code],
                                    "a blocked category cannot be overridden (Archiefwet)")
-        if cat.kind == "minimum" and ov.period is not None and period_days(ov.period) < period_days(cat.period):
-            raise tomlfile.problem(path, text, ["overrides", code, "period"],
-                                   f"shortens a minimum period ({cat.period} -> {ov.period}); not allowed")
-        if cat.floor and ov.period is not None and period_days(ov.period) < period_days(cat.floor):
-            raise tomlfile.problem(path, text, ["overrides", code, "period"],
-                                   f"below the shortest period allowed for this category ({cat.floor})")
+        for which, given in (("period", ov.period), ("when_referred", ov.when_referred),
+                             ("with_consent", ov.with_consent)):
+            period = given.period if isinstance(given, _Alternative) else given
+            if period is None:
+                continue
+            loc = ["overrides", code, which] + (["period"] if which != "period" else [])
+            problem = _undercuts(cat, which, period)
+            if problem:
+                raise tomlfile.problem(path, text, loc, problem)
         changes: dict[str, object] = {"basis": ov.basis, "override": ov.basis}
         if ov.period is not None:
             changes["period"] = ov.period
         if ov.when_referred is not None:
             changes["when_referred"] = ov.when_referred
+        if ov.with_consent is not None:
+            changes["with_consent"] = ov.with_consent
         out[code] = cat.model_copy(update=changes)
         applied[code] = ov.basis
     return out, applied
+
+
+def _undercuts(cat: Category, which: str, period: str) -> str | None:
+    """Whether a period an override sets (the plain period or an alternative) goes below what
+    the category allows: its floor, or, for a minimum, what the schedule itself keeps."""
+    if cat.floor and period_days(period) < period_days(cat.floor):
+        return f"below the shortest period allowed for this category ({cat.floor})"
+    if cat.kind == "minimum":
+        preset = getattr(cat, which) if which != "period" else None
+        current = preset.period if isinstance(preset, _Alternative) else cat.period
+        if period_days(period) < period_days(current):
+            return f"shortens a minimum period ({current} -> {period}); not allowed"
+    return None

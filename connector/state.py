@@ -65,6 +65,7 @@ from sqlalchemy.sql.elements import ColumnElement, TextClause
 from connector.errors import ConfigError, SafetyStop
 from connector.model import (
     DOSSIER_KINDS,
+    GUARDED_KINDS,
     DocumentRef,
     DossierSpec,
     Operation,
@@ -177,6 +178,44 @@ destruction_lists = Table(
     Column("approved_at", String(40)),
     Column("approved_digest", String(64)),
     Column("executed_at", String(40)),
+    Column("kind", String(16), nullable=False, server_default="destruction"),  # destruction | transfer
+    Column("receiving", Text),  # a transfer list: where the copies went
+    Column("required_approvals", Integer, nullable=False, server_default="1"),
+    Column("anchor_seq", Integer),  # the audit log's head when the list was made
+    Column("anchor_hash", String(64)),
+    Column("certified_seq", Integer),  # ... and when its certificate was last written
+    Column("certified_hash", String(64)),
+)
+
+destruction_approvals = Table(
+    # one row per approval of a list by an identified user, signed with the install key over the
+    # list's digest, the user, the time and the items they rejected
+    "destruction_approvals", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("list_id", Integer, nullable=False, index=True),
+    Column("approver", String(120), nullable=False),
+    Column("role", String(200)),
+    Column("at", String(40), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("rejected", Text, nullable=False),  # JSON: item id -> reason
+    Column("signature", String(64), nullable=False),
+    Column("anchor_seq", Integer),
+    Column("anchor_hash", String(64)),
+)
+
+users = Table(
+    # the people (and the service) who act on dossiers: list, approve, execute, hold, record facts
+    "users", metadata,
+    Column("name", String(120), primary_key=True),
+    Column("display", String(200)),
+    Column("roles", Text, nullable=False),  # JSON list: maker | approver | executor | admin
+    Column("secret", Text),  # a slow hash (scrypt); None: signs in only through OpenID Connect
+    Column("oidc_issuer", String(300)),
+    Column("oidc_subject", String(300)),
+    Column("created_by", String(120), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("disabled_by", String(120)),
+    Column("disabled_at", String(40)),
 )
 
 destruction_items = Table(
@@ -198,6 +237,8 @@ destruction_items = Table(
     Column("status", String(12), nullable=False, default="listed"),  # listed | sent | destroyed | failed | skipped
     Column("detail", Text),
     Column("done_at", String(40)),
+    Column("verified", String(64)),  # a transfer list: SHA-256 of the copy read back at the destination
+    Column("purged_at", String(40)),
 )
 
 staging = Table(
@@ -211,6 +252,7 @@ staging = Table(
     Column("dup_pgn", String(64)),
     Column("dup_nb", String(64)),
     Column("rejected", Integer, nullable=False, default=0),
+    Column("departure", Date),
     Index("staging_pseudonym", "run_id", "pseudonym"),
     Index("staging_external_id", "run_id", "external_id"),
     Index("staging_dup_pgn", "run_id", "dup_pgn"),
@@ -376,6 +418,7 @@ audit_head = Table(
     Column("id", Integer, primary_key=True),
     Column("seq", Integer, nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("mac", String(64)),  # keyed over (seq, hash): the head cannot be rewound without the key
 )
 
 
@@ -475,6 +518,15 @@ def _upsert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> 
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+AFTER_COMMIT = "leerdossier.after_commit"
+
+
+def after_commit(conn: Connection, key: str, fn: Any) -> None:
+    """Run ``fn`` once the transaction of ``conn`` (opened with ``StateStore.transaction``) has
+    committed; a later registration under the same ``key`` replaces an earlier one."""
+    conn.info.setdefault(AFTER_COMMIT, {})[key] = fn
 
 
 @dataclass(frozen=True)
@@ -692,8 +744,19 @@ class StateStore:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
+        """One transaction. What was registered with ``after_commit`` on its connection runs
+        once it has committed (the audit log's head file), and never when it did not."""
+        info: dict[Any, Any] = {}
+        try:
+            with self.engine.begin() as conn:
+                info = conn.info  # the pooled connection's own: emptied of ours below, whatever happens
+                info.pop(AFTER_COMMIT, None)
+                yield conn
+        except BaseException:
+            info.pop(AFTER_COMMIT, None)
+            raise
+        for fn in info.pop(AFTER_COMMIT, {}).values():
+            fn()
 
     # -- runs -------------------------------------------------------------------------------
     def begin_run(self, kind: str) -> int:
@@ -869,13 +932,6 @@ class StateStore:
                 acl_applied.c.waiting.is_not(None), acl_applied.c.waiting != "[]")).all()
         return {eid: json.loads(w) for eid, w in rows}
 
-    def due_count(self, today: date) -> int:
-        """Documents present in the DMS whose retention period has ended by ``today``."""
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(documents).where(
-                documents.c.status == "present", documents.c.due <= today,
-                or_(documents.c.blocked.is_(None), documents.c.blocked == 0))).scalar() or 0)
-
     def access_unapplied(self) -> list[str]:
         """Dossiers in the DMS whose access was never applied (new ones)."""
         with self.engine.connect() as conn:
@@ -999,6 +1055,7 @@ class StateStore:
                     "fingerprint": fingerprint,
                     "spec": r.spec.model_dump_json() if changed and r.spec else None,
                     "dup_pgn": r.dup_pgn, "dup_nb": r.dup_nb, "rejected": 0 if r.spec else 1,
+                    "departure": r.spec.departure if r.spec else None,
                 })
             insert_many(conn, staging, values)
             self._stage_access(conn, run_id, rows)
@@ -1140,6 +1197,42 @@ class StateStore:
             rows = conn.execute(listing).all()
         return [(r[0], r[1], r[2]) for r in rows], returned
 
+    def pupil_dates(self, external_id: str) -> tuple[date | None, date | None]:
+        """The birth date and the enrolment date (instroomdatum) as last recorded from the LAS,
+        where the source gave them: what a departure date recorded by hand is checked against."""
+        with self.engine.connect() as conn:
+            born = conn.execute(select(pupil_access.c.birth_date)
+                                .where(pupil_access.c.external_id == external_id)).scalar()
+            spec = conn.execute(select(dossiers.c.spec).where(dossiers.c.external_id == external_id)).scalar()
+        enrolled = None
+        if spec:
+            value = json.loads(spec).get("properties", {}).get("instroomdatum")
+            try:
+                enrolled = date.fromisoformat(value) if value else None
+            except ValueError:
+                enrolled = None
+        return born, enrolled
+
+    def new_departures(self, run_id: int) -> int:
+        """Recorded dossiers that had no departure date and gain one in this snapshot."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(
+                staging.join(dossiers, dossiers.c.external_id == staging.c.external_id)).where(
+                staging.c.run_id == run_id, staging.c.rejected == 0, staging.c.departure.is_not(None),
+                dossiers.c.departure.is_(None), dossiers.c.ref_id.is_not(None))).scalar() or 0)
+
+    def departure_ending(self, run_id: int) -> list[str]:
+        """Pupils in this snapshot without a departure date who had one (from the LAS, or
+        recorded by a person): each may be a re-enrolment, whatever else changed."""
+        with self.engine.connect() as conn:
+            staged = select(staging.c.external_id).where(
+                staging.c.run_id == run_id, staging.c.rejected == 0, staging.c.external_id.is_not(None),
+                staging.c.departure.is_(None))
+            from_las = select(dossiers.c.external_id).where(dossiers.c.external_id.in_(staged),
+                                                            dossiers.c.departure.is_not(None))
+            by_hand = select(facts.c.external_id).where(facts.c.external_id.in_(staged), facts.c.kind == "departure")
+            return sorted(set(conn.execute(from_las).scalars()) | set(conn.execute(by_hand).scalars()))
+
     def dossier_count(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(dossiers)).scalar() or 0)
@@ -1209,6 +1302,12 @@ class StateStore:
         for eid, part in rows:
             out.setdefault(eid, set()).add(part)
         return out
+
+    def holds_map_for(self, external_id: str) -> set[str | None]:
+        """The parts of one dossier under an active hold (None: the whole dossier)."""
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(holds.c.part).where(holds.c.external_id == external_id,
+                                                               holds.c.removed_at.is_(None))).scalars())
 
     def present_documents(self, *where: ColumnElement[bool], page: int = 10_000
                           ) -> Iterator[tuple[list[Any], dict[str, PupilFacts]]]:
@@ -1339,9 +1438,14 @@ class StateStore:
         with self.transaction() as conn:
             conn.execute(update(journal).where(journal.c.id == op_id)
                          .values(status="skipped", error=reason, updated=now()))
-            if op.item_id is not None:
-                conn.execute(update(destruction_items).where(destruction_items.c.id == op.item_id)
+            if op.item_id is not None and op.kind == "destroy_document":
+                # an item done already stays done: a late duplicate never rewrites it
+                conn.execute(update(destruction_items).where(destruction_items.c.id == op.item_id,
+                                                             destruction_items.c.status != "destroyed")
                              .values(status="skipped", detail=reason, done_at=now()))
+            elif op.item_id is not None:  # a purge held back: the document stays in the trash
+                conn.execute(update(destruction_items).where(destruction_items.c.id == op.item_id)
+                             .values(detail=f"kept in the trash: {reason}"))
 
     def overview(self) -> dict[str, Any]:
         """Counts an operator checks: documents by status, open destruction lists, active holds,
@@ -1368,18 +1472,26 @@ class StateStore:
                     dup_pgn: str | None, dup_nb: str | None, trashed: bool = False) -> None:
         """Mark a journal row done and record what the DMS now holds (inside the caller's
         transaction, together with the audit entry)."""
-        if op.kind != "destroy_document":
+        if op.kind not in GUARDED_KINDS:
             self.record_done_many(conn, [(op_id, op, ref_id, dup_pgn, dup_nb)])
             return
+        stamp = now()
         conn.execute(update(journal).where(journal.c.id == op_id)
-                     .values(status="done", ref_id=ref_id, error=None, updated=now()))
+                     .values(status="done", ref_id=ref_id, error=None, updated=stamp))
         if op.document is None:
             return
+        if op.kind == "purge_document":
+            conn.execute(update(documents).where(documents.c.id == op.document.id)
+                         .values(status="destroyed", updated=stamp))
+            if op.item_id is not None:
+                conn.execute(update(destruction_items).where(destruction_items.c.id == op.item_id)
+                             .values(purged_at=stamp, detail=None))
+            return
         conn.execute(update(documents).where(documents.c.id == op.document.id)
-                     .values(status="trashed" if trashed else "destroyed", updated=now()))
+                     .values(status="trashed" if trashed else "destroyed", updated=stamp))
         if op.item_id is not None:
             conn.execute(update(destruction_items).where(destruction_items.c.id == op.item_id)
-                         .values(status="destroyed", done_at=now(),
+                         .values(status="destroyed", done_at=stamp,
                                  detail="in the DMS trash until purged" if trashed else None))
 
     def record_done_many(self, conn: Connection, done: list[tuple[int, Operation, str, str | None, str | None]]
@@ -1390,8 +1502,8 @@ class StateStore:
         it must never be replayed over this newer state."""
         if not done:
             return
-        if any(op.kind == "destroy_document" for _, op, *_ in done):
-            raise ValueError("destroys are recorded one by one")
+        if any(op.kind in GUARDED_KINDS for _, op, *_ in done):
+            raise ValueError("destroys and purges are recorded one by one")
         stamp = now()
         marks = [{"id": op_id, "ref_id": ref_id} for op_id, _, ref_id, _, _ in done]
         if conn.dialect.name == "postgresql":  # one UPDATE ... FROM the rows, not one per row

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from connector.audit import AuditLog
@@ -45,6 +45,13 @@ class SyncOptions:
     """Transient failures in a row after which the run stops sending (circuit breaker)."""
     should_stop: Callable[[], bool] | None = None
     """Asked between operations: a service told to stop halts cleanly."""
+    max_new_departures: int | None = None
+    """Rail ``mass_departure``: more pupils than this gaining a departure date in one snapshot stop
+    the run (None: 10 % of the school's last good snapshot, at least 25)."""
+    accept_departures: bool = False
+    """A person checked that this many departures are right (audited)."""
+    max_departure_future_days: int = 92
+    """A departure date further ahead than this is a rejected record."""
     source_key: str | None = None
     """Names the source's settings together with the mapping and identity scheme. The cursor
     of the last completely applied run is kept under it; it is offered to the source (to ask
@@ -134,7 +141,7 @@ def _sync(source: PupilSource, store: DocumentStore, state: StateStore, audit: A
             # this snapshot is compared with it.
             resumed = executor.resume(("create_dossier", "update_dossier", "tag_document"))
             report.resumed, report.dms_writes, report.failed = resumed.resumed, resumed.dms_writes, resumed.failed
-        _stage(source, state, identity, mapping, options, run_id, report, progress)
+        _stage(source, state, identity, mapping, options, run_id, report, progress, today)
         if report.unchanged:
             state.finish_run(run_id, "unchanged", report.school, report.pupils_seen, report.as_dict(),
                              applied=_applied(source, options))
@@ -173,8 +180,23 @@ def _applied(source: PupilSource, options: SyncOptions) -> tuple[str, str] | Non
     return (options.source_key, cursor) if cursor is not None else None
 
 
+def check_departure(on: date | None, born: date | None, enrolled: date | None, today: date, future_days: int,
+                    record: str, field: str) -> None:
+    """A departure (or exam result) date that makes sense, or a rejected record naming the
+    field: never before the birth date or the enrolment, never far in the future."""
+    if on is None:
+        return
+    if born is not None and on < born:
+        raise RejectedRecord(record, field, "before the birth date", record)
+    if enrolled is not None and on < enrolled:
+        raise RejectedRecord(record, field, "before the enrolment date (instroomdatum)", record)
+    if on > today + timedelta(days=future_days):
+        raise RejectedRecord(record, field, f"more than {future_days} days in the future "
+                             "([safety] max_departure_future_days)", record)
+
+
 def _stage(source: PupilSource, state: StateStore, identity: Identity, mapping: Mapping, options: SyncOptions,
-           run_id: int, report: SyncReport, progress: Progress) -> None:
+           run_id: int, report: SyncReport, progress: Progress, today: date) -> None:
     """Stream the source into the staging table, a batch per transaction with the source's
     cursor. An interrupted earlier run's staged batches are taken over when the source can
     continue after them (the same snapshot); its source is then not read twice."""
@@ -199,6 +221,8 @@ def _stage(source: PupilSource, state: StateStore, identity: Identity, mapping: 
             pseudonym = identity.pseudonym(item)
             try:
                 external_id = identity.external_id(item)
+                check_departure(item.uitstroomdatum, item.geboortedatum, item.instroomdatum, today,
+                                options.max_departure_future_days, pseudonym, "uitstroomdatum")
             except RejectedRecord as rej:
                 report.rejected.append(rej.as_dict())
                 batch.append(Staged(pseudonym=pseudonym))
@@ -250,6 +274,21 @@ def _run(executor: Executor, state: StateStore, audit: AuditLog, options: SyncOp
         check_snapshot(SnapshotCheck(report.pupils_seen, state.last_good_snapshot(school),
                                      options.min_snapshot_ratio))
 
+    last_good = state.last_good_snapshot(school)
+    departing = state.new_departures(run_id)
+    limit = options.max_new_departures
+    if limit is None:
+        limit = max(25, (last_good or report.pupils_seen) // 10)
+    if departing > limit:
+        if not options.accept_departures:
+            raise SafetyStop("mass_departure", f"{departing} pupils gain a departure date in this snapshot; the "
+                             f"limit is {limit} ([safety] max_new_departures). Nothing was changed. Check the "
+                             "export; when the departures are right, rerun with --accept-departures.")
+        if not options.dry_run:
+            audit.record(options.actor, "departures.accepted", None, {"school": school, "departures": departing,
+                                                                      "limit": limit})
+    ending = [] if options.dry_run else state.departure_ending(run_id)
+
     suspected = state.suspected_duplicates(run_id)
     hold: frozenset[str] = frozenset()
     if options.hold_suspected_duplicates:
@@ -297,19 +336,22 @@ def _run(executor: Executor, state: StateStore, audit: AuditLog, options: SyncOp
     report.resumed = outcome.resumed
     report.failed = outcome.failed
     report.deferred = outcome.deferred
-    vanished, returned = state.refresh_seen(run_id, school, today, write=not options.dry_run)
+    vanished, _returned = state.refresh_seen(run_id, school, today, write=not options.dry_run)
     for external_id, pseudonym, since in vanished:
         if state.facts_for(external_id, None).departure is None:
             report.vanished.append({"record": pseudonym, "since": since.isoformat(),
                                     "note": "vanished without departure date; dossier kept"})
-    for external_id in returned:
-        # back in the LAS after a person recorded a departure: that is a re-enrolment, and the
-        # clock stops (keeping longer is the safe side)
+    for external_id in ending:
+        # in the snapshot without a departure date after one was recorded (by the LAS or by a
+        # person): a re-enrolment, whatever else changed, and the clock stops (keeping longer is
+        # the safe side)
         facts = state.facts_for(external_id, None)
-        if facts.departure is not None and facts.clock_start is not None and not options.dry_run:
+        if facts.clock_start is not None:
             with state.transaction() as conn:
                 state.record_fact(conn, external_id, "reenrolled", today, options.actor,
-                                  "back in the LAS snapshot after a recorded departure")
+                                  "in the LAS snapshot without a departure date after a recorded departure")
+                audit.append(conn, options.actor, "fact.reenrolled", _pseudonym(state, external_id),
+                             {"on": today.isoformat(), "by_sync": True})
             report.retag.append(external_id)
     if not options.dry_run:
         audit.record(options.actor, "sync.finished", None, {
@@ -323,3 +365,8 @@ def _run(executor: Executor, state: StateStore, audit: AuditLog, options: SyncOp
 
 def _describe(op: Operation) -> dict[str, Any]:
     return {"operation": op.kind, "record": op.pseudonym, "changed": list(op.changed)}
+
+
+def _pseudonym(state: StateStore, external_id: str) -> str | None:
+    rows = state.dossier_rows([external_id])
+    return rows[0].pseudonym if rows else None

@@ -5,9 +5,12 @@ sent (date, receiving BRIN) and checks that the dossier shows the parents were i
 law requires: a document of the configured evidence class. Without it the transfer is recorded
 as ``incomplete`` (not ``transferred``) and reported until the evidence is there.
 
-``export_part`` copies a dossier part to a destination folder with a manifest, verifies every
-copy against its SHA-256 (the destination's receipt), and only then, when asked, removes the
-documents at the source through the DMS's own delete. Holds are respected; all is audited.
+``export_part`` copies a dossier part to a destination folder or another DMS with a manifest
+and verifies every copy against its SHA-256 (the destination's receipt). A transfer may copy
+anything, blocked classes included. Removing the copies at the source is a destruction: when
+asked, it makes a transfer list of the verified copies that the one due rule lets go, which is
+approved and executed like any destruction list (``connector.destruction``), with the receiving
+party and the verification on its certificate. All is audited.
 """
 
 from __future__ import annotations
@@ -23,12 +26,16 @@ from typing import Any, Protocol
 
 from sqlalchemy import insert, select
 
+from connector import destruction
 from connector.audit import AuditLog
+from connector.clock import Clock
 from connector.errors import ConfigError, StoreError
 from connector.mapping import Mapping
 from connector.model import DocumentRef, DossierRef
 from connector.ports import DocumentStore
-from connector.state import DossierRow, StateStore, documents, now, transfers
+from connector.retention import Schedule
+from connector.state import DossierRow, StateStore, now, transfers
+from connector.users import User
 
 
 def okr_status(store: DocumentStore, mapping: Mapping, row: DossierRow, okr_class: str,
@@ -82,7 +89,13 @@ class ExportReport:
     copied: int = 0
     verified: int = 0
     removed: int = 0
+    """Always 0 here: removal at the source happens when the transfer list is executed."""
     held: bool = False
+    transfer_list: int | None = None
+    """The list of copies to remove at the source, once approved (``--remove-at-source``)."""
+    listed: int = 0
+    kept: list[dict[str, str]] = field(default_factory=list)
+    """Verified copies that stay at the source too, and why (not due, blocked, on hold...)."""
     failed: list[dict[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -160,54 +173,46 @@ class StoreDestination:
 
 
 def export_part(store: DocumentStore, state: StateStore, audit: AuditLog, mapping: Mapping, row: DossierRow,
-                part: str, destination: Destination, remove_at_source: bool, by: str, on: date) -> ExportReport:
-    """Copy a dossier part to the destination; remove at the source only when every copy is
-    confirmed, and never under a hold."""
+                part: str, destination: Destination, remove_at_source: bool, by: User, schedule: Schedule,
+                clock: Clock, required: int = 1) -> ExportReport:
+    """Copy a dossier part to the destination and verify every copy; with ``remove_at_source``,
+    make a transfer list of the verified copies the due rule lets go (removed only once it is
+    approved and executed, through the destruction gate)."""
+    by.require("transfer")
     if part not in {p.code for p in mapping.parts}:
         raise ConfigError(f"unknown part {part!r}")
     report = ExportReport(record=row.pseudonym, part=part, destination=destination.label)
-    if remove_at_source and state.on_hold(row.external_id, part):
-        report.held = True
-        remove_at_source = False  # a hold stops every deletion path; the copy is still made
+    report.held = state.on_hold(row.external_id, part)
     ref = DossierRef(id=row.ref_id or "", external_id=row.external_id)
     docs = [d for d in store.documents(ref) if d.part == part]
+    verified: dict[str, str] = {}
     for doc in docs:
         try:
-            confirmed = destination.put(row, doc, mapping.classify(doc), store.read(doc))
+            content = store.read(doc)
+            confirmed = destination.put(row, doc, mapping.classify(doc), content)
         except StoreError as exc:
             report.failed.append({"document": doc.id, "error": str(exc)})
             continue
         report.copied += 1
         if confirmed:
             report.verified += 1
+            verified[doc.id] = hashlib.sha256(content).hexdigest()
         else:
             report.failed.append({"document": doc.id, "error": "the copy at the destination does not match"})
     destination.finish(row, part)
     status = "transferred" if report.verified == len(docs) and not report.failed else "failed"
-    if remove_at_source and status == "transferred":
-        for doc in docs:
-            # intent first: a crash between here and the end leaves "transferring", which no
-            # destruction list picks up (it would otherwise count the removal as its own)
-            with state.transaction() as conn:
-                conn.execute(documents.update().where(documents.c.id == doc.id)
-                             .values(status="transferring", updated=now()))
-            try:
-                store.destroy(doc)
-            except StoreError as exc:
-                report.failed.append({"document": doc.id, "error": str(exc)})
-                continue
-            report.removed += 1
-            with state.transaction() as conn:
-                conn.execute(documents.update().where(documents.c.id == doc.id)
-                             .values(status="transferred", updated=now()))
-                audit.append(conn, by, "document.transferred", row.pseudonym,
-                             {"document": doc.id, "part": part, "removed_at_source": True})
+    if remove_at_source and verified:
+        report.transfer_list, report.kept = destruction.create_transfer_list(
+            state, audit, schedule, row.external_id, verified, destination.label, by, clock, required)
+        report.listed = len(verified) - len(report.kept)
     with state.transaction() as conn:
         conn.execute(insert(transfers).values(
-            external_id=row.external_id, pseudonym=row.pseudonym, kind="export", on=on, receiving=destination.label,
-            part=part, status=status, detail=json.dumps({k: v for k, v in report.as_dict().items() if k != "failed"}),
-            by=by, at=now()))
-        audit.append(conn, by, "dossier.part.exported", row.pseudonym, {
+            external_id=row.external_id, pseudonym=row.pseudonym, kind="export", on=clock.today(),
+            receiving=destination.label, part=part, status=status,
+            detail=json.dumps({k: v for k, v in report.as_dict().items() if k not in ("failed", "kept")}),
+            by=by.name, at=now()))
+        audit.append(conn, by.name, "dossier.part.exported", row.pseudonym, {
             "part": part, "destination": destination.label, "copied": report.copied, "verified": report.verified,
-            "removed": report.removed, "held": report.held, "status": status})
+            "transfer_list": report.transfer_list, "listed": report.listed, "held": report.held,
+            "status": status} | clock.stamp())
     return report

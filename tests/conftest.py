@@ -18,6 +18,7 @@ from connector.model import Pupil, School
 from connector.ports import SourceReport
 from connector.state import SharedEngines, StateStore
 from connector.sync import SyncOptions, SyncReport, sync
+from connector.users import User
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -26,9 +27,39 @@ XSD = ROOT / "adapters" / "las" / "xsd"
 SECRET = b"test-secret-0123456789abcdef"
 
 
-def write_config(folder: Path, export: Path, to: Path | None = None, **sections: dict[str, object]) -> Path:
+TEST_SECRET = "test-user-secret-0123"
+"""The secret of every test user (in the environment as LD_TEST_SECRET)."""
+
+
+def acting(name: str) -> list[str]:
+    """The CLI arguments that make a command act as test user ``name``."""
+    return ["--as", name, "--secret", "env:LD_TEST_SECRET"]
+
+
+TEST_USERS = {"admin": ["admin"], "maker": ["maker", "executor"], "approver": ["approver"],
+              "approver2": ["approver"]}
+"""The users ``add_users`` makes: the maker of lists also executes them; two approvers."""
+
+
+def add_users(config: Path, names: dict[str, list[str]] | None = None) -> None:
+    """Add the test users to the install of ``config`` (the first, admin, needs no --as)."""
+    from click.testing import CliRunner
+
+    from connector.cli import main
+
+    for name, roles in (names or TEST_USERS).items():
+        extra = [] if name == "admin" else acting("admin")
+        args = ["user", "add", "--config", str(config), name, *[arg for r in roles for arg in ("--role", r)],
+                "--new-secret", "env:LD_TEST_SECRET", *extra]
+        result = CliRunner().invoke(main, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+
+
+def write_config(folder: Path, export: Path, to: Path | None = None, simulated: bool = True,
+                 **sections: dict[str, object]) -> Path:
     """A config for the embedded default in ``folder`` (or in the file ``to``: relative paths
-    in it are then relative to ``to``'s folder); ``sections`` override keys."""
+    in it are then relative to ``to``'s folder); ``sections`` override keys. ``simulated``: an
+    install marked for tests, whose irreversible commands take ``--today``."""
     base: dict[str, dict[str, object]] = {
         "las": {"type": "edexml", "path": str(export)},
         "dms": {"type": "filesystem", "root": "dms"},
@@ -38,6 +69,8 @@ def write_config(folder: Path, export: Path, to: Path | None = None, **sections:
         "safety": {"min_snapshot_ratio": 0.8},
         "logging": {"level": "DEBUG"},
     }
+    if simulated:
+        base["testing"] = {"simulated_clock": True}
     for name, values in sections.items():
         base.setdefault(name, {}).update(values)
     lines = []
@@ -151,6 +184,13 @@ def pupil(key: str, **fields: object) -> Pupil:
 def _no_config_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LEERDOSSIER_CONFIG", raising=False)
     os.environ.pop("LEERDOSSIER_CONFIG", None)
+    monkeypatch.setenv("LD_TEST_SECRET", TEST_SECRET)
+
+
+MAKER = User(name="maker", roles=frozenset({"maker", "executor"}))
+APPROVER = User(name="approver", roles=frozenset({"approver"}))
+APPROVER2 = User(name="approver2", roles=frozenset({"approver"}))
+"""Identified users for tests of the core (which takes a User; the CLI authenticates one)."""
 
 
 @pytest.fixture(scope="session")

@@ -56,6 +56,11 @@ from connector.ports import StoreContext
 FORMAT = 1
 _ENOSPC_LIKE = {28, 122}  # no space, quota: may clear up, so transient
 _DOSSIER_ID = re.compile(r"[0-9a-f]{32}")
+_DOC_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+"""The shape of a document id: the store's own are 32 hex digits; documents placed by other
+routes (a scanner) may use letters, digits, '-' and '_'. Nothing else is ever taken from a
+metadata file: no dot, slash or glob character can reach a path."""
+_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}(\.[A-Za-z0-9]{1,10})?")
 STALE = 3600.0
 """Seconds after which what a run left in tmp/ is no longer any live run's (a create takes
 milliseconds, a group seconds)."""
@@ -327,14 +332,58 @@ class FilesystemStore:
         return doc
 
     # -- documents --------------------------------------------------------------------------
+    @staticmethod
+    def _meta_problem(meta_file: Path, meta: Any) -> str | None:
+        """Why a metadata file is not a document of this store (None: it is). Its id must have
+        the store's shape and match the file's own name, and its content file must be a plain
+        name in the same folder."""
+        if not isinstance(meta, dict):
+            return "not an object"
+        doc_id, file = meta.get("id"), meta.get("file")
+        if not isinstance(doc_id, str) or not _DOC_ID.fullmatch(doc_id):
+            return "id"
+        if meta_file.name != f"{doc_id}.meta.json":
+            return "id does not match the file name"
+        if not isinstance(file, str) or not _FILE.fullmatch(file) or file.split(".", 1)[0] != doc_id:
+            return "file"
+        if not isinstance(meta.get("part"), str) or not isinstance(meta.get("name"), str):
+            return "part or name"
+        return None
+
+    def _meta_file(self, doc: DocumentRef) -> tuple[Path, dict[str, Any]] | None:
+        """The document's metadata file, looked up by exact name in each part folder (never a
+        glob with a value read from disk), with its content checked."""
+        if not _DOC_ID.fullmatch(doc.id) or not _DOSSIER_ID.fullmatch(doc.dossier_id):
+            raise PermanentError("document or dossier id of a shape this store never makes")
+        folder = self._dossier_dir(doc.dossier_id)
+        if not folder.is_dir():
+            return None
+        for part_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()):
+            candidate = part_dir / f"{doc.id}.meta.json"
+            if candidate.is_file() and not candidate.is_symlink():
+                meta = json.loads(candidate.read_text(encoding="utf-8"))
+                if self._meta_problem(candidate, meta) is None:
+                    return candidate, meta
+        return None
+
+    @staticmethod
+    def _content(meta_file: Path, meta: dict[str, Any]) -> Path:
+        """The content file named by checked metadata, resolved inside the part folder."""
+        path = (meta_file.parent / meta["file"]).resolve()
+        if path.parent != meta_file.parent.resolve():
+            raise PermanentError("document file outside its dossier folder")
+        return path
+
     def documents(self, ref: DossierRef) -> Iterator[DocumentRef]:
         with _errors("list documents"):
             folder = self._dossier_dir(ref.id)
             if not folder.exists():
                 raise PermanentError(f"list documents: dossier {ref.id} does not exist")
-            for part_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+            for part_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()):
                 for meta_file in sorted(part_dir.glob("*.meta.json")):
                     meta = json.loads(meta_file.read_text(encoding="utf-8"))
+                    if self._meta_problem(meta_file, meta) is not None:
+                        continue  # not one of ours (or tampered with): never listed, so never acted on
                     yield DocumentRef(
                         id=meta["id"], dossier_id=ref.id, part=meta["part"],
                         doc_class=meta.get("class"), name=meta["name"],
@@ -399,21 +448,20 @@ class FilesystemStore:
 
     def read(self, doc: DocumentRef) -> bytes:
         with _errors("read document"):
-            metas = list(self._dossier_dir(doc.dossier_id).glob(f"*/{doc.id}.meta.json"))
-            if not metas:
+            found = self._meta_file(doc)
+            if found is None:
                 raise PermanentError(f"read document: document {doc.id} does not exist")
-            meta = json.loads(metas[0].read_text(encoding="utf-8"))
-            return (metas[0].parent / meta["file"]).read_bytes()
+            return self._content(*found).read_bytes()
 
     def tag(self, doc: DocumentRef, tag: RetentionTag) -> None:
         """Write the retention tag into the document's metadata (atomically)."""
         with _errors("tag document"):
-            metas = list(self._dossier_dir(doc.dossier_id).glob(f"*/{doc.id}.meta.json"))
-            if not metas:
+            found = self._meta_file(doc)
+            if found is None:
                 raise PermanentError(f"tag document: document {doc.id} does not exist")
-            meta = json.loads(metas[0].read_text(encoding="utf-8"))
+            meta_file, meta = found
             meta.setdefault("metadata", {}).update(tag.metadata())
-            self._write_json(metas[0], meta)
+            self._write_json(meta_file, meta)
 
     def destroy(self, doc: DocumentRef) -> None:
         """Move the document to the trash (soft delete). Already gone counts as done.
@@ -423,33 +471,47 @@ class FilesystemStore:
         file left behind without its metadata (a crash under an earlier order) is moved too,
         so "gone" always means the content is gone."""
         with _errors("destroy document"):
+            found = self._meta_file(doc)  # refuses ids of a shape the store never makes
             folder = self._dossier_dir(doc.dossier_id)
             trash = self.root / "trash" / date.today().isoformat() / doc.dossier_id
-            metas = list(folder.glob(f"*/{doc.id}.meta.json"))
-            if metas:
-                meta_file = metas[0]
-                meta = json.loads(meta_file.read_text(encoding="utf-8"))
+            moved: list[Path] = []
+            if found is not None:
+                meta_file, meta = found
                 trash.mkdir(parents=True, exist_ok=True)
-                content = meta_file.parent / meta["file"]
+                content = self._content(meta_file, meta)
                 if content.exists():
-                    os.rename(content, trash / meta["file"])
+                    os.rename(content, trash / content.name)
                     _fsync_dir(trash)
                 os.rename(meta_file, trash / meta_file.name)  # unlisted from here on
-            orphans = [p for p in folder.glob(f"*/{doc.id}*") if not p.name.endswith(".meta.json")
-                       and p.name.split(".", 1)[0] == doc.id]
-            for orphan in orphans:
-                trash.mkdir(parents=True, exist_ok=True)
-                os.rename(orphan, trash / orphan.name)
-            if metas or orphans:
+                moved.append(meta_file)
+            # a content file left behind without its metadata (a crash under an earlier order):
+            # found by exact comparison of names, never by a pattern
+            parts = [p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()] if folder.is_dir() else []
+            for part_dir in parts:
+                for orphan in part_dir.iterdir():
+                    if (orphan.is_file() and not orphan.name.endswith(".meta.json")
+                            and orphan.name.split(".", 1)[0] == doc.id and _FILE.fullmatch(orphan.name)):
+                        trash.mkdir(parents=True, exist_ok=True)
+                        os.rename(orphan, trash / orphan.name)
+                        moved.append(orphan)
+            if moved:
                 _fsync_dir(trash)
-                for parent in {p.parent for p in (*metas, *orphans)}:
+                for parent in {p.parent for p in moved}:
                     _fsync_dir(parent)
 
     def purge(self, doc: DocumentRef) -> None:
         """Delete one destroyed document from the trash for good. Already gone counts as done."""
         with _errors("purge document"):
-            for path in (self.root / "trash").glob(f"*/{doc.dossier_id}/{doc.id}*"):
-                path.unlink(missing_ok=True)
+            if not _DOC_ID.fullmatch(doc.id) or not _DOSSIER_ID.fullmatch(doc.dossier_id):
+                raise PermanentError("document or dossier id of a shape this store never makes")
+            trash = self.root / "trash"
+            for day in (d for d in trash.iterdir() if d.is_dir() and not d.is_symlink()) if trash.is_dir() else ():
+                folder = day / doc.dossier_id
+                if not folder.is_dir() or folder.is_symlink():
+                    continue
+                for path in folder.iterdir():
+                    if path.is_file() and path.name.split(".", 1)[0] == doc.id:
+                        path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 from connector.access import adult_from
 from connector.cli import main
 from examples.synth import Synth, people, write, write_oso
-from tests.conftest import write_config
+from tests.conftest import acting, add_users, write_config
 
 SYNTH = Synth(pupils=12, seed=4, duplicates=0, leavers=0.0)
 ACCESS = '''
@@ -39,6 +39,7 @@ def js(*args: str) -> tuple[int, dict]:
 def config(tmp_path: Path, las: dict[str, object]) -> str:
     cfg = write_config(tmp_path, tmp_path / "unused.xml", las=las, destruction={"output": "out"})
     cfg.write_text(cfg.read_text(encoding="utf-8") + ACCESS, encoding="utf-8")
+    add_users(cfg)
     return str(cfg)
 
 
@@ -118,27 +119,31 @@ def test_a_request_holds_the_dossier_until_it_is_closed(tmp_path: Path) -> None:
     text = export.read_text(encoding="utf-8")
     export.write_text(re.sub(rf'<leerling key="{key}".*?</leerling>\n', "", text, flags=re.S), encoding="utf-8")
     js("sync", "--config", c, "--accept-snapshot", "--by", "test")
-    assert js("pupil", "left", "--config", c, key, "--date", "2020-07-01", "--by", "adm")[0] == 0
+    assert js("pupil", "left", "--config", c, key, "--date", "2020-07-01", *acting("admin"))[0] == 0
 
     code, opened = js("request", "open", "--config", c, key, "--kind", "inspection", "--requester", "moeder",
-                      "--received", (date.today() - timedelta(days=29)).isoformat(), "--by", "adm")
+                      "--received", (date.today() - timedelta(days=29)).isoformat(), *acting("admin"))
     assert code == 0 and opened["hold"]
     code, listed = js("request", "list", "--config", c)
     assert listed["requests"][0]["state"] == "due soon"  # four weeks old
     status = json.loads(run("status", "--config", c, "--json").stdout)
     assert status["requests_open"] == 1 and status["requests_attention"][0]["state"] == "due soon"
-    assert js("destruction", "list", "create", "--config", c, "--today", "2026-11-24")[1]["items"] == 0
-    code, ext = js("request", "extend", "--config", c, str(opened["request"]), "--reason", "omvangrijk", "--by", "adm")
+    assert js("destruction", "list", "create", "--config", c, "--today", "2026-11-24",
+              *acting("maker"))[1]["items"] == 0
+    code, ext = js("request", "extend", "--config", c, str(opened["request"]), "--reason", "omvangrijk",
+                   *acting("admin"))
     assert code == 0 and ext["due"] > opened["due"]
-    assert run("request", "extend", "--config", c, str(opened["request"]), "--reason", "x", "--by", "adm").exit_code
-    assert js("request", "close", "--config", c, str(opened["request"]), "--outcome", "granted", "--by", "adm")[0] == 0
-    assert js("destruction", "list", "create", "--config", c, "--today", "2026-11-24")[1]["items"] == 1
+    assert run("request", "extend", "--config", c, str(opened["request"]), "--reason", "x", *acting("admin")).exit_code
+    assert js("request", "close", "--config", c, str(opened["request"]), "--outcome", "granted",
+              *acting("admin"))[0] == 0
+    assert js("destruction", "list", "create", "--config", c, "--today", "2026-11-24",
+              *acting("maker"))[1]["items"] == 1
     code, audit = js("audit", "show", "--config", c)
     actions = {e["action"] for e in audit}
     assert {"request.opened", "request.extended", "request.closed"} <= actions
     code, history = js("audit", "show", "--config", c, key)
     opened_entry = next(e for e in history["entries"] if e["event"] == "request.opened")
-    assert opened_entry["acting_for"] == "moeder" and opened_entry["user"] == "adm"
+    assert opened_entry["acting_for"] == "moeder" and opened_entry["user"] == "admin"
     assert {"event", "time", "subject", "user", "acting_for", "reason"} <= set(opened_entry)
     assert all(e["subject"] == history["record"] for e in history["entries"])
 
@@ -202,10 +207,10 @@ def test_the_completeness_report_lists_what_a_school_can_act_on(tmp_path: Path) 
         text = re.sub(rf'<leerling key="{key}".*?</leerling>\n', "", text, flags=re.S)
     export.write_text(text, encoding="utf-8")
     js("sync", "--config", c, "--accept-snapshot", "--by", "test")
-    js("pupil", "left", "--config", c, leaver, "--date", "2026-07-01", "--by", "adm")
+    js("pupil", "left", "--config", c, leaver, "--date", "2026-07-01", *acting("admin"))
     js("okr", "sent", "--config", c, okr_pupil, "--date", "2026-07-01", "--to", "99AB", "--by", "adm")
     js("request", "open", "--config", c, asked, "--kind", "copy", "--requester", "vader",
-       "--received", (date.today() - timedelta(days=30)).isoformat(), "--by", "adm")
+       "--received", (date.today() - timedelta(days=30)).isoformat(), *acting("admin"))
     js("guardian", "add", "--config", c, asked, "--name", "P. Pieters", "--authority", "unknown", "--by", "adm")
     added = js("guardian", "add", "--config", c, with_dossier[4], "--name", "Q. Quist", "--authority", "yes",
                "--by", "adm")[1]
@@ -267,11 +272,11 @@ def test_a_refused_correction_keeps_the_parents_view_in_the_dossier(tmp_path: Pa
     assert js("sync", "--config", c)[0] == 0
     key = next(people(SYNTH)).key
     code, opened = js("request", "open", "--config", c, key, "--kind", "correction", "--requester", "moeder",
-                      "--by", "adm")
+                      *acting("admin"))
     view = tmp_path / "zienswijze.pdf"
     view.write_bytes(b"%PDF-1.4 wij zijn het oneens")
     code, closed = js("request", "close", "--config", c, str(opened["request"]), "--outcome", "refused",
-                      "--comment", str(view), "--by", "directeur")
+                      "--comment", str(view), *acting("approver"))
     assert code == 0 and closed["outcome"] == "refused"
     history = js("audit", "show", "--config", c, key)[1]["entries"]
     added = [h for h in history if h["event"] == "document.added"]

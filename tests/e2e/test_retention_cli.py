@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 
 from connector.cli import main
 from examples.synth import Synth, write
-from tests.conftest import write_config
+from tests.conftest import acting, add_users, write_config
 
 
 def run(*args: str) -> Result:
@@ -27,6 +27,7 @@ def js(*args: str) -> tuple[int, dict]:
 def setup(tmp_path: Path) -> tuple[Path, Path]:
     export = write(tmp_path / "export.xml", Synth(pupils=30, duplicates=0, leavers=0.0))
     cfg = write_config(tmp_path, export, destruction={"output": "out", "max_per_run": 50})
+    add_users(cfg)
     assert js("sync", "--config", str(cfg))[0] == 0
     doc = tmp_path / "doc.pdf"
     doc.write_bytes(b"%PDF-1.4 test")
@@ -71,13 +72,14 @@ def test_whole_destruction_flow(tmp_path: Path) -> None:
     cfg, export = setup(tmp_path)
     c = str(cfg)
     # a pupil present in the LAS cannot be made to leave by hand
-    r = run("pupil", "left", "--config", c, "LL000003", "--date", "2023-07-01", "--by", "A. Smit")
+    r = run("pupil", "left", "--config", c, "LL000003", "--date", "2023-07-01", *acting("maker"))
     assert r.exit_code == 1 and "LAS" in r.stderr
     drop(export, "LL000003")
     code, report = js("sync", "--config", c, "--accept-snapshot", "--by", "test")
     assert len(report["vanished"]) == 1
-    assert js("destruction", "list", "create", "--config", c, "--today", "2026-11-24")[1]["items"] == 0
-    code, out = js("pupil", "left", "--config", c, "LL000003", "--date", "2023-07-01", "--by", "A. Smit (adm)")
+    assert js("destruction", "list", "create", "--config", c, "--today", "2026-11-24",
+              *acting("maker"))[1]["items"] == 0
+    code, out = js("pupil", "left", "--config", c, "LL000003", "--date", "2023-07-01", *acting("maker"))
     assert code == 0 and out["tags"]["tagged"] == 3  # the blocked one keeps its tag
     code, out = js("sync", "--config", c)
     assert out["vanished"] == []  # the departure is recorded: no longer reported as vanished
@@ -85,54 +87,57 @@ def test_whole_destruction_flow(tmp_path: Path) -> None:
     # another pupil, whose documents would be due, is under a hold
     drop(export, "LL000004")
     js("sync", "--config", c)
-    js("pupil", "left", "--config", c, "LL000004", "--date", "2023-07-01", "--by", "A. Smit (adm)")
-    code, hold = js("hold", "add", "--config", c, "LL000004", "--reason", "klacht ouders", "--by", "M. Jansen")
+    js("pupil", "left", "--config", c, "LL000004", "--date", "2023-07-01", *acting("maker"))
+    code, hold = js("hold", "add", "--config", c, "LL000004", "--reason", "klacht ouders", *acting("approver"))
     assert code == 0
 
-    code, created = js("destruction", "list", "create", "--config", c, "--today", "2026-11-24", "--by", "A. Smit")
+    code, created = js("destruction", "list", "create", "--config", c, "--today", "2026-11-24", *acting("maker"))
     assert code == 0 and created["items"] == 2  # rapport + psychologisch rapport of LL000003; not the held one
     list_id = str(created["list"])
     listed = pypdf.PdfReader(created["files"]["pdf"]).pages[0].extract_text()
     assert "Vernietigingslijst" in listed and "psychologisch_rapport" in listed
 
-    assert run("destruction", "list", "execute", "--config", c, list_id).exit_code == 1  # not approved
+    assert run("destruction", "list", "execute", "--config", c, list_id,
+               *acting("maker")).exit_code == 1  # not approved
     items = js("destruction", "list", "show", "--config", c, list_id)[1]["items"]
     psych = next(i["id"] for i in items if i["doc_class"] == "psychologisch_rapport")
-    code, approved = js("destruction", "list", "approve", "--config", c, list_id, "--by", "M. Jansen",
+    code, approved = js("destruction", "list", "approve", "--config", c, list_id, *acting("approver"),
                         "--role", "directeur", "--reject", f"{psych}=nog nodig voor bezwaarprocedure")
     assert code == 0 and approved["approved"] == 1 and approved["rejected"] == 1
 
-    code, dry = js("destruction", "list", "execute", "--config", c, list_id, "--dry-run", "--today", "2026-11-24")
+    code, dry = js("destruction", "list", "execute", "--config", c, list_id, "--dry-run", "--today", "2026-11-24",
+                   *acting("maker"))
     assert dry["would_destroy"] == 1 and dry["destroyed"] == 0
-    code, done = js("destruction", "list", "execute", "--config", c, list_id, "--today", "2026-11-24")
+    code, done = js("destruction", "list", "execute", "--config", c, list_id, "--today", "2026-11-24", *acting("maker"))
     assert code == 0 and done["destroyed"] == 1
     cert = json.loads(Path(done["certificate"]["json"]).read_text())
-    assert cert["counts"]["destroyed"] == 1 and cert["approved_by"] == "M. Jansen"
+    assert cert["counts"]["destroyed"] == 1 and cert["approved_by"] == "approver"
     assert cert["destroyed"][0]["class"] == "rapport" and "AP" in cert["destroyed"][0]["basis"]
     assert any(n["decision"] == "rejected" for n in cert["not_destroyed"])
     text = pypdf.PdfReader(done["certificate"]["pdf"]).pages[0].extract_text()
-    assert "Verklaring van vernietiging" in text and "M. Jansen" in text and "Reikwijdte" in text
+    assert "Verklaring van vernietiging" in text and "approver" in text and "Reikwijdte" in text
     assert "back-ups" in text
     for value in ("Aalbers", "LL000003"):
         assert value not in json.dumps(cert) and value not in text
 
     # executing again destroys nothing more
-    assert js("destruction", "list", "execute", "--config", c, list_id, "--today", "2026-11-24")[1]["destroyed"] == 0
+    assert js("destruction", "list", "execute", "--config", c, list_id, "--today", "2026-11-24",
+              *acting("maker"))[1]["destroyed"] == 0
     # the trash is emptied only after the grace period
-    assert js("destruction", "purge", "--config", c, "--today", "2026-11-25")[1]["purged"] == 0
-    assert js("destruction", "purge", "--config", c, "--today", "2099-01-01")[1]["purged"] == 1
+    assert js("destruction", "purge", "--config", c, "--today", "2026-11-25", *acting("maker"))[1]["purged"] == 0
+    assert js("destruction", "purge", "--config", c, "--today", "2099-01-01", *acting("maker"))[1]["purged"] == 1
     assert not list((tmp_path / "dms" / "trash").glob("*/*/*"))
 
     # lifting the hold makes the other pupil's rapport listable; a rejection holds for its own list
     # only, so the rejected report is offered again (a hold is what protects for longer)
-    run("hold", "remove", "--config", c, str(hold["hold"]), "--by", "M. Jansen", "--reason", "klacht afgehandeld")
-    again = js("destruction", "list", "create", "--config", c, "--today", "2026-11-24")[1]
+    run("hold", "remove", "--config", c, str(hold["hold"]), *acting("approver"), "--reason", "klacht afgehandeld")
+    again = js("destruction", "list", "create", "--config", c, "--today", "2026-11-24", *acting("maker"))[1]
     shown = js("destruction", "list", "show", "--config", c, str(again["list"]))[1]["items"]
     assert sorted(i["doc_class"] for i in shown) == ["psychologisch_rapport", "rapport"]
     assert js("audit", "verify", "--config", c)[1]["ok"]
     status = js("status", "--config", c)[1]
     assert status["documents"]["destroyed"] == 1 and status["active_holds"] == 0
-    assert status["destruction_lists"] == {"executed": 1, "draft": 2}  # an empty one and the last one
+    assert status["destruction_lists"] == {"executed": 1, "empty": 1, "draft": 1}
 
 
 def test_pupil_back_in_the_las_is_reenrolled_and_the_clock_stops(tmp_path: Path) -> None:
@@ -141,13 +146,14 @@ def test_pupil_back_in_the_las_is_reenrolled_and_the_clock_stops(tmp_path: Path)
     original = export.read_text(encoding="utf-8")
     drop(export, "LL000003")
     js("sync", "--config", c, "--accept-snapshot", "--by", "test")
-    js("pupil", "left", "--config", c, "LL000003", "--date", "2023-07-01", "--by", "A. Smit")
+    js("pupil", "left", "--config", c, "LL000003", "--date", "2023-07-01", *acting("maker"))
     export.write_text(original, encoding="utf-8")
     code, report = js("sync", "--config", c)
     assert code == 0 and report["tags"]["tagged"] == 3
     facts = js("pupil", "facts", "--config", c, "LL000003")[1]
     assert facts["clock_start"] is None and facts["facts"]["reenrolled"] is not None
-    assert js("destruction", "list", "create", "--config", c, "--today", "2030-01-01")[1]["items"] == 0
+    assert js("destruction", "list", "create", "--config", c, "--today", "2030-01-01",
+              *acting("maker"))[1]["items"] == 0
 
 
 def test_unknown_class_and_unknown_pupil_are_clear_errors(tmp_path: Path) -> None:
@@ -195,21 +201,44 @@ def test_okr_sent_needs_evidence_that_parents_were_informed(tmp_path: Path) -> N
     assert code == 0 and out["status"] == "transferred"
 
 
-def test_transfer_removes_at_source_only_after_verified_copies(tmp_path: Path) -> None:
-    cfg, _ = setup(tmp_path)
+def test_transfer_removes_at_source_only_through_an_approved_transfer_list(tmp_path: Path) -> None:
+    cfg, export = setup(tmp_path)
     c = str(cfg)
     dest = tmp_path / "to-new-school"
+    # an enrolled pupil: everything is copied and verified, nothing may leave the source
     code, out = js("transfer", "--config", c, "LL000003", "--part", "II", "--to-folder", str(dest),
-                   "--remove-at-source", "--by", "administratie")
-    assert code == 0 and out["copied"] == out["verified"] == out["removed"] == 2
+                   "--remove-at-source", *acting("maker"))
+    assert code == 0 and out["copied"] == out["verified"] == 2 and out["removed"] == 0
+    assert out["transfer_list"] is None and {k["reason"] for k in out["kept"]} == {"no departure recorded"}
     manifest = json.loads(next(dest.rglob("manifest.json")).read_text())
     assert {d["class"] for d in manifest["documents"]} == {"rapport", "psychologisch_rapport"}
+    assert len(list((tmp_path / "dms" / "dossiers").rglob("II-onderwijskundig/*.meta.json"))) == 3
+
+    # a pupil who left long ago: the verified copies go on a transfer list, removed once approved
+    drop(export, "LL000003")
+    js("sync", "--config", c, "--accept-snapshot", "--by", "test")
+    js("pupil", "left", "--config", c, "LL000003", "--date", "2023-07-01", *acting("maker"))
+    code, out = js("transfer", "--config", c, "LL000003", "--part", "II", "--to-folder", str(dest),
+                   "--remove-at-source", *acting("maker"), "--today", "2026-11-24")
+    assert code == 0 and out["listed"] == 2 and out["transfer_list"] is not None
+    list_id = str(out["transfer_list"])
+    assert run("destruction", "list", "approve", "--config", c, list_id, *acting("maker")).exit_code == 1  # own list
+    assert js("destruction", "list", "approve", "--config", c, list_id, *acting("approver"))[0] == 0
+    code, done = js("destruction", "list", "execute", "--config", c, list_id, "--today", "2026-11-24",
+                    *acting("maker"))
+    assert code == 0 and done["destroyed"] == 2 and done["kind"] == "transfer"
+    cert = json.loads(Path(done["certificate"]["json"]).read_text())
+    assert cert["receiving"] == str(dest) and all(len(d["verified"]) == 64 for d in cert["destroyed"])
+    assert cert["title"] == "Verklaring van overbrenging en verwijdering"
     assert len(list((tmp_path / "dms" / "dossiers").rglob("II-onderwijskundig/*.meta.json"))) == 1  # LL000004's
+    # transferred documents are purged like any other, after the grace period
+    assert js("destruction", "purge", "--config", c, "--today", "2099-01-01", *acting("maker"))[1]["purged"] == 2
+
     # a hold keeps the source even when asked to remove it
-    js("hold", "add", "--config", c, "LL000004", "--reason", "geschil", "--by", "directeur")
+    js("hold", "add", "--config", c, "LL000004", "--reason", "geschil", *acting("approver"))
     code, out = js("transfer", "--config", c, "LL000004", "--part", "II", "--to-folder", str(dest),
-                   "--remove-at-source", "--by", "administratie")
-    assert out["held"] and out["removed"] == 0 and out["copied"] == 1
+                   "--remove-at-source", *acting("maker"))
+    assert out["held"] and out["transfer_list"] is None and out["copied"] == 1
     assert js("audit", "verify", "--config", c)[1]["ok"]
 
 
@@ -218,7 +247,7 @@ def test_a_school_override_retags_from_the_state(tmp_path: Path) -> None:
     c = str(cfg)
     drop(export, "LL000003")
     js("sync", "--config", c, "--accept-snapshot", "--by", "test")
-    js("pupil", "left", "--config", c, "LL000003", "--date", "2023-07-01", "--by", "A. Smit")
+    js("pupil", "left", "--config", c, "LL000003", "--date", "2023-07-01", *acting("maker"))
     override = '[overrides.dossier]\nperiod = "3y"\nbasis = "Schoolbeleid 2026 §2: 3 jaar"\n'
     (tmp_path / "school.toml").write_text(override)
     text = cfg.read_text() + '\n[retention]\nschedule = "retention-po"\noverrides = "school.toml"\n'
@@ -240,16 +269,16 @@ def test_transfer_to_another_dms_is_idempotent_and_verified(tmp_path: Path) -> N
     other_dir.mkdir()
     other = write_config(other_dir, tmp_path / "unused.xml")  # its [dms] is a second filesystem store
     code, out = js("transfer", "--config", c, "LL000003", "--part", "II", "--to-config", str(other),
-                   "--by", "administratie")
+                   *acting("maker"))
     assert code == 0 and out["copied"] == out["verified"] == 2 and out["removed"] == 0
     # repeated (as after a lost answer): nothing is copied twice at the destination
     code, out = js("transfer", "--config", c, "LL000003", "--part", "II", "--to-config", str(other),
-                   "--remove-at-source", "--by", "administratie")
-    assert code == 0 and out["verified"] == 2 and out["removed"] == 2
+                   *acting("maker"))
+    assert code == 0 and out["verified"] == 2
     copies = [json.loads(p.read_text()) for p in (other_dir / "dms").rglob("*.meta.json")]
     assert len(copies) == 2 and all(m["metadata"]["source_document"] for m in copies)
     assert len(list((other_dir / "dms" / "dossiers").glob("*/*"))) == 1
-    r = run("transfer", "--config", c, "LL000003", "--part", "II", "--by", "x")
+    r = run("transfer", "--config", c, "LL000003", "--part", "II", *acting("maker"))
     assert r.exit_code == 1 and "exactly one destination" in r.stderr
 
 

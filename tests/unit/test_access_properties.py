@@ -16,17 +16,22 @@ from hypothesis import strategies as st
 
 from connector import acl, destruction, rights, tagging, transfer
 from connector.access import AccessPolicy, access_list
+from connector.clock import Clock
 from connector.execute import RetryPolicy
+from connector.identity import Identity
 from connector.mapping import load as load_mapping
 from connector.model import DossierRef
 from connector.retention import load_schedule
-from tests.conftest import World, make_world, pupil
+from tests.conftest import APPROVER, MAKER, SECRET, World, make_world, pupil
 
 MAPPING = load_mapping("po")
 SCHEDULE = load_schedule("retention-po", classes=set(MAPPING.classes))
 POLICY = AccessPolicy(roles={"leerkracht": ("I", "II"), "administratie": ("I",)}, parts=("I", "II"),
                       information_classes=("rapport",))
 NO_RETRY = RetryPolicy(attempts=1, initial=0.0, maximum=0.0)
+CLOCK = Clock(date(2099, 1, 1))
+"""A test clock for approvals (only a list's date later than the clock's day is refused)."""
+KEY = Identity(SECRET, "las_key").approval_key
 
 guardian_st = st.fixed_dictionaries({
     "authority": st.sampled_from(["yes", "no", "unknown"]),
@@ -118,14 +123,16 @@ def test_an_open_request_blocks_every_destroy_path(pupils: list[dict]) -> None: 
                                          today)
         tagging.refresh(w.store, w.state, w.audit, SCHEDULE, MAPPING, 0, "t", retry=NO_RETRY)
         # every destroy path, one after the other
-        list_id, _n = destruction.create_list(w.state, w.audit, SCHEDULE, today, "t")
-        destruction.approve(w.state, w.audit, list_id, "approver", "directeur", {})
-        destruction.execute(w.store, w.state, w.audit, SCHEDULE, list_id, today, 10_000, "t", retry=NO_RETRY)
-        destruction.purge(w.store, w.state, w.audit, today + timedelta(days=365), 0, "t")
+        list_id, n = destruction.create_list(w.state, w.audit, SCHEDULE, today, MAKER, Clock(today))
+        if n:
+            destruction.approve(w.state, w.audit, KEY, list_id, APPROVER, "directeur", {}, CLOCK)
+            destruction.execute(w.store, w.state, w.audit, SCHEDULE, list_id, Clock(today), 10_000, MAKER, KEY,
+                                retry=NO_RETRY)
+        destruction.purge(w.store, w.state, w.audit, SCHEDULE, Clock(today + timedelta(days=365)), 0, MAKER, KEY)
         for i in range(len(pupils)):
             row = w.state.find_pupil([w.identity.pseudonym_of("99XY", f"K{i}")])[0]
             transfer.export_part(w.store, w.state, w.audit, MAPPING, row, "II",
-                                 transfer.FolderDestination(Path(tmp) / "out"), True, "t", today)
+                                 transfer.FolderDestination(Path(tmp) / "out"), True, MAKER, SCHEDULE, Clock(today))
         for i, p in enumerate(pupils):
             if p["request"] == "open":
                 assert not _destroyed_or_removed(w, refs[i]), "a document under an open request was destroyed"

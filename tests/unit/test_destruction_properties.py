@@ -16,17 +16,23 @@ from hypothesis import strategies as st
 from sqlalchemy import select, update
 
 from connector import destruction, tagging
+from connector.clock import Clock
 from connector.execute import RetryPolicy
+from connector.identity import Identity
 from connector.mapping import load as load_mapping
 from connector.model import DossierRef
 from connector.retention import is_due, load_schedule, tag
 from connector.state import audit_log, destruction_items, documents
-from tests.conftest import World, make_world, pupil, reopen
+from tests.conftest import APPROVER, MAKER, SECRET, World, make_world, pupil, reopen
 
 MAPPING = load_mapping("po")
 CLASSES = sorted(MAPPING.classes)
 SCHEDULE = load_schedule("retention-po", classes=set(CLASSES))
 NO_RETRY = RetryPolicy(attempts=1, initial=0.0, maximum=0.0)
+CLOCK = Clock(date(2099, 1, 1))
+"""A test clock for approvals (only a list's date later than the clock's day is refused)."""
+KEY = Identity(SECRET, "las_key").approval_key
+ON = Clock(date(2026, 11, 24))
 
 pupil_st = st.fixed_dictionaries({
     "left": st.one_of(st.none(), st.dates(min_value=date(2015, 1, 1), max_value=date(2026, 1, 1))),
@@ -70,18 +76,22 @@ def test_destruction_never_early_held_blocked_or_unapproved(pupils: list[dict], 
         setup(w, pupils)
         seen_destroyed: set[str] = set()
         for today in sorted(todays):
-            list_id, _n = destruction.create_list(w.state, w.audit, SCHEDULE, today, "t")
+            list_id, n = destruction.create_list(w.state, w.audit, SCHEDULE, today, MAKER, Clock(today))
+            if not n:
+                continue
             _head, items = destruction.load_list(w.state, list_id)
             rejects = {i["id"]: "kept" for k, i in enumerate(items) if k % 2 and pupils[0]["reject"]}
-            destruction.approve(w.state, w.audit, list_id, "approver", "directeur", rejects)
-            destruction.execute(w.store, w.state, w.audit, SCHEDULE, list_id, today, 10_000, "t", retry=NO_RETRY)
+            destruction.approve(w.state, w.audit, KEY, list_id, APPROVER, "directeur", rejects, CLOCK)
+            destruction.execute(w.store, w.state, w.audit, SCHEDULE, list_id, Clock(today), 10_000, MAKER, KEY,
+                                retry=NO_RETRY)
             _head, items = destruction.load_list(w.state, list_id)
             for item in items:
                 if item["status"] != "destroyed":
                     continue
                 assert item["decision"] == "approved" and item["id"] not in rejects
                 assert not w.state.on_hold(item["external_id"], item["part"])
-                facts = w.state.facts_for(item["external_id"], w.state.recorded(item["external_id"]).spec.departure)  # type: ignore[union-attr]
+                recorded = w.state.recorded(item["external_id"])
+                facts = w.state.facts_for(item["external_id"], recorded.spec.departure)  # type: ignore[union-attr]
                 fresh = tag(facts, item["doc_class"], SCHEDULE)
                 assert is_due(fresh, today) and not fresh.blocked and fresh.due is not None and fresh.due <= today
             ids = destroyed_ids(w)
@@ -103,9 +113,9 @@ def test_destruction_never_early_held_blocked_or_unapproved(pupils: list[dict], 
 def test_a_list_edited_after_approval_is_refused(world: World) -> None:
     setup(world, [{"left": date(2020, 1, 1), "referred": False, "docs": ["rapport", "toetsuitslagen"],
                    "hold": None, "reject": False}])
-    list_id, n = destruction.create_list(world.state, world.audit, SCHEDULE, date(2026, 11, 24), "t")
+    list_id, n = destruction.create_list(world.state, world.audit, SCHEDULE, date(2026, 11, 24), MAKER, ON)
     assert n == 2
-    destruction.approve(world.state, world.audit, list_id, "approver", None, {})
+    destruction.approve(world.state, world.audit, KEY, list_id, APPROVER, None, {}, CLOCK)
     with world.state.transaction() as conn:
         conn.execute(update(destruction_items).where(destruction_items.c.list_id == list_id)
                      .values(category="administratie"))
@@ -113,28 +123,26 @@ def test_a_list_edited_after_approval_is_refused(world: World) -> None:
 
     from connector.errors import ConfigError
     with pytest.raises(ConfigError, match="changed after its approval"):
-        destruction.execute(world.store, world.state, world.audit, SCHEDULE, list_id, date(2026, 11, 24), 100, "t")
+        destruction.execute(world.store, world.state, world.audit, SCHEDULE, list_id, ON, 100, MAKER, KEY)
 
 
 def test_a_hold_placed_after_approval_stops_the_destroy(world: World) -> None:
     setup(world, [{"left": date(2020, 1, 1), "referred": False, "docs": ["rapport"], "hold": None, "reject": False}])
-    list_id, _ = destruction.create_list(world.state, world.audit, SCHEDULE, date(2026, 11, 24), "t")
-    destruction.approve(world.state, world.audit, list_id, "approver", None, {})
+    list_id, _ = destruction.create_list(world.state, world.audit, SCHEDULE, date(2026, 11, 24), MAKER, ON)
+    destruction.approve(world.state, world.audit, KEY, list_id, APPROVER, None, {}, CLOCK)
     row = world.state.find_pupil([world.identity.pseudonym_of("99XY", "K0")])[0]
     with world.state.transaction() as conn:
         world.state.add_hold(conn, row, None, "inzageverzoek", "t")
-    report = destruction.execute(world.store, world.state, world.audit, SCHEDULE, list_id, date(2026, 11, 24),
-                                 100, "t")
+    report = destruction.execute(world.store, world.state, world.audit, SCHEDULE, list_id, ON, 100, MAKER, KEY)
     assert report.destroyed == 0 and report.skipped[0]["reason"] == "on hold"
 
 
 def test_the_per_run_cap_stops_before_anything_is_destroyed(world: World) -> None:
     setup(world, [{"left": date(2020, 1, 1), "referred": False, "docs": ["rapport"] * 3, "hold": None,
                    "reject": False}])
-    list_id, _ = destruction.create_list(world.state, world.audit, SCHEDULE, date(2026, 11, 24), "t")
-    destruction.approve(world.state, world.audit, list_id, "approver", None, {})
-    report = destruction.execute(world.store, world.state, world.audit, SCHEDULE, list_id, date(2026, 11, 24),
-                                 2, "t")
+    list_id, _ = destruction.create_list(world.state, world.audit, SCHEDULE, date(2026, 11, 24), MAKER, ON)
+    destruction.approve(world.state, world.audit, KEY, list_id, APPROVER, None, {}, CLOCK)
+    report = destruction.execute(world.store, world.state, world.audit, SCHEDULE, list_id, ON, 2, MAKER, KEY)
     assert report.stopped_by == "max_per_run" and report.destroyed == 0
     assert destroyed_ids(world) == []
 
@@ -142,8 +150,8 @@ def test_the_per_run_cap_stops_before_anything_is_destroyed(world: World) -> Non
 def test_a_crash_mid_destruction_is_finished_without_destroying_twice(world: World) -> None:
     setup(world, [{"left": date(2020, 1, 1), "referred": False, "docs": ["rapport"] * 4, "hold": None,
                    "reject": False}])
-    list_id, _ = destruction.create_list(world.state, world.audit, SCHEDULE, date(2026, 11, 24), "t")
-    destruction.approve(world.state, world.audit, list_id, "approver", None, {})
+    list_id, _ = destruction.create_list(world.state, world.audit, SCHEDULE, date(2026, 11, 24), MAKER, ON)
+    destruction.approve(world.state, world.audit, KEY, list_id, APPROVER, None, {}, CLOCK)
 
     class Crash(BaseException):
         pass
@@ -168,13 +176,13 @@ def test_a_crash_mid_destruction_is_finished_without_destroying_twice(world: Wor
 
     with contextlib.suppress(Crash):
         destruction.execute(Dying(world.store), world.state, world.audit, SCHEDULE, list_id,  # type: ignore[arg-type]
-                            date(2026, 11, 24), 100, "t")
+                            ON, 100, MAKER, KEY)
     world.state.engine.dispose()
     w2 = reopen(world)
-    report = destruction.execute(w2.store, w2.state, w2.audit, SCHEDULE, list_id, date(2026, 11, 24), 100, "t")
+    report = destruction.execute(w2.store, w2.state, w2.audit, SCHEDULE, list_id, ON, 100, MAKER, KEY)
     assert report.resumed == 2  # the row killed after the DMS call, and the one not yet sent
     ids = destroyed_ids(w2)
     assert len(ids) == len(set(ids)) == 4
-    cert = destruction.certificate(w2.state, list_id, "filesystem", True, 30)
+    cert = destruction.certificate(w2.state, w2.audit, KEY, list_id, "filesystem", True, 30)
     assert cert["counts"]["destroyed"] == 4 and cert["not_destroyed"] == []
     assert w2.state.pending() == []
