@@ -1051,6 +1051,26 @@ def dlist_approve(config_path: Path, list_id: int, as_name: str, secret_ref: str
     _echo(result | {"ok": True, "files": files}, as_json, human)
 
 
+@dlist_group.command("cancel")
+@config_option
+@click.argument("list_id", type=int)
+@click.option("--reason", required=True, help="Why the list is withdrawn.")
+@acting
+@json_option
+def dlist_cancel(config_path: Path, list_id: int, reason: str, as_name: str, secret_ref: str | None,
+                 as_json: bool) -> None:
+    """Withdraw list LIST_ID before it is carried out; its items are offered on the next list."""
+    with _app(config_path, as_json) as app:
+        user = _acting_user(app, as_name, secret_ref, as_json, "list.cancel")
+        try:
+            destruction.cancel(app.state, app.audit, list_id, user, reason)
+        except ConnectorError as exc:
+            _fail(str(exc), as_json)
+        files = _write_list_files(app, list_id)
+    _echo({"ok": True, "list": list_id, "status": "cancelled", "files": files}, as_json,
+          lambda: out_console.print(f"list {list_id} cancelled by {user.name}", highlight=False))
+
+
 @dlist_group.command("execute")
 @config_option
 @click.argument("list_id", type=int)

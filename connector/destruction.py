@@ -333,6 +333,20 @@ def approve(state: StateStore, audit: AuditLog, key: bytes, list_id: int, by: Us
             "status": values["status"]}
 
 
+def cancel(state: StateStore, audit: AuditLog, list_id: int, by: User, reason: str) -> None:
+    """Withdraw a list that is not carried out (a draft nobody will approve, a list overtaken by
+    events): its items are offered again on the next list. Removals already done stay done."""
+    by.require("list.cancel")
+    head, _items = load_list(state, list_id)
+    if head["status"] not in ("draft", "approving", "approved", "preview", "empty"):
+        raise ConfigError(f"list {list_id} is {head['status']}; only a list not yet carried out can be cancelled")
+    if not reason.strip():
+        raise ConfigError("give the reason for cancelling the list")
+    with state.transaction() as conn:
+        conn.execute(update(destruction_lists).where(destruction_lists.c.id == list_id).values(status="cancelled"))
+        audit.append(conn, by.name, "destruction.list.cancelled", None, {"list": list_id, "reason": reason})
+
+
 # -- the gate ------------------------------------------------------------------------------------
 
 class Gate:
@@ -418,7 +432,7 @@ class Gate:
                 return f"not in the trash by this list (document is {row['doc_status']})"
             if row["purged_at"] is not None:
                 return "purged already"
-            trashed = datetime.fromisoformat(row["done_at"]).date()
+            trashed = row["trashed_on"] or datetime.fromisoformat(row["done_at"]).date()
             if trashed + timedelta(days=self.grace_days) > today:
                 return f"in the grace period until {(trashed + timedelta(days=self.grace_days)).isoformat()}"
         facts: PupilFacts = self.state.facts_for(row["external_id"], row["las_departure"])
@@ -505,7 +519,8 @@ def _execute(store: DocumentStore, state: StateStore, audit: AuditLog, schedule:
             else:
                 report.would_destroy += 1
         return report
-    executor = Executor(store, state, audit, by.name, retry, guard=gate.check, stamp=clock.stamp())
+    executor = Executor(store, state, audit, by.name, retry, guard=gate.check, stamp=clock.stamp(),
+                        today=clock.today())
     run_id = state.begin_run("destruction")
     outcome = Outcome()
     # rows a dead run left (the lock says no other run is alive), each through the gate again
@@ -567,7 +582,7 @@ def certificate(state: StateStore, audit: AuditLog, key: bytes, list_id: int, st
         "scope": ("Deze verklaring betreft de hieronder vermelde documenten in het documentmanagementsysteem. "
                   "Buiten de reikwijdte vallen back-ups, de eigen versiegeschiedenis en logboeken van het DMS "
                   "en kopieën buiten het DMS; die volgen hun eigen bewaartermijnen."),
-        "destroyed": [{"record": i["pseudonym"], "school": i["school"], "part": i["part"],
+        "destroyed": [{"record": i["pseudonym"], "document": i["doc_id"], "school": i["school"], "part": i["part"],
                        "class": i["doc_class"], "category": i["category"], "basis": i["basis"],
                        "due": i["due"], "destroyed_at": i["done_at"], "purged_at": i["purged_at"],
                        **({"verified": i["verified"]} if transfer else {})} for i in destroyed],
@@ -623,14 +638,17 @@ def purge(store: DocumentStore, state: StateStore, audit: AuditLog, schedule: Sc
 def _purge(store: DocumentStore, state: StateStore, audit: AuditLog, schedule: Schedule, clock: Clock,
            grace_days: int, by: User, key: bytes, required: int, retry: RetryPolicy | None,
            report: PurgeReport) -> None:
-    cutoff = (clock.today() - timedelta(days=grace_days) + timedelta(days=1)).isoformat()
+    # every item in the trash; the gate decides on each (its grace period, holds, facts)
     with state.engine.connect() as conn:
         rows = conn.execute(select(destruction_items).join(documents, documents.c.id == destruction_items.c.doc_id)
                             .where(destruction_items.c.status == "destroyed", destruction_items.c.purged_at.is_(None),
-                                   documents.c.status == "trashed", destruction_items.c.done_at < cutoff)
+                                   documents.c.status == "trashed")
                             .order_by(destruction_items.c.id)).mappings().all()
+    last = clock.today() - timedelta(days=grace_days)
+    rows = [r for r in rows if (r["trashed_on"] or datetime.fromisoformat(r["done_at"]).date()) <= last]
     gate = Gate(state, schedule, clock, key, required, grace_days)
-    executor = Executor(store, state, audit, by.name, retry, guard=gate.check, stamp=clock.stamp())
+    executor = Executor(store, state, audit, by.name, retry, guard=gate.check, stamp=clock.stamp(),
+                        today=clock.today())
     ops = [Operation(kind="purge_document", external_id=r["external_id"], pseudonym=r["pseudonym"],
                      document=DocumentRef(id=r["doc_id"], dossier_id=r["dossier_id"], part=r["part"],
                                           doc_class=r["doc_class"], name=r["doc_id"]),

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from connector.audit import AuditLog
@@ -91,10 +92,12 @@ class Executor:
     def __init__(self, store: DocumentStore, state: StateStore, audit: AuditLog, actor: str,
                  retry: RetryPolicy | None = None, guard: Guard | None = None, concurrency: int = 1,
                  breaker: int | None = None, should_stop: Callable[[], bool] | None = None,
-                 stamp: dict[str, str] | None = None) -> None:
-        """``stamp``: what every audit entry of a removal carries besides (a simulated clock)."""
+                 stamp: dict[str, str] | None = None, today: date | None = None) -> None:
+        """``stamp``: what every audit entry of a removal carries besides (a simulated clock);
+        ``today``: the day of the removals by their clock (the trash's grace starts then)."""
         self.store = store
         self.stamp = stamp or {}
+        self.today = today
         self.breaker = breaker
         self.should_stop = should_stop
         self.halted_by: str | None = None
@@ -265,7 +268,7 @@ class Executor:
             outcome.dms_writes += writes
             with self.state.transaction() as conn:
                 self.state.record_done(conn, op_id, op, ref.id, dup_pgn, dup_nb,
-                                       trashed=self.store.capabilities.trash)
+                                       trashed=self.store.capabilities.trash, on=self.today)
                 self.audit.append(conn, *self._entry(op, resumed))
             self._count(op, outcome)
 

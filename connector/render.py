@@ -65,19 +65,32 @@ def _pdf(title: str, lines: list[tuple[str, str]], rows: list[dict[str, Any]], c
     pdf.output(str(path))
 
 
+STATUS = {"building": "in opbouw", "draft": "concept, wacht op goedkeuring", "empty": "leeg: niets te vernietigen",
+          "preview": "voorbeeld voor een latere datum: kan niet worden goedgekeurd",
+          "approving": "gedeeltelijk goedgekeurd, wacht op een volgende goedkeuring", "approved": "goedgekeurd",
+          "rejected": "alle documenten afgewezen", "executed": "uitgevoerd", "cancelled": "ingetrokken"}
+"""List statuses in the words of the people who read the list."""
+
+
 def write_list(head: dict[str, Any], items: list[dict[str, Any]], folder: Path) -> dict[str, str]:
     folder.mkdir(parents=True, exist_ok=True)
-    title = f"Vernietigingslijst {head['id']}"
+    kind = "Overbrengingslijst" if head.get("kind") == "transfer" else "Vernietigingslijst"
+    title = f"{kind} {head['id']}"
     approved = f"{head['approved_by']} ({head['approved_role'] or '-'}) op {head['approved_at']}" \
         if head.get("approved_by") else "nog niet goedgekeurd"
     lines = [("Peildatum", str(head["as_of"])), ("Opgesteld door", str(head["created_by"])),
-             ("Opgesteld op", str(head["created"])), ("Status", str(head["status"])),
+             ("Opgesteld op", str(head["created"])), ("Status", STATUS.get(head["status"], str(head["status"]))),
              ("Goedkeuring", approved), ("Controlegetal (SHA-256)", str(head["digest"])),
              ("Aantal documenten", str(len(items))),
-             ("Aantal leerlingen", str(len({i["pseudonym"] for i in items})))]
+             ("Aantal leerlingen", str(len({i["pseudonym"] for i in items}))),
+             ("Benodigde goedkeuringen", f"{head.get('required_approvals') or 1}, niet door de opsteller")]
+    if head.get("kind") == "transfer":
+        lines.append(("Ontvanger", str(head.get("receiving"))))
     notes = ["Alleen documenten waarvan de maximale bewaartermijn is verstreken, die niet geblokkeerd zijn en "
              "waarvoor geen blokkade (hold) geldt. Bij uitvoering wordt dit per document opnieuw gecontroleerd.",
              "Grondslag per categorie: " + "; ".join(sorted({f"{i['category']}: {i['basis']}" for i in items}))]
+    decisions = {"pending": "open", "approved": "goedgekeurd", "rejected": "afgewezen"}
+    items = [dict(i, decision=decisions.get(i.get("decision") or "", i.get("decision"))) for i in items]
     html_path, pdf_path = folder / f"list-{head['id']}.html", folder / f"list-{head['id']}.pdf"
     html_path.write_text(_page(title, lines, _html_table(items, _LIST_COLUMNS), notes), encoding="utf-8")
     _pdf(title, lines, items, _LIST_COLUMNS, notes, pdf_path)
@@ -86,15 +99,24 @@ def write_list(head: dict[str, Any], items: list[dict[str, Any]], folder: Path) 
 
 def write_certificate(cert: dict[str, Any], folder: Path) -> dict[str, str]:
     folder.mkdir(parents=True, exist_ok=True)
-    title = f"Verklaring van vernietiging (lijst {cert['list']})"
+    title = f"{cert.get('title', 'Verklaring van vernietiging')} (lijst {cert['list']})"
+    if cert.get("simulated"):
+        title += f" - {cert['simulated']}"
     due_range = " t/m ".join(str(d) for d in cert["due_range"]) if cert["due_range"] else "-"
-    lines = [("Peildatum lijst", str(cert["as_of"])), ("Goedgekeurd door",
-             f"{cert['approved_by']} ({cert['approved_role'] or '-'}) op {cert['approved_at']}"),
+    approvals = "; ".join(f"{a['by']} ({a['role'] or '-'}) op {a['at']}" for a in cert.get("approvals", []))
+    lines = [("Peildatum lijst", str(cert["as_of"])), ("Opgesteld door", str(cert.get("made_by"))),
+             ("Goedgekeurd door", approvals or f"{cert['approved_by']} op {cert['approved_at']}"),
              ("Uitgevoerd", str(cert["executed_at"] or "nog niet volledig")),
              ("Vernietigd", f"{cert['counts']['destroyed']} documenten van {cert['counts']['pupils']} leerlingen"),
              ("Per categorie", ", ".join(f"{k}: {v}" for k, v in sorted(cert["counts"]["by_category"].items()))),
              ("Termijnen verstreken", due_range), ("Wijze", cert["method"]),
              ("Controlegetal lijst", str(cert["approved_digest"]))]
+    if cert.get("receiving"):
+        lines += [("Ontvanger", str(cert["receiving"])), ("Verificatie", str(cert.get("verification")))]
+    if cert.get("audit_anchor"):
+        lines.append(("Logboek bij afgifte", f"regel {cert['audit_anchor']['seq']}, {cert['audit_anchor']['hash']}"))
+    if cert.get("simulated"):
+        lines.insert(0, ("LET OP", str(cert["simulated"])))
     bases = sorted({f"{d['category']}: {d['basis']}" for d in cert["destroyed"]})
     notes = ["Grondslag: " + ("; ".join(bases) if bases else "-"), "Reikwijdte: " + cert["scope"]]
     if cert["not_destroyed"]:

@@ -157,7 +157,7 @@ transfers = Table(
     Column("pseudonym", String(40), nullable=False),
     Column("kind", String(16), nullable=False),  # okr | export
     Column("on", Date, nullable=False),
-    Column("receiving", String(64)),  # BRIN of the receiving school, or the destination
+    Column("receiving", Text),  # BRIN of the receiving school, or the destination (a folder, a DMS)
     Column("part", String(32)),
     Column("status", String(16), nullable=False),  # transferred | incomplete | failed
     Column("detail", Text),
@@ -238,6 +238,7 @@ destruction_items = Table(
     Column("detail", Text),
     Column("done_at", String(40)),
     Column("verified", String(64)),  # a transfer list: SHA-256 of the copy read back at the destination
+    Column("trashed_on", Date),  # the day (by the act's clock) the DMS put it in its trash: the grace starts
     Column("purged_at", String(40)),
 )
 
@@ -1221,17 +1222,19 @@ class StateStore:
                 staging.c.run_id == run_id, staging.c.rejected == 0, staging.c.departure.is_not(None),
                 dossiers.c.departure.is_(None), dossiers.c.ref_id.is_not(None))).scalar() or 0)
 
-    def departure_ending(self, run_id: int) -> list[str]:
+    def departure_ending(self, run_id: int) -> list[tuple[str, date | None]]:
         """Pupils in this snapshot without a departure date who had one (from the LAS, or
-        recorded by a person): each may be a re-enrolment, whatever else changed."""
+        recorded by a person), with the LAS's departure as recorded before this snapshot: each
+        may be a re-enrolment, whatever else changed."""
         with self.engine.connect() as conn:
             staged = select(staging.c.external_id).where(
                 staging.c.run_id == run_id, staging.c.rejected == 0, staging.c.external_id.is_not(None),
                 staging.c.departure.is_(None))
-            from_las = select(dossiers.c.external_id).where(dossiers.c.external_id.in_(staged),
-                                                            dossiers.c.departure.is_not(None))
-            by_hand = select(facts.c.external_id).where(facts.c.external_id.in_(staged), facts.c.kind == "departure")
-            return sorted(set(conn.execute(from_las).scalars()) | set(conn.execute(by_hand).scalars()))
+            from_las = dict(conn.execute(select(dossiers.c.external_id, dossiers.c.departure).where(
+                dossiers.c.external_id.in_(staged), dossiers.c.departure.is_not(None))).all())
+            by_hand = set(conn.execute(select(facts.c.external_id).where(
+                facts.c.external_id.in_(staged), facts.c.kind == "departure")).scalars())
+        return sorted((eid, from_las.get(eid)) for eid in set(from_las) | by_hand)
 
     def dossier_count(self) -> int:
         with self.engine.connect() as conn:
@@ -1469,7 +1472,7 @@ class StateStore:
         return {r[0]: int(r[1]) for r in rows}
 
     def record_done(self, conn: Connection, op_id: int, op: Operation, ref_id: str,
-                    dup_pgn: str | None, dup_nb: str | None, trashed: bool = False) -> None:
+                    dup_pgn: str | None, dup_nb: str | None, trashed: bool = False, on: date | None = None) -> None:
         """Mark a journal row done and record what the DMS now holds (inside the caller's
         transaction, together with the audit entry)."""
         if op.kind not in GUARDED_KINDS:
@@ -1491,7 +1494,7 @@ class StateStore:
                      .values(status="trashed" if trashed else "destroyed", updated=stamp))
         if op.item_id is not None:
             conn.execute(update(destruction_items).where(destruction_items.c.id == op.item_id)
-                         .values(status="destroyed", done_at=stamp,
+                         .values(status="destroyed", done_at=stamp, trashed_on=on or date.today(),
                                  detail="in the DMS trash until purged" if trashed else None))
 
     def record_done_many(self, conn: Connection, done: list[tuple[int, Operation, str, str | None, str | None]]

@@ -341,12 +341,12 @@ def _run(executor: Executor, state: StateStore, audit: AuditLog, options: SyncOp
         if state.facts_for(external_id, None).departure is None:
             report.vanished.append({"record": pseudonym, "since": since.isoformat(),
                                     "note": "vanished without departure date; dossier kept"})
-    for external_id in ending:
-        # in the snapshot without a departure date after one was recorded (by the LAS or by a
-        # person): a re-enrolment, whatever else changed, and the clock stops (keeping longer is
-        # the safe side)
-        facts = state.facts_for(external_id, None)
-        if facts.clock_start is not None:
+    for external_id, las_before in ending:
+        # in the snapshot without a departure date while a clock ran (from the LAS's departure
+        # or one recorded by a person): a re-enrolment, whatever else changed, and the clock
+        # stops, also should the LAS later give back a departure from before it (keeping longer
+        # is the safe side)
+        if state.facts_for(external_id, las_before).clock_start is not None:
             with state.transaction() as conn:
                 state.record_fact(conn, external_id, "reenrolled", today, options.actor,
                                   "in the LAS snapshot without a departure date after a recorded departure")

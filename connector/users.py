@@ -9,6 +9,7 @@ execution, hold and fact is done as an authenticated user, and the audit log nam
 Roles, and what they may do:
 
     maker     make destruction lists and transfer lists, record facts, place holds
+              (anyone may cancel a list that is not carried out yet: the safe direction)
     approver  approve or reject a list (never one they made), place and lift holds
     executor  execute an approved list, purge the trash after the grace period, place holds
     admin     add and disable users, place and lift holds, record facts
@@ -43,6 +44,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "list.create": frozenset({"maker"}),
     "list.approve": frozenset({"approver"}),
     "list.execute": frozenset({"executor"}),
+    "list.cancel": frozenset(ROLES),
     "purge": frozenset({"executor"}),
     "transfer": frozenset({"maker"}),
     "fact.record": frozenset({"maker", "admin"}),

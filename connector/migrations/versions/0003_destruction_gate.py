@@ -1,6 +1,6 @@
 """The destruction gate: users with roles, signed approvals (several per list), transfer lists,
 the audit head keyed and anchored, and the departure date staged with each snapshot record (for
-the mass-departure rail and re-enrolment).
+the mass-departure rail and re-enrolment); a transfer's destination may be longer than a BRIN.
 
 Revision ID: 0003
 Revises: 0002
@@ -27,7 +27,8 @@ COLUMNS: dict[str, list[sa.Column[object]]] = {
         sa.Column("certified_seq", sa.Integer()),
         sa.Column("certified_hash", sa.String(64)),
     ],
-    "destruction_items": [sa.Column("verified", sa.String(64)), sa.Column("purged_at", sa.String(40))],
+    "destruction_items": [sa.Column("verified", sa.String(64)), sa.Column("trashed_on", sa.Date()),
+                          sa.Column("purged_at", sa.String(40))],
     "staging": [sa.Column("departure", sa.Date())],
     "audit_head": [sa.Column("mac", sa.String(64))],
 }
@@ -43,6 +44,11 @@ def upgrade() -> None:
         for column in columns:
             if column.name not in have:
                 op.add_column(table, column)
+    # a destination is a folder or another DMS's label, often longer than a BRIN
+    receiving = next(c for c in inspector.get_columns("transfers") if c["name"] == "receiving")
+    if not isinstance(receiving["type"], sa.Text):
+        with op.batch_alter_table("transfers") as batch:
+            batch.alter_column("receiving", type_=sa.Text(), existing_type=sa.String(64))
     if "destruction_approvals" not in tables:
         op.create_table(
             "destruction_approvals",
@@ -75,6 +81,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("transfers") as batch:
+        batch.alter_column("receiving", type_=sa.String(64), existing_type=sa.Text())
     op.drop_table("users")
     op.drop_index("ix_destruction_approvals_list_id", table_name="destruction_approvals")
     op.drop_table("destruction_approvals")
