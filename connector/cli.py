@@ -152,6 +152,8 @@ class App:
         cfg = self.loaded.config
         values: dict[str, Any] = {
             "min_snapshot_ratio": cfg.safety.min_snapshot_ratio,
+            "max_new_departures": cfg.safety.max_new_departures,
+            "max_departure_future_days": cfg.safety.max_departure_future_days,
             "hold_suspected_duplicates": cfg.safety.hold_suspected_duplicates, "actor": actor,
             "concurrency": cfg.execution.concurrency, "breaker": cfg.execution.breaker,
             "source_key": self.source_key()}
@@ -334,11 +336,12 @@ def _progress(enabled: bool) -> tuple[Callable[[str, int], None], Progress | Non
 
 
 def _run_sync(config_path: Path, as_json: bool, report_file: Path | None, dry_run: bool,
-              accept_snapshot: bool, by: str | None, list_ops: bool) -> None:
+              accept_snapshot: bool, by: str | None, list_ops: bool, accept_departures: bool = False) -> None:
     with _app(config_path, as_json) as app:
-        actor = f"leerdossier sync (accepted by {by})" if accept_snapshot and by else "leerdossier sync"
+        accepted = accept_snapshot or accept_departures
+        actor = f"leerdossier sync (accepted by {by})" if accepted and by else "leerdossier sync"
         options = app.sync_options(actor, dry_run=dry_run, accept_snapshot=accept_snapshot,
-                                   list_operations=list_ops)
+                                   accept_departures=accept_departures, list_operations=list_ops)
         update, bar = _progress(not as_json and err_console.is_terminal)
         try:
             with bar or nullcontext():
@@ -419,14 +422,18 @@ def _summary(r: SyncReport, list_ops: bool) -> None:
               help="Also write the run's report as JSON to this file.")
 @click.option("--accept-snapshot", is_flag=True,
               help="Accept a snapshot that is much smaller than the last good one (audited).")
-@click.option("--by", help="Who accepts the snapshot (with --accept-snapshot).")
+@click.option("--accept-departures", is_flag=True,
+              help="Accept a snapshot in which many pupils gain a departure date at once (audited).")
+@click.option("--by", help="Who accepts (with --accept-snapshot or --accept-departures).")
 @json_option
 def sync_cmd(config_path: Path, dry_run: bool, report_file: Path | None, accept_snapshot: bool,
-             by: str | None, as_json: bool) -> None:
+             accept_departures: bool, by: str | None, as_json: bool) -> None:
     """Make every pupil's dossier current in the DMS."""
-    if accept_snapshot and not by:
-        _fail("--accept-snapshot needs --by NAME: the person who decided the snapshot is right", as_json)
-    _run_sync(config_path, as_json, report_file, dry_run, accept_snapshot, by, list_ops=False)
+    if (accept_snapshot or accept_departures) and not by:
+        _fail("--accept-snapshot and --accept-departures need --by NAME: the person who decided the snapshot "
+              "is right", as_json)
+    _run_sync(config_path, as_json, report_file, dry_run, accept_snapshot, by, list_ops=False,
+              accept_departures=accept_departures)
 
 
 @main.command("plan")

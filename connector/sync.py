@@ -286,7 +286,7 @@ def _run(executor: Executor, state: StateStore, audit: AuditLog, options: SyncOp
                              "export; when the departures are right, rerun with --accept-departures.")
         if not options.dry_run:
             audit.record(options.actor, "departures.accepted", None, {"school": school, "departures": departing,
-                                                                      "limit": limit})
+                                                                      "limit": limit, "run": run_id})
     ending = [] if options.dry_run else state.departure_ending(run_id)
 
     suspected = state.suspected_duplicates(run_id)

@@ -367,3 +367,21 @@ def test_the_due_gauge_counts_only_what_the_gate_would_let_go(world: World) -> N
     assert destruction.due_count(world.state, SCHEDULE, TODAY) == len(listed) == 1  # K1's rapport only
     with world.state.engine.connect() as conn:
         assert conn.execute(select(destruction_items)).first() is None
+
+
+def test_the_service_makes_lists_and_purges_but_never_approves(world: World) -> None:
+    from connector.users import SERVICE
+
+    left_long_ago(world, ["K1"], ["rapport"])
+    list_id, n = destruction.create_list(world.state, world.audit, SCHEDULE, TODAY, SERVICE, CLOCK)
+    assert n == 1
+    with pytest.raises(NotPermitted):
+        destruction.approve(world.state, world.audit, KEY, list_id, SERVICE, None, {}, CLOCK)
+    with pytest.raises(NotPermitted):
+        destruction.execute(world.store, world.state, world.audit, SCHEDULE, list_id, CLOCK, 100, SERVICE, KEY)
+    destruction.approve(world.state, world.audit, KEY, list_id, APPROVER, None, {}, CLOCK)
+    assert destruction.execute(world.store, world.state, world.audit, SCHEDULE, list_id, CLOCK, 100, MAKER,
+                               KEY).destroyed == 1
+    later = Clock(TODAY + timedelta(days=30))
+    assert destruction.purge(world.store, world.state, world.audit, SCHEDULE, later, 30, SERVICE, KEY).purged == 1
+    assert world.audit.verify().ok
