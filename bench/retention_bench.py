@@ -59,7 +59,12 @@ def phase_list(folder: Path) -> dict[str, Any]:
 
     state = StateStore(f"sqlite:///{folder / 'state.db'}")
     started = time.perf_counter()
-    list_id, items = destruction.create_list(state, AuditLog(state, b"k" * 32), _schedule(), LIST_DAY, "bench")
+    from connector.clock import Clock
+    from connector.users import User
+
+    maker = User(name="bench", roles=frozenset({"maker"}))
+    list_id, items = destruction.create_list(state, AuditLog(state, b"k" * 32), _schedule(), LIST_DAY, maker,
+                                             Clock(LIST_DAY))
     return {"seconds": time.perf_counter() - started, "rss_mb": plan_bench.rss_mb(), "items": items, "list": list_id}
 
 

@@ -397,6 +397,7 @@ class Gate:
         with self.state.engine.connect() as conn:
             row = conn.execute(
                 select(destruction_items, destruction_lists.c.kind.label("list_kind"),
+                       destruction_lists.c.status.label("list_status"),
                        documents.c.status.label("doc_status"), documents.c.doc_class.label("doc_class_now"),
                        documents.c.part.label("part_now"), dossiers.c.departure.label("las_departure"))
                 .join(destruction_lists, destruction_lists.c.id == destruction_items.c.list_id)
@@ -408,6 +409,8 @@ class Gate:
         problem = self.verify_list(row["list_id"])
         if problem:
             return problem
+        if row["list_status"] not in ("approved", "executed"):
+            return f"the list is {row['list_status']} now"  # cancelled while this run went on
         approved = self._approved[row["list_id"]]
         assert isinstance(approved, dict)
         was = approved.get(row["id"])

@@ -385,3 +385,32 @@ def test_the_service_makes_lists_and_purges_but_never_approves(world: World) -> 
     later = Clock(TODAY + timedelta(days=30))
     assert destruction.purge(world.store, world.state, world.audit, SCHEDULE, later, 30, SERVICE, KEY).purged == 1
     assert world.audit.verify().ok
+
+
+def test_a_list_cancelled_while_it_runs_removes_nothing_more(world: World) -> None:
+    left_long_ago(world, ["K1"], ["rapport", "toetsuitslagen"])
+    list_id = approved_list(world)
+
+    class Cancelling:
+        """Someone cancels the list right after the first removal."""
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(world.store, name)
+
+        @property
+        def capabilities(self) -> object:
+            return world.store.capabilities
+
+        def destroy(self, doc: DocumentRef) -> None:
+            self.calls += 1
+            world.store.destroy(doc)
+            if self.calls == 1:
+                with world.state.transaction() as conn:
+                    conn.execute(update(destruction.destruction_lists).values(status="cancelled"))
+
+    report = destruction.execute(Cancelling(), world.state, world.audit, SCHEDULE, list_id, CLOCK, 100,  # type: ignore[arg-type]
+                                 MAKER, KEY)
+    assert report.destroyed == 1 and report.skipped[0]["reason"] == "the list is cancelled now"
