@@ -2,6 +2,11 @@
 the audit head keyed and anchored, and the departure date staged with each snapshot record (for
 the mass-departure rail and re-enrolment); a transfer's destination may be longer than a BRIN.
 
+A list approved before this version has no signed approval: the gate refuses it until users of
+the install approve it again (and then only as a draft made anew: make a new list). Documents
+that an earlier version removed at the source after a transfer (status ``transferred``) stay in
+the DMS trash; they are on no approved list, so no purge takes them.
+
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-01 22:00:00
