@@ -30,7 +30,7 @@ from connector import mapping as mapping_mod
 from connector import users as users_mod
 from connector.access import AccessPolicy
 from connector.audit import Anchor, AuditLog, nen7513
-from connector.clock import Clock, for_irreversible
+from connector.clock import SIMULATED, Clock, for_irreversible
 from connector.errors import ConfigError, ConnectorError, RejectedRecord, SourceError
 from connector.identity import Identity
 from connector.mapping import Mapping
@@ -948,8 +948,11 @@ def _write_list_files(app: App, list_id: int) -> dict[str, str]:
     data = {"list": head, "approvals": [{k: a[k] for k in ("approver", "role", "at", "rejected")}
                                         for a in destruction.approvals(app.state, list_id)],
             "items": _public_items(items)}
+    simulated = SIMULATED if app.loaded.config.testing.simulated_clock else None
+    if simulated:
+        data["simulated"] = simulated
     _private_write(folder / f"list-{list_id}.json", json.dumps(data, indent=2, default=str) + "\n")
-    files = render.write_list(head, _public_items(items), folder)
+    files = render.write_list(head, _public_items(items), folder, simulated)
     _tighten(folder, files)
     return {"json": str(folder / f"list-{list_id}.json"), **files}
 

@@ -72,10 +72,12 @@ STATUS = {"building": "in opbouw", "draft": "concept, wacht op goedkeuring", "em
 """List statuses in the words of the people who read the list."""
 
 
-def write_list(head: dict[str, Any], items: list[dict[str, Any]], folder: Path) -> dict[str, str]:
+def write_list(head: dict[str, Any], items: list[dict[str, Any]], folder: Path,
+               simulated: str | None = None) -> dict[str, str]:
+    """``simulated``: the install runs on a simulated clock, and the list says so."""
     folder.mkdir(parents=True, exist_ok=True)
     kind = "Overbrengingslijst" if head.get("kind") == "transfer" else "Vernietigingslijst"
-    title = f"{kind} {head['id']}"
+    title = f"{kind} {head['id']}" + (f" - {simulated}" if simulated else "")
     approved = f"{head['approved_by']} ({head['approved_role'] or '-'}) op {head['approved_at']}" \
         if head.get("approved_by") else "nog niet goedgekeurd"
     lines = [("Peildatum", str(head["as_of"])), ("Opgesteld door", str(head["created_by"])),
@@ -86,6 +88,8 @@ def write_list(head: dict[str, Any], items: list[dict[str, Any]], folder: Path) 
              ("Benodigde goedkeuringen", f"{head.get('required_approvals') or 1}, niet door de opsteller")]
     if head.get("kind") == "transfer":
         lines.append(("Ontvanger", str(head.get("receiving"))))
+    if simulated:
+        lines.insert(0, ("LET OP", simulated))
     notes = ["Alleen documenten waarvan de maximale bewaartermijn is verstreken, die niet geblokkeerd zijn en "
              "waarvoor geen blokkade (hold) geldt. Bij uitvoering wordt dit per document opnieuw gecontroleerd.",
              "Grondslag per categorie: " + "; ".join(sorted({f"{i['category']}: {i['basis']}" for i in items}))]

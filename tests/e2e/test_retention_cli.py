@@ -96,6 +96,7 @@ def test_whole_destruction_flow(tmp_path: Path) -> None:
     list_id = str(created["list"])
     listed = pypdf.PdfReader(created["files"]["pdf"]).pages[0].extract_text()
     assert "Vernietigingslijst" in listed and "psychologisch_rapport" in listed
+    assert "gesimuleerde datum" in listed  # an install for tests says so on everything it makes
 
     assert run("destruction", "list", "execute", "--config", c, list_id,
                *acting("maker")).exit_code == 1  # not approved
@@ -116,6 +117,7 @@ def test_whole_destruction_flow(tmp_path: Path) -> None:
     assert any(n["decision"] == "rejected" for n in cert["not_destroyed"])
     text = pypdf.PdfReader(done["certificate"]["pdf"]).pages[0].extract_text()
     assert "Verklaring van vernietiging" in text and "approver" in text and "Reikwijdte" in text
+    assert "geen geldige verklaring" in text
     assert "back-ups" in text
     for value in ("Aalbers", "LL000003"):
         assert value not in json.dumps(cert) and value not in text
