@@ -1162,12 +1162,16 @@ def file_anchors(app: App) -> list[Anchor]:
     """The audit heads recorded in the list and certificate files of the output folder."""
     out: list[Anchor] = []
     folder = _output(app)
-    for path in sorted(folder.glob("certificate-*.json")) if folder.is_dir() else ():
+    for path in sorted(folder.glob("*-*.json")) if folder.is_dir() else ():
         try:
-            anchor = json.loads(path.read_text(encoding="utf-8")).get("audit_anchor")
-            if anchor:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if path.name.startswith("certificate-") and data.get("audit_anchor"):
+                anchor = data["audit_anchor"]
                 out.append(Anchor(f"certificate file {path.name}", int(anchor["seq"]), str(anchor["hash"])))
-        except (OSError, ValueError, KeyError, TypeError):
+            elif path.name.startswith("list-") and data.get("list", {}).get("anchor_seq") is not None:
+                head = data["list"]
+                out.append(Anchor(f"list file {path.name}", int(head["anchor_seq"]), str(head["anchor_hash"])))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue
     return out
 

@@ -294,3 +294,27 @@ def test_square_brackets_in_what_people_wrote_are_printed_as_text(tmp_path: Path
     r = run("schedule", "show", "--config", str(cfg))
     assert r.exit_code == 0, r.output
     assert f"basis: {basis}" in r.output and f"school override: {basis}" in r.output
+
+
+def test_audit_verify_finds_a_log_emptied_behind_the_list_and_certificate_files(tmp_path: Path) -> None:
+    import sqlite3
+
+    cfg, export = setup(tmp_path)
+    c = str(cfg)
+    drop(export, "LL000003")
+    js("sync", "--config", c, "--accept-snapshot", "--by", "test")
+    js("pupil", "left", "--config", c, "LL000003", "--date", "2020-07-01", *acting("maker"))
+    made = js("destruction", "list", "create", "--config", c, *acting("maker"))[1]
+    js("destruction", "list", "approve", "--config", c, str(made["list"]), *acting("approver"))
+    assert js("destruction", "list", "execute", "--config", c, str(made["list"]), *acting("maker"))[1]["destroyed"]
+    assert js("audit", "verify", "--config", c)[1]["ok"]
+    # the state and its head file both emptied: the files in the output folder still tell
+    with sqlite3.connect(tmp_path / "state.db") as conn:
+        conn.execute("delete from audit")
+        conn.execute("delete from audit_head")
+        conn.execute("update destruction_lists set anchor_seq = null, certified_seq = null")
+        conn.execute("delete from destruction_approvals")
+    (tmp_path / "state.db.audit-head").unlink()
+    code, result = js("audit", "verify", "--config", c)
+    assert code == 1 and any("list file" in p for p in result["problems"])
+    assert any("certificate file" in p for p in result["problems"])
