@@ -86,15 +86,19 @@ def refuse_doctype(head: bytes, label: str) -> None:
         if lt < 0:
             return
         if text.startswith(b"<?", lt):
-            pos = text.find(b"?>", lt) + 2
+            end, close = text.find(b"?>", lt + 2), 2
         elif text.startswith(b"<!--", lt):
-            pos = text.find(b"-->", lt) + 3
+            end, close = text.find(b"-->", lt + 4), 3
         elif text[lt:lt + 9].upper() == b"<!DOCTYPE":
             raise doctype_error(label)
         else:
             return  # the root element: no DTD before it
-        if pos < 2:
-            return  # unterminated prolog item: the parser reports it
+        if end < 0:
+            # a declaration or comment still open where the head ends: a DTD could follow it
+            # unseen, so the document is refused rather than read
+            raise SourceError(f"{label}: refused: the prolog (declaration and comments before the first "
+                              f"element) does not end within the first {len(head)} bytes")
+        pos = end + close  # always past ``lt``: the scan moves forward on every turn
 
 
 def doctype_error(label: str) -> SourceError:
