@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager, nullcontext
@@ -89,11 +90,10 @@ class App:
     state: StateStore
     audit: AuditLog
 
-    def clock(self, today: str | None) -> Clock:
+    def clock(self, today: date | None) -> Clock:
         """The clock of an irreversible act: the real one; ``--today`` only on an install marked
         ``[testing] simulated_clock``."""
-        return for_irreversible(date.fromisoformat(today) if today else None,
-                                self.loaded.config.testing.simulated_clock)
+        return for_irreversible(today, self.loaded.config.testing.simulated_clock)
 
     def user(self, name: str, secret_ref: str | None) -> User:
         """The user NAME, authenticated with their secret (by reference, or at a prompt)."""
@@ -266,6 +266,26 @@ def _app(config_path: Path, as_json: bool) -> Iterator[App]:
         yield app
     finally:
         app.state.close()
+
+
+class DateParam(click.ParamType):  # type: ignore[type-arg]
+    """Every date a command takes: YYYY-MM-DD, or one clear message (never a traceback)."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
+        if isinstance(value, date):
+            return value
+        text = str(value)
+        try:
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+                raise ValueError(text)
+            return date.fromisoformat(text)
+        except ValueError:
+            self.fail(f"expected YYYY-MM-DD, got {text[:40]!r}", param, ctx)
+
+
+DATE = DateParam()
 
 
 def read_secret_ref(loaded: config_mod.LoadedConfig, ref: str, loc: list[str]) -> str:
@@ -631,11 +651,6 @@ def dms_init(config_path: Path, as_json: bool) -> None:
 
 # -- retention -------------------------------------------------------------------------------
 
-def _today(value: str | None) -> date:
-    return date.fromisoformat(value) if value else date.today()
-
-
-today_option = click.option("--today", help="Act as if today were this date (YYYY-MM-DD; for demos and tests).")
 
 
 def _echo(data: Any, as_json: bool, human: Callable[[], None]) -> None:
@@ -739,20 +754,16 @@ def _fact_command(name: str, kind: str, doc: str) -> None:
     @pupil_group.command(name, help=doc)
     @config_option
     @click.argument("key")
-    @click.option("--date", "on", required=False, help="The date (YYYY-MM-DD); omit with --withdraw.")
+    @click.option("--date", "on", type=DATE, required=False, help="The date (YYYY-MM-DD); omit with --withdraw.")
     @click.option("--withdraw", is_flag=True, help="Withdraw the fact (e.g. consent withdrawn).")
     @acting
     @click.option("--note", help="Why, or the document it rests on (kept in the state, not the audit log).")
     @json_option
-    def command(config_path: Path, key: str, on: str | None, withdraw: bool, as_name: str, secret_ref: str | None,
+    def command(config_path: Path, key: str, on: date | None, withdraw: bool, as_name: str, secret_ref: str | None,
                 note: str | None, as_json: bool) -> None:
         if bool(on) == withdraw:
             _fail("give either --date or --withdraw", as_json)
-        try:
-            day = date.fromisoformat(on) if on else None
-        except ValueError:
-            _fail(f"--date {on!r}: use YYYY-MM-DD", as_json)
-        _fact(config_path, key, kind, day, as_name, secret_ref, note, as_json)
+        _fact(config_path, key, kind, on, as_name, secret_ref, note, as_json)
 
 
 _fact_command("left", "departure",
@@ -964,17 +975,17 @@ def _public_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 @dlist_group.command("create")
 @config_option
-@click.option("--today", help="Preview: the list as it would be on this later date (YYYY-MM-DD). A preview "
+@click.option("--today", type=DATE, help="Preview: the list as it would be on this later date (YYYY-MM-DD). A preview "
                               "can never be approved.")
 @acting
 @json_option
-def dlist_create(config_path: Path, today: str | None, as_name: str, secret_ref: str | None, as_json: bool) -> None:
+def dlist_create(config_path: Path, today: date | None, as_name: str, secret_ref: str | None, as_json: bool) -> None:
     """Select what is due and write a list (JSON, HTML, PDF). Nothing is destroyed."""
     with _app(config_path, as_json) as app:
         user = _acting_user(app, as_name, secret_ref, as_json, "list.create")
         simulated = app.loaded.config.testing.simulated_clock
         try:
-            as_of = date.fromisoformat(today) if today else date.today()
+            as_of = today or date.today()
             clock = Clock(as_of) if simulated and today else Clock()
             list_id, n = destruction.create_list(app.state, app.audit, app.schedule(), as_of, user, clock,
                                                  app.loaded.config.destruction.approvals)
@@ -1085,10 +1096,10 @@ def dlist_cancel(config_path: Path, list_id: int, reason: str, as_name: str, sec
 @config_option
 @click.argument("list_id", type=int)
 @click.option("--dry-run", is_flag=True, help="Check every item now, destroy nothing.")
-@click.option("--today", help="Only on an install marked [testing] simulated_clock: act on this date.")
+@click.option("--today", type=DATE, help="Only on an install marked [testing] simulated_clock: act on this date.")
 @acting
 @json_option
-def dlist_execute(config_path: Path, list_id: int, dry_run: bool, today: str | None, as_name: str,
+def dlist_execute(config_path: Path, list_id: int, dry_run: bool, today: date | None, as_name: str,
                   secret_ref: str | None, as_json: bool) -> None:
     """Remove the approved items of LIST_ID that the gate lets go now (a destruction list: to the
     DMS's delete; a transfer list: removal at the source), then write the certificate."""
@@ -1192,10 +1203,10 @@ def certificate_cmd(config_path: Path, list_id: int, as_json: bool) -> None:
 
 @destruction_group.command("purge")
 @config_option
-@click.option("--today", help="Only on an install marked [testing] simulated_clock: act on this date.")
+@click.option("--today", type=DATE, help="Only on an install marked [testing] simulated_clock: act on this date.")
 @acting
 @json_option
-def purge_cmd(config_path: Path, today: str | None, as_name: str, secret_ref: str | None, as_json: bool) -> None:
+def purge_cmd(config_path: Path, today: date | None, as_name: str, secret_ref: str | None, as_json: bool) -> None:
     """Empty the DMS trash of what approved lists put there longer ago than the grace period,
     each document through the destruction gate again (holds, re-enrolment, schedule)."""
     with _app(config_path, as_json) as app:
@@ -1225,18 +1236,18 @@ def okr_group() -> None:
 @okr_group.command("sent")
 @config_option
 @click.argument("key")
-@click.option("--date", "on", required=True, help="When the LAS sent it (YYYY-MM-DD).")
+@click.option("--date", "on", type=DATE, required=True, help="When the LAS sent it (YYYY-MM-DD).")
 @click.option("--to", "receiving", required=True, help="BRIN of the receiving school.")
 @click.option("--by", required=True, help="Who records it.")
 @json_option
-def okr_sent(config_path: Path, key: str, on: str, receiving: str, by: str, as_json: bool) -> None:
+def okr_sent(config_path: Path, key: str, on: date, receiving: str, by: str, as_json: bool) -> None:
     """Record that pupil KEY's OKR was sent; incomplete without evidence that parents were informed."""
     with _app(config_path, as_json) as app:
         cfg = app.loaded.config.okr
         with app.open_store() as store:
             try:
                 row = app.dossier(key)
-                result = transfer.record_okr(store, app.state, app.audit, app.mapping, row, date.fromisoformat(on),
+                result = transfer.record_okr(store, app.state, app.audit, app.mapping, row, on,
                                              receiving, by, cfg.okr_class, cfg.evidence_class)
             except ConnectorError as exc:
                 _fail(str(exc), as_json)
@@ -1283,10 +1294,10 @@ def okr_incomplete(config_path: Path, as_json: bool) -> None:
               help="Also make a transfer list of the verified copies that may go: once another person "
                    "approves it, 'destruction list execute' removes them at the source.")
 @acting
-@click.option("--today", help="Only on an install marked [testing] simulated_clock: act on this date.")
+@click.option("--today", type=DATE, help="Only on an install marked [testing] simulated_clock: act on this date.")
 @json_option
 def transfer_cmd(config_path: Path, key: str, part: str, folder: Path | None, other: Path | None,
-                 remove_at_source: bool, as_name: str, secret_ref: str | None, today: str | None,
+                 remove_at_source: bool, as_name: str, secret_ref: str | None, today: date | None,
                  as_json: bool) -> None:
     """Export a dossier part and verify every copy; removal at the source goes through a transfer
     list, approved and executed like any destruction list."""

@@ -17,6 +17,7 @@ from rich.markup import escape
 from connector import acl, completeness, inspection, render, rights
 from connector.access import AccessEntry, AccessNote, access_list
 from connector.cli import (
+    DATE,
     App,
     _acting_user,
     _app,
@@ -164,11 +165,11 @@ def access_group() -> None:
 @access_group.command("show")
 @config_option
 @click.argument("key")
-@click.option("--on", "on", type=click.DateTime(["%Y-%m-%d"]), help="The day (default: today).")
+@click.option("--on", "on", type=DATE, help="The day (default: today).")
 @json_option
 def access_show(config_path: Path, key: str, on: Any, as_json: bool) -> None:
     """The access list of pupil KEY's dossier, per part, each entry with its basis."""
-    day = on.date() if on else date.today()
+    day = on or date.today()
     with _app(config_path, as_json) as app:
         row = _row(app, key, as_json)
         try:
@@ -202,13 +203,13 @@ def _show_access(pseudonym: str, day: date, entries: tuple[AccessEntry, ...], no
 @config_option
 @click.argument("key", required=False)
 @click.option("--all", "everything", is_flag=True, help="Every dossier, set again in the DMS.")
-@click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="The day (default: today).")
+@click.option("--today", type=DATE, help="The day (default: today).")
 @click.option("--by", default="leerdossier access apply", help="Who (or which service) applies it.")
 @json_option
 def access_apply(config_path: Path, key: str | None, everything: bool, today: Any, by: str, as_json: bool) -> None:
     """Apply access in the DMS: for KEY, for --all, or (default) for dossiers whose access the
     calendar changed today (16th birthdays, grants) and dossiers never applied. Run daily."""
-    day = today.date() if today else date.today()
+    day = today or date.today()
     with _app(config_path, as_json) as app:
         if key is not None:
             ids: list[str] | None = [_row(app, key, as_json).external_id]
@@ -263,16 +264,16 @@ def grant_group() -> None:
               help="The third party as the DMS knows it, or the guardian (g-...) the pupil consents for.")
 @click.option("--parts", required=True, help="Dossier parts, comma-separated (e.g. I,II).")
 @click.option("--basis", type=click.Choice(["consent", "legal-duty"]), required=True)
-@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Last day of access.")
-@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First day (default: today).")
+@click.option("--until", type=DATE, required=True, help="Last day of access.")
+@click.option("--from", "start", type=DATE, help="First day (default: today).")
 @click.option("--reason", required=True, help="What for (the request, the statute).")
 @click.option("--by", required=True, help="Who records it.")
 @json_option
 def grant_add(config_path: Path, key: str, kind: str, grantee: str, parts: str, basis: str, until: Any,
               start: Any, reason: str, by: str, as_json: bool) -> None:
     """Record a grant of access to pupil KEY's dossier."""
-    first = start.date() if start else date.today()
-    if until.date() < first:
+    first = start or date.today()
+    if until < first:
         _fail("--until is before the first day", as_json)
     with _app(config_path, as_json) as app:
         row = _row(app, key, as_json)
@@ -285,10 +286,10 @@ def grant_add(config_path: Path, key: str, kind: str, grantee: str, parts: str, 
         kind_value = "third_party" if kind == "third-party" else "parent_after_adult_age"
         with app.state.transaction() as conn:
             grant_id = app.state.add_grant(conn, row.external_id, kind_value, grantee, wanted,
-                                           basis.replace("-", "_"), first, until.date(), reason, by)
+                                           basis.replace("-", "_"), first, until, reason, by)
             app.audit.append(conn, by, "grant.added", row.pseudonym,
                              {"grant": grant_id, "kind": kind_value, "grantee": grantee, "parts": list(wanted),
-                              "basis": basis, "from": first.isoformat(), "until": until.date().isoformat(),
+                              "basis": basis, "from": first.isoformat(), "until": until.isoformat(),
                               "reason": reason})
         applied = _apply_now(app, row, by, as_json)
     _echo({"ok": True, "grant": grant_id, "record": row.pseudonym, "access": applied}, as_json,
@@ -327,13 +328,13 @@ def request_group() -> None:
 @click.argument("key")
 @click.option("--kind", type=click.Choice(rights.KINDS), required=True)
 @click.option("--requester", required=True, help="Who asks: the guardian (g-...), 'pupil', or a description.")
-@click.option("--received", type=click.DateTime(["%Y-%m-%d"]), help="Day the request came in (default: today).")
+@click.option("--received", type=DATE, help="Day the request came in (default: today).")
 @acting
 @json_option
 def request_open(config_path: Path, key: str, kind: str, requester: str, received: Any, as_name: str,
                  secret_ref: str | None, as_json: bool) -> None:
     """Register a request about pupil KEY's dossier. The dossier is on hold until it is closed."""
-    day = received.date() if received else date.today()
+    day = received or date.today()
     with _app(config_path, as_json) as app:
         by = _acting_user(app, as_name, secret_ref, as_json, "request.open").name
         row = _row(app, key, as_json)

@@ -44,3 +44,33 @@ def test_a_prolog_that_ends_is_read_as_before(tmp_path: Path) -> None:
         refuse_doctype(b'<?xml version="1.0"?>\n<!-- ok -->\n<?pi x?>\n<EDEX/>', "export.xml")
         with pytest.raises(SourceError, match="DTD"):
             refuse_doctype(b'<?xml version="1.0"?><!-- c --><!DOCTYPE x [<!ENTITY a "b">]><x/>', "export.xml")
+
+
+BAD_DATES = ["31-01-2031", "2031-13-01", "2031-02-30", "tomorrow", "2031-1-1"]
+
+
+@pytest.mark.parametrize("bad", BAD_DATES)
+def test_a_badly_typed_date_is_one_clear_message_in_every_command(tmp_path: Path, bad: str) -> None:
+    from click.testing import CliRunner
+
+    from connector.cli import main
+    from tests.conftest import acting, write_config
+
+    c = str(write_config(tmp_path, tmp_path / "x.xml"))
+    who = acting("maker")
+    commands = [
+        ["destruction", "list", "create", "--config", c, "--today", bad, *who],
+        ["destruction", "list", "execute", "--config", c, "1", "--today", bad, *who],
+        ["destruction", "purge", "--config", c, "--today", bad, *who],
+        ["pupil", "left", "--config", c, "K", "--date", bad, *who],
+        ["pupil", "exam-result", "--config", c, "K", "--date", bad, *who],
+        ["okr", "sent", "--config", c, "K", "--date", bad, "--to", "12AB", "--by", "x"],
+        ["transfer", "--config", c, "K", "--part", "II", "--to-folder", str(tmp_path), "--today", bad, *who],
+        ["access", "apply", "--config", c, "--all", "--today", bad],
+        ["access", "show", "--config", c, "K", "--on", bad],
+        ["request", "open", "--config", c, "K", "--kind", "copy", "--requester", "x", "--received", bad, *who],
+    ]
+    for args in commands:
+        result = CliRunner().invoke(main, args, catch_exceptions=False)
+        assert result.exit_code == 2, (args, result.output)
+        assert f"expected YYYY-MM-DD, got '{bad}'" in result.output, (args, result.output)
