@@ -105,7 +105,23 @@ class MayanStore:
             seen.add(url)
             page = self._json("GET", url, params=query) if query is not None else self._json("GET", url)
             yield from page.get("results", [])
-            url, query = _relative(page.get("next")), None
+            url, query = self._next(path, page.get("next")), None
+
+    def _next(self, path: str, link: Any) -> str | None:
+        """The path of Mayan's ``next`` link below the client's base URL, or None at the end. Only
+        the link's path and query are used, always against the configured URL (a proxy that makes
+        Mayan write http:// links changes nothing), and a link that names another host, or a
+        path outside the API, is refused: the token goes with every request."""
+        if not link:
+            return None
+        if not isinstance(link, str):
+            raise PermanentError(f"GET {path}: pagination link is not text")
+        base = self._client.base_url
+        target = base.join(link)
+        prefix = base.raw_path.decode().split("?")[0].rstrip("/")
+        if target.host != base.host or target.userinfo or not target.path.startswith(prefix + "/"):
+            raise PermanentError(f"GET {path}: the next page is on another origin or outside the API; not followed")
+        return target.raw_path.decode()[len(prefix):]
 
     def close(self) -> None:
         self._client.close()
@@ -450,14 +466,6 @@ def _mayan(key: str) -> str:
 
 def _plain(name: str) -> str:
     return name[3:] if name.startswith("ld_") else name
-
-
-def _relative(url: str | None) -> str | None:
-    """Mayan's ``next`` links are absolute; the client's base URL already holds /api/v4."""
-    if not url:
-        return None
-    marker = "/api/v4"
-    return url[url.index(marker) + len(marker):] if marker in url else url
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -94,6 +94,43 @@ def test_pagination_is_followed() -> None:
     assert mocked(handler)._types() == {"a": 1, "b": 2, "c": 3}
 
 
+@pytest.mark.parametrize("link", [
+    "https://elsewhere.invalid/api/v4/metadata_types/?page=2",  # another origin
+    "http://mayan.invalid/metadata_types/?page=2",  # outside the API, without /api/v4
+    "//elsewhere.invalid/api/v4/metadata_types/?page=2",  # scheme-relative
+    "http://mayan.invalid@elsewhere.invalid/api/v4/metadata_types/?page=2",  # credentials trick
+])
+def test_the_token_never_follows_a_next_link_to_another_origin(link: str) -> None:
+    hosts: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        hosts.append(request.url.host)
+        if request.url.params.get("page") == "2":
+            return httpx.Response(200, json={"count": 3, "next": None, "results": [{"id": 3, "name": "c"}]})
+        return httpx.Response(200, json={"count": 3, "next": link, "results": [{"id": 1, "name": "a"}]})
+
+    with pytest.raises(PermanentError, match="another origin or outside the API"):
+        mocked(handler)._types()
+    assert set(hosts) == {"mayan.invalid"}
+
+
+def test_a_next_link_written_with_http_behind_a_proxy_is_fetched_from_the_configured_url() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url).split("?")[0])
+        if request.url.params.get("page") == "2":
+            return httpx.Response(200, json={"count": 2, "next": None, "results": [{"id": 2, "name": "b"}]})
+        return httpx.Response(200, json={"count": 2, "results": [{"id": 1, "name": "a"}],
+                                         "next": "http://mayan.invalid/api/v4/metadata_types/?page=2"})
+
+    ctx = StoreContext(secret=lambda ref: b"token", index_key=b"k" * 32)
+    store = MayanStore(MayanSettings(url="https://mayan.invalid", token="env:X"), ctx,
+                       transport=httpx.MockTransport(handler))
+    assert store._types() == {"a": 1, "b": 2}
+    assert all(u.startswith("https://mayan.invalid/api/v4/") for u in seen)
+
+
 class LoseResponse(httpx.BaseTransport):
     """Forwards to the real server, then drops the answer of the first matching request,
     as a network that fails after the server has done the work."""
