@@ -44,8 +44,25 @@ from connector.users import User
 
 EXIT_OK, EXIT_ERROR, EXIT_SAFETY = 0, 1, 3
 log = logging.getLogger("leerdossier")
-err_console = Console(stderr=True, soft_wrap=True)
-out_console = Console(soft_wrap=True, markup=False)
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Control characters, terminal escape sequences' introducers and bidirectional overrides: a
+value from an export (a guardian's name in a CSV) must never steer the terminal."""
+
+
+def clean(text: str) -> str:
+    """Text as it may reach a terminal: without control characters (newlines and tabs kept)."""
+    return _CONTROL.sub("", text)
+
+
+class _CleanConsole(Console):
+    """A console that prints every string it is given without control characters."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        super().print(*(clean(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+err_console = _CleanConsole(stderr=True, soft_wrap=True)
+out_console = _CleanConsole(soft_wrap=True, markup=False)
 """Data is printed as it is: a "[" in a name, reason or message is text, never markup. The few
 styled lines pass ``markup=True`` and escape every value in them."""
 

@@ -74,3 +74,26 @@ def test_a_badly_typed_date_is_one_clear_message_in_every_command(tmp_path: Path
         result = CliRunner().invoke(main, args, catch_exceptions=False)
         assert result.exit_code == 2, (args, result.output)
         assert f"expected YYYY-MM-DD, got '{bad}'" in result.output, (args, result.output)
+
+
+def test_terminal_escape_sequences_in_data_are_never_printed_raw(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from connector.cli import main
+    from examples.synth import Synth, write
+    from tests.conftest import acting, add_users, write_config
+
+    export = write(tmp_path / "export.xml", Synth(pupils=5, duplicates=0, leavers=0.0))
+    cfg = write_config(tmp_path, export)
+    add_users(cfg)
+    c = str(cfg)
+    runner = CliRunner()
+    assert runner.invoke(main, ["sync", "--config", c], catch_exceptions=False).exit_code == 0
+    hostile = "klacht \x1b[31mrood\x1b[0m \x1b]8;;http://example.invalid\x07link\x1b]8;;\x07 \u202egnirts\x9b"
+    added = runner.invoke(main, ["hold", "add", "--config", c, "LL000001", "--reason", hostile, *acting("maker")],
+                          catch_exceptions=False)
+    assert added.exit_code == 0, added.output
+    shown = runner.invoke(main, ["hold", "list", "--config", c], catch_exceptions=False)
+    assert "klacht" in shown.output and "rood" in shown.output
+    for bad in ("\x1b", "\x07", "\u202e", "\x9b"):
+        assert bad not in shown.output
