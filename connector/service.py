@@ -56,6 +56,8 @@ def loopback(listen: str) -> tuple[str, int]:
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError
         number = int(port)
+        if not 0 < number < 65536:
+            raise ValueError
     except ValueError:
         raise ConfigError(f"service.listen: {listen!r} must be a loopback address and port, "
                           "e.g. 127.0.0.1:9464") from None
@@ -234,6 +236,10 @@ def run_cycle(cycle: Cycle, should_stop: Callable[[], bool], metrics: Metrics, h
     except (SourceError, ConfigError, ConnectorError) as exc:
         status, health.last_error = "failed", exc.__class__.__name__ + ": " + str(exc)[:200]
         log.error("cycle failed", extra={"error": exc.__class__.__name__, **log_extra})
+    except Exception as exc:  # anything else (a full disk, a library's own error): the next cycle runs
+        # the message of a foreign exception may hold values (a path, a row): only its class is kept
+        status, health.last_error = "failed", f"unexpected {exc.__class__.__name__}"
+        log.error("cycle failed on an unexpected error", extra={"error": exc.__class__.__name__, **log_extra})
     metrics.runs.labels(status).inc()
     health.last_status = status
     if status == "ok":

@@ -94,7 +94,7 @@ def test_schedule_and_listen_are_checked() -> None:
         with pytest.raises(ConfigError):
             Schedule(*bad)
     assert loopback("127.0.0.1:9464") == ("127.0.0.1", 9464) and loopback("[::1]:9") == ("::1", 9)
-    for bad in ("0.0.0.0:9464", "192.168.1.2:80", "localhost", "127.0.0.1:x"):
+    for bad in ("0.0.0.0:9464", "192.168.1.2:80", "localhost", "127.0.0.1:x", "127.0.0.1:99999", "127.0.0.1:0"):
         with pytest.raises(ConfigError):
             loopback(bad)
 

@@ -97,3 +97,23 @@ def test_terminal_escape_sequences_in_data_are_never_printed_raw(tmp_path: Path)
     assert "klacht" in shown.output and "rood" in shown.output
     for bad in ("\x1b", "\x07", "\u202e", "\x9b"):
         assert bad not in shown.output
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device /var/lib/x"), ValueError("row 7: Jansen"),
+                                   RecursionError("deep"), KeyError("bsn")])
+def test_the_service_survives_any_error_in_a_cycle(error: Exception, caplog: pytest.LogCaptureFixture) -> None:
+    from connector.service import Health, Metrics, Schedule, run_cycle
+
+    metrics, health = Metrics(), Health(Schedule("1h", None))
+    calls = []
+
+    def cycle(_should_stop: object, _metrics: object) -> dict[str, str]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise error
+        return {"status": "ok"}
+
+    assert run_cycle(cycle, lambda: False, metrics, health) == "failed"
+    assert health.last_status == "failed" and health.last_error == f"unexpected {error.__class__.__name__}"
+    assert "Jansen" not in caplog.text and "/var/lib" not in caplog.text
+    assert run_cycle(cycle, lambda: False, metrics, health) == "ok"  # the next cycle runs
