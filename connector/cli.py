@@ -170,6 +170,7 @@ class App:
         values: dict[str, Any] = {
             "min_snapshot_ratio": cfg.safety.min_snapshot_ratio,
             "max_new_departures": cfg.safety.max_new_departures,
+            "max_duplicate_group": cfg.safety.max_duplicate_group,
             "max_departure_future_days": cfg.safety.max_departure_future_days,
             "hold_suspected_duplicates": cfg.safety.hold_suspected_duplicates, "actor": actor,
             "concurrency": cfg.execution.concurrency, "breaker": cfg.execution.breaker,
@@ -442,7 +443,11 @@ def _summary(r: SyncReport, list_ops: bool) -> None:
                 "dismiss with 'leerdossier duplicates dismiss')", markup=True)
         for d in r.suspected_duplicates[:20]:
             held = " (new dossier held)" if d.get("held") else ""
-            c.print(f"    {d['a']} ~ {d['b']} by {d['basis']}{held}", highlight=False)
+            if d.get("group"):
+                c.print(f"    a group of {d['group']} pupils sharing one {d['basis']} (a placeholder value in the "
+                        f"export?), {d['a']} and others{held}", highlight=False)
+            else:
+                c.print(f"    {d['a']} ~ {d['b']} by {d['basis']}{held}", highlight=False)
     if r.failed:
         c.print(f"  [red]failed operations: {len(r.failed)}[/] (kept in the journal; retried next run)", markup=True)
         for f in r.failed[:20]:

@@ -77,7 +77,10 @@ def report(state: StateStore, okr_class: str, evidence_class: str, today: date, 
         for pseudonym in last.get("held", []):
             add(school, "pupil_without_dossier", pseudonym, "held as a suspected duplicate")
         for dup in last.get("suspected_duplicates", []):
-            add(school, "suspected_duplicate", f"{dup['a']} / {dup['b']}", dup.get("basis", ""))
+            if dup.get("group"):
+                add(school, "suspected_duplicate", f"{dup['a']} e.a.", f"groep van {dup['group']}: {dup['basis']}")
+            else:
+                add(school, "suspected_duplicate", f"{dup['a']} / {dup['b']}", dup.get("basis", ""))
     for req in rights.request_rows(state, "open", warn_days, today):
         if req["state"] in ("due soon", "overdue"):
             school = by_pseudonym.get(req["record"], "unknown")

@@ -68,6 +68,9 @@ class MappingSection(_Section):
 class SafetySection(_Section):
     min_snapshot_ratio: float = Field(default=0.8, ge=0.0, le=1.0)
     hold_suspected_duplicates: bool = True
+    max_duplicate_group: int = Field(default=10, ge=2)
+    """More pupils than this sharing one BSN (or birth date and name) are reported once, as a
+    group (a placeholder value in the export), with all of them held, instead of as pairs."""
     max_new_departures: int | None = Field(default=None, ge=0)
     """A snapshot in which more pupils than this gain a departure date stops before any write
     (rail ``mass_departure``). Default: 10 % of the school's last good snapshot, at least 25."""

@@ -583,12 +583,26 @@ class JournalRow:
 
 @dataclass(frozen=True)
 class Suspected:
+    """Two pupils that look like one child; or, with ``members``, a group too large to be one
+    child (a placeholder BSN, a default birth date), reported once as a group."""
+
     a: str
     b: str
     basis: str  # "bsn/onderwijsnummer" | "geboortedatum en naam"
+    members: tuple[str, ...] = ()
 
-    def as_dict(self) -> dict[str, str]:
+    def pseudonyms(self) -> tuple[str, ...]:
+        return self.members or (self.a, self.b)
+
+    def as_dict(self) -> dict[str, Any]:
+        if self.members:
+            return {"a": self.a, "b": self.b, "basis": self.basis, "group": len(self.members),
+                    "members": list(self.members[:20])}
         return {"a": self.a, "b": self.b, "basis": self.basis}
+
+
+GROUP_LIMIT = 10
+"""More pupils than this sharing one keyed hash are a group, reported once, not as pairs."""
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -1095,38 +1109,47 @@ class StateStore:
             ).scalars()
             return sorted(rows)
 
-    def suspected_duplicates(self, run_id: int) -> list[Suspected]:
-        """Pairs of different pupils that look like one child: within the snapshot, and against
-        recorded dossiers of other keys. Dismissed pairs are left out."""
+    def suspected_duplicates(self, run_id: int, group_limit: int = GROUP_LIMIT) -> list[Suspected]:
+        """Pupils that look like one child: within the snapshot, and against recorded dossiers
+        of other keys. Dismissed pairs are left out. More than ``group_limit`` pupils sharing
+        one hash (a placeholder value) are one group, not n² pairs: memory and time stay linear
+        in the number of pupils."""
         found: dict[tuple[str, str], set[str]] = {}
+        groups_out: list[Suspected] = []
         with self.engine.connect() as conn:
             for col, basis in (("dup_pgn", "bsn/onderwijsnummer"), ("dup_nb", "geboortedatum en naam")):
-                # groups first (one pass over the index), then only the few rows in them
-                shared = (select(staging.c[col]).where(staging.c.run_id == run_id, staging.c[col].is_not(None))
-                          .group_by(staging.c[col]).having(func.count(staging.c.pseudonym.distinct()) > 1))
-                inner = conn.execute(
-                    select(staging.c[col], staging.c.pseudonym)
-                    .where(staging.c.run_id == run_id, staging.c[col].in_(shared))
-                ).all()
+                sizes: dict[str, int] = dict(conn.execute(
+                    select(staging.c[col], func.count(staging.c.pseudonym.distinct()))
+                    .where(staging.c.run_id == run_id, staging.c[col].is_not(None))
+                    .group_by(staging.c[col]).having(func.count(staging.c.pseudonym.distinct()) > 1)).all())
+                large = {v for v, n in sizes.items() if n > group_limit}
                 groups: dict[str, set[str]] = {}
-                for value, pseudonym in inner:
-                    groups.setdefault(value, set()).add(pseudonym)
-                pairs = [(a, b) for members in groups.values() for a in members for b in members if a < b]
+                for i in range(0, len(sizes), 900):
+                    values = list(sizes)[i:i + 900]
+                    for value, pseudonym in conn.execute(select(staging.c[col], staging.c.pseudonym).where(
+                            staging.c.run_id == run_id, staging.c[col].in_(values))):
+                        groups.setdefault(value, set()).add(pseudonym)
+                pairs = [(a, b) for value, members in groups.items() if value not in large
+                         for a in members for b in members if a < b]
+                for value in sorted(large, key=lambda v: sorted(groups[v])[0]):
+                    members = tuple(sorted(groups[value]))
+                    groups_out.append(Suspected(members[0], members[-1], basis, members))
                 # recorded dossiers of pupils absent from this snapshot (left, vanished, re-keyed)
                 # that share a hash with a pupil in it; pupils in it were compared just above
                 absent = ~exists().where(staging.c.run_id == run_id, staging.c.pseudonym == dossiers.c.pseudonym)
                 s2 = staging.alias("s2")
-                recorded = conn.execute(
-                    select(s2.c.pseudonym, dossiers.c.pseudonym).join(
-                        s2, and_(s2.c.run_id == run_id, s2.c[col] == dossiers.c[col])
-                    ).where(dossiers.c[col].is_not(None), absent)
-                ).all()
+                query = select(s2.c.pseudonym, dossiers.c.pseudonym).join(
+                    s2, and_(s2.c.run_id == run_id, s2.c[col] == dossiers.c[col])
+                ).where(dossiers.c[col].is_not(None), absent)
+                if large:
+                    query = query.where(s2.c[col].not_in(list(large)))
+                recorded = conn.execute(query).all()
                 for a, b in [*pairs, *recorded]:
                     x, y = sorted((a, b))
                     found.setdefault((x, y), set()).add(basis)
             gone = {(r.a, r.b) for r in conn.execute(select(dismissed.c.a, dismissed.c.b))}
-        return [Suspected(a, b, " + ".join(sorted(bases)))
-                for (a, b), bases in sorted(found.items()) if (a, b) not in gone]
+        return [*groups_out, *(Suspected(a, b, " + ".join(sorted(bases)))
+                               for (a, b), bases in sorted(found.items()) if (a, b) not in gone)]
 
     def dismiss_duplicate(self, a: str, b: str, by: str) -> None:
         x, y = sorted((a, b))

@@ -45,6 +45,8 @@ class SyncOptions:
     """Transient failures in a row after which the run stops sending (circuit breaker)."""
     should_stop: Callable[[], bool] | None = None
     """Asked between operations: a service told to stop halts cleanly."""
+    max_duplicate_group: int = 10
+    """More pupils than this sharing one keyed hash are one reported group, not pairs."""
     max_new_departures: int | None = None
     """Rail ``mass_departure``: more pupils than this gaining a departure date in one snapshot stop
     the run (None: 10 % of the school's last good snapshot, at least 25)."""
@@ -289,10 +291,10 @@ def _run(executor: Executor, state: StateStore, audit: AuditLog, options: SyncOp
                                                                       "limit": limit, "run": run_id})
     ending = [] if options.dry_run else state.departure_ending(run_id)
 
-    suspected = state.suspected_duplicates(run_id)
+    suspected = state.suspected_duplicates(run_id, options.max_duplicate_group)
     hold: frozenset[str] = frozenset()
     if options.hold_suspected_duplicates:
-        hold = frozenset(p for s in suspected for p in (s.a, s.b))
+        hold = frozenset(p for s in suspected for p in s.pseudonyms())
     report.suspected_duplicates = [s.as_dict() for s in suspected]
 
 
@@ -328,8 +330,8 @@ def _run(executor: Executor, state: StateStore, audit: AuditLog, options: SyncOp
         report.access_changed = len(changed_access)
         report.reaccess.extend(external_id for external_id, _ in changed_access)
     report.held = sorted(held)
-    for s in report.suspected_duplicates:
-        s["held"] = s["a"] in held or s["b"] in held
+    for s, found in zip(report.suspected_duplicates, suspected, strict=True):
+        s["held"] = any(p in held for p in found.pseudonyms())
     report.dossiers_created = outcome.created
     report.dossiers_updated = outcome.updated
     report.dms_writes = outcome.dms_writes

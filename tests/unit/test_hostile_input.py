@@ -117,3 +117,43 @@ def test_the_service_survives_any_error_in_a_cycle(error: Exception, caplog: pyt
     assert health.last_status == "failed" and health.last_error == f"unexpected {error.__class__.__name__}"
     assert "Jansen" not in caplog.text and "/var/lib" not in caplog.text
     assert run_cycle(cycle, lambda: False, metrics, health) == "ok"  # the next cycle runs
+
+
+DUPLICATE_CHILD = """
+import re, resource, sys, time
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from examples.synth import Synth, write
+from tests.conftest import make_world
+from adapters.las.edexml import EdexmlSettings, EdexmlSource
+from connector.ports import SourceContext
+from connector.sync import SyncOptions, sync
+from datetime import date
+folder = Path({folder!r})
+export = write(folder / "x.xml", Synth(pupils={n}, duplicates=0, leavers=0.0))
+text = re.sub(r"<bsn>\\d+</bsn>", "<bsn>999999990</bsn>", export.read_text(encoding="utf-8"))
+export.write_text(text, encoding="utf-8")
+w = make_world(folder)
+source = EdexmlSource(EdexmlSettings(path=export), SourceContext(pseudonymize=w.identity.pseudonym_of))
+started = time.perf_counter()
+report = sync(source, w.store, w.state, w.audit, w.identity, w.mapping, SyncOptions(dry_run=True), date.today())
+seconds = time.perf_counter() - started
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+groups = [d for d in report.suspected_duplicates if d.get("group")]
+print(len(groups), groups[0]["group"] if groups else 0, len(report.suspected_duplicates), round(seconds, 1), peak)
+"""
+
+
+def test_a_placeholder_bsn_shared_by_thousands_is_one_group_not_millions_of_pairs(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    n = 3000
+    code = DUPLICATE_CHILD.format(root=str(ROOT), folder=str(tmp_path), n=n)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    groups, size, entries, seconds, peak_mb = out.stdout.split()
+    assert int(groups) == 1 and int(size) == n  # one group of all of them, with a size
+    assert int(entries) < 50  # not n² / 2 = 4.5 million pairs
+    assert int(peak_mb) < 400, f"peak {peak_mb} MB"  # the quadratic version took 7.1 GB here
