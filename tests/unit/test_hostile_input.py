@@ -153,7 +153,7 @@ def test_a_placeholder_bsn_shared_by_thousands_is_one_group_not_millions_of_pair
     n = 3000
     code = DUPLICATE_CHILD.format(root=str(ROOT), folder=str(tmp_path), n=n)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
-    groups, size, entries, seconds, peak_mb = out.stdout.split()
+    groups, size, entries, _seconds, peak_mb = out.stdout.split()
     assert int(groups) == 1 and int(size) == n  # one group of all of them, with a size
     assert int(entries) < 50  # not n² / 2 = 4.5 million pairs
     assert int(peak_mb) < 400, f"peak {peak_mb} MB"  # the quadratic version took 7.1 GB here
