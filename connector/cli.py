@@ -354,6 +354,9 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 @click.version_option(package_name="leerdossier-connector")
 def main() -> None:
     """Keep one pupil dossier per pupil in the school's DMS, from the LAS."""
+    # private by default: whatever the umask of the shell or unit, every file the connector
+    # makes (state, DMS store, lists, certificates, exports) is 0600 and every folder 0700
+    os.umask(0o077)
 
 
 def _progress(enabled: bool) -> tuple[Callable[[str, int], None], Progress | None]:

@@ -157,3 +157,26 @@ def test_a_placeholder_bsn_shared_by_thousands_is_one_group_not_millions_of_pair
     assert int(groups) == 1 and int(size) == n  # one group of all of them, with a size
     assert int(entries) < 50  # not n² / 2 = 4.5 million pairs
     assert int(peak_mb) < 400, f"peak {peak_mb} MB"  # the quadratic version took 7.1 GB here
+
+
+def test_what_the_connector_creates_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    import os
+
+    from click.testing import CliRunner
+
+    from connector.cli import main
+    from examples.synth import Synth, write
+    from tests.conftest import write_config
+
+    export = write(tmp_path / "export.xml", Synth(pupils=5, duplicates=0, leavers=0.0))
+    cfg = write_config(tmp_path, export)
+    before = os.umask(0o022)  # a shell's usual umask
+    try:
+        assert CliRunner().invoke(main, ["sync", "--config", str(cfg)], catch_exceptions=False).exit_code == 0
+    finally:
+        os.umask(before)
+    made = [tmp_path / "state.db", tmp_path / "dms", *(tmp_path / "dms").rglob("*")]
+    assert len(made) > 10
+    for path in made:
+        mode = path.stat().st_mode & 0o777
+        assert mode & 0o077 == 0, f"{path.relative_to(tmp_path)} is {oct(mode)}"
