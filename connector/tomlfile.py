@@ -12,6 +12,8 @@ from pydantic import BaseModel, ValidationError
 
 from connector.errors import ConfigError
 
+MAX_BYTES = 4 * 1024 * 1024
+"""A configuration, mapping or schedule file is a few KiB; anything this large is refused."""
 _TABLE = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_.-]+)\s*=""")
 
@@ -59,13 +61,19 @@ def _prefix_len(candidate: list[str], path: list[str]) -> int:
 def read(path: Path) -> tuple[dict[str, Any], str]:
     """Parse a TOML file; syntax errors name the file and line."""
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_BYTES // 1024} KiB; not a configuration file")
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 (byte {exc.start}); save the file as UTF-8") from None
     try:
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid TOML: nested too deeply") from None
 
 
 def explain(path: Path, text: str, err: ValidationError, prefix: Sequence[str] = ()) -> ConfigError:

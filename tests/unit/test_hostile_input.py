@@ -180,3 +180,19 @@ def test_what_the_connector_creates_is_private_whatever_the_umask(tmp_path: Path
     for path in made:
         mode = path.stat().st_mode & 0o777
         assert mode & 0o077 == 0, f"{path.relative_to(tmp_path)} is {oct(mode)}"
+
+
+@pytest.mark.parametrize("content", [
+    b"[las]\ntype = \"edexml\"\npath = \"caf\xe9.xml\"\n",  # Windows-1252, not UTF-8
+    b"x = " + b"[" * 5000 + b"]" * 5000 + b"\n",  # nested deeper than the parser's recursion
+    b"a = { b = " * 3000 + b"1" + b" }" * 3000 + b"\n",
+    b"\xff\xfe[\x00l\x00a\x00s\x00]\x00",  # UTF-16
+])
+def test_a_config_that_is_not_utf8_or_nests_too_deeply_is_a_clear_error(tmp_path: Path, content: bytes) -> None:
+    from connector import config
+    from connector.errors import ConfigError
+
+    path = tmp_path / "config.toml"
+    path.write_bytes(content)
+    with within(20), pytest.raises(ConfigError, match="config.toml"):
+        config.load(path)
