@@ -55,7 +55,9 @@ def make_cycle(app: App) -> Any:
             store = wrap(opened)
             if "access" in cfg.service.jobs and store.capabilities.acl:
                 app.apply_access(store, None, ACTOR, today=today)
-            if "destruction_list" in cfg.service.jobs:
+            if "destruction_list" in cfg.service.jobs and next(
+                    destruction.due_documents(app.state, app.schedule(), today), None) is not None:
+                # only when something is due: no empty list and audit entry every cycle
                 list_id, n = destruction.create_list(app.state, app.audit, app.schedule(), today, SERVICE, REAL,
                                                      cfg.destruction.approvals)
                 if n:

@@ -221,7 +221,9 @@ class LoadedConfig:
             value = os.environ.get(name)
             if not value:
                 raise self.problem(loc, f"environment variable {name} is not set or empty")
-            return value.encode()
+            if len(value.strip()) < 16:
+                raise self.problem(loc, f"environment variable {name} holds too short a secret (< 16 chars)")
+            return value.encode()  # as given: the install's pseudonyms are keyed with it
         path = self.resolve(name)
         if not path.exists() and create:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -196,3 +196,41 @@ def test_a_config_that_is_not_utf8_or_nests_too_deeply_is_a_clear_error(tmp_path
     path.write_bytes(content)
     with within(20), pytest.raises(ConfigError, match="config.toml"):
         config.load(path)
+
+
+def test_a_secret_in_the_environment_is_as_long_as_one_in_a_file(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from connector import config
+    from connector.errors import ConfigError
+    from tests.conftest import write_config
+
+    cfg = write_config(tmp_path, tmp_path / "x.xml", identity={"secret": "env:LD_SHORT", "create_secret": False})
+    loaded = config.load(cfg)
+    monkeypatch.setenv("LD_SHORT", "kort")
+    with pytest.raises(ConfigError, match="too short"):
+        loaded.secret("env:LD_SHORT", ["identity", "secret"])
+    monkeypatch.setenv("LD_SHORT", "lang-genoeg-geheim-0123456789")
+    assert loaded.secret("env:LD_SHORT", ["identity", "secret"]) == b"lang-genoeg-geheim-0123456789"
+
+
+def test_the_service_makes_no_empty_list_when_nothing_is_due(tmp_path: Path) -> None:
+    from connector import destruction
+    from connector.cli import open_app
+    from connector.cli_service import make_cycle
+    from connector.service import Metrics
+    from examples.synth import Synth, write
+    from tests.conftest import write_config
+
+    export = write(tmp_path / "export.xml", Synth(pupils=5, duplicates=0, leavers=0.0))
+    cfg = write_config(tmp_path, export)
+    cfg.write_text(cfg.read_text() + '\n[service]\njobs = ["sync", "destruction_list", "purge"]\n')
+    app = open_app(cfg, setup_logging=False)
+    try:
+        cycle = make_cycle(app)
+        for _ in range(3):
+            assert cycle(lambda: False, Metrics())["status"] == "ok"
+        with pytest.raises(Exception, match="no destruction list"):
+            destruction.load_list(app.state, 1)
+        assert not any(e["action"] == "destruction.list.created" for e in app.audit.entries())
+    finally:
+        app.state.close()
