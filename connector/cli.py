@@ -131,10 +131,12 @@ class App:
             rows = self.state.find_pupil([key])
         else:
             rows = self.state.find_pupil([self.identity.pseudonym_of(s, key) for s in self.state.schools()])
+        # a key as typed may be a BSN or onderwijsnummer: only a pseudonymous key is repeated
+        shown = repr(key) if key.startswith("p-") else "given"
         if not rows:
-            raise ConfigError(f"no dossier for pupil key {key!r} (give the LAS key or the pseudonymous p-... key)")
+            raise ConfigError(f"no dossier for the pupil key {shown} (give the LAS key or the pseudonymous p-... key)")
         if len(rows) > 1:
-            raise ConfigError(f"pupil key {key!r} matches dossiers in several schools; give the p-... key")
+            raise ConfigError(f"the pupil key {shown} matches dossiers in several schools; give the p-... key")
         return rows[0]
 
     def source(self) -> PupilSource:

@@ -71,5 +71,5 @@ def check_snapshot(check: SnapshotCheck) -> None:
             "min_snapshot_ratio",
             f"the snapshot holds {check.seen} pupil records, {ratio:.0%} of the last good run's "
             f"{check.last_good} (minimum {check.min_ratio:.0%}). It looks truncated, so nothing was "
-            "changed. Check the export; if the school really shrank, rerun with --accept-snapshot.",
+            "changed. Check the export; if the school really shrank, rerun with --accept-snapshot --by NAME.",
         )

@@ -234,3 +234,14 @@ def test_the_service_makes_no_empty_list_when_nothing_is_due(tmp_path: Path) -> 
         assert not any(e["action"] == "destruction.list.created" for e in app.audit.entries())
     finally:
         app.state.close()
+
+
+def test_an_error_never_repeats_a_typed_key(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from connector.cli import main
+    from tests.conftest import write_config
+
+    c = str(write_config(tmp_path, tmp_path / "x.xml"))
+    result = CliRunner().invoke(main, ["pupil", "facts", "--config", c, "554911796"], catch_exceptions=False)
+    assert result.exit_code == 1 and "no dossier" in result.output and "554911796" not in result.output
