@@ -221,7 +221,7 @@ def test_removal_at_the_source_is_a_destruction_behind_a_list(world: World, tmp_
     assert done.destroyed == 1 and done.kind == "transfer"
     assert [d.doc_class for d in world.store.documents(ref)] == ["vrijstelling_leerplicht"]
     # and the transferred document is purged after the grace period, like any other
-    later = Clock(TODAY + timedelta(days=31))
+    later = Clock(date.today() + timedelta(days=31))
     assert destruction.purge(world.store, world.state, world.audit, SCHEDULE, later, 30, MAKER, KEY).purged == 1
 
 
@@ -382,7 +382,7 @@ def test_the_service_makes_lists_and_purges_but_never_approves(world: World) -> 
     destruction.approve(world.state, world.audit, KEY, list_id, APPROVER, None, {}, CLOCK)
     assert destruction.execute(world.store, world.state, world.audit, SCHEDULE, list_id, CLOCK, 100, MAKER,
                                KEY).destroyed == 1
-    later = Clock(TODAY + timedelta(days=30))
+    later = Clock(date.today() + timedelta(days=30))  # today as the removal saw it, also across midnight
     assert destruction.purge(world.store, world.state, world.audit, SCHEDULE, later, 30, SERVICE, KEY).purged == 1
     assert world.audit.verify().ok
 
