@@ -448,10 +448,6 @@ class Gate:
         return None
 
 
-def _locked(state: StateStore) -> Any:
-    return state.exclusive("destruction")
-
-
 # -- execute ---------------------------------------------------------------------------------------
 
 @dataclass
@@ -482,7 +478,7 @@ def execute(store: DocumentStore, state: StateStore, audit: AuditLog, schedule: 
     by.require("list.execute")
     report = ExecuteReport(list_id=list_id, dry_run=dry_run, clock=clock.stamp().get("clock"))
     try:
-        with _locked(state):
+        with state.exclusive("destruction"):
             return _execute(store, state, audit, schedule, list_id, clock, max_per_run, by, key, required,
                             grace_days, dry_run, retry, report)
     except SafetyStop as stop:
@@ -631,7 +627,7 @@ def purge(store: DocumentStore, state: StateStore, audit: AuditLog, schedule: Sc
     by.require("purge")
     report = PurgeReport(clock=clock.stamp().get("clock"))
     try:
-        with _locked(state):
+        with state.exclusive("destruction"):
             _purge(store, state, audit, schedule, clock, grace_days, by, key, required, retry, report)
     except SafetyStop as stop:
         report.stopped_by, report.message = stop.rail, str(stop)

@@ -31,7 +31,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from connector.audit import AuditLog
 from connector.errors import ConfigError, NotPermitted
@@ -146,7 +146,7 @@ def listing(state: StateStore) -> list[dict[str, Any]]:
 
 def count(state: StateStore) -> int:
     with state.engine.connect() as conn:
-        return len(conn.execute(select(users.c.name)).all())
+        return int(conn.execute(select(func.count()).select_from(users)).scalar() or 0)
 
 
 def add(state: StateStore, audit: AuditLog, name: str, roles: list[str], secret: str | None, by: User | None,
