@@ -34,16 +34,71 @@ def facts_of(state: StateStore, row: DossierRow) -> tuple[AccessFacts, list[dict
 
 
 def _facts(row: DossierRow, page: dict[str, Any]) -> AccessFacts:
-    guardians = tuple(GuardianFacts(id=g["guardian_id"], authority=authority(g), deceased=bool(g["deceased"]))
-                      for g in page["guardians"])
+    guardians = tuple(GuardianFacts(id=g["guardian_id"], authority=r.authority, deceased=r.deceased)
+                      for g in page["guardians"] for r in (reading(g),))
     grants = tuple(Grant(id=g["id"], kind=g["kind"], grantee=g["grantee"], parts=g["parts"], basis=g["basis"],
                          start=g["start"], until=g["until"], revoked=g["revoked"]) for g in page["grants"])
     return AccessFacts(pseudonym=row.pseudonym, birth_date=page["birth"], guardians=guardians, grants=grants)
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What holds for one guardian, from what the source (the LAS) says and what a person
+    recorded, kept in separate columns so that no sync overwrites a person's record."""
+
+    authority: bool | None
+    deceased: bool
+    disagreement: str | None = None
+    """Where the person's record and the source differ, in words (no names), else None."""
+    open: bool = False
+    """The disagreement waits for a person (a confirmed one is still shown, not counted)."""
+
+
+def reading(g: dict[str, Any]) -> Reading:
+    """One guardian's authority and death as they hold:
+
+    - death: either the source or a person says so (a person's record of a death is never
+      undone by a sync);
+    - authority: a person's record holds, but when the source has changed its reading since
+      the person recorded theirs and the two now differ, the more restrictive reading (no
+      authority) holds until a person records it again;
+    - unknown when neither says anything (no access until someone records it)."""
+    source = g.get("authority")
+    person = g.get("authority_recorded")
+    died_source, died_person = bool(g.get("deceased")), bool(g.get("deceased_recorded"))
+    notes: list[str] = []
+    waiting = False
+    if person is None:
+        value = source
+    elif source is None or source == person:
+        value = person
+    else:
+        confirmed = g.get("authority_seen") == source
+        waiting = not confirmed
+        value = person if confirmed else "no"
+        notes.append(f"authority: the LAS says {source}, a person recorded {person}"
+                     + (" (confirmed against the LAS)" if confirmed else
+                        "; until a person records it again, the more restrictive reading (no) holds"))
+    if died_person and not died_source and g.get("source") != "manual":
+        notes.append("deceased: recorded by a person, the LAS does not say so")
+        waiting = True
+    return Reading(authority=None if value is None else value == "yes", deceased=died_source or died_person,
+                   disagreement="; ".join(notes) or None, open=waiting)
+
+
 def authority(g: dict[str, Any]) -> bool | None:
-    value = g["authority_recorded"] or g["authority"]
-    return None if value is None else bool(value == "yes")
+    return reading(g).authority
+
+
+def disagreements(guardian_rows: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
+    """The guardians where a person's record and the source differ and no person has confirmed
+    their reading since: ``{"guardian", "disagreement"}``."""
+    out = []
+    for g in guardian_rows:
+        r = reading(g)
+        if r.disagreement and r.open:
+            out.append({"guardian": g["guardian_id"], "disagreement": r.disagreement})
+    return out
 
 
 def dms_grants(entries: Iterable[AccessEntry], accounts: dict[str, str]

@@ -352,6 +352,18 @@ config_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
 
 
+def view_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--by`` and ``--reason`` on a command that shows a pupil's personal data: every such
+    view is an audit entry (who, whose, what, why), as NEN 7513 asks of a log of access."""
+    f = click.option("--reason", required=True, help="Why you look (e.g. 'inspection request 12').")(f)
+    return click.option("--by", required=True, help="Who looks.")(f)
+
+
+def record_view(app: App, by: str, pseudonym: str, what: str, reason: str) -> None:
+    """The audit entry for one view of a pupil's data (a trace, not a change to the dossier)."""
+    app.audit.record(by, "dossier.viewed", pseudonym, {"what": what, "reason": reason})
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="leerdossier-connector")
 def main() -> None:
@@ -453,6 +465,12 @@ def _summary(r: SyncReport, list_ops: bool) -> None:
                         f"export?), {d['a']} and others{held}", highlight=False)
             else:
                 c.print(f"    {d['a']} ~ {d['b']} by {d['basis']}{held}", highlight=False)
+    if r.guardian_disagreements:
+        c.print(f"  [yellow]guardians where the LAS now differs from a person's record: "
+                f"{len(r.guardian_disagreements)}[/] (the more restrictive reading holds until a person records "
+                "it again with 'leerdossier guardian set')", markup=True)
+        for g in r.guardian_disagreements[:20]:
+            c.print(f"    {g['record']} {g['guardian']}: {g['disagreement']}", highlight=False)
     if r.failed:
         c.print(f"  [red]failed operations: {len(r.failed)}[/] (kept in the journal; retried next run)", markup=True)
         for f in r.failed[:20]:
@@ -564,11 +582,16 @@ def audit_verify(config_path: Path, as_json: bool) -> None:
 @config_option
 @click.argument("key", required=False)
 @click.option("--last", default=20, show_default=True, help="How many entries (0: all).")
+@click.option("--by", help="Who looks (with KEY: a pupil's history is a view of their data, and audited).")
+@click.option("--reason", help="Why you look (with KEY).")
 @json_option
-def audit_show(config_path: Path, key: str | None, last: int, as_json: bool) -> None:
+def audit_show(config_path: Path, key: str | None, last: int, by: str | None, reason: str | None,
+               as_json: bool) -> None:
     """Print the last audit entries; with KEY, everything done to that pupil's dossier, in the
     NEN 7513 fields (event, time, subject, user, acting for, reason): a data subject's own
-    access history."""
+    access history. Looking at it is itself an entry (give --by and --reason)."""
+    if key is not None and not (by and reason):
+        raise click.UsageError("a pupil's history is personal data: give --by (who looks) and --reason (why)")
     with _app(config_path, as_json) as app:
         if key is not None:
             try:
@@ -576,6 +599,7 @@ def audit_show(config_path: Path, key: str | None, last: int, as_json: bool) -> 
             except ConfigError as exc:
                 _fail(str(exc), as_json)
             history = [nen7513(e) for e in app.audit.entries(last or None, subject=row.pseudonym)]
+            record_view(app, by or "", row.pseudonym, "history", reason or "")
             _echo({"ok": True, "record": row.pseudonym, "entries": history}, as_json,
                   lambda: _show_history(history))
             return

@@ -7,7 +7,7 @@ Every step is audited with who did it; names of guardians are shown only with ``
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ from connector.cli import (
     main,
     out_console,
     pupil_group,
+    record_view,
+    view_options,
 )
 from connector.errors import ConfigError, ConnectorError
 from connector.state import DossierRow
@@ -57,17 +59,20 @@ def guardian_group() -> None:
 @config_option
 @click.argument("key")
 @click.option("--names", is_flag=True, help="Show the names the source gives (to link accounts).")
+@view_options
 @json_option
-def guardian_list(config_path: Path, key: str, names: bool, as_json: bool) -> None:
-    """The guardians of pupil KEY's dossier."""
+def guardian_list(config_path: Path, key: str, names: bool, by: str, reason: str, as_json: bool) -> None:
+    """The guardians of pupil KEY's dossier (a view of personal data: audited)."""
     with _app(config_path, as_json) as app:
         row = _row(app, key, as_json)
         _, gs = acl.facts_of(app.state, row)
+        record_view(app, by, row.pseudonym, "guardians with names" if names else "guardians", reason)
         out = [{"guardian": g["guardian_id"], "source": g["source"], "relation": g["relation"],
-                "authority": _label(acl.authority(g)),
+                "authority": _label(r.authority), "authority_las": _label(_yes(g["authority"])),
                 "authority_recorded_by_person": g["authority_recorded"] is not None,
-                "deceased": bool(g["deceased"]), "account": g["account"],
-                **({"name": g["display"]} if names else {})} for g in gs]
+                "deceased": r.deceased, "deceased_recorded_by_person": bool(g["deceased_recorded"]),
+                "disagreement": r.disagreement, "account": g["account"],
+                **({"name": g["display"]} if names else {})} for g in gs for r in (acl.reading(g),)]
 
         def show() -> None:
             if not out:
@@ -75,14 +80,22 @@ def guardian_list(config_path: Path, key: str, names: bool, as_json: bool) -> No
                                   "record them with 'guardian add')", highlight=False)
             for g in out:
                 name = f" {g['name']}" if names else ""
+                died = " deceased" if g["deceased"] else ""
                 out_console.print(f"{g['guardian']}{name} relation {g['relation'] or '-'} authority "
-                                  f"{g['authority']} account {g['account'] or '-'} ({g['source']})",
+                                  f"{g['authority']}{died} account {g['account'] or '-'} ({g['source']})",
                                   highlight=False)
+                if g["disagreement"]:
+                    out_console.print(f"  [yellow]disagreement[/]: {escape(g['disagreement'])}", highlight=False,
+                                      markup=True)
         _echo({"ok": True, "record": row.pseudonym, "guardians": out}, as_json, show)
 
 
 def _label(authority: bool | None) -> str:
     return "unknown" if authority is None else ("yes" if authority else "no")
+
+
+def _yes(value: str | None) -> bool | None:
+    return None if value is None else value == "yes"
 
 
 @guardian_group.command("add")
@@ -127,7 +140,7 @@ def guardian_set(config_path: Path, key: str, guardian: str, authority: str | No
     if account is not None:
         values["account"] = account
     if deceased:
-        values["deceased"] = 1
+        values["deceased_recorded"] = 1  # the person's own column: no sync undoes it
     if not values:
         _fail("nothing to set: give --authority, --account or --deceased", as_json)
     with _app(config_path, as_json) as app:
@@ -166,9 +179,11 @@ def access_group() -> None:
 @config_option
 @click.argument("key")
 @click.option("--on", "on", type=DATE, help="The day (default: today).")
+@view_options
 @json_option
-def access_show(config_path: Path, key: str, on: Any, as_json: bool) -> None:
-    """The access list of pupil KEY's dossier, per part, each entry with its basis."""
+def access_show(config_path: Path, key: str, on: Any, by: str, reason: str, as_json: bool) -> None:
+    """The access list of pupil KEY's dossier, per part, each entry with its basis (a view of
+    personal data: audited)."""
     day = on or date.today()
     with _app(config_path, as_json) as app:
         row = _row(app, key, as_json)
@@ -176,10 +191,14 @@ def access_show(config_path: Path, key: str, on: Any, as_json: bool) -> None:
             pol = app.access_policy()
         except ConfigError as exc:
             _fail(str(exc), as_json)
-        f, _ = acl.facts_of(app.state, row)
+        f, gs = acl.facts_of(app.state, row)
+        record_view(app, by, row.pseudonym, "access list", reason)
         entries, notes = access_list(f, pol, day)
+    differ = [{"guardian": g["guardian_id"], "disagreement": r.disagreement, "waits_for_a_person": r.open}
+              for g in gs for r in (acl.reading(g),) if r.disagreement]
     _echo({"ok": True, "record": row.pseudonym, "on": day.isoformat(), "entries": [_entry(e) for e in entries],
-           "notes": [n.note for n in notes]}, as_json, lambda: _show_access(row.pseudonym, day, entries, notes))
+           "notes": [n.note for n in notes], "disagreements": differ}, as_json,
+          lambda: _show_access(row.pseudonym, day, entries, notes, differ))
 
 
 def _entry(e: AccessEntry) -> dict[str, Any]:
@@ -188,7 +207,8 @@ def _entry(e: AccessEntry) -> dict[str, Any]:
     return data
 
 
-def _show_access(pseudonym: str, day: date, entries: tuple[AccessEntry, ...], notes: tuple[AccessNote, ...]) -> None:
+def _show_access(pseudonym: str, day: date, entries: tuple[AccessEntry, ...], notes: tuple[AccessNote, ...],
+                 differ: list[dict[str, Any]]) -> None:
     out_console.print(f"[bold]{escape(pseudonym)}[/] access on {day.isoformat()}", highlight=False, markup=True)
     for e in entries:
         classes = f" ({', '.join(e.classes)})" if e.classes else ""
@@ -197,6 +217,9 @@ def _show_access(pseudonym: str, day: date, entries: tuple[AccessEntry, ...], no
                           highlight=False)
     for n in notes:
         out_console.print(f"  [yellow]note[/]: {escape(n.note)}", highlight=False, markup=True)
+    for d in differ:
+        out_console.print(f"  [yellow]disagreement[/] {escape(d['guardian'])}: {escape(d['disagreement'])}",
+                          highlight=False, markup=True)
 
 
 @access_group.command("apply")
@@ -458,6 +481,10 @@ def export_dossier(config_path: Path, key: str, purpose: str, requester: str, re
     today = date.today()
     with _app(config_path, as_json) as app:
         row = _row(app, key, as_json)
+        if request_id is not None:
+            problem = _request_problem(app.state.request(request_id), row, requester)
+            if problem:
+                _fail(f"request {request_id}: {problem}", as_json)
         try:
             entries, _ = access_list(acl.facts_of(app.state, row)[0], app.access_policy(), today)
         except ConfigError as exc:
@@ -466,19 +493,49 @@ def export_dossier(config_path: Path, key: str, purpose: str, requester: str, re
         if not rights:
             _fail(f"{requester} has no right of inspection or information on {row.pseudonym} today "
                   "(see 'leerdossier access show')", as_json)
+        inspection.remove_expired(app.state, app.audit, today, by)
+        corrections = [r for r in app.state.requests("open", row.external_id) if r["kind"] == "correction"]
         with app.open_store() as store:
             try:
                 result = inspection.export(store, app.mapping, row, rights, app.loaded.resolve(str(folder)), today,
-                                           requester)
+                                           requester, corrections)
             except ConnectorError as exc:
                 _fail(str(exc), as_json)
-        app.audit.record(by, "dossier.exported", row.pseudonym, {
-            "for": purpose, "on_behalf": requester, "request": request_id, "parts": sorted(rights),
-            "documents": result.documents, "withheld": len(result.withheld),
-            "reason": f"{purpose} request" + (f" {request_id}" if request_id else "")})
-    _echo({"ok": True, "record": row.pseudonym, **result.as_dict()}, as_json, lambda: out_console.print(
-        f"{result.documents} documents of {row.pseudonym} written to {result.file}; "
-        f"{len(result.withheld)} withheld (other people's data)", highlight=False))
+        days = app.loaded.config.access.export_days
+        with app.state.transaction() as conn:
+            export_id = app.state.record_export(conn, row, result.file, today, today + timedelta(days=days), by)
+            app.audit.append(conn, by, "dossier.exported", row.pseudonym, {
+                "for": purpose, "on_behalf": requester, "request": request_id, "parts": sorted(rights),
+                "documents": result.documents, "withheld": len(result.withheld), "export": export_id,
+                "open_corrections": result.open_corrections, "removed_after_days": days,
+                "reason": f"{purpose} request" + (f" {request_id}" if request_id else "")})
+
+    def show() -> None:
+        out_console.print(f"{result.documents} documents of {row.pseudonym} written to {result.file} "
+                          f"(removed after {days} days); {len(result.withheld)} withheld", highlight=False)
+        for w in result.withheld:
+            out_console.print(f"  withheld {w['document']} (part {w['part']}, class {w['class'] or '-'}): "
+                              f"{w['reason']}: a person first classifies or redacts it", highlight=False)
+        for c in result.open_corrections:
+            out_console.print(f"  [yellow]correction request {c} is open[/]: the export's index says so",
+                              highlight=False, markup=True)
+    _echo({"ok": True, "record": row.pseudonym, **result.as_dict()}, as_json, show)
+
+
+def _request_problem(req: dict[str, Any] | None, row: DossierRow, requester: str) -> str | None:
+    """Why a request cannot be the basis of this export, or None."""
+    if req is None:
+        return "no such request"
+    if req["external_id"] != row.external_id:
+        return f"it is not a request about {row.pseudonym}"
+    if req["status"] != "open":
+        return "it is closed"
+    if req["kind"] not in ("inspection", "copy"):
+        return f"it is a {req['kind']} request, not one for inspection or a copy"
+    asked = str(req["requester"])
+    if (asked == "pupil" or asked.startswith("g-")) and asked != requester:
+        return f"it was made by {asked}, not by {requester}"
+    return None
 
 
 # -- completeness ------------------------------------------------------------------------------

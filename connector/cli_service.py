@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import click
 
-from connector import destruction, rights
+from connector import destruction, inspection, rights
 from connector.cli import EXIT_SAFETY, App, _app, _fail, _write_list_files, config_option, main
 from connector.clock import REAL
 from connector.errors import ConfigError, SafetyStop
@@ -69,6 +69,8 @@ def make_cycle(app: App) -> Any:
                 destruction.purge(store, app.state, app.audit, app.schedule(), REAL,
                                   cfg.destruction.trash_grace_days, SERVICE, app.identity.approval_key,
                                   cfg.destruction.approvals)
+        # a copy made for a data subject is handed over, not kept: removed when its days have passed
+        inspection.remove_expired(app.state, app.audit, today, ACTOR)
         metrics.due.set(destruction.due_count(app.state, app.schedule(), today))
         open_requests = rights.request_rows(app.state, "open", cfg.access.request_warn_days, today)
         metrics.requests_attention.set(sum(r["state"] != "ok" for r in open_requests))

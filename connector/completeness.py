@@ -10,6 +10,8 @@ Checks:
 - suspected duplicates not yet dismissed;
 - requests near or past their deadline;
 - guardians whose parental authority nobody knows (they get no access until it is recorded);
+- guardians about whom a person's record and the LAS disagree (authority, death), not
+  confirmed by a person since (the more restrictive reading holds meanwhile);
 - rights that cannot be applied because no DMS account is linked (as of the last apply).
 """
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from connector import rights
+from connector import acl, rights
 from connector.state import StateStore
 
 CHECKS: tuple[tuple[str, str], ...] = (
@@ -31,6 +33,7 @@ CHECKS: tuple[tuple[str, str], ...] = (
     ("suspected_duplicate", "suspected duplicate, not dismissed"),
     ("request_due", "request near or past its deadline"),
     ("authority_unknown", "guardian whose parental authority is unknown"),
+    ("guardian_disagreement", "guardian: a person's record and the LAS disagree"),
     ("right_without_account", "a right that waits for a linked DMS account"),
 )
 
@@ -68,6 +71,8 @@ def report(state: StateStore, okr_class: str, evidence_class: str, today: date, 
             add(r.school, "vanished", r.pseudonym, f"missing since {r.vanished_since.isoformat()}")
         if waiting.get(r.external_id):
             add(r.school, "right_without_account", r.pseudonym, ", ".join(waiting[r.external_id]))
+        for d in acl.disagreements(known["recorded_guardians"].get(r.external_id, [])):
+            add(r.school, "guardian_disagreement", r.pseudonym, f"{d['guardian']}: {d['disagreement']}")
         if known["unknown_authority"].get(r.external_id):
             add(r.school, "authority_unknown", r.pseudonym, f"{known['unknown_authority'][r.external_id]} guardians")
     for school in list(schools):

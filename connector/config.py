@@ -122,6 +122,9 @@ class AccessSection(_Section):
     """What a parent without parental authority is informed of (e.g. ``["rapport"]``)."""
     request_warn_days: int = Field(default=28, ge=1)
     """A request this many days old (four weeks) is flagged in ``status`` and the report."""
+    export_days: int = Field(default=30, ge=1, le=366)
+    """A copy made with ``export`` is removed this many days after it was made (audited): it
+    is handed over, not kept (a person keeps in the dossier what must be kept)."""
     correction_comment_class: str = "zienswijze_ouders"
     """The class of the document keeping a parent's written view when a correction is refused."""
 

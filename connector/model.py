@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
+from datetime import date, datetime
 from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 IdentityScheme = Literal["las_key", "eckid", "onderwijsnummer"]
 """Which identifier keys a dossier: the LAS key (scoped by school), the ECK-iD, or the
@@ -142,6 +142,24 @@ class DocumentRef(Frozen):
     doc_class: str | None
     name: str = Field(repr=False)
     metadata: dict[str, str] = Field(default_factory=dict)
+    added: date | None = None
+    """The day the document came into the DMS, where the DMS says (for an index that must not
+    name a withheld document by its title)."""
+
+    @field_validator("added", mode="before")
+    @classmethod
+    def _day(cls, value: object) -> date | None:
+        """The day of an ISO date or timestamp as a DMS gives it; anything else is no date."""
+        if isinstance(value, datetime):
+            return value.date()
+        if isinstance(value, date):
+            return value
+        if isinstance(value, str):
+            try:
+                return date.fromisoformat(value[:10])
+            except ValueError:
+                return None
+        return None
 
 
 class DmsGrant(Frozen):

@@ -281,8 +281,10 @@ guardians = Table(
     Column("display", Text),  # name as the source gives it, for the person linking an account
     Column("relation", String(8)),
     Column("authority", String(8)),  # yes | no | None (unknown), as the source says
-    Column("authority_recorded", String(8)),  # yes | no, recorded by a person; wins over the source
-    Column("deceased", Integer, nullable=False, default=0),
+    Column("authority_recorded", String(8)),  # yes | no, recorded by a person (see connector.acl.authority)
+    Column("authority_seen", String(8)),  # what the source said when the person recorded it
+    Column("deceased", Integer, nullable=False, default=0),  # as the source says (a sync rewrites it)
+    Column("deceased_recorded", Integer),  # 1: a person recorded the death; no sync touches it
     Column("account", String(200)),  # the guardian's account in the DMS, linked by a person
     Column("by", String(200)),
     Column("at", String(40), nullable=False),
@@ -323,6 +325,19 @@ requests_t = Table(
     Column("closed", Date),
     Column("by", String(200), nullable=False),
     Column("at", String(40), nullable=False),
+)
+
+exports = Table(
+    # the copies made for data subjects (``export``): removed when ``[access] export_days`` pass
+    "exports", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("external_id", String(300), nullable=False, index=True),
+    Column("pseudonym", String(40), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("made", Date, nullable=False),
+    Column("expires", Date, nullable=False, index=True),
+    Column("removed", String(40)),
+    Column("by", String(200), nullable=False),
 )
 
 acl_applied = Table(
@@ -907,13 +922,32 @@ class StateStore:
             authority=None, authority_recorded=_yes_no(authority), deceased=0, by=by, at=now()))
 
     def set_guardian(self, conn: Connection, external_id: str, guardian_id: str, **values: Any) -> bool:
-        """Record a person's authority (``authority_recorded``), account link or death."""
+        """Record a person's authority (``authority_recorded``, with what the source says at this
+        moment in ``authority_seen``), account link or death (``deceased_recorded``). These
+        columns are the person's own: a sync writes only ``authority`` and ``deceased``."""
+        where = (guardians.c.external_id == external_id, guardians.c.guardian_id == guardian_id,
+                 guardians.c.removed_at.is_(None))
         if "authority_recorded" in values:
             values["authority_recorded"] = _yes_no(values["authority_recorded"])
-        result = conn.execute(update(guardians).where(
-            guardians.c.external_id == external_id, guardians.c.guardian_id == guardian_id,
-            guardians.c.removed_at.is_(None)).values(**values))
+            values["authority_seen"] = guardians.c.authority  # the source's reading the person confirmed against
+        result = conn.execute(update(guardians).where(*where).values(**values))
         return bool(result.rowcount)
+
+    # -- exports for data subjects ----------------------------------------------------------------
+    def record_export(self, conn: Connection, row: DossierRow, path: str, made: date, expires: date,
+                      by: str) -> int:
+        result = conn.execute(insert(exports).values(external_id=row.external_id, pseudonym=row.pseudonym,
+                                                     path=path, made=made, expires=expires, by=by))
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def exports_due(self, today: date) -> list[dict[str, Any]]:
+        """Exports whose keeping time has passed and that are not removed yet."""
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(exports).where(
+                exports.c.removed.is_(None), exports.c.expires <= today).order_by(exports.c.id)).mappings()]
+
+    def export_removed(self, conn: Connection, export_id: int) -> None:
+        conn.execute(update(exports).where(exports.c.id == export_id).values(removed=now()))
 
     def add_grant(self, conn: Connection, external_id: str, kind: str, grantee: str, parts: tuple[str, ...],
                   basis: str, start: date, until: date, reason: str, by: str) -> int:
@@ -985,12 +1019,30 @@ class StateStore:
             okr = {r.external_id: r for r in conn.execute(select(transfers).where(transfers.c.kind == "okr")
                                                           .order_by(transfers.c.id))}
             unknown: dict[str, int] = dict(conn.execute(select(guardians.c.external_id, func.count()).where(
-                guardians.c.removed_at.is_(None), guardians.c.deceased == 0, guardians.c.authority.is_(None),
-                guardians.c.authority_recorded.is_(None)).group_by(guardians.c.external_id)).all())
+                guardians.c.removed_at.is_(None), guardians.c.deceased == 0, guardians.c.deceased_recorded.is_(None),
+                guardians.c.authority.is_(None), guardians.c.authority_recorded.is_(None))
+                .group_by(guardians.c.external_id)).all())
             with_guardians = set(conn.execute(select(guardians.c.external_id).distinct()
                                               .where(guardians.c.removed_at.is_(None))).scalars())
         return {"classes": classes, "untagged": untagged, "unclassified": unclassified, "okr": okr,
-                "unknown_authority": unknown, "with_guardians": with_guardians}
+                "unknown_authority": unknown, "with_guardians": with_guardians,
+                "recorded_guardians": self.recorded_guardians(None)}
+
+    def recorded_guardians(self, external_ids: list[str] | None) -> dict[str, list[dict[str, Any]]]:
+        """The current guardians of these dossiers (None: of all) about whom a person recorded
+        authority or death."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        recorded = (guardians.c.removed_at.is_(None),
+                    or_(guardians.c.authority_recorded.is_not(None), guardians.c.deceased_recorded.is_not(None)))
+        pages = [None] if external_ids is None else [external_ids[i:i + 900] for i in range(0, len(external_ids), 900)]
+        with self.engine.connect() as conn:
+            for ids in pages:
+                q = select(guardians).where(*recorded).order_by(guardians.c.external_id, guardians.c.guardian_id)
+                if ids is not None:
+                    q = q.where(guardians.c.external_id.in_(ids))
+                for g in conn.execute(q).mappings():
+                    out.setdefault(g["external_id"], []).append(dict(g))
+        return out
 
     def last_sync_report(self, school: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:

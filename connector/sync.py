@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from connector import acl
 from connector.audit import AuditLog
 from connector.errors import RejectedRecord, SafetyStop
 from connector.execute import Executor, Outcome, RetryPolicy
@@ -92,6 +93,8 @@ class SyncReport:
     access: dict[str, Any] | None = None
     access_changed: int = 0
     """Dossiers whose access facts (birth date, guardians) changed in the LAS."""
+    guardian_disagreements: list[dict[str, str]] = field(default_factory=list)
+    """Among those: guardians where the LAS now differs from what a person recorded (no names)."""
     reaccess: list[str] = field(default_factory=list, repr=False)
     """Their external ids, for recomputing access (internal; never in the report)."""
     retag: list[str] = field(default_factory=list, repr=False)
@@ -329,6 +332,9 @@ def _run(executor: Executor, state: StateStore, audit: AuditLog, options: SyncOp
         changed_access = state.apply_access(run_id, skip=repeated)
         report.access_changed = len(changed_access)
         report.reaccess.extend(external_id for external_id, _ in changed_access)
+        by_person = state.recorded_guardians([external_id for external_id, _ in changed_access])
+        report.guardian_disagreements = [{"record": pseudonym, **d} for external_id, pseudonym in changed_access
+                                         for d in acl.disagreements(by_person.get(external_id, []))]
     report.held = sorted(held)
     for s, found in zip(report.suspected_duplicates, suspected, strict=True):
         s["held"] = any(p in held for p in found.pseudonyms())

@@ -387,7 +387,7 @@ class FilesystemStore:
                     yield DocumentRef(
                         id=meta["id"], dossier_id=ref.id, part=meta["part"],
                         doc_class=meta.get("class"), name=meta["name"],
-                        metadata=meta.get("metadata", {}),
+                        metadata=meta.get("metadata", {}), added=meta.get("added"),
                     )
 
     def add_document(
@@ -409,7 +409,7 @@ class FilesystemStore:
             }
             self._write_json(part_dir / f"{doc_id}.meta.json", meta)
             return DocumentRef(id=doc_id, dossier_id=ref.id, part=part, doc_class=doc_class,
-                               name=name, metadata=metadata)
+                               name=name, metadata=metadata, added=meta["added"])
 
     # -- access -------------------------------------------------------------------------------
     def set_access(self, ref: DossierRef, part: str, grants: tuple[DmsGrant, ...]) -> None:

@@ -297,6 +297,7 @@ class MayanStore:
                 yield DocumentRef(
                     id=str(doc["id"]), dossier_id=ref.id, part=code, doc_class=meta.get("ld_class"),
                     name=doc["label"], metadata={_plain(k): v for k, v in meta.items() if k not in RESERVED},
+                    added=doc.get("datetime_created"),
                 )
 
     def _upload(self, name: str, content: bytes, metadata: dict[str, str]) -> int:
@@ -474,5 +475,3 @@ def _retry_after(response: httpx.Response) -> float | None:
         return float(value) if value else None
     except ValueError:
         return None
-
-

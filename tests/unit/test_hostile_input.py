@@ -67,7 +67,7 @@ def test_a_badly_typed_date_is_one_clear_message_in_every_command(tmp_path: Path
         ["okr", "sent", "--config", c, "K", "--date", bad, "--to", "12AB", "--by", "x"],
         ["transfer", "--config", c, "K", "--part", "II", "--to-folder", str(tmp_path), "--today", bad, *who],
         ["access", "apply", "--config", c, "--all", "--today", bad],
-        ["access", "show", "--config", c, "K", "--on", bad],
+        ["access", "show", "--config", c, "K", "--on", bad, "--by", "adm", "--reason", "test"],
         ["request", "open", "--config", c, "K", "--kind", "copy", "--requester", "x", "--received", bad, *who],
     ]
     for args in commands:
