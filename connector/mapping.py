@@ -25,7 +25,6 @@ SOURCE_FIELDS: dict[str, Callable[[Pupil], object]] = {
     "school.brin": lambda p: p.school.brin,
     "school.schooljaar": lambda p: p.school.schooljaar,
     "pupil.key": lambda p: p.key,
-    "pupil.eckid": lambda p: p.eckid,
     "pupil.geboortedatum": lambda p: p.geboortedatum,
     "pupil.geslacht": lambda p: p.geslacht,
     "pupil.jaargroep": lambda p: p.jaargroep,
@@ -34,8 +33,9 @@ SOURCE_FIELDS: dict[str, Callable[[Pupil], object]] = {
     "pupil.instroomdatum": lambda p: p.instroomdatum,
     "pupil.uitstroomdatum": lambda p: p.uitstroomdatum,
 }
-"""Fields of a pupil a mapping may copy into dossier metadata. The BSN and onderwijsnummer are
-deliberately absent: the dossier is keyed on them when configured, never labelled with them."""
+"""Fields of a pupil a mapping may copy into dossier metadata. The BSN, the onderwijsnummer and
+the ECK-iD are deliberately absent: a dossier may be keyed on them (through a keyed hash), but
+no DMS ever holds one of them."""
 
 TITLE_FIELDS: dict[str, Callable[[Pupil], object]] = {
     "roepnaam": lambda p: p.roepnaam,

@@ -1161,6 +1161,17 @@ class StateStore:
             ).scalars()
             return sorted(rows)
 
+    def shared_dossier_keys(self, run_id: int) -> list[str]:
+        """Pseudonyms of different records in one snapshot that share a dossier key (two pupils
+        with one BSN, onderwijsnummer or ECK-iD under that ``[identity] key``): no dossier can be
+        told to belong to one of them, so none is planned."""
+        with self.engine.connect() as conn:
+            shared = (select(staging.c.external_id).where(staging.c.run_id == run_id,
+                                                          staging.c.external_id.is_not(None))
+                      .group_by(staging.c.external_id).having(func.count(staging.c.pseudonym.distinct()) > 1))
+            return sorted(set(conn.execute(select(staging.c.pseudonym).where(
+                staging.c.run_id == run_id, staging.c.external_id.in_(shared))).scalars()))
+
     def suspected_duplicates(self, run_id: int, group_limit: int = GROUP_LIMIT) -> list[Suspected]:
         """Pupils that look like one child: within the snapshot, and against recorded dossiers
         of other keys. Dismissed pairs are left out. More than ``group_limit`` pupils sharing

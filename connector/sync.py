@@ -266,10 +266,16 @@ def _run(executor: Executor, state: StateStore, audit: AuditLog, options: SyncOp
         raise SafetyStop("no_school", f"the snapshot names no school and holds {report.pupils_seen} pupil "
                          "records; nothing was changed. Check the export (or set the school in the LAS settings).")
     school = report.school
-    repeated = frozenset(state.repeated_keys(run_id))
-    for pseudonym in sorted(repeated):
+    twice = state.repeated_keys(run_id)
+    sharing = [p for p in state.shared_dossier_keys(run_id) if p not in twice]
+    repeated = frozenset(twice) | frozenset(sharing)
+    for pseudonym in twice:
         report.rejected.append({"record": pseudonym, "field": "@key",
                                 "reason": "the same pupil occurs more than once in the export; left unchanged"})
+    for pseudonym in sharing:
+        report.rejected.append({"record": pseudonym, "field": "dossier key",
+                                "reason": "another pupil in the export has the same BSN, onderwijsnummer or ECK-iD "
+                                          "(the [identity] key); both left unchanged until the LAS is corrected"})
     if options.accept_snapshot:
         if not options.dry_run:
             audit.record(options.actor, "snapshot.accepted", None,

@@ -167,8 +167,18 @@ def make_world(folder: Path, url: str | None = None, schema: str | None = None,
                shared: SharedEngines | None = None) -> World:
     state = StateStore(url or f"sqlite:///{folder / 'state.db'}", schema, shared)
     identity = Identity(SECRET, "las_key")
-    return World(folder, state, FilesystemStore(FilesystemSettings(root=folder / "dms")),
+    return World(folder, state, filesystem_store(folder / "dms", identity.index_key),
                  AuditLog(state, identity.audit_key), identity, load_mapping("po"))
+
+
+TEST_INDEX_KEY = b"test-index-key-0123456789abcdef"
+
+
+def filesystem_store(root: Path, index_key: bytes = TEST_INDEX_KEY) -> FilesystemStore:
+    """A filesystem store as the core opens it: with an index key (from the install secret)."""
+    from connector.ports import StoreContext
+
+    return FilesystemStore(FilesystemSettings(root=root), StoreContext(index_key=index_key))
 
 
 def pupil(key: str, **fields: object) -> Pupil:

@@ -1,7 +1,7 @@
 """The embedded default DMS: dossiers as folders on disk.
 
     ROOT/
-      store.json                       format version and the salt of the index
+      store.json                       format version and a check value of the index key
       index/ab/<keyed hash of external id>   the dossier id (find is a lookup, not a scan)
       dossiers/<id[:2]>/<id>/dossier.json    dossier metadata
       dossiers/<id[:2]>/<id>/access.json     read access per part (groups, users), set by the connector
@@ -12,8 +12,15 @@
 
 Every file is written atomically (temp file, fsync, rename, fsync of the folder). Creating a
 dossier claims its index entry first with an exclusive link, so two runs, or a run repeated
-after a crash, can never make two dossiers for one external id. Paths never contain names or
-external ids: the index is keyed by a salted hash and dossiers by random ids.
+after a crash, can never make two dossiers for one external id. Neither paths nor files
+contain an external id (which may be a BSN, onderwijsnummer or ECK-iD): the index is keyed by
+an HMAC with a key from the install secret (``StoreContext.index_key``, never stored here, so
+whoever holds the store alone cannot test candidate numbers), ``dossier.json`` carries only
+that keyed hash, and dossiers have random ids. ``store.json`` holds a check value of the key: a
+store opened with another install's secret is refused instead of making every dossier anew.
+A store of format 1 (index keyed with a salt kept in the store, the external id in each
+``dossier.json``) is converted when first opened with a key; the conversion can be interrupted
+and resumes.
 
 Inside ``group()`` (the executor's groups of creates, updates and tags) the flushes are
 gathered into one barrier at the end of the block, so a group costs two ``syncfs`` instead of
@@ -39,7 +46,6 @@ import hmac
 import json
 import os
 import re
-import secrets
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -53,7 +59,8 @@ from connector.errors import PermanentError, TransientError
 from connector.model import DmsGrant, DocumentRef, DossierRef, DossierSpec, RetentionTag, StoreCapabilities
 from connector.ports import StoreContext
 
-FORMAT = 1
+FORMAT = 2
+_INDEX_NAME = re.compile(r"[0-9a-f]{64}")
 _ENOSPC_LIKE = {28, 122}  # no space, quota: may clear up, so transient
 _DOSSIER_ID = re.compile(r"[0-9a-f]{32}")
 _DOC_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
@@ -111,28 +118,78 @@ class FilesystemStore:
         root = settings.root
         base = context.base if context is not None else Path(".")
         self.root = root if root.is_absolute() else base / root
-        self._salt: bytes | None = None
+        self._index_key = context.index_key if context is not None else b""
+        self._key: bytes | None = None
         self._pending: dict[str, Path] | None = None
         """Inside ``group()``: the dossiers created in it (id -> their folder, still in tmp/)."""
         self._written = False
 
     # -- setup ------------------------------------------------------------------------------
     def _ready(self) -> bytes:
-        if self._salt is None:
+        if self._key is None:
             with _errors("open store"):
+                if len(self._index_key) < 16:
+                    raise PermanentError("filesystem store: no index key (the core hands it one from the install "
+                                         "secret; give StoreContext(index_key=...))")
+                key = hmac.new(self._index_key, b"leerdossier/filesystem-index", hashlib.sha256).digest()
+                check = hmac.new(key, b"check", hashlib.sha256).hexdigest()[:16]
                 marker = self.root / "store.json"
                 if not marker.exists():
                     for sub in ("index", "dossiers", "trash", "tmp"):
                         (self.root / sub).mkdir(parents=True, exist_ok=True)
                     # another thread or process may create it at the same moment: theirs wins
                     with contextlib.suppress(FileExistsError):
-                        self._write_json(marker, {"format": FORMAT, "salt": secrets.token_hex(16)}, exclusive=True)
+                        self._write_json(marker, {"format": FORMAT, "key_check": check}, exclusive=True)
                 info = json.loads(marker.read_text(encoding="utf-8"))
+                if info.get("format") == 1:
+                    self._convert(key, check)
+                    info = json.loads(marker.read_text(encoding="utf-8"))
                 if info.get("format") != FORMAT:
                     raise PermanentError(f"store at {self.root} has format {info.get('format')}, expected {FORMAT}")
+                if info.get("key_check") != check:
+                    raise PermanentError(f"store at {self.root} belongs to another install secret: its index does "
+                                         "not match this key (opening it would make every dossier anew)")
                 self._sweep()
-                self._salt = bytes.fromhex(info["salt"])
-        return self._salt
+                if (self.root / "index.old").exists():
+                    self._finish_conversion(key)
+                self._key = key
+        return self._key
+
+    def _convert(self, key: bytes, check: str) -> None:
+        """Format 1 -> 2: build the index keyed with ``key`` from the external ids the dossiers
+        carry, make it the store's (store.json says format 2), then take the external ids out
+        of the dossiers and drop the salted index. Each step can be interrupted: until store.json
+        changes, the new index is rebuilt from scratch; after, the rest is finished on open."""
+        fresh, index, old = self.root / "index.new", self.root / "index", self.root / "index.old"
+        shutil.rmtree(fresh, ignore_errors=True)
+        if old.exists():  # an earlier conversion died between its renames: start again from the salted index
+            shutil.rmtree(index, ignore_errors=True)
+            os.rename(old, index)
+        for meta in sorted((self.root / "dossiers").glob("*/*/dossier.json")):
+            external_id = json.loads(meta.read_text(encoding="utf-8")).get("external_id")
+            if not isinstance(external_id, str) or not _DOSSIER_ID.fullmatch(meta.parent.name):
+                continue
+            digest = hmac.new(key, external_id.encode(), hashlib.sha256).hexdigest()
+            self._write_bytes(fresh / digest[:2] / digest, meta.parent.name.encode("ascii"))
+        fresh.mkdir(exist_ok=True)
+        _syncfs(self.root)
+        os.rename(index, old)
+        os.rename(fresh, index)
+        _fsync_dir(self.root)
+        self._write_json(self.root / "store.json", {"format": FORMAT, "key_check": check})
+
+    def _finish_conversion(self, key: bytes) -> None:
+        for meta in sorted((self.root / "dossiers").glob("*/*/dossier.json")):
+            doc = json.loads(meta.read_text(encoding="utf-8"))
+            if "external_id" in doc:
+                external_id = str(doc.pop("external_id"))
+                doc["key"] = hmac.new(key, external_id.encode(), hashlib.sha256).hexdigest()
+                self._write_json(meta, doc)
+        shutil.rmtree(self.root / "index.old")
+
+    def _digest(self, external_id: str) -> str:
+        """The index name of an external id (also kept in its dossier.json, for checks)."""
+        return hmac.new(self._ready(), external_id.encode(), hashlib.sha256).hexdigest()
 
     def _sweep(self) -> None:
         """Remove what killed runs left in tmp/: dossiers never moved in (they hold pupil
@@ -181,7 +238,7 @@ class FilesystemStore:
 
     # -- paths ------------------------------------------------------------------------------
     def _index_path(self, external_id: str) -> Path:
-        digest = hmac.new(self._ready(), external_id.encode(), hashlib.sha256).hexdigest()
+        digest = self._digest(external_id)
         return self.root / "index" / digest[:2] / digest
 
     def _dossier_dir(self, dossier_id: str) -> Path:
@@ -202,11 +259,16 @@ class FilesystemStore:
         tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
         grouped = self._pending is not None
         self._written = True
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            if not (grouped and fresh):
-                os.fsync(fh.fileno())
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                if not (grouped and fresh):
+                    os.fsync(fh.fileno())
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()  # a full disk leaves no half-written temp file behind
+            raise
         try:
             if exclusive:
                 os.link(tmp, path)  # fails if path exists: an atomic claim
@@ -312,14 +374,14 @@ class FilesystemStore:
             return data
 
     def dossier_count(self) -> int:
-        """How many dossiers the index holds (for reports and tests)."""
-        return sum(1 for _ in (self.root / "index").glob("*/*"))
+        """How many dossiers the index holds (for reports and tests): its entries, not a temp
+        file a failed write left beside them."""
+        return sum(1 for p in (self.root / "index").glob("*/*") if _INDEX_NAME.fullmatch(p.name))
 
-    @staticmethod
-    def _dossier_doc(spec: DossierSpec, created: bool) -> dict[str, Any]:
+    def _dossier_doc(self, spec: DossierSpec, created: bool) -> dict[str, Any]:
         now = datetime.now(UTC).isoformat(timespec="seconds")
         doc = {
-            "external_id": spec.external_id,
+            "key": self._digest(spec.external_id),  # never the external id itself (it may be a BSN)
             "school": spec.school,
             "title": spec.title,
             "properties": spec.properties,
@@ -379,11 +441,15 @@ class FilesystemStore:
             folder = self._dossier_dir(ref.id)
             if not folder.exists():
                 raise PermanentError(f"list documents: dossier {ref.id} does not exist")
+            seen: set[str] = set()
             for part_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()):
                 for meta_file in sorted(part_dir.glob("*.meta.json")):
                     meta = json.loads(meta_file.read_text(encoding="utf-8"))
                     if self._meta_problem(meta_file, meta) is not None:
                         continue  # not one of ours (or tampered with): never listed, so never acted on
+                    if meta["id"] in seen:
+                        continue  # a copy placed in another part's folder: the document is listed once
+                    seen.add(meta["id"])
                     yield DocumentRef(
                         id=meta["id"], dossier_id=ref.id, part=meta["part"],
                         doc_class=meta.get("class"), name=meta["name"],

@@ -26,6 +26,8 @@ leerkracht = ["I", "II"]
 administratie = ["I"]
 '''
 
+VIEW = ("--by", "adm", "--reason", "test")  # who looks at a pupil's data, and why (audited)
+
 
 def run(*args: str) -> Result:
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
@@ -44,7 +46,7 @@ def config(tmp_path: Path, las: dict[str, object]) -> str:
 
 
 def principals(c: str, key: str, on: date) -> dict[str, set[str]]:
-    code, out = js("access", "show", "--config", c, key, "--on", on.isoformat(), "--by", "adm", "--reason", "test")
+    code, out = js("access", "show", "--config", c, key, "--on", on.isoformat(), *VIEW)
     assert code == 0, out
     found: dict[str, set[str]] = {}
     for e in out["entries"]:
@@ -57,7 +59,7 @@ def test_guardians_from_oso_and_the_16th_birthday(tmp_path: Path) -> None:
     code, report = js("sync", "--config", c)
     assert code == 0 and report["access_changed"] == SYNTH.pupils
     pupil = next(p for p in people(SYNTH) if len(p.guardians) == 2 and all(g.gezag for g in p.guardians))
-    code, listed = js("guardian", "list", "--config", c, pupil.key, "--by", "adm", "--reason", "test")
+    code, listed = js("guardian", "list", "--config", c, pupil.key, *VIEW)
     assert code == 0 and len(listed["guardians"]) == 2 and "name" not in listed["guardians"][0]
     assert {g["authority"] for g in listed["guardians"]} == {"yes"}
     gids = [g["guardian"] for g in listed["guardians"]]
@@ -90,7 +92,7 @@ def test_guardians_recorded_by_hand_and_third_parties(tmp_path: Path) -> None:
     code, added = js("guardian", "add", "--config", c, key, "--name", "J. Jansen", "--relation", "2",
                      "--authority", "unknown", "--by", "adm")
     gid = added["guardian"]
-    _, out = js("access", "show", "--config", c, key, "--on", today.isoformat(), "--by", "adm", "--reason", "test")
+    _, out = js("access", "show", "--config", c, key, "--on", today.isoformat(), *VIEW)
     assert any("authority unknown" in n for n in out["notes"]) and f"guardian:{gid}" not in principals(c, key, today)
     assert js("guardian", "set", "--config", c, key, gid, "--authority", "no", "--reason", "gezagsregister",
               "--by", "adm")[0] == 0
@@ -103,7 +105,7 @@ def test_guardians_recorded_by_hand_and_third_parties(tmp_path: Path) -> None:
     assert "third_party:inspectie" not in principals(c, key, date(2027, 1, 1))
     assert js("grant", "revoke", "--config", c, str(grant["grant"]), "--reason", "klaar", "--by", "directeur")[0] == 0
     assert "third_party:inspectie" not in principals(c, key, date.today() + timedelta(days=1))
-    named = run("guardian", "list", "--config", c, key, "--names", "--by", "adm", "--reason", "test")
+    named = run("guardian", "list", "--config", c, key, "--names", *VIEW)
     assert "J. Jansen" in named.stdout
     assert "J. Jansen" not in json.dumps(js("audit", "show", "--config", c)[1])  # names never in the audit log
 
@@ -141,7 +143,7 @@ def test_a_request_holds_the_dossier_until_it_is_closed(tmp_path: Path) -> None:
     code, audit = js("audit", "show", "--config", c)
     actions = {e["action"] for e in audit}
     assert {"request.opened", "request.extended", "request.closed"} <= actions
-    code, history = js("audit", "show", "--config", c, key, "--by", "adm", "--reason", "test")
+    code, history = js("audit", "show", "--config", c, key, *VIEW)
     opened_entry = next(e for e in history["entries"] if e["event"] == "request.opened")
     assert opened_entry["acting_for"] == "moeder" and opened_entry["user"] == "admin"
     assert {"event", "time", "subject", "user", "acting_for", "reason"} <= set(opened_entry)
@@ -161,7 +163,7 @@ def test_access_is_applied_in_the_dms_and_follows_the_16th_birthday(tmp_path: Pa
     doc.write_bytes(b"%PDF-1.4 rapport")
     for cls in ("rapport", "inschrijving"):
         assert js("document", "add", "--config", c, pupil.key, str(doc), "--class", cls)[0] == 0
-    gid = next(g["guardian"] for g in js("guardian", "list", "--config", c, pupil.key, "--by", "adm", "--reason", "test")[1]["guardians"]
+    gid = next(g["guardian"] for g in js("guardian", "list", "--config", c, pupil.key, *VIEW)[1]["guardians"]
                if g["authority"] == "yes")
     code, linked = js("guardian", "set", "--config", c, pupil.key, gid, "--account", "ouder1", "--reason",
                       "account aangemaakt", "--by", "adm")
@@ -187,7 +189,7 @@ def test_access_is_applied_in_the_dms_and_follows_the_16th_birthday(tmp_path: Pa
     assert not any(store.may_read(d, "ouder1") for d in docs)
     assert js("access", "apply", "--config", c, "--today", sixteen.isoformat())[1]["parts_changed"] == 0
     assert all(store.may_read(d, "x", ("leerkracht",)) for d in docs)
-    history = js("audit", "show", "--config", c, pupil.key, "--by", "adm", "--reason", "test")[1]["entries"]
+    history = js("audit", "show", "--config", c, pupil.key, *VIEW)[1]["entries"]
     revoked = [h for h in history if h["event"] == "access.applied" and f"guardian:{gid}" in h["details"]["revoked"]]
     assert revoked and "ouder1" not in json.dumps(history)  # accounts never in the audit log
     state.close()
@@ -199,7 +201,7 @@ def test_the_completeness_report_lists_what_a_school_can_act_on(tmp_path: Path) 
     c = config(tmp_path, {"type": "edexml", "path": str(export)})
     assert js("sync", "--config", c)[0] == 0
     ps = list(people(synth))
-    with_dossier = [p.key for p in ps if run("access", "show", "--config", c, p.key, "--by", "adm", "--reason", "test").exit_code == 0]
+    with_dossier = [p.key for p in ps if run("access", "show", "--config", c, p.key, *VIEW).exit_code == 0]
     assert len(with_dossier) == len(ps) - 2  # the suspected pair is held
     leaver, okr_pupil, gone, asked = with_dossier[:4]
     text = export.read_text(encoding="utf-8")
@@ -244,7 +246,7 @@ def test_an_export_for_inspection_holds_exactly_what_the_requester_may_see(tmp_p
     doc.write_bytes(b"%PDF-1.4 inhoud")
     for cls in ("rapport", "inschrijving", "verslag_teambespreking", "toetsuitslagen"):
         assert js("document", "add", "--config", c, pupil.key, str(doc), "--class", cls)[0] == 0
-    gs = js("guardian", "list", "--config", c, pupil.key, "--by", "adm", "--reason", "test")[1]["guardians"]
+    gs = js("guardian", "list", "--config", c, pupil.key, *VIEW)[1]["guardians"]
     with_authority = next(g["guardian"] for g in gs if g["authority"] == "yes")
     without = next(g["guardian"] for g in gs if g["authority"] == "no")
 
@@ -262,7 +264,7 @@ def test_an_export_for_inspection_holds_exactly_what_the_requester_may_see(tmp_p
     assert code == 0 and info["documents"] == 1  # information: the report only
     refused = run("export", "--config", c, pupil.key, "--for", "copy", "--requester", "g-nobody", "--by", "adm")
     assert refused.exit_code == 1 and "no right" in refused.stderr
-    history = js("audit", "show", "--config", c, pupil.key, "--by", "adm", "--reason", "test")[1]["entries"]
+    history = js("audit", "show", "--config", c, pupil.key, *VIEW)[1]["entries"]
     exported = [h for h in history if h["event"] == "dossier.exported"]
     assert [h["acting_for"] for h in exported] == [with_authority, without]
 
@@ -278,7 +280,7 @@ def test_a_refused_correction_keeps_the_parents_view_in_the_dossier(tmp_path: Pa
     code, closed = js("request", "close", "--config", c, str(opened["request"]), "--outcome", "refused",
                       "--comment", str(view), *acting("approver"))
     assert code == 0 and closed["outcome"] == "refused"
-    history = js("audit", "show", "--config", c, key, "--by", "adm", "--reason", "test")[1]["entries"]
+    history = js("audit", "show", "--config", c, key, *VIEW)[1]["entries"]
     added = [h for h in history if h["event"] == "document.added"]
     assert added and added[-1]["details"]["class"] == "zienswijze_ouders"
     assert added[-1]["details"]["request"] == opened["request"]

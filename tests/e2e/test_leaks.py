@@ -229,3 +229,156 @@ def test_viewing_a_pupils_data_leaves_an_audit_entry_who_whose_what_why(tmp_path
         ("ib", "access list", "vraag ouder"), ("adm", "guardians with names", "account koppelen"),
         ("fg", "history", "inzageverzoek 3")]
     assert {e["subject"] for e in views} == {views[0]["subject"]} and re.match(r"p-", views[0]["subject"])
+
+
+# -- identifiers in the DMS ---------------------------------------------------------------------
+def _numbers(export: Path) -> set[str]:
+    text = export.read_text(encoding="utf-8")
+    return set(re.findall(r"<bsn>(\d+)<", text)) | set(re.findall(r'eckid="([^"]+)"', text))
+
+
+def test_no_bsn_onderwijsnummer_or_eckid_reaches_any_file_of_the_dms(tmp_path: Path) -> None:
+    from examples.synth import write
+
+    export = write(tmp_path / "export.xml", Synth(pupils=20, seed=5, duplicates=0, leavers=0.0))
+    numbers = _numbers(export)
+    assert len(numbers) == 40
+    for key in ("onderwijsnummer", "eckid"):
+        folder = tmp_path / key
+        folder.mkdir()
+        cfg = write_config(folder, export, identity={"key": key})
+        code, report = js("sync", "--config", str(cfg))
+        assert code == 0 and report["dossiers_created"] == 20
+        for f in (folder / "dms").rglob("*"):
+            text = f.name + (f.read_text(encoding="utf-8", errors="replace") if f.is_file() else "")
+            assert not any(n in text for n in numbers), f
+        assert "salt" not in (folder / "dms" / "store.json").read_text(encoding="utf-8")
+
+
+def test_two_records_sharing_the_dossier_key_are_rejected_and_reported_never_an_abort(tmp_path: Path) -> None:
+    from examples.synth import write
+
+    export = write(tmp_path / "export.xml", Synth(pupils=10, seed=4, duplicates=1, leavers=0.0))
+    cfg = write_config(tmp_path, export, identity={"key": "onderwijsnummer"})
+    code, report = js("sync", "--config", str(cfg))
+    assert code == 0 and report["dossiers_created"] == 8
+    shared = [r for r in report["rejected"] if r["field"] == "dossier key"]
+    assert len(shared) == 2 and all(r["record"].startswith("p-") for r in shared)
+    assert js("sync", "--config", str(cfg))[1]["dms_writes"] == 0  # and again: nothing half-done
+
+
+def _spec(external_id: str) -> object:
+    from connector.model import DossierSpec, PartSpec
+
+    return DossierSpec(external_id=external_id, school="99XY", title="t", pseudonym="p-1", properties={},
+                       parts=(PartSpec(code="I", name="Deel I", folder="I", classes=()),))
+
+
+def test_the_filesystem_index_is_keyed_from_the_install_secret_and_refuses_another(tmp_path: Path) -> None:
+    from connector.errors import PermanentError
+    from tests.conftest import filesystem_store
+
+    spec = _spec("pgn:123456782")
+    store = filesystem_store(tmp_path / "dms", b"a" * 32)
+    ref = store.create_dossier(spec)
+    assert filesystem_store(tmp_path / "dms", b"a" * 32).find_dossier(spec.external_id) == ref
+    other = filesystem_store(tmp_path / "dms", b"b" * 32)
+    try:
+        other.find_dossier(spec.external_id)
+        raise AssertionError("a store opened with another install's key must be refused")
+    except PermanentError as exc:
+        assert "another install secret" in str(exc)
+
+
+def _as_format_1(root: Path, external_ids: list[str]) -> None:
+    """Turn a store into what the previous version wrote: a salt in store.json, the index keyed
+    with it, the external id in each dossier.json."""
+    import hashlib
+    import hmac
+    import shutil
+
+    salt = os.urandom(16)
+    (root / "store.json").write_text(json.dumps({"format": 1, "salt": salt.hex()}), encoding="utf-8")
+    ids = {}
+    for entry in (root / "index").glob("*/*"):
+        ids[entry.name] = entry.read_text(encoding="ascii")
+    shutil.rmtree(root / "index")
+    for meta in (root / "dossiers").glob("*/*/dossier.json"):
+        doc = json.loads(meta.read_text(encoding="utf-8"))
+        external_id = next(e for e in external_ids if ids.get(_digest_v2(e)) == meta.parent.name)
+        doc.pop("key")
+        doc["external_id"] = external_id
+        meta.write_text(json.dumps(doc), encoding="utf-8")
+        digest = hmac.new(salt, external_id.encode(), hashlib.sha256).hexdigest()
+        (root / "index" / digest[:2]).mkdir(parents=True, exist_ok=True)
+        (root / "index" / digest[:2] / digest).write_text(meta.parent.name, encoding="ascii")
+
+
+def _digest_v2(external_id: str, index_key: bytes = b"a" * 32) -> str:
+    import hashlib
+    import hmac
+
+    key = hmac.new(index_key, b"leerdossier/filesystem-index", hashlib.sha256).digest()
+    return hmac.new(key, external_id.encode(), hashlib.sha256).hexdigest()
+
+
+def test_a_store_of_the_previous_format_is_converted_even_when_interrupted(tmp_path: Path) -> None:
+    import pytest
+
+    from adapters.dms.filesystem import FilesystemStore
+    from connector.errors import PermanentError
+    from tests.conftest import filesystem_store
+
+    root = tmp_path / "dms"
+    eids = [f"pgn:{n}" for n in ("123456782", "111222333", "999888777")]
+    store = filesystem_store(root, b"a" * 32)
+    refs = {e: store.create_dossier(_spec(e)) for e in eids}
+    _as_format_1(root, eids)
+    assert "pgn:123456782" in (root / "dossiers").joinpath(refs[eids[0]].id[:2], refs[eids[0]].id,
+                                                          "dossier.json").read_text(encoding="utf-8")
+    real_rename = os.rename
+
+    def dies_between_the_renames(a: object, b: object) -> None:
+        if str(a).endswith("index.new"):
+            raise OSError()
+        real_rename(a, b)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as mp:  # the old index is set aside, the new one not yet in place
+        mp.setattr(os, "rename", dies_between_the_renames)
+        with pytest.raises(PermanentError, match="open store"):
+            filesystem_store(root, b"a" * 32).find_dossier(eids[0])
+    assert not (root / "index").exists() and (root / "index.old").exists()
+    with pytest.MonkeyPatch.context() as mp:  # the conversion dies after the new index took over
+        mp.setattr(FilesystemStore, "_finish_conversion", lambda self, key: (_ for _ in ()).throw(OSError()))
+        with pytest.raises(PermanentError, match="open store"):
+            filesystem_store(root, b"a" * 32).find_dossier(eids[0])
+    again = filesystem_store(root, b"a" * 32)
+    assert {e: again.find_dossier(e) for e in eids} == refs and again.dossier_count() == 3
+    assert not (root / "index.old").exists()
+    for f in root.rglob("*"):
+        assert not f.is_file() or "pgn:" not in f.read_text(encoding="utf-8", errors="replace")
+    assert "salt" not in (root / "store.json").read_text(encoding="utf-8")
+
+
+def test_index_temp_files_after_a_full_disk_are_not_counted_as_dossiers(tmp_path: Path) -> None:
+    import errno
+
+    import pytest
+
+    from connector.errors import TransientError
+    from tests.conftest import filesystem_store
+
+    store = filesystem_store(tmp_path / "dms")
+    store.create_dossier(_spec("las:1"))
+
+    def full(_fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(os, "fsync", full)
+        with pytest.raises(TransientError):
+            store.create_dossier(_spec("las:2"))
+    assert not [p for p in (tmp_path / "dms" / "index").rglob("*.tmp")]  # the failed write cleaned up
+    leftover = next((tmp_path / "dms" / "index").glob("*/*")).parent / ".abc.0123.tmp"
+    leftover.write_bytes(b"")  # one a killed process left behind
+    assert store.dossier_count() == 1

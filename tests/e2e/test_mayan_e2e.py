@@ -13,6 +13,8 @@ from click.testing import CliRunner
 from connector.cli import main
 from tests.conftest import ROOT
 
+VIEW = ("--by", "adm", "--reason", "test")  # who looks at a pupil's data, and why (audited)
+
 
 @pytest.mark.mayan
 def test_sample_school_in_mayan_and_a_second_run_writes_nothing(mayan_server: Any, tmp_path: Path,
@@ -90,7 +92,7 @@ leerkracht = ["I", "II"]
     doc.write_bytes(b"%PDF-1.4 e2e")
     ids = {cls: js("document", "add", pupil.key, str(doc), "--class", cls)["document"]
            for cls in ("rapport", "verslag_teambespreking", "inschrijving")}
-    gid = next(g["guardian"] for g in js("guardian", "list", pupil.key, "--by", "adm", "--reason", "test")["guardians"] if g["authority"] == "yes")
+    gid = next(g["guardian"] for g in js("guardian", "list", pupil.key, *VIEW)["guardians"] if g["authority"] == "yes")
     parent = f"ouder-{os.urandom(3).hex()}"
     mayan_server.ensure_user(parent)
     js("guardian", "set", pupil.key, gid, "--account", parent, "--reason", "account", "--by", "adm")

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import delete, select, update
 
-from adapters.dms.filesystem import FilesystemSettings, FilesystemStore
+from adapters.dms.filesystem import FilesystemStore
 from connector import destruction, tagging, transfer
 from connector.clock import Clock
 from connector.errors import ConfigError, NotPermitted, PermanentError
@@ -24,7 +24,18 @@ from connector.retention import load_schedule
 from connector.state import audit_head, audit_log, destruction_items, documents
 from connector.users import User
 from examples.synth import Synth, write
-from tests.conftest import APPROVER, APPROVER2, MAKER, SECRET, World, acting, add_users, pupil, write_config
+from tests.conftest import (
+    APPROVER,
+    APPROVER2,
+    MAKER,
+    SECRET,
+    World,
+    acting,
+    add_users,
+    filesystem_store,
+    pupil,
+    write_config,
+)
 
 MAPPING = load_mapping("po")
 SCHEDULE = load_schedule("retention-po", classes=set(MAPPING.classes))
@@ -324,7 +335,7 @@ def test_the_filesystem_store_takes_only_ids_of_its_own_shape_from_disk(world: W
     with pytest.raises(PermanentError):
         store.purge(DocumentRef(id="*", dossier_id=ref.id, part="II", doc_class=None, name="x"))
     assert blocked.id in {d.id for d in store.documents(ref)}  # the blocked document stays
-    fresh = FilesystemStore(FilesystemSettings(root=world.folder / "dms"))
+    fresh = filesystem_store(world.folder / "dms", world.identity.index_key)
     assert len(list(fresh.documents(ref))) == 2
 
 
