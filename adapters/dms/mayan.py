@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any, BinaryIO, ClassVar
@@ -34,6 +35,7 @@ from connector.errors import ConfigError, PermanentError, TransientError
 from connector.model import DmsGrant, DocumentRef, DossierRef, DossierSpec, RetentionTag, StoreCapabilities
 from connector.ports import StoreContext
 
+log = logging.getLogger("leerdossier.dms.mayan")
 CARD_LABEL = "dossierkaart"
 RESERVED = {"ld_dossier", "ld_class", "ld_part", "ld_card"}
 
@@ -60,7 +62,10 @@ class MayanStore:
             raise ConfigError("dms.token: no way to read the secret reference")
         token = context.secret(settings.token).decode().strip()
         self.settings = settings
-        self._key = context.index_key or b"leerdossier"
+        if len(context.index_key) < 16:
+            raise ConfigError("mayan: no index key (the core hands it one from the install secret): a label "
+                              "keyed with a known key would let anyone test candidate numbers")
+        self._key = context.index_key
         self._client = httpx.Client(
             base_url=settings.url.rstrip("/") + "/api/v4", timeout=httpx.Timeout(settings.timeout),
             headers={"Accept": "application/json", "Authorization": f"Token {token}"}, transport=transport,
@@ -69,6 +74,8 @@ class MayanStore:
         self._metadata_types: dict[str, int] | None = None
         self._attached: set[int] = set()
         self._roles: dict[str, int] = {}
+        self._readers_role: int | None = None
+        self._readers_groups: set[int] = set()
 
     # -- plumbing -----------------------------------------------------------------------------
     def _request(self, method: str, path: str, ok_404: bool = False, **kwargs: Any) -> httpx.Response | None:
@@ -287,18 +294,42 @@ class MayanStore:
 
     # -- documents ------------------------------------------------------------------------------
     def documents(self, ref: DossierRef) -> Iterator[DocumentRef]:
+        """Each document of the dossier once, under its own part (``ld_part``), wherever it sits:
+        Mayan lets a document sit in several cabinets. One without ``ld_part`` belongs to the
+        part whose cabinet holds it; one without ``ld_part`` in several parts' cabinets is
+        ambiguous and left out (logged), so that nothing acts on it until a person moves it."""
+        for doc, meta, own, _codes in self._placed(ref):
+            if own is None:
+                continue
+            yield DocumentRef(
+                id=str(doc["id"]), dossier_id=ref.id, part=own, doc_class=meta.get("ld_class"),
+                name=doc["label"], metadata={_plain(k): v for k, v in meta.items() if k not in RESERVED},
+                added=doc.get("datetime_created"),
+            )
+
+    def _placed(self, ref: DossierRef) -> Iterator[tuple[dict[str, Any], dict[str, str], str | None, set[str]]]:
+        """(document, its metadata, its own part or None, the parts whose cabinets hold it) for
+        every document in the dossier's part cabinets but the dossier card, each once."""
         cabinet, _card = _ids(ref)
-        for code, sub in sorted(self._parts(cabinet).items()):
+        parts = self._parts(cabinet)
+        found: dict[int, tuple[dict[str, Any], set[str]]] = {}
+        for code, sub in sorted(parts.items()):
             for doc in self._paged(f"/cabinets/{sub}/documents/"):
-                meta = {name: value for name, (_i, value) in self._metadata(int(doc["id"])).items()
-                        if value is not None}
-                if meta.get("ld_card") == "yes":
-                    continue
-                yield DocumentRef(
-                    id=str(doc["id"]), dossier_id=ref.id, part=code, doc_class=meta.get("ld_class"),
-                    name=doc["label"], metadata={_plain(k): v for k, v in meta.items() if k not in RESERVED},
-                    added=doc.get("datetime_created"),
-                )
+                found.setdefault(int(doc["id"]), (doc, set()))[1].add(code)
+        for doc_id, (doc, codes) in sorted(found.items()):
+            meta = {name: value for name, (_i, value) in self._metadata(doc_id).items() if value is not None}
+            if meta.get("ld_card") == "yes":
+                continue
+            own = meta.get("ld_part") if meta.get("ld_part") in parts else (min(codes) if len(codes) == 1 else None)
+            if own is None:
+                log.warning("document sits in the cabinets of several parts and has no ld_part: left alone and "
+                            "readable by nobody the connector manages until a person moves it",
+                            extra={"document": doc_id, "parts": sorted(codes)})
+            elif codes != {own}:
+                log.warning("document of one part also sits in the cabinet of another: its access follows its own "
+                            "part; a person should move it", extra={"document": doc_id, "part": own,
+                                                                    "cabinets": sorted(codes)})
+            yield doc, meta, own, codes
 
     def _upload(self, name: str, content: bytes, metadata: dict[str, str]) -> int:
         response = self._json("POST", "/documents/upload/",
@@ -363,8 +394,11 @@ class MayanStore:
     # role per principal, labelled "ld-group-<group>" (a staff group: the school's Mayan group of
     # that name) or "ld-user-<hash>" (a linked account, with a group of its own holding only that
     # user; the label does not show the account). ACLs of roles it does not manage are left alone.
-    # Cabinet ACLs do not pass down to documents, so the part's cabinet, every document in it
-    # and the dossier's root cabinet (for any part) each get their own.
+    # Cabinet ACLs do not pass down to documents (they do pass down to the cabinets below), so
+    # the part's cabinet and every document of the part get their own; the root cabinet none.
+    # Document metadata is readable through its metadata type: one managed role,
+    # "ld-metadata-readers", may read the connector's document metadata types (class, part,
+    # retention tag) on documents its members may view; every managed group is in it.
     def set_access(self, ref: DossierRef, part: str, grants: tuple[DmsGrant, ...]) -> None:
         cabinet, _card = _ids(ref)
         parts = self._parts(cabinet)
@@ -372,18 +406,25 @@ class MayanStore:
             raise PermanentError(f"set access: dossier has no part {part!r}")
         roles = {self._role_for(g): g for g in grants}
         self._set_acls("cabinets", "cabinet", parts[part], set(roles), CABINET_VIEW)
-        for doc in self._paged(f"/cabinets/{parts[part]}/documents/"):
+        for doc, meta, own, codes in self._placed(ref):
             doc_id = int(doc["id"])
-            meta = {name: value for name, (_i, value) in self._metadata(doc_id).items()}
-            if meta.get("ld_card") == "yes":
-                continue
-            allowed = {role for role, g in roles.items() if g.classes is None or meta.get("ld_class") in g.classes}
-            self._set_acls("documents", "document", doc_id, allowed, DOCUMENT_VIEW)
-        # the root cabinet: whoever may see any part may open the dossier
-        anywhere: set[int] = set()
-        for sub in parts.values():
-            anywhere |= set(self._managed_acls("cabinets", "cabinet", sub))
-        self._set_acls("cabinets", "cabinet", cabinet, anywhere, CABINET_VIEW)
+            if own == part:
+                # a document's access follows its own part and class, never the cabinets it sits in
+                allowed = {role for role, g in roles.items()
+                           if g.classes is None or meta.get("ld_class") in g.classes}
+                self._set_acls("documents", "document", doc_id, allowed, DOCUMENT_VIEW)
+            elif own is None and part in codes:
+                self._set_acls("documents", "document", doc_id, set(), DOCUMENT_VIEW)  # ambiguous: nobody
+            elif part in codes and own is not None:
+                # another part's document in this part's cabinet: never wider than its own part's
+                # principals, even when its own part is not applied again now
+                theirs = set(self._managed_acls("cabinets", "cabinet", parts[own]))
+                current = set(self._managed_acls("documents", "document", doc_id))
+                if current - theirs:
+                    self._set_acls("documents", "document", doc_id, current & theirs, DOCUMENT_VIEW)
+        # No grant on the root cabinet: Mayan applies a cabinet's ACL to every cabinet below it,
+        # so a view there would open every part. Grants left there by an earlier version go.
+        self._set_acls("cabinets", "cabinet", cabinet, set(), CABINET_VIEW)
 
     def _managed_acls(self, app: str, model: str, object_id: int) -> dict[int, int]:
         """role id -> acl id, for the roles the connector manages, on one object."""
@@ -432,14 +473,43 @@ class MayanStore:
         in_role = {int(g["id"]) for g in self._paged(f"/roles/{role['id']}/groups/")}
         if int(group["id"]) not in in_role:
             self._json("POST", f"/roles/{role['id']}/groups/add/", json={"group": int(group["id"])})
+        self._in_readers(int(group["id"]))
         self._roles[label] = int(role["id"])
         return int(role["id"])
+
+    def _readers(self) -> int:
+        """The role that may read the connector's document metadata (made once, idempotent)."""
+        if self._readers_role is None:
+            role = self._find("/roles/", "label", READERS_ROLE) or self._json("POST", "/roles/",
+                                                                             json={"label": READERS_ROLE})
+            role_id = int(role["id"])
+            for name in DOCUMENT_METADATA:
+                type_id = self._metadata_type(name)
+                granted = set(self._managed_acls("metadata", "metadatatype", type_id))
+                if role_id not in granted:
+                    self._set_acls("metadata", "metadatatype", type_id, granted | {role_id},
+                                   ("metadata.metadata_document_view",))
+            self._readers_role = role_id
+            self._readers_groups = {int(g["id"]) for g in self._paged(f"/roles/{role_id}/groups/")}
+        return self._readers_role
+
+    def _in_readers(self, group_id: int) -> None:
+        role_id = self._readers()
+        if group_id not in self._readers_groups:
+            self._json("POST", f"/roles/{role_id}/groups/add/", json={"group": group_id})
+            self._readers_groups.add(group_id)
 
     def _find(self, path: str, field: str, value: str) -> dict[str, Any] | None:
         return next((x for x in self._paged(path) if x.get(field) == value), None)
 
 
 MANAGED_ROLE = "ld-"
+READERS_ROLE = f"{MANAGED_ROLE}metadata-readers"
+DOCUMENT_METADATA = ("ld_class", "ld_part", *(f"ld_{k}" for k in (
+    "retention_class", "retention_category", "retention_kind", "retention_period", "retention_due",
+    "retention_blocked", "retention_basis")))
+"""The document metadata types a principal who may view a document may read on it (never the
+dossier card's ``ld_dossier`` or ``ld_p_*``: the card is granted to nobody)."""
 CABINET_VIEW = ("cabinets.cabinet_view",)
 DOCUMENT_VIEW = ("documents.document_view", "documents.document_file_view",
                  "document_downloads.document_file_download", "metadata.metadata_document_view")

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from adapters.dms.filesystem import FilesystemSettings, FilesystemStore
+from adapters.dms.filesystem import FilesystemStore
 from connector.errors import PermanentError
 from connector.mapping import load as load_mapping
 from connector.model import DossierRef, DossierSpec
 from connector.ports import DocumentStore
-from tests.conftest import mayan_store
+from tests.conftest import filesystem_store, mayan_store
 
 MAPPING = load_mapping("po")
 
@@ -38,7 +38,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DocumentSt
     """Every DMS adapter, each test on a store of its own (Mayan: a fresh index key, so the
     dossiers of other tests on the shared server are invisible)."""
     if request.param == "filesystem":
-        s: DocumentStore = FilesystemStore(FilesystemSettings(root=tmp_path / "dms"))
+        s: DocumentStore = filesystem_store(tmp_path / "dms")
     else:
         s = mayan_store(request.getfixturevalue("mayan_server"))
     yield s
@@ -172,7 +172,7 @@ def test_filesystem_group_moves_new_dossiers_in_only_after_its_barrier(tmp_path:
     nothing half-written where a reader or the journal's repeat would trust it."""
     from adapters.dms import filesystem
 
-    store = FilesystemStore(FilesystemSettings(root=tmp_path / "dms"))
+    store = filesystem_store(tmp_path / "dms")
     store.check()
     placed = lambda: len(list((tmp_path / "dms" / "dossiers").glob("*/*")))  # noqa: E731
     barriers: list[int] = []
@@ -197,7 +197,7 @@ def test_filesystem_group_moves_new_dossiers_in_only_after_its_barrier(tmp_path:
 
 
 def test_filesystem_a_claim_lost_to_a_power_failure_is_claimed_again(tmp_path: Path) -> None:
-    store = FilesystemStore(FilesystemSettings(root=tmp_path / "dms"))
+    store = filesystem_store(tmp_path / "dms")
     store.check()
     index = store._index_path("las:99XY:LL000001")
     index.parent.mkdir(parents=True)
@@ -213,11 +213,11 @@ def test_filesystem_a_group_cut_off_before_its_barrier_leaves_one_dossier(tmp_pa
     """A run killed inside a group leaves its new dossier in tmp/ with the index claim; the
     next run's create finishes it under the same id. Should the first run's block still end,
     its move finds the dossier in place and drops its own copy."""
-    first = FilesystemStore(FilesystemSettings(root=tmp_path / "dms"))
+    first = filesystem_store(tmp_path / "dms")
     block = first.group()
     block.__enter__()
     ref = first.create_dossier(spec())
-    second = FilesystemStore(FilesystemSettings(root=tmp_path / "dms"))  # the next run
+    second = filesystem_store(tmp_path / "dms")  # the next run
     assert second.find_dossier(ref.external_id) is None
     assert second.create_dossier(spec(title="again")) == ref
     block.__exit__(None, None, None)
@@ -226,14 +226,14 @@ def test_filesystem_a_group_cut_off_before_its_barrier_leaves_one_dossier(tmp_pa
     assert [p.name for p in (tmp_path / "dms" / "tmp").iterdir()] == []
 
 def test_filesystem_paths_hold_no_external_id_or_name(tmp_path: Path) -> None:
-    store = FilesystemStore(FilesystemSettings(root=tmp_path / "dms"))
+    store = filesystem_store(tmp_path / "dms")
     store.create_dossier(spec("pgn:123456782", title="Noor van Dijk"))
     paths = [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")]
     assert not any("123456782" in p or "Noor" in p for p in paths)
 
 
 def test_filesystem_find_is_an_index_lookup(tmp_path: Path) -> None:
-    store = FilesystemStore(FilesystemSettings(root=tmp_path / "dms"))
+    store = filesystem_store(tmp_path / "dms")
     for i in range(50):
         store.create_dossier(spec(f"las:99XY:{i}"))
     opened: list[str] = []
@@ -254,7 +254,7 @@ def test_filesystem_find_is_an_index_lookup(tmp_path: Path) -> None:
 
 
 def test_filesystem_create_finishes_a_claim_left_by_a_crash(tmp_path: Path) -> None:
-    store = FilesystemStore(FilesystemSettings(root=tmp_path / "dms"))
+    store = filesystem_store(tmp_path / "dms")
     ref = store.create_dossier(spec())
     folder = store._dossier_dir(ref.id)
     import shutil
@@ -268,7 +268,7 @@ def test_filesystem_create_finishes_a_claim_left_by_a_crash(tmp_path: Path) -> N
 def test_filesystem_concurrent_claims_make_one_dossier(tmp_path: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    stores = [FilesystemStore(FilesystemSettings(root=tmp_path / "dms")) for _ in range(8)]
+    stores = [filesystem_store(tmp_path / "dms") for _ in range(8)]
     stores[0].check()
     with ThreadPoolExecutor(8) as pool:
         refs = list(pool.map(lambda s: s.create_dossier(spec()), stores))
@@ -277,7 +277,7 @@ def test_filesystem_concurrent_claims_make_one_dossier(tmp_path: Path) -> None:
 
 
 def test_filesystem_writes_leave_no_temp_files(tmp_path: Path) -> None:
-    store = FilesystemStore(FilesystemSettings(root=tmp_path / "dms"))
+    store = filesystem_store(tmp_path / "dms")
     ref = store.create_dossier(spec())
     store.update_dossier(ref, spec(title="x"))
     store.add_document(ref, "I", None, "a.pdf", io.BytesIO(b"a"), {})
@@ -289,7 +289,7 @@ def test_filesystem_writes_leave_no_temp_files(tmp_path: Path) -> None:
 def test_filesystem_fresh_store_used_by_many_threads_at_once(tmp_path: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    store = FilesystemStore(FilesystemSettings(root=tmp_path / "fresh"))
+    store = filesystem_store(tmp_path / "fresh")
     with ThreadPoolExecutor(8) as pool:
         refs = list(pool.map(lambda i: store.create_dossier(spec(f"las:99XY:T{i}")), range(16)))
     assert len({r.id for r in refs}) == 16 and store.dossier_count() == 16
@@ -340,10 +340,65 @@ def test_set_access_gives_exactly_the_grants_and_takes_them_back(store: Document
     assert _readable(store, ref, staff, (group,), server) == set()
 
 
+def _place_also(store: DocumentStore, ref: DossierRef, doc_id: str, part: str) -> None:
+    """What staff can do in the DMS itself: put a document also in another part's place."""
+    if isinstance(store, FilesystemStore):
+        import shutil
+
+        folders = {p["code"]: p["folder"] for p in store.read_dossier(ref)["parts"]}
+        dossier = store.root / "dossiers" / ref.id[:2] / ref.id
+        for f in (dossier / folders[next(c for c in folders if c != part)]).glob(f"{doc_id}*"):
+            shutil.copy(f, dossier / folders[part] / f.name)
+        return
+    from adapters.dms.mayan import MayanStore, _ids
+
+    assert isinstance(store, MayanStore)
+    cabinet, _card = _ids(ref)
+    store._add_to_cabinet(store._parts(cabinet)[part], int(doc_id))
+
+
+def test_a_document_in_two_parts_places_opens_only_as_its_own_part_allows(store: DocumentStore,
+                                                                         request: pytest.FixtureRequest) -> None:
+    """A part-II report that staff also put in part I's place (a Mayan document can sit in
+    several cabinets) is opened by nobody who has part I only, whichever part is applied last,
+    and is listed once, under its own part."""
+    from connector.model import DmsGrant
+    suffix = os.urandom(3).hex()
+    third, staff, group = f"derde-{suffix}", f"ib-{suffix}", f"zorg-{suffix}"
+    server = _user(store, request, third)
+    _user(store, request, staff, (group,))
+    ref = store.create_dossier(spec(f"las:99XY:TWO{suffix}"))
+    notes = store.add_document(ref, "II", "verslag_teambespreking", "teambespreking.pdf",
+                               io.BytesIO(b"%PDF-1.4 t"), {})
+    enrolment = store.add_document(ref, "I", "inschrijving", "inschrijving.pdf", io.BytesIO(b"%PDF-1.4 i"), {})
+    _place_also(store, ref, notes.id, "I")
+    listed = [d for d in store.documents(ref) if d.id == notes.id]
+    assert [d.part for d in listed] == ["II"]
+    part_one, part_two = (DmsGrant(principal=third, kind="user"),), (DmsGrant(principal=group, kind="group"),)
+    for order in ((("II", part_two), ("I", part_one)), (("I", part_one), ("II", part_two))):
+        for part, grants in order:
+            store.set_access(ref, part, grants)
+        assert _readable(store, ref, third, (), server) == {enrolment.id}
+        assert _readable(store, ref, staff, (group,), server) == {notes.id}
+    store.set_access(ref, "I", part_one)  # part II unchanged and not applied again: still closed
+    assert _readable(store, ref, third, (), server) == {enrolment.id}
+    if server is not None:  # Mayan: no cabinet of part II opens to part I (cabinet ACLs pass down)
+        from adapters.dms.mayan import MayanStore, _ids
+
+        assert isinstance(store, MayanStore)
+        cabinet, _card = _ids(ref)
+        cabinets = store._parts(cabinet)
+        seen = server.visible_cabinets(third)
+        assert cabinets["I"] in seen and cabinets["II"] not in seen and cabinet not in seen
+        # and whoever may open a document reads its class, part and retention metadata
+        assert server.metadata_seen(third, enrolment.id).get("ld_class") == "inschrijving"
+        assert server.metadata_seen(third, notes.id) == {}
+
+
 def test_a_destroy_interrupted_halfway_is_finished_by_its_retry(tmp_path: Path) -> None:
     """The filesystem store's destroy is two renames; a crash between them must not leave the
     content in the dossier while the retry reports the document gone."""
-    store = FilesystemStore(FilesystemSettings(root=tmp_path / "dms"))
+    store = filesystem_store(tmp_path / "dms")
     ref = store.create_dossier(spec())
     doc = store.add_document(ref, "II", "rapport", "r.pdf", io.BytesIO(b"%PDF-1.4 x"), {})
     meta = next((tmp_path / "dms" / "dossiers").glob(f"*/{ref.id}/*/{doc.id}.meta.json"))
@@ -358,7 +413,7 @@ def test_a_destroy_interrupted_halfway_is_finished_by_its_retry(tmp_path: Path) 
 
 
 def test_filesystem_leftovers_of_killed_runs_are_swept_when_the_store_opens(tmp_path: Path) -> None:
-    store = FilesystemStore(FilesystemSettings(root=tmp_path / "dms"))
+    store = filesystem_store(tmp_path / "dms")
     store.check()
     tmp = tmp_path / "dms" / "tmp"
     old, young = tmp / "a.1", tmp / "b.2"
@@ -368,5 +423,5 @@ def test_filesystem_leftovers_of_killed_runs_are_swept_when_the_store_opens(tmp_
     (tmp / "lost-claim.3").write_bytes(b"")
     for path in (old, tmp / "lost-claim.3"):
         os.utime(path, (1, 1))
-    FilesystemStore(FilesystemSettings(root=tmp_path / "dms")).check()  # the next run opens it
+    filesystem_store(tmp_path / "dms").check()  # the next run opens it
     assert sorted(p.name for p in tmp.iterdir()) == ["b.2"]  # a live run's may be young
