@@ -141,13 +141,37 @@ class Server:
                 url = data.get("next")
             return seen
 
+    def _as(self, username: str) -> httpx.Client:
+        return httpx.Client(base_url=f"{self.url}/api/v4", timeout=30.0, auth=(username, USER_PASSWORD),
+                            headers={"Accept": "application/json"})
+
+    def visible_cabinets(self, username: str) -> set[int]:
+        """The ids of the cabinets ``username`` sees when logged in as that user."""
+        with self._as(username) as c:
+            page = c.get("/cabinets/?page_size=1000")
+            page.raise_for_status()
+            return {int(x["id"]) for x in page.json()["results"]}
+
+    def metadata_seen(self, username: str, document_id: str) -> dict[str, str]:
+        """The metadata of a document as ``username`` reads it (empty when none is readable)."""
+        with self._as(username) as c:
+            page = c.get(f"/documents/{document_id}/metadata/?page_size=100")
+            if page.status_code in (403, 404):
+                return {}
+            page.raise_for_status()
+            return {m["metadata_type"]["name"]: m["value"] for m in page.json()["results"]}
+
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        """Stop gunicorn and its workers: the whole process group (killing only the master
+        would leave a worker serving on)."""
+        group = self.process.pid  # the master leads a process group of its own (start_new_session)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=20)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)  # whatever is left of it, workers included
+        self.process.wait(timeout=10)
         shutil.rmtree(self.media.parent, ignore_errors=True)
 
 
@@ -168,6 +192,7 @@ def start(throttle: bool = False, timeout: float = 120.0) -> Server:
             [str(gunicorn), "mayan.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "1",
              "--timeout", "120", "--no-control-socket"],
             env=_env(media, throttle), stdout=fh, stderr=subprocess.STDOUT, cwd=work,
+            start_new_session=True, preexec_fn=_die_with_parent,
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
@@ -182,9 +207,22 @@ def start(throttle: bool = False, timeout: float = 120.0) -> Server:
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 raise MayanUnavailable(f"Mayan did not answer within {timeout:.0f} s; log: {log}")
             time.sleep(0.5)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: the kernel sends gunicorn SIGTERM when the process that started
+    it dies, however it dies (a killed test session leaves no Mayan behind)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _stop_on_sigterm(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt  # so that ``serve``'s finally stops the server
 
 
 def main() -> None:
@@ -192,6 +230,7 @@ def main() -> None:
     if what == "install":
         print(install())
         return
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     server = start()
     print(f"MAYAN_URL={server.url}\nMAYAN_TOKEN={server.token}", flush=True)
     try:
