@@ -12,7 +12,9 @@ from pydantic import BaseModel, ValidationError
 
 from connector.errors import ConfigError
 
-MAX_BYTES = 4 * 1024 * 1024
+MAX_BYTES = 1024 * 1024
+"""No configuration, mapping or schedule file comes near this (the largest shipped is 6 KiB); parsing
+one bigger would take the parser's time and memory for nothing."""
 """A configuration, mapping or schedule file is a few KiB; anything this large is refused."""
 _TABLE = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_.-]+)\s*=""")
@@ -74,6 +76,8 @@ def read(path: Path) -> tuple[dict[str, Any], str]:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     except RecursionError:
         raise ConfigError(f"{path}: invalid TOML: nested too deeply") from None
+    except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise ConfigError(f"{path}: invalid TOML: a number with too many digits") from None
 
 
 def explain(path: Path, text: str, err: ValidationError, prefix: Sequence[str] = ()) -> ConfigError:

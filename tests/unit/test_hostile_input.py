@@ -187,6 +187,7 @@ def test_what_the_connector_creates_is_private_whatever_the_umask(tmp_path: Path
     b"x = " + b"[" * 5000 + b"]" * 5000 + b"\n",  # nested deeper than the parser's recursion
     b"a = { b = " * 3000 + b"1" + b" }" * 3000 + b"\n",
     b"\xff\xfe[\x00l\x00a\x00s\x00]\x00",  # UTF-16
+    b"n = " + b"9" * 5000 + b"\n",  # more digits than Python turns into an int (found by bench/fuzz_soak.py)
 ])
 def test_a_config_that_is_not_utf8_or_nests_too_deeply_is_a_clear_error(tmp_path: Path, content: bytes) -> None:
     from connector import config
