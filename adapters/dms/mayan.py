@@ -20,11 +20,13 @@ a response body. Timeouts are always set.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
+import inspect
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, ClassVar
 
 import httpx
@@ -49,6 +51,37 @@ class MayanSettings(BaseModel):
     document_type: str = "Leerlingdossier"
     poll_timeout: float = Field(default=60.0, gt=0)
     """How long to wait for Mayan to finish processing an upload."""
+
+
+SHAPE_ERRORS = (KeyError, TypeError, AttributeError, IndexError, ValueError)
+"""What reading an answer of another shape raises (a field missing, a list for an object, an id
+that is not a number): mapped into the error root by ``_mapped``."""
+
+
+def _mapped(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A port method whose every failure is in the error root: an answer of another shape than
+    Mayan's API gives is a PermanentError naming the method and the exception class only."""
+    name = method.__name__
+    if inspect.isgeneratorfunction(method):
+        @functools.wraps(method)
+        def generator(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from method(*args, **kwargs)
+            except SHAPE_ERRORS as exc:
+                raise PermanentError(f"{name}: Mayan's answer has another shape ({type(exc).__name__})") from None
+        return generator
+
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except SHAPE_ERRORS as exc:
+            raise PermanentError(f"{name}: Mayan's answer has another shape ({type(exc).__name__})") from None
+    return call
+
+
+PORT_METHODS = ("init", "find_dossier", "create_dossier", "update_dossier", "documents", "add_document", "read",
+                "tag", "destroy", "purge", "in_trash", "set_access")
 
 
 class MayanStore:
@@ -88,6 +121,8 @@ class MayanStore:
         status = response.status_code
         if status == 404 and ok_404:
             return None
+        if 300 <= status < 400:  # never followed: the token goes with every request
+            raise PermanentError(f"{method} {path}: {status} redirect; not followed")
         if status == 429:
             raise TransientError(f"{method} {path}: 429 throttled", delay=_retry_after(response))
         if status >= 500:
@@ -99,7 +134,12 @@ class MayanStore:
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._request(method, path, **kwargs)
         assert response is not None
-        return response.json() if response.content else None
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:  # a proxy's or a maintenance page, not Mayan's API
+            raise TransientError(f"{method} {path}: {response.status_code} answer is not JSON") from None
 
     def _paged(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """Every result of a list endpoint, following ``next`` (which carries the query itself)."""
@@ -502,6 +542,9 @@ class MayanStore:
     def _find(self, path: str, field: str, value: str) -> dict[str, Any] | None:
         return next((x for x in self._paged(path) if x.get(field) == value), None)
 
+
+for _name in PORT_METHODS:
+    setattr(MayanStore, _name, _mapped(getattr(MayanStore, _name)))
 
 MANAGED_ROLE = "ld-"
 READERS_ROLE = f"{MANAGED_ROLE}metadata-readers"

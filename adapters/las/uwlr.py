@@ -109,11 +109,12 @@ def school_year(today: date) -> str:
 
 
 class _StreamingTransport(zeep.transports.Transport):  # type: ignore[misc]
-    """zeep's transport, posting with a streamed answer and without logging bodies."""
+    """zeep's transport, posting with a streamed answer and without logging bodies. A redirect
+    is never followed: the request carries the autorisatiesleutel, which would go with it."""
 
     def post(self, address: str, message: bytes, headers: dict[str, str]) -> requests.Response:
         return self.session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
-                                 stream=True)
+                                 stream=True, allow_redirects=False)
 
 
 class UwlrSource:
@@ -281,6 +282,9 @@ class UwlrSource:
         except requests.RequestException as exc:
             body.close()
             raise SourceUnavailable(f"{self._where()}: {exc.__class__.__name__}") from None
+        except zeep.exceptions.Error as exc:  # the WSDL or the envelope as zeep reads them
+            body.close()
+            raise SourceError(f"{self._where()}: {exc.__class__.__name__}") from None
         except BaseException:
             body.close()
             raise
@@ -295,6 +299,9 @@ class UwlrSource:
             if local.startswith("Client") or local.startswith("Sender"):
                 return SourceRefused(f"{where}: the LAS refused the request (SOAP fault {local})")
             return SourceUnavailable(f"{where}: the LAS could not answer (SOAP fault {local})")
+        if 300 <= status < 400:
+            return SourceRefused(f"{where}: HTTP {status}: the LAS answered with a redirect; not followed (the "
+                                 "request carries the key): configure the endpoint it names, if it is the LAS's")
         if status in (401, 403):
             return SourceRefused(f"{where}: HTTP {status}: the LAS refused the authorisation")
         if status == 429 or status >= 500 or status == 408:

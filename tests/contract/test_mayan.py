@@ -75,6 +75,48 @@ def test_every_httpx_transport_error_class_is_covered() -> None:
     assert leaves(httpx.TransportError) <= covered
 
 
+@pytest.mark.parametrize("answer", [
+    httpx.Response(200, text="<html>onderhoud</html>"),  # a maintenance page: not JSON
+    httpx.Response(200, json=[1, 2, 3]),  # a list for an object
+    httpx.Response(200, json={"unexpected": True}),  # the fields are missing
+    httpx.Response(200, json={"results": [{"label": "x"}], "next": None}),  # a result without its id
+    httpx.Response(200, json={"results": "nope", "next": 5}),
+    httpx.Response(200, json={"results": [{"id": "not a number", "label": "x"}], "next": None}),
+])
+@pytest.mark.parametrize("call", ["find_dossier", "create_dossier", "documents", "init", "set_access", "read"])
+def test_an_answer_of_another_shape_is_an_error_of_the_root_never_a_traceback(answer: httpx.Response,
+                                                                              call: str) -> None:
+    from connector.errors import ConnectorError
+    from connector.model import DmsGrant, DocumentRef, DossierRef
+
+    store = mocked(lambda request: answer)
+    ref = DossierRef(id="1:2", external_id="las:99XY:LL7")
+    calls = {
+        "find_dossier": lambda: store.find_dossier("las:99XY:LL7"),
+        "create_dossier": lambda: store.create_dossier(spec()),
+        "documents": lambda: list(store.documents(ref)),
+        "init": store.init,
+        "set_access": lambda: store.set_access(ref, "I", (DmsGrant(principal="g", kind="group"),)),
+        "read": lambda: store.read(DocumentRef(id="3", dossier_id="1:2", part="I", doc_class=None, name="x")),
+    }
+    try:
+        calls[call]()
+    except ConnectorError as exc:
+        assert "onderhoud" not in str(exc) and "nope" not in str(exc)
+
+
+def test_a_redirect_is_never_followed_with_the_token() -> None:
+    hosts: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        hosts.append(request.url.host)
+        return httpx.Response(307, headers={"Location": "https://elsewhere.invalid/api/v4/cabinets/"})
+
+    with pytest.raises(PermanentError, match="redirect; not followed"):
+        mocked(handler).find_dossier("las:99XY:LL7")
+    assert set(hosts) == {"mayan.invalid"}
+
+
 def test_timeouts_are_always_set() -> None:
     store = mocked(lambda request: httpx.Response(200, json={}))
     timeout = store._client.timeout

@@ -102,6 +102,47 @@ def test_neither_key_nor_pupils_reach_the_log(caplog: pytest.LogCaptureFixture) 
     assert items[0].achternaam not in caplog.text and "<leerling" not in caplog.text
 
 
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_never_followed_so_the_key_never_reaches_another_origin(status: int) -> None:
+    """The request carries the autorisatiesleutel: a LAS (or something in between) answering
+    with a redirect to another origin gets a clear refusal, and the other origin nothing."""
+    import os
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    received: list[bytes] = []
+
+    def elsewhere(environ: dict, start: object) -> list[bytes]:
+        received.append(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
+        start("200 OK", [("Content-Type", "text/xml")])  # type: ignore[operator]
+        return [b""]
+
+    other = make_server("127.0.0.1", 0, elsewhere, handler_class=Quiet)
+    target = f"http://127.0.0.1:{other.server_port}/uwlr"
+
+    def redirecting(environ: dict, start: object) -> list[bytes]:
+        start(f"{status} Moved", [("Location", target), ("Content-Length", "0")])  # type: ignore[operator]
+        return [b""]
+
+    las = make_server("127.0.0.1", 0, redirecting, handler_class=Quiet)
+    for server in (other, las):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        os.environ["LD_TEST_UWLR_KEY"] = "geheime-sleutel-123"
+        src = UwlrSource(uwlr_settings(f"http://127.0.0.1:{las.server_port}/uwlr", SYNTH), context())
+        with pytest.raises(SourceRefused, match="redirect; not followed"):
+            list(src.pupils())
+        assert received == []
+    finally:
+        for server in (other, las):
+            server.shutdown()
+            server.server_close()
+
+
 def test_school_year_auto_follows_the_dutch_school_year() -> None:
     from datetime import date
     assert school_year(date(2026, 7, 31)) == "2025-2026"
