@@ -420,16 +420,22 @@ def _run_sync(config_path: Path, as_json: bool, report_file: Path | None, dry_ru
 
 def _summary(r: SyncReport, list_ops: bool) -> None:
     c = out_console
-    title = "Plan (nothing changed)" if r.dry_run else "Sync"
+    title = "Plan" if r.dry_run else "Sync"
     if r.stopped_by:
         c.print(f"[bold red]{title} stopped by safety rail {r.stopped_by}[/]: {escape(str(r.message))}",
                 highlight=False, markup=True)
         c.print(f"  pupil records seen: {r.pupils_seen}; nothing was changed in the DMS.")
         return
-    verb = "would be " if r.dry_run else ""
-    c.print(f"[bold]{title}[/] run {r.run_id}, school {escape(str(r.school))}", highlight=False, markup=True)
+    verb = "to be " if r.dry_run else ""
+    if r.dry_run:
+        c.print(f"[bold]{title}[/], school {escape(str(r.school))}: nothing was written (a plan)", highlight=False,
+                markup=True)
+    else:
+        c.print(f"[bold]{title}[/] run {r.run_id}, school {escape(str(r.school))}", highlight=False, markup=True)
     rows = [("pupil records seen", r.pupils_seen), (f"dossiers {verb}created", r.dossiers_created),
-            (f"dossiers {verb}updated", r.dossiers_updated), ("DMS writes", r.dms_writes)]
+            (f"dossiers {verb}updated", r.dossiers_updated)]
+    if not r.dry_run:
+        rows.append(("DMS writes", r.dms_writes))
     for label, value in rows:
         c.print(f"  {label + ':':<30}{value}")
     if r.access and (r.access["parts_changed"] or r.access["missing_accounts"]):
@@ -647,28 +653,75 @@ def duplicates_dismiss(config_path: Path, a: str, b: str, by: str, as_json: bool
 @config_option
 @json_option
 def doctor_cmd(config_path: Path, as_json: bool) -> None:
-    """Check the config, paths, secrets, the source and the DMS."""
+    """Check the config, paths, secrets, file modes, the source and the DMS. A check: it changes
+    nothing, here or in the DMS (no key, state store or DMS folder is made; the first sync does)."""
     checks: list[dict[str, Any]] = []
 
-    def check(name: str, fn: Callable[[], list[str]]) -> None:
+    def check(name: str, fn: Callable[[list[str]], list[str]]) -> list[str]:
+        notes: list[str] = []
         try:
-            problems = fn()
+            problems = fn(notes)
         except ConnectorError as exc:
             problems = [str(exc)]
-        checks.append({"check": name, "ok": not problems, "problems": problems})
+        checks.append({"check": name, "ok": not problems, "problems": problems, "notes": notes})
+        return problems
 
-    with _app(config_path, as_json) as app:
-        check("config and secret", lambda: [])
-        check("mapping", lambda: [] if app.mapping.parts else ["mapping has no parts"])
-        check("state store", lambda: [] if app.state.dossier_count() >= 0 else ["state store unreadable"])
-        check("LAS source", lambda: app.source().check())
+    try:
+        loaded = config_mod.load(config_path)
+    except ConnectorError as exc:
+        _fail(str(exc), as_json)
+    cfg = loaded.config
+    found: dict[str, Any] = {}
 
-        def dms() -> list[str]:
-            with app.open_store() as store:
-                return store.check()
+    def install_key(notes: list[str]) -> list[str]:
+        kind, _, name = cfg.identity.secret.partition(":")
+        if kind == "file" and cfg.identity.create_secret and not loaded.resolve(name).exists():
+            notes.append(f"{loaded.resolve(name)} is not made yet: the first sync makes it")
+            return []
+        found["secret"] = loaded.secret(cfg.identity.secret, ["identity", "secret"])
+        return []
 
-        check("DMS", dms)
-        check("audit log", lambda: app.audit.verify(file_anchors(app)).problems)
+    def mapping_and_schedule(_notes: list[str]) -> list[str]:
+        mapping = mapping_mod.load(cfg.mapping.preset, base=loaded.base)
+        load_schedule(cfg.retention.schedule, base=loaded.base, overrides=cfg.retention.overrides,
+                      classes=set(mapping.classes))
+        found["mapping"] = mapping
+        return [] if mapping.parts else ["mapping has no parts"]
+
+    def state_store(notes: list[str]) -> list[str]:
+        from connector.state import head_revision, peek
+
+        exists, version = peek(loaded.state_url(), cfg.state.schema_)
+        if not exists:
+            notes.append("not made yet: the first sync makes it")
+        elif version != head_revision():
+            notes.append(f"at migration {version or '(none)'}; the next sync brings it to {head_revision()}")
+        else:
+            found["state"] = True
+        return []
+
+    check("config", lambda _: [])
+    check("install key", install_key)
+    check("mapping and schedule", mapping_and_schedule)
+    check("state store", state_store)
+    check("file modes", lambda _: _private_problems(loaded))
+    identity = Identity(found.get("secret") or os.urandom(32), cfg.identity.key)
+    context = SourceContext(pseudonymize=identity.pseudonym_of, base=loaded.base)
+    check("LAS source", lambda _: adapters.build_source(loaded, context).check())
+
+    def dms(_notes: list[str]) -> list[str]:
+        with closing(adapters.build_store(loaded, index_key=identity.index_key)) as store:
+            return store.check()
+
+    check("DMS", dms)
+    if found.get("state") and found.get("secret") and found.get("mapping"):
+        state = StateStore(loaded.state_url(), cfg.state.schema_, upgrade=False)
+        try:
+            app = App(loaded, identity, found["mapping"], state,
+                      AuditLog(state, identity.audit_key, loaded.audit_head_file()))
+            check("audit log", lambda _: app.audit.verify(file_anchors(app)).problems)
+        finally:
+            state.close()
     ok = all(c["ok"] for c in checks)
     if as_json:
         click.echo(json.dumps({"ok": ok, "checks": checks}, indent=2))
@@ -678,7 +731,53 @@ def doctor_cmd(config_path: Path, as_json: bool) -> None:
             out_console.print(f"{mark}  {escape(c['check'])}", markup=True)
             for p in c["problems"]:
                 out_console.print(f"      {p}", highlight=False)
+            for n in c["notes"]:
+                out_console.print(f"      [dim]{escape(n)}[/]", highlight=False, markup=True)
     sys.exit(EXIT_OK if ok else EXIT_ERROR)
+
+
+def _private_problems(loaded: config_mod.LoadedConfig) -> list[str]:
+    """Files and folders of the connector's that others may read: the state (and SQLite's side
+    files), the audit head, the install key, the filesystem DMS, lists, certificates and
+    exports. Every one should be 0600 (a folder 0700); the connector makes them so."""
+    cfg = loaded.config
+    roots: list[Path] = []
+    url = loaded.state_url()
+    if url.startswith("sqlite:///"):
+        db = Path(url[len("sqlite:///"):])
+        roots += [db, Path(f"{db}-wal"), Path(f"{db}-shm")]
+    head = loaded.audit_head_file()
+    if head is not None:
+        roots.append(head)
+    kind, _, name = cfg.identity.secret.partition(":")
+    if kind == "file":
+        roots.append(loaded.resolve(name))
+    dms_root = cfg.dms.settings().get("root")
+    if cfg.dms.type == "filesystem" and isinstance(dms_root, str):
+        roots.append(loaded.resolve(dms_root))
+    roots += [loaded.resolve(cfg.destruction.output), loaded.resolve("var/export")]
+    wide: list[str] = []
+    for root in roots:
+        for path in _walk(root):
+            mode = path.stat().st_mode & 0o777
+            if mode & 0o077:
+                want = "700" if path.is_dir() else "600"
+                wide.append(f"{path} is {oct(mode)[2:]}: others may read it (chmod {want})")
+                if len(wide) >= 20:
+                    return [*wide, "... and perhaps more (the first 20 are shown)"]
+    return wide
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    if not root.exists() or root.is_symlink():
+        return
+    yield root
+    if root.is_dir():
+        for folder, dirs, files in os.walk(root):
+            for n in (*dirs, *files):
+                p = Path(folder) / n
+                if not p.is_symlink():
+                    yield p
 
 
 @main.group("dms")
@@ -842,7 +941,23 @@ def pupil_facts(config_path: Path, key: str, as_json: bool) -> None:
     data = {"record": row.pseudonym, "las_departure": row.departure, "facts": facts.model_dump(),
             "clock_start": facts.clock_start,
             "history": [{k: h[k] for k in ("kind", "on", "by", "at")} for h in history]}
-    _echo(data, as_json, lambda: out_console.print_json(json.dumps(data, default=str)))
+    labels = {"departure": "departure", "referred": "referred to (V)SO", "reunion_consent": "reunion consent",
+              "reenrolled": "re-enrolled", "exam_result": "exam result"}
+
+    def show() -> None:
+        las = row.departure.isoformat() if row.departure else "none"
+        start = facts.clock_start.isoformat() if facts.clock_start else "not running"
+        out_console.print(f"[bold]{escape(row.pseudonym)}[/]: departure in the LAS {las}; retention clock "
+                          f"{start}", highlight=False, markup=True)
+        for name, label in labels.items():
+            value = getattr(facts, name)
+            if value is not None:
+                out_console.print(f"  {label + ':':<22}{value.isoformat()}", highlight=False)
+        for h in history:
+            on = h["on"].isoformat() if h["on"] else "withdrawn"
+            out_console.print(f"  recorded {h['at']} by {h['by']}: {labels.get(h['kind'], h['kind'])} {on}",
+                              highlight=False)
+    _echo(data, as_json, show)
 
 
 @main.group("document")
@@ -1162,7 +1277,13 @@ def dlist_execute(config_path: Path, list_id: int, dry_run: bool, today: date | 
                 report = destruction.execute(store, app.state, app.audit, app.schedule(), list_id, app.clock(today),
                                              cfg.max_per_run, user, app.identity.approval_key, cfg.approvals,
                                              cfg.trash_grace_days, dry_run=dry_run)
-                files = {} if dry_run or report.stopped_by else _write_certificate(app, list_id, store)
+                existing = _output(app) / f"certificate-{list_id}.json"
+                if dry_run or report.stopped_by:
+                    files = {}
+                elif report.destroyed or not existing.exists():
+                    files = _write_certificate(app, list_id, store)
+                else:  # nothing more was removed: the certificate already says what was, and stays as it is
+                    files = {"json": str(existing), "pdf": str(existing.with_suffix(".pdf")), "unchanged": "yes"}
             except ConnectorError as exc:
                 _fail(str(exc), as_json)
     data = report.as_dict() | {"certificate": files}
@@ -1182,7 +1303,8 @@ def dlist_execute(config_path: Path, list_id: int, dry_run: bool, today: date | 
         for f in report.failed:
             c.print(f"  [red]failed[/] {escape(f['record'])}: {escape(f['error'])}", highlight=False, markup=True)
         if files:
-            c.print(f"certificate: {files['pdf']}", highlight=False)
+            again = " (unchanged: nothing more was removed)" if files.get("unchanged") else ""
+            c.print(f"certificate: {files['pdf']}{again}", highlight=False)
 
     _echo(data, as_json, human)
     if report.stopped_by:
@@ -1309,8 +1431,7 @@ def okr_sent(config_path: Path, key: str, on: date, receiving: str, by: str, as_
             out_console.print(f"[yellow]OKR of {row.pseudonym} recorded but INCOMPLETE[/]: "
                               f"{escape(', '.join(result['missing']))}", highlight=False, markup=True)
 
-    _echo(result, as_json, human)
-    sys.exit(EXIT_OK if result["status"] == "transferred" else EXIT_ERROR)
+    _echo(result, as_json, human)  # recorded either way (exit 0); 'okr incomplete' lists what is missing
 
 
 @okr_group.command("incomplete")

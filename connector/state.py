@@ -683,11 +683,36 @@ class SharedEngines:
             self._engines.clear()
 
 
+def peek(url: str, schema: str | None = None) -> tuple[bool, str | None]:
+    """For a check that must change nothing: whether the state store exists, and its migration
+    (None: no migration recorded yet). A SQLite file is opened read-only and never made."""
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///"):])
+        if not path.exists():
+            return False, None
+        url = f"sqlite:///file:{path}?mode=ro&uri=true"
+    engine = create_engine(_postgres_url(url), hide_parameters=True)
+    try:
+        with engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names(schema=schema))
+            if "alembic_version" not in tables:
+                return bool(tables), None
+            if schema:
+                conn = conn.execution_options(schema_translate_map={None: schema})
+            return True, conn.execute(select(_alembic_version.c.version_num)).scalar()
+    except SQLAlchemyError as exc:
+        raise ConfigError(f"state store {_shown(url)}: {exc.__class__.__name__}") from None
+    finally:
+        engine.dispose()
+
+
 class StateStore:
-    def __init__(self, url: str, schema: str | None = None, shared: SharedEngines | None = None) -> None:
+    def __init__(self, url: str, schema: str | None = None, shared: SharedEngines | None = None,
+                 upgrade: bool = True) -> None:
         """``schema``: PostgreSQL only; this store's tables live in that schema of the database
         (created when missing), so that several schools' stores share one database. ``shared``:
-        take the engine from there (PostgreSQL) instead of opening one of this store's own."""
+        take the engine from there (PostgreSQL) instead of opening one of this store's own.
+        ``upgrade``: bring the schema to the newest migration (False: a check that only reads)."""
         if url.startswith("sqlite:///"):
             Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         url = _postgres_url(url)
@@ -711,7 +736,8 @@ class StateStore:
                 # every statement names the schema (a shared engine's connections serve every school)
                 engine = engine.execution_options(schema_translate_map={None: schema})
             self.engine: Engine = engine
-            migrate(self.engine, schema)
+            if upgrade:
+                migrate(self.engine, schema)
         except SQLAlchemyError as exc:
             raise ConfigError(f"state store {_shown(url)}: {exc.__class__.__name__}") from None
 
@@ -793,6 +819,11 @@ class StateStore:
         with self.transaction() as conn:
             result = conn.execute(insert(runs).values(kind=kind, started=now(), status="running"))
             return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def forget_plans(self) -> None:
+        """Remove the run rows of plans (dry runs): a plan leaves no run behind."""
+        with self.transaction() as conn:
+            conn.execute(delete(runs).where(runs.c.kind == "plan"))
 
     def finish_run(self, run_id: int, status: str, school: str | None, pupils_seen: int | None,
                    report: dict[str, Any], applied: tuple[str, str] | None = None) -> None:

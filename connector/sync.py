@@ -121,7 +121,11 @@ def sync(source: PupilSource, store: DocumentStore, state: StateStore, audit: Au
     """One run. A writing run holds the state's sync lock throughout: a second one at the same
     time would take the first one's staged snapshot for an interrupted run's."""
     if options.dry_run:
-        return _sync(source, store, state, audit, identity, mapping, options, today, progress)
+        # a plan is a check: its staging rows and its run row are scratch, gone when it ends
+        try:
+            return _sync(source, store, state, audit, identity, mapping, options, today, progress)
+        finally:
+            state.forget_plans()
     try:
         with state.exclusive("sync"):
             return _sync(source, store, state, audit, identity, mapping, options, today, progress)

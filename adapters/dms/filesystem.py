@@ -131,8 +131,7 @@ class FilesystemStore:
                 if len(self._index_key) < 16:
                     raise PermanentError("filesystem store: no index key (the core hands it one from the install "
                                          "secret; give StoreContext(index_key=...))")
-                key = hmac.new(self._index_key, b"leerdossier/filesystem-index", hashlib.sha256).digest()
-                check = hmac.new(key, b"check", hashlib.sha256).hexdigest()[:16]
+                key, check = self._keys()
                 marker = self.root / "store.json"
                 if not marker.exists():
                     for sub in ("index", "dossiers", "trash", "tmp"):
@@ -154,6 +153,11 @@ class FilesystemStore:
                     self._finish_conversion(key)
                 self._key = key
         return self._key
+
+    def _keys(self) -> tuple[bytes, str]:
+        """The index key (from the install's) and the check value store.json keeps of it."""
+        key = hmac.new(self._index_key, b"leerdossier/filesystem-index", hashlib.sha256).digest()
+        return key, hmac.new(key, b"check", hashlib.sha256).hexdigest()[:16]
 
     def _convert(self, key: bytes, check: str) -> None:
         """Format 1 -> 2: build the index keyed with ``key`` from the external ids the dossiers
@@ -205,13 +209,28 @@ class FilesystemStore:
                         entry.unlink()
 
     def check(self) -> list[str]:
+        """Whether the store can be used, changing nothing (a store not made yet is made by the
+        first write, so only its nearest existing folder must be writable)."""
         try:
-            self._ready()
-            probe = self.root / "tmp" / f"probe-{uuid.uuid4().hex}"
-            self._write_bytes(probe, b"ok")
-            probe.unlink()
-        except (OSError, PermanentError, TransientError) as exc:
-            return [f"filesystem store at {self.root} is not usable: {exc}"]
+            if not self.root.exists():
+                parent = next(p for p in self.root.parents if p.exists())
+                if not os.access(parent, os.W_OK | os.X_OK):
+                    return [f"filesystem store at {self.root} cannot be made: {parent} is not writable"]
+                return []
+            if not os.access(self.root, os.W_OK | os.X_OK):
+                return [f"filesystem store at {self.root} is not writable"]
+            marker = self.root / "store.json"
+            if not marker.exists():
+                return []
+            info = json.loads(marker.read_text(encoding="utf-8"))
+            if info.get("format") == 1:
+                return []  # converted when it is first used with this install's key
+            if info.get("format") != FORMAT:
+                return [f"store at {self.root} has format {info.get('format')}, expected {FORMAT}"]
+            if info.get("key_check") != self._keys()[1]:
+                return [f"store at {self.root} belongs to another install secret"]
+        except (OSError, ValueError, AttributeError) as exc:
+            return [f"filesystem store at {self.root} is not usable: {exc.__class__.__name__}"]
         return []
 
     def close(self) -> None:

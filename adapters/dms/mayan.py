@@ -178,9 +178,12 @@ class MayanStore:
         return contextlib.nullcontext()
 
     def check(self) -> list[str]:
+        """Mayan answers and the token may read what the connector uses; changes nothing (the
+        document and metadata types are made by ``dms init`` or on first use)."""
         try:
             self._json("GET", "/")
-            self.init()
+            next(self._paged("/document_types/"), None)
+            next(self._paged("/cabinets/"), None)
         except (TransientError, PermanentError) as exc:
             return [f"Mayan at {self.settings.url}: {exc}"]
         return []

@@ -154,6 +154,8 @@ class Scan:
     school: School | None = None
     markers: list[str] = field(default_factory=list)
     records: int = 0
+    misplaced: int = 0
+    """<leerling> elements outside <leerlingen>: never read as pupils (the export is malformed)."""
 
 
 class EdexReader:
@@ -213,6 +215,9 @@ class EdexReader:
                     scan.records += 1
                     if scan.records > skip:
                         yield self._pupil(elem, scan.school, version, groups)
+                elif name == "leerling" and parent is not None and (
+                        parent_tag == q_container or getattr(parent.getparent(), "tag", None) == q_container):
+                    scan.misplaced += 1  # at the top or in another top-level list instead of <leerlingen>
                 elif name in d.markers:
                     scan.markers.append(name)
                 elif name in ("vestiging", "leerkracht") and parent_tag in (q_vestigingen, q_leerkrachten):
@@ -220,6 +225,9 @@ class EdexReader:
                 else:
                     continue  # a reference inside a record; the record itself is handled at its end
                 release(elem)
+            if scan.misplaced:
+                raise SourceError(f"{self.label}: {scan.misplaced} <leerling> element(s) stand outside <leerlingen>; "
+                                  "the export is not in EDEXML form and nothing in it was used")
         except etree.XMLSyntaxError as exc:
             raise SourceError(f"{self.label}: not well-formed XML at line {exc.lineno}: {syntax_reason(exc)}") from None
         except OSError as exc:

@@ -58,6 +58,12 @@ class EdexmlSource:
             return [f"EDEXML export {self.path} cannot be read ({exc.strerror})"]
         if b"<EDEX" not in head:
             return [f"{self.path} does not look like an EDEXML export (no <EDEX> root near the start)"]
+        try:  # read it through, as a sync would (nothing is kept): a check that looks at the head only
+            records = sum(1 for _ in self.pupils())  # would call fine an export a sync cannot use
+        except SourceError as exc:
+            return [str(exc)]
+        if not records:
+            return [f"{self.path}: holds no pupil records under <leerlingen>"]
         return []
 
     def pupils(self, since: Cursor | None = None, resume: Cursor | None = None) -> Iterator[Pupil | RejectedRecord]:

@@ -30,7 +30,7 @@ VERSION = "4.12.2"
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("LEERDOSSIER_MAYAN_CACHE", ROOT / ".cache" / "mayan"))
 ADMIN, PASSWORD = "admin", "admin-pass-leerdossier-123"
-APT_PACKAGES = ("libldap2-dev", "libsasl2-dev")  # python-ldap, a hard dependency, builds from source
+APT_PACKAGES = ("gcc", "libldap2-dev", "libsasl2-dev")  # python-ldap, a hard dependency, builds from source
 
 SETTINGS = """\
 from mayan.settings.production import *  # noqa
@@ -76,7 +76,7 @@ def install() -> Path:
     venv = CACHE / "venv"
     mayan = venv / "bin" / "mayan-edms.py"
     if not mayan.exists():
-        if shutil.which("apt-get") and os.geteuid() == 0 and not _have_headers():
+        if shutil.which("apt-get") and os.geteuid() == 0 and not (_have_headers() and shutil.which("cc")):
             _run(["apt-get", "update", "-qq"])
             _run(["apt-get", "install", "-y", "-qq", *APT_PACKAGES])
         CACHE.mkdir(parents=True, exist_ok=True)
