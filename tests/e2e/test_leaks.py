@@ -15,7 +15,8 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
-from connector.cli import main, open_app
+from connector.app import open_app
+from connector.cli import main
 from connector.model import DossierRef
 from examples.synth import Synth, people, write_oso
 from tests.conftest import acting, add_users, write_config

@@ -14,9 +14,17 @@ from typing import Any, cast
 import click
 
 from connector import destruction, inspection, rights
-from connector.cli import EXIT_SAFETY, App, _app, _fail, _write_list_files, config_option, main
+from connector.app import App
+from connector.cli._common import (
+    EXIT_SAFETY,
+    config_option,
+    fail,
+    opened,
+)
+from connector.cli.destruction import write_list_files
 from connector.clock import REAL
 from connector.errors import ConfigError, SafetyStop
+from connector.logs import json_logs
 from connector.ports import DocumentStore
 from connector.service import Health, InstrumentedStore, Metrics, Schedule, Service, record_operations, serve
 from connector.state import OPEN
@@ -61,7 +69,7 @@ def make_cycle(app: App) -> Any:
                 list_id, n = destruction.create_list(app.state, app.audit, app.schedule(), today, SERVICE, REAL,
                                                      cfg.destruction.approvals)
                 if n:
-                    _write_list_files(app, list_id)
+                    write_list_files(app, list_id)
                     log.info("destruction list created; it waits for the approval of identified people",
                              extra={"list": list_id, "items": n})
             if "purge" in cfg.service.jobs:
@@ -81,20 +89,20 @@ def make_cycle(app: App) -> Any:
     return cycle
 
 
-@main.command("run")
+@click.command("run")
 @config_option
 @click.option("--cycles", type=int, help="Stop after this many cycles (for tests and one-off runs).")
 def run_cmd(config_path: Path, cycles: int | None) -> None:
     """Run as a service: sync (and the configured jobs) on the schedule in [service], with
     /healthz and /metrics on a loopback address. SIGTERM or SIGINT stops it cleanly."""
-    with _app(config_path, False) as app:
+    with opened(config_path, False) as app:
         cfg = app.loaded.config
         try:
             schedule = Schedule(cfg.service.every or None, cfg.service.cron)
             cycle = make_cycle(app)
         except ConfigError as exc:
-            _fail(str(exc), False)
-        _json_logs(cfg.logging.level)
+            fail(str(exc), False)
+        json_logs(cfg.logging.level)
         metrics = Metrics()
         health = Health(schedule)
         service = Service(schedule, cycle, metrics, health)
@@ -107,7 +115,7 @@ def run_cmd(config_path: Path, cycles: int | None) -> None:
                     log.info("stop requested", extra={"signal": signal.Signals(signum).name})
                     stopping.set()
                     service.stop.set()
-                    timer = threading.Timer(cfg.service.stop_timeout, _give_up)
+                    timer = threading.Timer(cfg.service.stop_timeout, give_up)
                     timer.daemon = True
                     timer.start()
 
@@ -124,21 +132,8 @@ def run_cmd(config_path: Path, cycles: int | None) -> None:
             sys.exit(EXIT_SAFETY)
 
 
-def _give_up() -> None:
+def give_up() -> None:
     log.error("stop took longer than service.stop_timeout; exiting (the journal has the rest)")
     logging.shutdown()
     import os
     os._exit(1)
-
-
-def _json_logs(level: str, also: tuple[str, ...] = ()) -> None:
-    """JSON lines on stderr for the connector's loggers (and, at WARNING, for the libraries
-    named in ``also``)."""
-    from connector.cli import _JsonFormatter
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonFormatter())
-    for name, lvl in (("leerdossier", level), *((n, "WARNING") for n in also)):
-        logger = logging.getLogger(name)
-        logger.handlers[:] = [handler]
-        logger.setLevel(lvl)
-        logger.propagate = False

@@ -16,19 +16,17 @@ from rich.markup import escape
 
 from connector import acl, completeness, inspection, render, rights
 from connector.access import AccessEntry, AccessNote, access_list
-from connector.cli import (
+from connector.app import App
+from connector.cli._common import (
     DATE,
-    App,
-    _acting_user,
-    _app,
-    _echo,
-    _fail,
     acting,
+    acting_user,
     config_option,
+    echo,
+    fail,
     json_option,
-    main,
+    opened,
     out_console,
-    pupil_group,
     record_view,
     view_options,
 )
@@ -42,7 +40,7 @@ def _row(app: App, key: str, as_json: bool) -> DossierRow:
     try:
         return app.dossier(key)
     except ConfigError as exc:
-        _fail(str(exc), as_json)
+        fail(str(exc), as_json)
 
 
 def _parse_authority(value: str) -> bool | None:
@@ -50,7 +48,7 @@ def _parse_authority(value: str) -> bool | None:
 
 
 # -- guardians --------------------------------------------------------------------------------
-@main.group("guardian")
+@click.group("guardian")
 def guardian_group() -> None:
     """Parents and carers: from the LAS (OSO, CSV) or recorded here; authority and DMS account."""
 
@@ -63,7 +61,7 @@ def guardian_group() -> None:
 @json_option
 def guardian_list(config_path: Path, key: str, names: bool, by: str, reason: str, as_json: bool) -> None:
     """The guardians of pupil KEY's dossier (a view of personal data: audited)."""
-    with _app(config_path, as_json) as app:
+    with opened(config_path, as_json) as app:
         row = _row(app, key, as_json)
         _, gs = acl.facts_of(app.state, row)
         record_view(app, by, row.pseudonym, "guardians with names" if names else "guardians", reason)
@@ -87,7 +85,7 @@ def guardian_list(config_path: Path, key: str, names: bool, by: str, reason: str
                 if g["disagreement"]:
                     out_console.print(f"  [yellow]disagreement[/]: {escape(g['disagreement'])}", highlight=False,
                                       markup=True)
-        _echo({"ok": True, "record": row.pseudonym, "guardians": out}, as_json, show)
+        echo({"ok": True, "record": row.pseudonym, "guardians": out}, as_json, show)
 
 
 def _label(authority: bool | None) -> str:
@@ -109,7 +107,7 @@ def _yes(value: str | None) -> bool | None:
 def guardian_add(config_path: Path, key: str, name: str, relation: str | None, authority: str, by: str,
                  as_json: bool) -> None:
     """Record a guardian of pupil KEY by hand (a source without guardian data)."""
-    with _app(config_path, as_json) as app:
+    with opened(config_path, as_json) as app:
         row = _row(app, key, as_json)
         gid = app.identity.guardian_id(row.external_id, relation, name)
         with app.state.transaction() as conn:
@@ -117,7 +115,7 @@ def guardian_add(config_path: Path, key: str, name: str, relation: str | None, a
             app.audit.append(conn, by, "guardian.added", row.pseudonym,
                              {"guardian": gid, "relation": relation, "authority": authority})
         applied = _apply_now(app, row, by, as_json)
-    _echo({"ok": True, "record": row.pseudonym, "guardian": gid, "access": applied}, as_json,
+    echo({"ok": True, "record": row.pseudonym, "guardian": gid, "access": applied}, as_json,
           lambda: out_console.print(f"guardian {gid} recorded for {row.pseudonym}", highlight=False))
 
 
@@ -142,16 +140,16 @@ def guardian_set(config_path: Path, key: str, guardian: str, authority: str | No
     if deceased:
         values["deceased_recorded"] = 1  # the person's own column: no sync undoes it
     if not values:
-        _fail("nothing to set: give --authority, --account or --deceased", as_json)
-    with _app(config_path, as_json) as app:
+        fail("nothing to set: give --authority, --account or --deceased", as_json)
+    with opened(config_path, as_json) as app:
         row = _row(app, key, as_json)
         with app.state.transaction() as conn:
             if not app.state.set_guardian(conn, row.external_id, guardian, **values):
-                _fail(f"no current guardian {guardian} on {row.pseudonym}", as_json)
+                fail(f"no current guardian {guardian} on {row.pseudonym}", as_json)
             app.audit.append(conn, by, "guardian.changed", row.pseudonym,
                              {"guardian": guardian, "fields": sorted(values), "authority": authority, "reason": reason})
         applied = _apply_now(app, row, by, as_json)
-    _echo({"ok": True, "record": row.pseudonym, "guardian": guardian, "changed": sorted(values),
+    echo({"ok": True, "record": row.pseudonym, "guardian": guardian, "changed": sorted(values),
            "access": applied}, as_json,
           lambda: out_console.print(f"{guardian} on {row.pseudonym}: {', '.join(sorted(values))} recorded",
                                     highlight=False))
@@ -165,12 +163,12 @@ def _apply_now(app: App, row: DossierRow, by: str, as_json: bool) -> dict[str, A
         try:
             report = app.apply_access(store, [row.external_id], by)
         except ConfigError as exc:
-            _fail(str(exc), as_json)
+            fail(str(exc), as_json)
     return report.as_dict()
 
 
 # -- the computed access list -------------------------------------------------------------------
-@main.group("access")
+@click.group("access")
 def access_group() -> None:
     """Who may see what, computed from the pupil's facts and the [access] configuration."""
 
@@ -185,18 +183,18 @@ def access_show(config_path: Path, key: str, on: Any, by: str, reason: str, as_j
     """The access list of pupil KEY's dossier, per part, each entry with its basis (a view of
     personal data: audited)."""
     day = on or date.today()
-    with _app(config_path, as_json) as app:
+    with opened(config_path, as_json) as app:
         row = _row(app, key, as_json)
         try:
             pol = app.access_policy()
         except ConfigError as exc:
-            _fail(str(exc), as_json)
+            fail(str(exc), as_json)
         f, gs = acl.facts_of(app.state, row)
         record_view(app, by, row.pseudonym, "access list", reason)
         entries, notes = access_list(f, pol, day)
     differ = [{"guardian": g["guardian_id"], "disagreement": r.disagreement, "waits_for_a_person": r.open}
               for g in gs for r in (acl.reading(g),) if r.disagreement]
-    _echo({"ok": True, "record": row.pseudonym, "on": day.isoformat(), "entries": [_entry(e) for e in entries],
+    echo({"ok": True, "record": row.pseudonym, "on": day.isoformat(), "entries": [_entry(e) for e in entries],
            "notes": [n.note for n in notes], "disagreements": differ}, as_json,
           lambda: _show_access(row.pseudonym, day, entries, notes, differ))
 
@@ -233,7 +231,7 @@ def access_apply(config_path: Path, key: str | None, everything: bool, today: An
     """Apply access in the DMS: for KEY, for --all, or (default) for dossiers whose access the
     calendar changed today (16th birthdays, grants) and dossiers never applied. Run daily."""
     day = today or date.today()
-    with _app(config_path, as_json) as app:
+    with opened(config_path, as_json) as app:
         if key is not None:
             ids: list[str] | None = [_row(app, key, as_json).external_id]
         elif everything:
@@ -242,20 +240,20 @@ def access_apply(config_path: Path, key: str | None, everything: bool, today: An
             ids = None
         with app.open_store() as store:
             if not store.capabilities.acl:
-                _fail("this DMS adapter does not apply access rights", as_json)
+                fail("this DMS adapter does not apply access rights", as_json)
             try:
                 report = app.apply_access(store, ids, by, force=everything or key is not None, today=day)
             except ConfigError as exc:
-                _fail(str(exc), as_json)
+                fail(str(exc), as_json)
     data = {"ok": not report.failed, **report.as_dict()}
-    _echo(data, as_json, lambda: out_console.print(
+    echo(data, as_json, lambda: out_console.print(
         f"access applied: {report.dossiers} dossiers, {report.parts_changed} parts changed, "
         f"{report.missing_accounts} rights without a linked account, {len(report.failed)} failed"))
     if report.failed:
         raise SystemExit(1)
 
 
-@pupil_group.command("account")
+@click.command("account")
 @config_option
 @click.argument("key")
 @click.option("--account", required=True, help="The pupil's own account in the DMS.")
@@ -263,18 +261,18 @@ def access_apply(config_path: Path, key: str | None, everything: bool, today: An
 @json_option
 def pupil_account(config_path: Path, key: str, account: str, by: str, as_json: bool) -> None:
     """Link pupil KEY's own DMS account (used from the pupil's 16th birthday on)."""
-    with _app(config_path, as_json) as app:
+    with opened(config_path, as_json) as app:
         row = _row(app, key, as_json)
         with app.state.transaction() as conn:
             app.state.link_account(conn, row.external_id, "pupil", account, by)
             app.audit.append(conn, by, "account.linked", row.pseudonym, {"principal": "pupil"})
         applied = _apply_now(app, row, by, as_json)
-    _echo({"ok": True, "record": row.pseudonym, "access": applied}, as_json,
+    echo({"ok": True, "record": row.pseudonym, "access": applied}, as_json,
           lambda: out_console.print(f"account linked for {row.pseudonym}", highlight=False))
 
 
 # -- grants -----------------------------------------------------------------------------------
-@main.group("grant")
+@click.group("grant")
 def grant_group() -> None:
     """Access by consent or legal duty, recorded by a person, per part, with an end date."""
 
@@ -297,15 +295,15 @@ def grant_add(config_path: Path, key: str, kind: str, grantee: str, parts: str, 
     """Record a grant of access to pupil KEY's dossier."""
     first = start or date.today()
     if until < first:
-        _fail("--until is before the first day", as_json)
-    with _app(config_path, as_json) as app:
+        fail("--until is before the first day", as_json)
+    with opened(config_path, as_json) as app:
         row = _row(app, key, as_json)
         known = {p.code for p in app.mapping.parts}
         wanted = tuple(p.strip() for p in parts.split(",") if p.strip())
         if not wanted or set(wanted) - known:
-            _fail(f"--parts: give parts of the mapping ({', '.join(sorted(known))})", as_json)
+            fail(f"--parts: give parts of the mapping ({', '.join(sorted(known))})", as_json)
         if kind == "parent-after-16" and basis != "consent":
-            _fail("a parent's access after 16 rests on the pupil's consent: --basis consent", as_json)
+            fail("a parent's access after 16 rests on the pupil's consent: --basis consent", as_json)
         kind_value = "third_party" if kind == "third-party" else "parent_after_adult_age"
         with app.state.transaction() as conn:
             grant_id = app.state.add_grant(conn, row.external_id, kind_value, grantee, wanted,
@@ -315,7 +313,7 @@ def grant_add(config_path: Path, key: str, kind: str, grantee: str, parts: str, 
                               "basis": basis, "from": first.isoformat(), "until": until.isoformat(),
                               "reason": reason})
         applied = _apply_now(app, row, by, as_json)
-    _echo({"ok": True, "grant": grant_id, "record": row.pseudonym, "access": applied}, as_json,
+    echo({"ok": True, "grant": grant_id, "record": row.pseudonym, "access": applied}, as_json,
           lambda: out_console.print(f"grant {grant_id} on {row.pseudonym} recorded", highlight=False))
 
 
@@ -327,21 +325,21 @@ def grant_add(config_path: Path, key: str, kind: str, grantee: str, parts: str, 
 @json_option
 def grant_revoke(config_path: Path, grant_id: int, reason: str, by: str, as_json: bool) -> None:
     """End grant GRANT_ID today (consent withdrawn, duty ended)."""
-    with _app(config_path, as_json) as app, app.state.transaction() as conn:
+    with opened(config_path, as_json) as app, app.state.transaction() as conn:
         grant = app.state.revoke_grant(conn, grant_id, date.today())
         if grant is None:
-            _fail(f"no grant {grant_id}", as_json)
+            fail(f"no grant {grant_id}", as_json)
         rows = app.state.dossier_rows([grant["external_id"]])
         app.audit.append(conn, by, "grant.revoked", rows[0].pseudonym if rows else None,
                          {"grant": grant_id, "reason": reason})
-    with _app(config_path, as_json) as app:
+    with opened(config_path, as_json) as app:
         applied = _apply_now(app, rows[0], by, as_json) if rows else None
-    _echo({"ok": True, "grant": grant_id, "access": applied}, as_json,
+    echo({"ok": True, "grant": grant_id, "access": applied}, as_json,
           lambda: out_console.print(f"grant {grant_id} revoked"))
 
 
 # -- requests ---------------------------------------------------------------------------------
-@main.group("request")
+@click.group("request")
 def request_group() -> None:
     """Parents' and pupils' requests: inspection, copy, correction, erasure; deadlines and holds."""
 
@@ -358,11 +356,11 @@ def request_open(config_path: Path, key: str, kind: str, requester: str, receive
                  secret_ref: str | None, as_json: bool) -> None:
     """Register a request about pupil KEY's dossier. The dossier is on hold until it is closed."""
     day = received or date.today()
-    with _app(config_path, as_json) as app:
-        by = _acting_user(app, as_name, secret_ref, as_json, "request.open").name
+    with opened(config_path, as_json) as app:
+        by = acting_user(app, as_name, secret_ref, as_json, "request.open").name
         row = _row(app, key, as_json)
         request_id, due, hold_id = rights.open_request(app.state, app.audit, row, kind, requester, day, by)
-    _echo({"ok": True, "request": request_id, "record": row.pseudonym, "due": due.isoformat(), "hold": hold_id},
+    echo({"ok": True, "request": request_id, "record": row.pseudonym, "due": due.isoformat(), "hold": hold_id},
           as_json, lambda: out_console.print(f"request {request_id} ({kind}) on {row.pseudonym}: answer by "
                                              f"{due.isoformat()}; dossier on hold {hold_id}", highlight=False))
 
@@ -376,22 +374,22 @@ def request_open(config_path: Path, key: str, kind: str, requester: str, receive
 def request_extend(config_path: Path, request_id: int, reason: str, as_name: str, secret_ref: str | None,
                    as_json: bool) -> None:
     """Extend REQUEST_ID's term by two months (once, before it runs out)."""
-    with _app(config_path, as_json) as app:
-        by = _acting_user(app, as_name, secret_ref, as_json, "request.open").name
+    with opened(config_path, as_json) as app:
+        by = acting_user(app, as_name, secret_ref, as_json, "request.open").name
         req = app.state.request(request_id)
         if req is None or req["status"] != "open":
-            _fail(f"no open request {request_id}", as_json)
+            fail(f"no open request {request_id}", as_json)
         if req["extended_reason"]:
-            _fail(f"request {request_id} was extended already; the law allows two months once", as_json)
+            fail(f"request {request_id} was extended already; the law allows two months once", as_json)
         if date.today() > req["due"]:
-            _fail(f"request {request_id} is overdue since {req['due'].isoformat()}; it can no longer be extended",
+            fail(f"request {request_id} is overdue since {req['due'].isoformat()}; it can no longer be extended",
                   as_json)
         due = rights.extended_due(req["received"])
         with app.state.transaction() as conn:
             app.state.update_request(conn, request_id, due=due, extended_reason=reason)
             app.audit.append(conn, by, "request.extended", req["pseudonym"],
                              {"request": request_id, "due": due.isoformat(), "reason": reason})
-    _echo({"ok": True, "request": request_id, "due": due.isoformat()}, as_json,
+    echo({"ok": True, "request": request_id, "due": due.isoformat()}, as_json,
           lambda: out_console.print(f"request {request_id}: answer by {due.isoformat()}"))
 
 
@@ -409,18 +407,18 @@ def request_close(config_path: Path, request_id: int, outcome: str, note: str, c
     """Close REQUEST_ID with its outcome; the hold it placed is lifted (an approver or an admin).
     A correction refused (wholly or partly) keeps the requester's written view in the dossier
     (--comment)."""
-    with _app(config_path, as_json) as app:
-        by = _acting_user(app, as_name, secret_ref, as_json, "request.close").name
+    with opened(config_path, as_json) as app:
+        by = acting_user(app, as_name, secret_ref, as_json, "request.close").name
         req = app.state.request(request_id)
         if req is None or req["status"] != "open":
-            _fail(f"no open request {request_id}", as_json)
+            fail(f"no open request {request_id}", as_json)
         refused_correction = req["kind"] == "correction" and outcome in ("refused", "partly")
         if comment is not None and not refused_correction:
-            _fail("--comment is for a correction that is refused (wholly or partly)", as_json)
+            fail("--comment is for a correction that is refused (wholly or partly)", as_json)
         if comment is not None:
             _keep_comment(app, req, comment, by, as_json)
         rights.close_request(app.state, app.audit, req, outcome, note, by, date.today())
-    _echo({"ok": True, "request": request_id, "outcome": outcome}, as_json,
+    echo({"ok": True, "request": request_id, "outcome": outcome}, as_json,
           lambda: out_console.print(f"request {request_id} closed: {outcome}"))
 
 
@@ -428,16 +426,16 @@ def _keep_comment(app: App, req: dict[str, Any], comment: Path, by: str, as_json
     """Store the requester's view as a document of the configured class, tagged and with access."""
     doc_class = app.loaded.config.access.correction_comment_class
     if doc_class not in app.mapping.classes:
-        _fail(f"access.correction_comment_class {doc_class!r} is not a class of the mapping", as_json)
+        fail(f"access.correction_comment_class {doc_class!r} is not a class of the mapping", as_json)
     rows = app.state.dossier_rows([req["external_id"]])
     if not rows or rows[0].ref_id is None:
-        _fail("the dossier is not in the DMS", as_json)
+        fail("the dossier is not in the DMS", as_json)
     row = rows[0]
     with app.open_store() as store:
         try:
             app.store_document(store, row, doc_class, comment, by, app.schedule(), {"request": req["id"]})
         except ConnectorError as exc:
-            _fail(str(exc), as_json)
+            fail(str(exc), as_json)
 
 
 @request_group.command("list")
@@ -446,7 +444,7 @@ def _keep_comment(app: App, req: dict[str, Any], comment: Path, by: str, as_json
 @json_option
 def request_list(config_path: Path, everything: bool, as_json: bool) -> None:
     """Requests with their deadlines; four weeks and older are flagged."""
-    with _app(config_path, as_json) as app:
+    with opened(config_path, as_json) as app:
         warn = app.loaded.config.access.request_warn_days
         rows = rights.request_rows(app.state, None if everything else "open", warn, date.today())
 
@@ -458,12 +456,12 @@ def request_list(config_path: Path, everything: bool, as_json: bool) -> None:
                 if r["status"] == "open" else escape(f" closed {r['closed']} ({r['outcome']})")
             line = escape(f"{r['request']}: {r['record']} {r['kind']} received {r['received']} due {r['due']}")
             out_console.print(line + flag, highlight=False, markup=True)
-    _echo({"ok": True, "requests": rows}, as_json, show)
+    echo({"ok": True, "requests": rows}, as_json, show)
 
 
 
 # -- export for the data subject ------------------------------------------------------------------
-@main.command("export")
+@click.command("export")
 @config_option
 @click.argument("key")
 @click.option("--for", "purpose", type=click.Choice(["inspection", "copy"]), required=True)
@@ -476,22 +474,23 @@ def request_list(config_path: Path, everything: bool, as_json: bool) -> None:
 def export_dossier(config_path: Path, key: str, purpose: str, requester: str, request_id: int | None, folder: Path,
                    by: str, as_json: bool) -> None:
     """Write what REQUESTER may see of pupil KEY's dossier to a ZIP with an index (documents
-    holding other people's data are listed as withheld); the export is logged."""
+    holding other people's data or without a class are listed as withheld); the export is
+    logged and removed after [access] export_days."""
     principal = "pupil" if requester == "pupil" else f"guardian:{requester}"
     today = date.today()
-    with _app(config_path, as_json) as app:
+    with opened(config_path, as_json) as app:
         row = _row(app, key, as_json)
         if request_id is not None:
             problem = _request_problem(app.state.request(request_id), row, requester)
             if problem:
-                _fail(f"request {request_id}: {problem}", as_json)
+                fail(f"request {request_id}: {problem}", as_json)
         try:
             entries, _ = access_list(acl.facts_of(app.state, row)[0], app.access_policy(), today)
         except ConfigError as exc:
-            _fail(str(exc), as_json)
+            fail(str(exc), as_json)
         rights = inspection.entitled(entries, principal)
         if not rights:
-            _fail(f"{requester} has no right of inspection or information on {row.pseudonym} today "
+            fail(f"{requester} has no right of inspection or information on {row.pseudonym} today "
                   "(see 'leerdossier access show')", as_json)
         inspection.remove_expired(app.state, app.audit, today, by)
         corrections = [r for r in app.state.requests("open", row.external_id) if r["kind"] == "correction"]
@@ -500,7 +499,7 @@ def export_dossier(config_path: Path, key: str, purpose: str, requester: str, re
                 result = inspection.export(store, app.mapping, row, rights, app.loaded.resolve(str(folder)), today,
                                            requester, corrections)
             except ConnectorError as exc:
-                _fail(str(exc), as_json)
+                fail(str(exc), as_json)
         days = app.loaded.config.access.export_days
         with app.state.transaction() as conn:
             export_id = app.state.record_export(conn, row, result.file, today, today + timedelta(days=days), by)
@@ -519,7 +518,7 @@ def export_dossier(config_path: Path, key: str, purpose: str, requester: str, re
         for c in result.open_corrections:
             out_console.print(f"  [yellow]correction request {c} is open[/]: the export's index says so",
                               highlight=False, markup=True)
-    _echo({"ok": True, "record": row.pseudonym, **result.as_dict()}, as_json, show)
+    echo({"ok": True, "record": row.pseudonym, **result.as_dict()}, as_json, show)
 
 
 def _request_problem(req: dict[str, Any] | None, row: DossierRow, requester: str) -> str | None:
@@ -539,7 +538,7 @@ def _request_problem(req: dict[str, Any] | None, row: DossierRow, requester: str
 
 
 # -- completeness ------------------------------------------------------------------------------
-@main.group("report")
+@click.group("report")
 def report_group() -> None:
     """Reports for the school: are the dossiers complete and current?"""
 
@@ -551,7 +550,7 @@ def report_group() -> None:
 def report_completeness(config_path: Path, html_file: Path | None, as_json: bool) -> None:
     """Per school: the dossiers that miss what the rules require, counts first, then the records."""
     today = date.today()
-    with _app(config_path, as_json) as app:
+    with opened(config_path, as_json) as app:
         cfg = app.loaded.config
         result = completeness.report(app.state, cfg.okr.okr_class, cfg.okr.evidence_class, today,
                                      cfg.access.request_warn_days)
@@ -568,4 +567,4 @@ def report_completeness(config_path: Path, html_file: Path | None, as_json: bool
                                   highlight=False)
             if len(data["items"]) > 50:
                 out_console.print(f"    ... {len(data['items']) - 50} more (--json or --html for all)")
-    _echo({"ok": True, **result}, as_json, show)
+    echo({"ok": True, **result}, as_json, show)

@@ -16,10 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from connector.cli import _echo, _fail, app_for, json_option, main, open_app, out_console
-from connector.cli_service import _give_up, _json_logs, make_cycle
+from connector.app import app_for, open_app
+from connector.cli._common import (
+    echo,
+    fail,
+    json_option,
+    out_console,
+)
+from connector.cli.service import give_up, make_cycle
 from connector.config import LoadedConfig
 from connector.errors import ConnectorError, SafetyStop
+from connector.logs import json_logs
 from connector.service import Health, Metrics, Schedule, run_cycle, serve
 from connector.state import SharedEngines
 
@@ -38,7 +45,7 @@ def _engine(as_json: bool) -> ModuleType:
     try:
         from connector import fleet as fleet_mod
     except ImportError:
-        _fail("the fleet needs the 'fleet' extra: pip install 'leerdossier-connector[fleet]'", as_json)
+        fail("the fleet needs the 'fleet' extra: pip install 'leerdossier-connector[fleet]'", as_json)
     return fleet_mod
 
 
@@ -48,13 +55,13 @@ def _load(fleet_mod: ModuleType, fleet_path: Path, as_json: bool, check: bool = 
         fleet: Fleet = fleet_mod.load(fleet_path)
         problems: list[str] = fleet_mod.check_schools(fleet, visit) if check else []
     except ConnectorError as exc:
-        _fail(str(exc), as_json)
+        fail(str(exc), as_json)
     if problems:
-        _fail("the fleet's schools are not ready:\n  " + "\n  ".join(problems), as_json)
+        fail("the fleet's schools are not ready:\n  " + "\n  ".join(problems), as_json)
     return fleet
 
 
-@main.group("fleet")
+@click.group("fleet")
 def fleet_group() -> None:
     """Many schools, several worker processes on one or more machines, one PostgreSQL
     (README, "Scaling out")."""
@@ -73,9 +80,9 @@ def check_cmd(fleet_path: Path, as_json: bool) -> None:
     try:
         fleet_mod.ensure_schema(fleet)
     except ConnectorError as exc:
-        _fail(str(exc), as_json)
+        fail(str(exc), as_json)
     when = f"on cron '{fleet.cron}' (UTC)" if fleet.cron else "when 'leerdossier fleet cycle' queues it (no schedule)"
-    _echo({"schools": sorted(fleet.schools), "cron": fleet.cron}, as_json, lambda: out_console.print(
+    echo({"schools": sorted(fleet.schools), "cron": fleet.cron}, as_json, lambda: out_console.print(
         f"{len(fleet.schools)} schools ready; each synced {when}", highlight=False))
 
 
@@ -91,9 +98,9 @@ def cycle_cmd(fleet_path: Path, schools: tuple[str, ...], as_json: bool) -> None
     try:
         result = fleet_mod.defer_cycle(fleet, list(schools) or None)
     except ConnectorError as exc:
-        _fail(str(exc), as_json)
+        fail(str(exc), as_json)
     queued = sum(v == "queued" for v in result.values())
-    _echo(result, as_json, lambda: out_console.print(
+    echo(result, as_json, lambda: out_console.print(
         f"{queued} jobs queued, {len(result) - queued} schools already had one waiting", highlight=False))
 
 
@@ -107,13 +114,13 @@ def status_cmd(fleet_path: Path, as_json: bool) -> None:
     try:
         counts = fleet_mod.job_counts(fleet)
     except ConnectorError as exc:
-        _fail(str(exc), as_json)
+        fail(str(exc), as_json)
 
     def human() -> None:
         for school, by_status in sorted(counts.items()):
             text = ", ".join(f"{k} {v}" for k, v in sorted(by_status.items())) or "no jobs yet"
             out_console.print(f"{school}: {text}", highlight=False)
-    _echo(counts, as_json, human)
+    echo(counts, as_json, human)
 
 
 @fleet_group.command("worker")
@@ -128,7 +135,7 @@ def worker_cmd(fleet_path: Path, once: bool, name: str | None, listen: str | Non
     fleet_mod = _engine(False)
     fleet = _load(fleet_mod, fleet_path, False)
     cpu_policy = fleet_mod.apply_cpu_policy(fleet.settings.cpu_policy)  # before any thread starts
-    _json_logs(fleet.settings.log_level, also=("procrastinate",))
+    json_logs(fleet.settings.log_level, also=("procrastinate",))
     metrics = Metrics()
     health = Health(Schedule(None, fleet.cron) if fleet.cron else None)
     server = serve(listen, health, metrics) if listen else None
@@ -159,7 +166,7 @@ def worker_cmd(fleet_path: Path, once: bool, name: str | None, listen: str | Non
         def on_signal(signum: int, _frame: Any) -> None:
             log.info("stop requested", extra={"signal": signal.Signals(signum).name})
             stop()
-            timer = threading.Timer(fleet.settings.stop_timeout, _give_up)
+            timer = threading.Timer(fleet.settings.stop_timeout, give_up)
             timer.daemon = True
             timer.start()
         signal.signal(signal.SIGTERM, on_signal)

@@ -1,0 +1,331 @@
+"""``destruction``: lists, approvals, execution, certificates and the purge."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+
+from connector import destruction, render
+from connector.app import App
+from connector.audit import Anchor
+from connector.cli._common import (
+    DATE,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_SAFETY,
+    acting,
+    acting_user,
+    config_option,
+    echo,
+    fail,
+    json_option,
+    opened,
+    out_console,
+)
+from connector.clock import SIMULATED, Clock
+from connector.errors import ConfigError, ConnectorError
+from connector.ports import DocumentStore
+
+
+@click.group("destruction")
+def destruction_group() -> None:
+    """Destroy what is due: a list, an approval by a named person, execution, a certificate."""
+
+
+@destruction_group.group("list")
+def dlist_group() -> None:
+    """Destruction lists."""
+
+
+def output_folder(app: App) -> Path:
+    return app.loaded.resolve(app.loaded.config.destruction.output)
+
+
+def write_list_files(app: App, list_id: int) -> dict[str, str]:
+    head, items = destruction.load_list(app.state, list_id)
+    folder = output_folder(app)
+    data = {"list": head, "approvals": [{k: a[k] for k in ("approver", "role", "at", "rejected")}
+                                        for a in destruction.approvals(app.state, list_id)],
+            "items": _public_items(items)}
+    simulated = SIMULATED if app.loaded.config.testing.simulated_clock else None
+    if simulated:
+        data["simulated"] = simulated
+    _private_write(folder / f"list-{list_id}.json", json.dumps(data, indent=2, default=str) + "\n")
+    files = render.write_list(head, _public_items(items), folder, simulated)
+    _tighten(folder, files)
+    return {"json": str(folder / f"list-{list_id}.json"), **files}
+
+
+def _public_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """List items without external ids (which may be a BSN when dossiers are keyed on it)."""
+    return [{k: v for k, v in i.items() if k != "external_id"} for i in items]
+
+
+@dlist_group.command("create")
+@config_option
+@click.option("--today", type=DATE, help="Preview: the list as it would be on this later date (YYYY-MM-DD). A preview "
+                              "can never be approved.")
+@acting
+@json_option
+def dlist_create(config_path: Path, today: date | None, as_name: str, secret_ref: str | None, as_json: bool) -> None:
+    """Select what is due and write a list (JSON, HTML, PDF). Nothing is destroyed."""
+    with opened(config_path, as_json) as app:
+        user = acting_user(app, as_name, secret_ref, as_json, "list.create")
+        simulated = app.loaded.config.testing.simulated_clock
+        try:
+            as_of = today or date.today()
+            clock = Clock(as_of) if simulated and today else Clock()
+            list_id, n = destruction.create_list(app.state, app.audit, app.schedule(), as_of, user, clock,
+                                                 app.loaded.config.destruction.approvals)
+        except (ConnectorError, ValueError) as exc:
+            fail(str(exc), as_json)
+        files = write_list_files(app, list_id)
+        head, _items = destruction.load_list(app.state, list_id)
+
+    def human() -> None:
+        if head["status"] == "preview":
+            out_console.print(f"preview {list_id}: {n} document(s) would be due on {as_of}; nothing destroyed, "
+                              f"and a preview cannot be approved. {files['pdf']}", highlight=False)
+        elif not n:
+            out_console.print(f"destruction list {list_id}: nothing is due; nothing destroyed", highlight=False)
+        else:
+            out_console.print(f"destruction list {list_id}: {n} document(s) due; nothing destroyed. Review "
+                              f"{files['pdf']}; another person approves with: leerdossier destruction list "
+                              f"approve {list_id} --as USER", highlight=False)
+
+    echo({"ok": True, "list": list_id, "items": n, "status": head["status"], "files": files}, as_json, human)
+
+
+@dlist_group.command("show")
+@config_option
+@click.argument("list_id", type=int)
+@json_option
+def dlist_show(config_path: Path, list_id: int, as_json: bool) -> None:
+    """Show a list, its approvals and its items."""
+    with opened(config_path, as_json) as app:
+        try:
+            head, items = destruction.load_list(app.state, list_id)
+        except ConfigError as exc:
+            fail(str(exc), as_json)
+        given = destruction.approvals(app.state, list_id)
+
+    def human() -> None:
+        out_console.print(f"list {list_id} ({head['kind']}, {head['status']}), as of {head['as_of']}, made by "
+                          f"{head['created_by']}; approvals {len(given)} of {head['required_approvals']}: "
+                          f"{', '.join(a['approver'] for a in given) or '-'}", highlight=False)
+        for i in items:
+            out_console.print(f"  {i['id']}: {i['pseudonym']} {i['part']} {i['doc_class']} {i['category']} "
+                              f"due {i['due']} {i['decision']} {i['status']}", highlight=False)
+
+    echo({"list": head, "approvals": [{k: a[k] for k in ("approver", "role", "at", "rejected")} for a in given],
+           "items": _public_items(items)}, as_json, human)
+
+
+@dlist_group.command("approve")
+@config_option
+@click.argument("list_id", type=int)
+@acting
+@click.option("--role", help="Your function (e.g. directeur, functionaris gegevensbescherming).")
+@click.option("--reject", "rejects", multiple=True, metavar="ITEM=REASON",
+              help="Leave an item out, with the reason. Repeatable.")
+@json_option
+def dlist_approve(config_path: Path, list_id: int, as_name: str, secret_ref: str | None, role: str | None,
+                  rejects: tuple[str, ...], as_json: bool) -> None:
+    """Approve list LIST_ID (signed, bound to its digest), optionally rejecting items. The maker
+    of a list never approves it; [destruction] approvals asks for more than one approver."""
+    reject: dict[int, str] = {}
+    for r in rejects:
+        item, _, reason = r.partition("=")
+        if not item.isdigit() or not reason.strip():
+            fail(f"--reject {r!r}: use ITEM=REASON", as_json)
+        reject[int(item)] = reason.strip()
+    with opened(config_path, as_json) as app:
+        user = acting_user(app, as_name, secret_ref, as_json, "list.approve")
+        try:
+            result = destruction.approve(app.state, app.audit, app.identity.approval_key, list_id, user, role, reject,
+                                         app.clock(None), app.loaded.config.destruction.approvals)
+        except ConnectorError as exc:
+            fail(str(exc), as_json)
+        files = write_list_files(app, list_id)
+
+    def human() -> None:
+        if result["status"] == "approving":
+            out_console.print(f"list {list_id}: approval {result['approvals']} of {result['required']} by "
+                              f"{user.name}; another approver is needed", highlight=False)
+        else:
+            out_console.print(f"list {list_id} {result['status']} ({result['approvals']} approval(s), last by "
+                              f"{user.name}): {result['approved']} item(s), {result['rejected']} rejected",
+                              highlight=False)
+
+    echo(result | {"ok": True, "files": files}, as_json, human)
+
+
+@dlist_group.command("cancel")
+@config_option
+@click.argument("list_id", type=int)
+@click.option("--reason", required=True, help="Why the list is withdrawn.")
+@acting
+@json_option
+def dlist_cancel(config_path: Path, list_id: int, reason: str, as_name: str, secret_ref: str | None,
+                 as_json: bool) -> None:
+    """Withdraw list LIST_ID before it is carried out; its items are offered on the next list."""
+    with opened(config_path, as_json) as app:
+        user = acting_user(app, as_name, secret_ref, as_json, "list.cancel")
+        try:
+            destruction.cancel(app.state, app.audit, list_id, user, reason)
+        except ConnectorError as exc:
+            fail(str(exc), as_json)
+        files = write_list_files(app, list_id)
+    echo({"ok": True, "list": list_id, "status": "cancelled", "files": files}, as_json,
+          lambda: out_console.print(f"list {list_id} cancelled by {user.name}", highlight=False))
+
+
+@dlist_group.command("execute")
+@config_option
+@click.argument("list_id", type=int)
+@click.option("--dry-run", is_flag=True, help="Check every item now, destroy nothing.")
+@click.option("--today", type=DATE, help="Only on an install marked [testing] simulated_clock: act on this date.")
+@acting
+@json_option
+def dlist_execute(config_path: Path, list_id: int, dry_run: bool, today: date | None, as_name: str,
+                  secret_ref: str | None, as_json: bool) -> None:
+    """Remove the approved items of LIST_ID that the gate lets go now (a destruction list: to the
+    DMS's delete; a transfer list: removal at the source), then write the certificate."""
+    with opened(config_path, as_json) as app:
+        user = acting_user(app, as_name, secret_ref, as_json, "list.execute")
+        cfg = app.loaded.config.destruction
+        with app.open_store() as store:
+            try:
+                report = destruction.execute(store, app.state, app.audit, app.schedule(), list_id, app.clock(today),
+                                             cfg.max_per_run, user, app.identity.approval_key, cfg.approvals,
+                                             cfg.trash_grace_days, dry_run=dry_run)
+                existing = output_folder(app) / f"certificate-{list_id}.json"
+                if dry_run or report.stopped_by:
+                    files = {}
+                elif report.destroyed or not existing.exists():
+                    files = _write_certificate(app, list_id, store)
+                else:  # nothing more was removed: the certificate already says what was, and stays as it is
+                    files = {"json": str(existing), "pdf": str(existing.with_suffix(".pdf")), "unchanged": "yes"}
+            except ConnectorError as exc:
+                fail(str(exc), as_json)
+    data = report.as_dict() | {"certificate": files}
+
+    def human() -> None:
+        c = out_console
+        if report.stopped_by:
+            c.print(f"[bold red]stopped by safety rail {report.stopped_by}[/]: {escape(str(report.message))}",
+                    highlight=False, markup=True)
+            return
+        verb = "would be removed" if dry_run else "removed"
+        c.print(f"list {list_id}: {report.would_destroy if dry_run else report.destroyed} document(s) {verb}")
+        if report.clock:
+            c.print(f"  [yellow]{escape(report.clock)}[/]", highlight=False, markup=True)
+        for sk in report.skipped:
+            c.print(f"  skipped {sk['record']} (item {sk['item']}): {sk['reason']}", highlight=False)
+        for f in report.failed:
+            c.print(f"  [red]failed[/] {escape(f['record'])}: {escape(f['error'])}", highlight=False, markup=True)
+        if files:
+            again = " (unchanged: nothing more was removed)" if files.get("unchanged") else ""
+            c.print(f"certificate: {files['pdf']}{again}", highlight=False)
+
+    echo(data, as_json, human)
+    if report.stopped_by:
+        sys.exit(EXIT_SAFETY)
+    sys.exit(EXIT_ERROR if report.failed else EXIT_OK)
+
+
+def _write_certificate(app: App, list_id: int, store: DocumentStore) -> dict[str, str]:
+    cfg = app.loaded.config.destruction
+    cert = destruction.certificate(app.state, app.audit, app.identity.approval_key, list_id,
+                                   app.loaded.config.dms.type, store.capabilities.trash, cfg.trash_grace_days,
+                                   simulated=app.loaded.config.testing.simulated_clock)
+    folder = output_folder(app)
+    path = folder / f"certificate-{list_id}.json"
+    _private_write(path, json.dumps(cert, indent=2, default=str) + "\n")
+    files = render.write_certificate(cert, folder)
+    _tighten(folder, files)
+    app.audit.record("leerdossier destruction", "destruction.certificate", None,
+                     {"list": list_id, "destroyed": cert["counts"]["destroyed"]})
+    return {"json": str(path), **files}
+
+
+def _private_write(path: Path, text: str) -> None:
+    """A file the connector writes for people (lists, certificates): 0600, its folder 0700."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)
+
+
+def _tighten(folder: Path, files: dict[str, str]) -> None:
+    os.chmod(folder, 0o700)
+    for f in files.values():
+        os.chmod(f, 0o600)
+
+
+def file_anchors(app: App) -> list[Anchor]:
+    """The audit heads recorded in the list and certificate files of the output folder."""
+    out: list[Anchor] = []
+    folder = output_folder(app)
+    for path in sorted(folder.glob("*-*.json")) if folder.is_dir() else ():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if path.name.startswith("certificate-") and data.get("audit_anchor"):
+                anchor = data["audit_anchor"]
+                out.append(Anchor(f"certificate file {path.name}", int(anchor["seq"]), str(anchor["hash"])))
+            elif path.name.startswith("list-") and data.get("list", {}).get("anchor_seq") is not None:
+                head = data["list"]
+                out.append(Anchor(f"list file {path.name}", int(head["anchor_seq"]), str(head["anchor_hash"])))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return out
+
+
+@destruction_group.command("certificate")
+@config_option
+@click.argument("list_id", type=int)
+@json_option
+def certificate_cmd(config_path: Path, list_id: int, as_json: bool) -> None:
+    """(Re)write the certificate of destruction of LIST_ID (JSON, HTML, PDF)."""
+    with opened(config_path, as_json) as app, app.open_store() as store:
+        try:
+            files = _write_certificate(app, list_id, store)
+        except ConfigError as exc:
+            fail(str(exc), as_json)
+    echo({"ok": True, "files": files}, as_json, lambda: out_console.print(files["pdf"], highlight=False))
+
+
+@destruction_group.command("purge")
+@config_option
+@click.option("--today", type=DATE, help="Only on an install marked [testing] simulated_clock: act on this date.")
+@acting
+@json_option
+def purge_cmd(config_path: Path, today: date | None, as_name: str, secret_ref: str | None, as_json: bool) -> None:
+    """Empty the DMS trash of what approved lists put there longer ago than the grace period,
+    each document through the destruction gate again (holds, re-enrolment, schedule)."""
+    with opened(config_path, as_json) as app:
+        user = acting_user(app, as_name, secret_ref, as_json, "purge")
+        cfg = app.loaded.config.destruction
+        with app.open_store() as store:
+            try:
+                report = destruction.purge(store, app.state, app.audit, app.schedule(), app.clock(today),
+                                           cfg.trash_grace_days, user, app.identity.approval_key, cfg.approvals)
+            except ConnectorError as exc:
+                fail(str(exc), as_json)
+    echo(report.as_dict(), as_json, lambda: out_console.print(
+        f"purged {report.purged}; kept for holds: {len(report.held)}; kept for other reasons: "
+        f"{len(report.skipped)}; failed: {len(report.failed)}" + (f" ({report.clock})" if report.clock else "")))
+    if report.stopped_by:
+        sys.exit(EXIT_SAFETY)
+    sys.exit(EXIT_ERROR if report.failed else EXIT_OK)
+
+
+# -- OKR and transfers -------------------------------------------------------------------------

@@ -1,0 +1,92 @@
+"""``dms`` (the document-management system) and ``schedule`` (the retention schedule)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+
+from connector.cli._common import (
+    config_option,
+    echo,
+    fail,
+    json_option,
+    opened,
+    out_console,
+)
+from connector.errors import ConfigError, ConnectorError
+
+
+@click.group("dms")
+def dms_group() -> None:
+    """The document-management system."""
+
+
+@dms_group.command("init")
+@config_option
+@json_option
+def dms_init(config_path: Path, as_json: bool) -> None:
+    """Create what the connector needs in the DMS (document type, metadata types); idempotent."""
+    with opened(config_path, as_json) as app, app.open_store() as store:
+        try:
+            init = getattr(store, "init", None)
+            result = init() if callable(init) else {"note": "nothing to set up for this DMS"}
+        except ConnectorError as exc:
+            fail(str(exc), as_json)
+    echo({"ok": True} | result, as_json, lambda: out_console.print(f"DMS ready: {result}", highlight=False))
+
+
+# -- retention -------------------------------------------------------------------------------
+
+
+
+@click.group("schedule")
+def schedule_group() -> None:
+    """The retention schedule in force."""
+
+
+@schedule_group.command("show")
+@config_option
+@json_option
+def schedule_show(config_path: Path, as_json: bool) -> None:
+    """What will be destroyed when: categories, classes, periods, kinds, bases, overrides."""
+    with opened(config_path, as_json) as app:
+        try:
+            sch = app.schedule()
+        except ConfigError as exc:
+            fail(str(exc), as_json)
+    categories: dict[str, dict[str, Any]] = {
+            code: {
+                "name": c.name, "trigger": c.trigger, "period": c.period, "kind": c.kind, "blocked": c.blocked,
+                "basis": c.basis, "override": c.override,
+                "when_referred": c.when_referred.model_dump() if c.when_referred else None,
+                "with_consent": c.with_consent.model_dump() if c.with_consent else None,
+                "classes": sorted(k for k, v in sch.classes.items() if v == code),
+            } for code, c in sch.categories.items()
+    }
+    data: dict[str, Any] = {
+        "schedule": sch.name, "description": sch.description, "file": str(sch.path),
+        "overrides_file": str(sch.override_path) if sch.override_path else None,
+        "categories": categories, "unclassified": {"gets": sch.longest().name},
+    }
+
+    def human() -> None:
+        c = out_console
+        c.print(f"[bold]{escape(sch.name)}[/]: {escape(sch.description)}", highlight=False, markup=True)
+        for code, cat in categories.items():
+            when = "blocked: never destroyed" if cat["blocked"] else (
+                f"{cat['kind']} {cat['period']} after {cat['trigger']}")
+            c.print(f"\n[bold]{escape(code)}[/] {escape(cat['name'])}: {escape(when)}", highlight=False, markup=True)
+            c.print(f"  basis: {cat['basis']}", highlight=False)
+            if cat["override"]:
+                c.print(f"  [yellow]school override[/]: {escape(str(cat['override']))}", highlight=False, markup=True)
+            for alt in ("when_referred", "with_consent"):
+                if cat[alt]:
+                    c.print(f"  {alt.replace('_', ' ')}: {cat[alt]['period']} ({cat[alt]['basis']})",
+                            highlight=False)
+            c.print(f"  classes: {', '.join(cat['classes']) or '-'}", highlight=False)
+        c.print(f"\nunclassified documents get: {data['unclassified']['gets']}", highlight=False)
+
+    echo(data, as_json, human)

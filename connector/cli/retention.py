@@ -1,0 +1,280 @@
+"""Facts that move the retention clocks (``pupil``), documents, tags and holds."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import nullcontext
+from datetime import date
+from pathlib import Path
+
+import click
+from rich.markup import escape
+
+from connector import tagging
+from connector.cli._common import (
+    DATE,
+    EXIT_ERROR,
+    EXIT_OK,
+    acting,
+    acting_user,
+    config_option,
+    echo,
+    err_console,
+    fail,
+    json_option,
+    opened,
+    out_console,
+    progress_bar,
+)
+from connector.cli.access import pupil_account
+from connector.errors import ConfigError, ConnectorError, RejectedRecord
+from connector.sync import check_departure
+
+
+@click.group("pupil")
+def pupil_group() -> None:
+    """Facts about a pupil recorded by a named person (retention clocks, the pupil's account)."""
+
+
+def _fact(config_path: Path, key: str, kind: str, on: date | None, as_name: str, secret_ref: str | None,
+          note: str | None, as_json: bool) -> None:
+    with opened(config_path, as_json) as app:
+        user = acting_user(app, as_name, secret_ref, as_json, "fact.record")
+        by = user.name
+        try:
+            row = app.dossier(key)
+            schedule = app.schedule()
+            if kind in ("departure", "exam_result"):
+                born, enrolled = app.state.pupil_dates(row.external_id)
+                check_departure(on, born, enrolled, date.today(),
+                                app.loaded.config.safety.max_departure_future_days, row.pseudonym,
+                                "--date")
+        except (ConfigError, RejectedRecord) as exc:
+            fail(str(exc), as_json)
+        if kind == "departure" and row.departure is not None and on != row.departure:
+            fail(f"the LAS reports a departure date for {row.pseudonym}; correct it in the LAS", as_json)
+        if kind == "departure" and on is not None and row.departure is None and row.vanished_since is None:
+            fail(f"{row.pseudonym} is in the last LAS snapshot without a departure date; record the "
+                  "departure in the LAS (a hand-recorded departure is for pupils who vanished from it)", as_json)
+        with app.state.transaction() as conn:
+            app.state.record_fact(conn, row.external_id, kind, on, by, note)
+            app.audit.append(conn, by, f"fact.{kind}" if on else f"fact.{kind}.withdrawn", row.pseudonym,
+                             {"on": on.isoformat() if on else None, "note_given": bool(note)})
+        with app.open_store() as store:
+            run_id = app.state.begin_run("facts")
+            tags = tagging.refresh(store, app.state, app.audit, schedule, app.mapping, run_id,
+                                   f"leerdossier pupil ({by})", external_ids=[row.external_id])
+            app.state.finish_run(run_id, "ok", row.school, None, tags.as_dict())
+    data = {"ok": True, "record": row.pseudonym, "fact": kind, "on": on, "by": by, "tags": tags.as_dict()}
+    echo(data, as_json, lambda: out_console.print(
+        f"recorded {kind} {on or '(withdrawn)'} for {row.pseudonym} by {by}; "
+        f"{tags.tagged} document tag(s) updated", highlight=False))
+
+
+def _fact_command(name: str, kind: str, doc: str) -> None:
+    @pupil_group.command(name, help=doc)
+    @config_option
+    @click.argument("key")
+    @click.option("--date", "on", type=DATE, required=False, help="The date (YYYY-MM-DD); omit with --withdraw.")
+    @click.option("--withdraw", is_flag=True, help="Withdraw the fact (e.g. consent withdrawn).")
+    @acting
+    @click.option("--note", help="Why, or the document it rests on (kept in the state, not the audit log).")
+    @json_option
+    def command(config_path: Path, key: str, on: date | None, withdraw: bool, as_name: str, secret_ref: str | None,
+                note: str | None, as_json: bool) -> None:
+        if bool(on) == withdraw:
+            fail("give either --date or --withdraw", as_json)
+        _fact(config_path, key, kind, on, as_name, secret_ref, note, as_json)
+
+
+_fact_command("left", "departure",
+              "Record that a pupil left (for a pupil who vanished from the LAS without a departure date).")
+_fact_command("referred", "referred", "Record a referral to (V)SO (samenwerkingsverband, TLV).")
+_fact_command("consent", "reunion_consent",
+              "Record prior consent to keep name, address and school period for reunions.")
+_fact_command("reenrolled", "reenrolled", "Record a re-enrolment after a departure (stops the clock).")
+_fact_command("exam-result", "exam_result", "Record the date of the exam result (VO; starts exam-work clocks).")
+
+
+@pupil_group.command("facts")
+@config_option
+@click.argument("key")
+@json_option
+def pupil_facts(config_path: Path, key: str, as_json: bool) -> None:
+    """Show the facts recorded for a pupil and the clock they give."""
+    with opened(config_path, as_json) as app:
+        try:
+            row = app.dossier(key)
+        except ConfigError as exc:
+            fail(str(exc), as_json)
+        facts = app.state.facts_for(row.external_id, row.departure)
+        history = app.state.fact_history(row.external_id)
+    data = {"record": row.pseudonym, "las_departure": row.departure, "facts": facts.model_dump(),
+            "clock_start": facts.clock_start,
+            "history": [{k: h[k] for k in ("kind", "on", "by", "at")} for h in history]}
+    labels = {"departure": "departure", "referred": "referred to (V)SO", "reunion_consent": "reunion consent",
+              "reenrolled": "re-enrolled", "exam_result": "exam result"}
+
+    def show() -> None:
+        las = row.departure.isoformat() if row.departure else "none"
+        start = facts.clock_start.isoformat() if facts.clock_start else "not running"
+        out_console.print(f"[bold]{escape(row.pseudonym)}[/]: departure in the LAS {las}; retention clock "
+                          f"{start}", highlight=False, markup=True)
+        for name, label in labels.items():
+            value = getattr(facts, name)
+            if value is not None:
+                out_console.print(f"  {label + ':':<22}{value.isoformat()}", highlight=False)
+        for h in history:
+            on = h["on"].isoformat() if h["on"] else "withdrawn"
+            out_console.print(f"  recorded {h['at']} by {h['by']}: {labels.get(h['kind'], h['kind'])} {on}",
+                              highlight=False)
+    echo(data, as_json, show)
+
+
+@click.group("document")
+def document_group() -> None:
+    """Documents in a pupil's dossier."""
+
+
+@document_group.command("add")
+@config_option
+@click.argument("key")
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--class", "doc_class", required=True, help="Document class from the mapping (e.g. rapport).")
+@click.option("--by", default="leerdossier document add", help="Who adds it.")
+@json_option
+def document_add(config_path: Path, key: str, file: Path, doc_class: str, by: str, as_json: bool) -> None:
+    """Store FILE in the dossier of pupil KEY through the configured DMS, tagged at once."""
+    with opened(config_path, as_json) as app:
+        if doc_class not in app.mapping.classes:
+            fail(f"unknown class {doc_class!r}; classes: {', '.join(sorted(app.mapping.classes))}", as_json)
+        try:
+            row = app.dossier(key)
+            schedule = app.schedule()
+        except ConfigError as exc:
+            fail(str(exc), as_json)
+        part = app.mapping.classes[doc_class][0]
+        with app.open_store() as store:
+            try:
+                doc, tags = app.store_document(store, row, doc_class, file, by, schedule)
+            except ConnectorError as exc:
+                fail(str(exc), as_json)
+    data = {"ok": True, "record": row.pseudonym, "document": doc.id, "part": part, "class": doc_class,
+            "tags": tags.as_dict()}
+    echo(data, as_json, lambda: out_console.print(
+        f"stored {doc.id} in part {part} of {row.pseudonym} as {doc_class}; tagged", highlight=False))
+
+
+@click.group("tags")
+def tags_group() -> None:
+    """Retention tags on every document."""
+
+
+@tags_group.command("refresh")
+@config_option
+@click.option("--from-state", is_flag=True,
+              help="Recompute from the recorded state and touch only dossiers whose tags changed (fast; does "
+                   "not look for documents added by other routes).")
+@json_option
+def tags_refresh(config_path: Path, from_state: bool, as_json: bool) -> None:
+    """Recompute every document's tag (also finds documents added by other routes)."""
+    with opened(config_path, as_json) as app:
+        schedule = app.schedule()
+        update_, bar = progress_bar(not as_json and err_console.is_terminal)
+        with app.open_store() as store, bar or nullcontext():
+            run_id = app.state.begin_run("tags")
+            only = tagging.recompute(app.state, schedule).dossiers if from_state else None
+            report = tagging.refresh(store, app.state, app.audit, schedule, app.mapping, run_id,
+                                     "leerdossier tags refresh", external_ids=only, progress=update_)
+            app.state.finish_run(run_id, "ok", None, None, report.as_dict())
+    data = report.as_dict()
+
+    def human() -> None:
+        c = out_console
+        c.print(f"dossiers {report.dossiers}, documents {report.documents}: {report.tagged} tagged, "
+                f"{report.unchanged} unchanged, {report.gone} gone from the DMS")
+        if report.unclassified:
+            c.print(f"[yellow]unclassified: {len(report.unclassified)}[/] (longest period applied; "
+                    "classify them in the DMS or add a rule to the mapping)", markup=True)
+            for u in report.unclassified[:20]:
+                c.print(f"  {u['record']} document {u['document']}", highlight=False)
+        for f in report.failed:
+            c.print(f"[red]failed[/]: {escape(f['record'])}: {escape(f['error'])}", highlight=False, markup=True)
+
+    echo(data, as_json, human)
+    sys.exit(EXIT_ERROR if report.failed else EXIT_OK)
+
+
+# -- holds ---------------------------------------------------------------------------------------
+
+@click.group("hold")
+def hold_group() -> None:
+    """Legal holds: a complaint, dispute or open request stops every destruction path."""
+
+
+@hold_group.command("add")
+@config_option
+@click.argument("key")
+@click.option("--reason", required=True, help="Why (complaint, dispute, open access request...).")
+@acting
+@click.option("--part", help="Only this dossier part (e.g. II); default the whole dossier.")
+@json_option
+def hold_add(config_path: Path, key: str, reason: str, as_name: str, secret_ref: str | None, part: str | None,
+             as_json: bool) -> None:
+    """Put pupil KEY's dossier (or one part) on hold."""
+    with opened(config_path, as_json) as app:
+        by = acting_user(app, as_name, secret_ref, as_json, "hold.add").name
+        try:
+            row = app.dossier(key)
+        except ConfigError as exc:
+            fail(str(exc), as_json)
+        if part is not None and part not in {p.code for p in app.mapping.parts}:
+            fail(f"unknown part {part!r}", as_json)
+        with app.state.transaction() as conn:
+            hold_id = app.state.add_hold(conn, row, part, reason, by)
+            app.audit.append(conn, by, "hold.added", row.pseudonym, {"hold": hold_id, "part": part, "reason": reason})
+    echo({"ok": True, "hold": hold_id, "record": row.pseudonym, "part": part}, as_json,
+          lambda: out_console.print(f"hold {hold_id} on {row.pseudonym} ({part or 'whole dossier'})", highlight=False))
+
+
+@hold_group.command("remove")
+@config_option
+@click.argument("hold_id", type=int)
+@click.option("--reason", required=True, help="Why the hold ends.")
+@acting
+@json_option
+def hold_remove(config_path: Path, hold_id: int, reason: str, as_name: str, secret_ref: str | None,
+                as_json: bool) -> None:
+    """Lift hold HOLD_ID (an approver or an admin). A hold an open request placed is lifted by
+    closing the request."""
+    with opened(config_path, as_json) as app:
+        by = acting_user(app, as_name, secret_ref, as_json, "hold.remove").name
+        if any(r["hold_id"] == hold_id for r in app.state.requests("open")):
+            fail(f"hold {hold_id} belongs to an open request; it is lifted when the request is closed", as_json)
+        with app.state.transaction() as conn:
+            removed = app.state.remove_hold(conn, hold_id, by, reason)
+            if removed is None:
+                fail(f"no active hold {hold_id}", as_json)
+            app.audit.append(conn, by, "hold.removed", removed["pseudonym"], {"hold": hold_id, "reason": reason})
+    echo({"ok": True, "hold": hold_id}, as_json, lambda: out_console.print(f"hold {hold_id} lifted"))
+
+
+@hold_group.command("list")
+@config_option
+@json_option
+def hold_list(config_path: Path, as_json: bool) -> None:
+    """Active holds."""
+    with opened(config_path, as_json) as app:
+        data = [{k: h[k] for k in ("id", "pseudonym", "part", "reason", "by", "at")} for h in app.state.active_holds()]
+    def human() -> None:
+        for h in data:
+            out_console.print(f"{h['id']}: {h['pseudonym']} {h['part'] or 'whole dossier'}: {h['reason']} "
+                              f"({h['by']}, {h['at']})", highlight=False)
+
+    echo(data, as_json, human)
+
+
+# -- destruction ---------------------------------------------------------------------------------
+
+
+pupil_group.add_command(pupil_account)  # an access command, which lives with them

@@ -1,0 +1,139 @@
+"""``okr`` (the onderwijskundig rapport) and ``transfer`` (a dossier part to another place)."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import ExitStack, closing
+from datetime import date
+from pathlib import Path
+
+import click
+from rich.markup import escape
+
+import adapters
+from connector import config as config_mod
+from connector import transfer
+from connector.cli._common import (
+    DATE,
+    EXIT_ERROR,
+    EXIT_OK,
+    acting,
+    acting_user,
+    config_option,
+    echo,
+    fail,
+    json_option,
+    opened,
+    out_console,
+)
+from connector.cli.destruction import write_list_files
+from connector.errors import ConnectorError
+
+
+@click.group("okr")
+def okr_group() -> None:
+    """The onderwijskundig rapport: record that it was sent, check the parents were informed."""
+
+
+@okr_group.command("sent")
+@config_option
+@click.argument("key")
+@click.option("--date", "on", type=DATE, required=True, help="When the LAS sent it (YYYY-MM-DD).")
+@click.option("--to", "receiving", required=True, help="BRIN of the receiving school.")
+@click.option("--by", required=True, help="Who records it.")
+@json_option
+def okr_sent(config_path: Path, key: str, on: date, receiving: str, by: str, as_json: bool) -> None:
+    """Record that pupil KEY's OKR was sent; incomplete without evidence that parents were informed."""
+    with opened(config_path, as_json) as app:
+        cfg = app.loaded.config.okr
+        with app.open_store() as store:
+            try:
+                row = app.dossier(key)
+                result = transfer.record_okr(store, app.state, app.audit, app.mapping, row, on,
+                                             receiving, by, cfg.okr_class, cfg.evidence_class)
+            except ConnectorError as exc:
+                fail(str(exc), as_json)
+    def human() -> None:
+        if result["status"] == "transferred":
+            out_console.print(f"OKR of {row.pseudonym} recorded as sent to {receiving}", highlight=False)
+        else:
+            out_console.print(f"[yellow]OKR of {row.pseudonym} recorded but INCOMPLETE[/]: "
+                              f"{escape(', '.join(result['missing']))}", highlight=False, markup=True)
+
+    echo(result, as_json, human)  # recorded either way (exit 0); 'okr incomplete' lists what is missing
+
+
+@okr_group.command("incomplete")
+@config_option
+@json_option
+def okr_incomplete(config_path: Path, as_json: bool) -> None:
+    """OKRs recorded as sent whose dossier still lacks the OKR or the parents-informed evidence."""
+    with opened(config_path, as_json) as app:
+        cfg = app.loaded.config.okr
+        with app.open_store() as store:
+            rows = transfer.incomplete_okrs(store, app.state, app.mapping, cfg.okr_class, cfg.evidence_class)
+
+    def human() -> None:
+        for r in rows:
+            out_console.print(f"{r['record']} sent {r['sent']} to {r['receiving']}: okr {r['okr_present']}, "
+                              f"parents informed {r['parents_informed']}", highlight=False)
+        if not rows:
+            out_console.print("every recorded OKR has its evidence")
+
+    echo(rows, as_json, human)
+
+
+@click.command("transfer")
+@config_option
+@click.argument("key")
+@click.option("--part", required=True, help="Dossier part to export (e.g. II).")
+@click.option("--to-folder", "folder", type=click.Path(path_type=Path, file_okay=False),
+              help="Destination folder (gets a folder per pupil and part with a manifest).")
+@click.option("--to-config", "other", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Destination DMS: the [dms] section of this other connector config.")
+@click.option("--remove-at-source", is_flag=True,
+              help="Also make a transfer list of the verified copies that may go: once another person "
+                   "approves it, 'destruction list execute' removes them at the source.")
+@acting
+@click.option("--today", type=DATE, help="Only on an install marked [testing] simulated_clock: act on this date.")
+@json_option
+def transfer_cmd(config_path: Path, key: str, part: str, folder: Path | None, other: Path | None,
+                 remove_at_source: bool, as_name: str, secret_ref: str | None, today: date | None,
+                 as_json: bool) -> None:
+    """Export a dossier part and verify every copy; removal at the source goes through a transfer
+    list, approved and executed like any destruction list."""
+    if (folder is None) == (other is None):
+        fail("give exactly one destination: --to-folder or --to-config", as_json)
+    with opened(config_path, as_json) as app, app.open_store() as store, ExitStack() as stack:
+        user = acting_user(app, as_name, secret_ref, as_json, "transfer")
+        try:
+            row = app.dossier(key)
+            if other is not None:
+                dest_store = stack.enter_context(closing(
+                    adapters.build_store(config_mod.load(other), index_key=app.identity.index_key)))
+                dest: transfer.Destination = transfer.StoreDestination(dest_store, app.state, f"dms:{other.name}")
+            else:
+                dest = transfer.FolderDestination(folder)  # type: ignore[arg-type]
+            report = transfer.export_part(store, app.state, app.audit, app.mapping, row, part, dest,
+                                          remove_at_source, user, app.schedule(), app.clock(today),
+                                          app.loaded.config.destruction.approvals)
+            if report.transfer_list is not None:
+                write_list_files(app, report.transfer_list)
+        except ConnectorError as exc:
+            fail(str(exc), as_json)
+
+    def human() -> None:
+        out_console.print(f"{report.record} part {part}: {report.copied} copied, {report.verified} verified",
+                          highlight=False)
+        if report.transfer_list is not None:
+            out_console.print(f"transfer list {report.transfer_list}: {report.listed} document(s) to remove at the "
+                              f"source once another person approves it (leerdossier destruction list approve "
+                              f"{report.transfer_list} --as USER)", highlight=False)
+        for k in report.kept:
+            out_console.print(f"  kept at the source: {k['document']}: {k['reason']}", highlight=False)
+
+    echo(report.as_dict(), as_json, human)
+    sys.exit(EXIT_ERROR if report.failed else EXIT_OK)
+
+
+# -- users -----------------------------------------------------------------------------------------
