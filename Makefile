@@ -20,7 +20,7 @@ test: install lint
 
 lint: install
 	$(BIN)/ruff check connector adapters tests bench examples
-	$(BIN)/mypy --strict connector/
+	$(BIN)/mypy --strict connector/ adapters/
 	$(BIN)/lint-imports
 
 bench: install

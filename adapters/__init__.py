@@ -13,11 +13,11 @@ from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from connector.config import AdapterSection, LoadedConfig
 from connector.errors import ConfigError
-from connector.ports import DocumentStore, PupilSource, SourceContext, StoreContext
+from connector.ports import AdapterClass, DocumentStore, PupilSource, SourceContext, StoreContext
 
 BUILTIN = {
     "leerdossier.las": {"edexml": "adapters.las.edexml:EdexmlSource", "uwlr": "adapters.las.uwlr:UwlrSource",
@@ -58,6 +58,10 @@ def _load(group: str, section: AdapterSection, loaded: LoadedConfig, name: str) 
     if missing:  # an adapter written for an earlier port: say so now, not halfway through a run
         raise loaded.problem([name, "type"], f"adapter {section.type!r} ({target}) does not implement "
                                              f"{port.__name__}: no {', '.join(missing)}")
+    if not isinstance(cls, AdapterClass) or not isinstance(cls.settings_model, type) \
+            or not issubclass(cls.settings_model, BaseModel):
+        raise loaded.problem([name, "type"], f"adapter {section.type!r} ({target}) has no settings_model (a "
+                                             "pydantic model of its configuration table)")
     try:
         settings = cls.settings_model.model_validate(section.settings())
     except ValidationError as exc:

@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from connector import tomlfile
 from connector.errors import ConfigError
-from connector.model import IdentityScheme
+from connector.model import Frozen, IdentityScheme
 
 
 def _secret_ref(value: str) -> str:
@@ -28,8 +28,8 @@ def _secret_ref(value: str) -> str:
 SecretRef = Annotated[str, AfterValidator(_secret_ref)]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Section(Frozen):
+    """A table of the configuration file: unknown keys are refused."""
 
 
 class AdapterSection(BaseModel):
@@ -191,8 +191,7 @@ class LoadedConfig:
 
     def resolve(self, value: str | Path) -> Path:
         """A path from the config, relative to the config file's folder."""
-        p = Path(value).expanduser()
-        return p if p.is_absolute() else (self.base / p)
+        return tomlfile.resolve_path(self.base, value)
 
     def state_url(self) -> str:
         url = self.config.state.url
@@ -247,9 +246,5 @@ class LoadedConfig:
 
 def load(path: str | Path) -> LoadedConfig:
     p = Path(path)
-    raw, text = tomlfile.read(p)
-    try:
-        config = Config.model_validate(raw)
-    except ValidationError as exc:
-        raise tomlfile.explain(p, text, exc) from None
+    config, text = tomlfile.read_model(p, Config)
     return LoadedConfig(p.resolve(), text, config)

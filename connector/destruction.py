@@ -41,7 +41,7 @@ from sqlalchemy import and_, func, insert, select, update
 
 from connector.audit import AuditLog
 from connector.clock import SIMULATED, Clock
-from connector.errors import ConfigError, NotPermitted, SafetyStop
+from connector.errors import ConfigError, InvalidState, NotFound, NotPermitted, SafetyStop
 from connector.execute import Executor, Outcome, RetryPolicy
 from connector.model import DocumentRef, Operation, PupilFacts, canonical_json
 from connector.ports import DocumentStore
@@ -239,7 +239,7 @@ def load_list(state: StateStore, list_id: int) -> tuple[dict[str, Any], list[dic
     with state.engine.connect() as conn:
         head = conn.execute(select(destruction_lists).where(destruction_lists.c.id == list_id)).first()
         if head is None:
-            raise ConfigError(f"no destruction list {list_id}")
+            raise NotFound(f"no destruction list {list_id}")
         rows = conn.execute(select(destruction_items).where(destruction_items.c.list_id == list_id)
                             .order_by(destruction_items.c.id)).all()
     return dict(head._mapping), [dict(r._mapping) for r in rows]
@@ -281,22 +281,22 @@ def approve(state: StateStore, audit: AuditLog, key: bytes, list_id: int, by: Us
     by.require("list.approve")
     head, items = load_list(state, list_id)
     if head["status"] == "preview":
-        raise ConfigError(f"list {list_id} is a preview (made for {head['as_of']}, a date still to come); "
+        raise InvalidState(f"list {list_id} is a preview (made for {head['as_of']}, a date still to come); "
                           "make a list on the day")
     if head["status"] not in ("draft", "approving"):
-        raise ConfigError(f"list {list_id} is {head['status']}; only a draft list can be approved")
+        raise InvalidState(f"list {list_id} is {head['status']}; only a draft list can be approved")
     if not items:
-        raise ConfigError(f"list {list_id} is empty; there is nothing to approve")
+        raise InvalidState(f"list {list_id} is empty; there is nothing to approve")
     if head["as_of"] > clock.today():
-        raise ConfigError(f"list {list_id} is for {head['as_of']}, later than today; it cannot be approved")
+        raise InvalidState(f"list {list_id} is for {head['as_of']}, later than today; it cannot be approved")
     if by.name == head["created_by"]:
         raise NotPermitted(f"{by.name} made list {list_id}; another person approves it (four eyes)")
     digest = list_digest(head, items)
     if digest != head["digest"]:
-        raise ConfigError(f"list {list_id} was changed after it was made; make a new list")
+        raise InvalidState(f"list {list_id} was changed after it was made; make a new list")
     unknown = set(reject) - {i["id"] for i in items}
     if unknown:
-        raise ConfigError(f"list {list_id} has no item(s) {sorted(unknown)}")
+        raise InvalidState(f"list {list_id} has no item(s) {sorted(unknown)}")
     given = approvals(state, list_id)
     if any(a["approver"] == by.name for a in given):
         raise NotPermitted(f"{by.name} approved list {list_id} already; another person gives the next approval")
@@ -339,7 +339,7 @@ def cancel(state: StateStore, audit: AuditLog, list_id: int, by: User, reason: s
     by.require("list.cancel")
     head, _items = load_list(state, list_id)
     if head["status"] not in ("draft", "approving", "approved", "preview", "empty"):
-        raise ConfigError(f"list {list_id} is {head['status']}; only a list not yet carried out can be cancelled")
+        raise InvalidState(f"list {list_id} is {head['status']}; only a list not yet carried out can be cancelled")
     if not reason.strip():
         raise ConfigError("give the reason for cancelling the list")
     with state.transaction() as conn:
@@ -492,14 +492,14 @@ def _execute(store: DocumentStore, state: StateStore, audit: AuditLog, schedule:
     head, items = load_list(state, list_id)
     report.kind = head["kind"]
     if head["status"] not in ("approved", "executed"):
-        raise ConfigError(f"list {list_id} is {head['status']}; it must be approved first")
+        raise InvalidState(f"list {list_id} is {head['status']}; it must be approved first")
     gate = Gate(state, schedule, clock, key, required, grace_days)
     problem = gate.verify_list(list_id)
     if problem:
-        raise ConfigError(f"list {list_id}: {problem}; make and approve a new list")
+        raise InvalidState(f"list {list_id}: {problem}; make and approve a new list")
     report.approved = sum(1 for i in items if i["decision"] == "approved")
     if not report.approved:
-        raise ConfigError(f"list {list_id} has no approved items; there is nothing to execute")
+        raise InvalidState(f"list {list_id} has no approved items; there is nothing to execute")
     todo = [i for i in items if i["decision"] == "approved" and i["status"] in ("listed", "failed", "sent")]
     if len(todo) > max_per_run:
         report.stopped_by = "max_per_run"

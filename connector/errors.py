@@ -2,13 +2,17 @@
 
     ConnectorError
     ├── ConfigError            the configuration, a mapping or a secret is wrong; nothing ran
+    ├── NotFound               no dossier, list, request or user of that key or id
+    ├── InvalidState           it is there, but its state does not allow the step
+    ├── NotPermitted           the acting user may not do this
+    ├── Retriable (mixin)      worth trying again later; may carry a delay (Retry-After)
     ├── SafetyStop             a safety rail stopped the run before any DMS write
     ├── RejectedRecord         one input record is bad; it is skipped and reported, the rest goes on
     ├── SourceError            the whole input cannot be read (hostile or broken file)
-    │   ├── SourceUnavailable  the LAS did not answer now (timeout, 5xx, server fault); try later
+    │   ├── SourceUnavailable  the LAS did not answer now (timeout, 5xx, server fault); Retriable
     │   └── SourceRefused      the LAS refused the request (authorisation, unknown school)
     └── StoreError             a document store call failed
-        ├── TransientError     worth retrying later (timeouts, 5xx, 429); may carry a delay
+        ├── TransientError     worth retrying later (timeouts, 5xx, 429); Retriable
         └── PermanentError     retrying will not help (4xx, schema violations)
 
 Messages never carry names, BSN, onderwijsnummers or response bodies: records are named by
@@ -24,6 +28,15 @@ class ConnectorError(Exception):
 
 class ConfigError(ConnectorError):
     """Raised when configuration, a mapping or a secret reference is invalid."""
+
+
+class NotFound(ConnectorError):
+    """What was asked for is not there: no dossier for that key, no such list, request or user."""
+
+
+class InvalidState(ConnectorError):
+    """The thing is there but not in a state that allows the step (a closed request, an
+    unapproved list)."""
 
 
 class NotPermitted(ConnectorError):
@@ -60,13 +73,18 @@ class RejectedRecord(ConnectorError):
         return {"record": self.record, "field": self.field, "reason": self.reason}
 
 
-class SourceUnavailable(SourceError):
-    """Raised when a LAS service cannot answer now (timeouts, connection errors, 5xx, a
-    ``Server`` SOAP fault): the run is worth repeating later. May carry a delay (Retry-After)."""
+class Retriable(ConnectorError):
+    """Worth trying again later. ``delay``: what the other side asked for (its Retry-After), in
+    seconds, or None; the retry policy (``connector.retrying``) honours it within its maximum."""
 
     def __init__(self, message: str, delay: float | None = None) -> None:
         super().__init__(message)
         self.delay = delay
+
+
+class SourceUnavailable(Retriable, SourceError):
+    """Raised when a LAS service cannot answer now (timeouts, connection errors, 5xx, a
+    ``Server`` SOAP fault): the run is worth repeating later."""
 
 
 class SourceRefused(SourceError):
@@ -78,12 +96,8 @@ class StoreError(ConnectorError):
     """Base of document-store failures."""
 
 
-class TransientError(StoreError):
+class TransientError(Retriable, StoreError):
     """Raised when an operation may succeed if retried later (timeouts, 5xx, 429)."""
-
-    def __init__(self, message: str, delay: float | None = None) -> None:
-        super().__init__(message)
-        self.delay = delay
 
 
 class PermanentError(StoreError):

@@ -35,11 +35,12 @@ from croniter import croniter
 from procrastinate import exceptions as pexc
 from procrastinate.schema import SchemaManager
 from procrastinate.worker import Worker
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from connector import config as config_mod
 from connector import tomlfile
 from connector.errors import ConfigError, ConnectorError
+from connector.model import Frozen
 from connector.service import parse_every
 
 log = logging.getLogger("leerdossier.fleet")
@@ -49,8 +50,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _QUEUE_SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-class FleetSection(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class FleetSection(Frozen):
 
     url: str
     """The PostgreSQL database of the job queue; usually the one that holds the schools' state."""
@@ -88,8 +88,7 @@ class FleetSection(BaseModel):
     single-school commands, not to the fleet's workers, which serve every school."""
 
 
-class FleetFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class FleetFile(Frozen):
     fleet: FleetSection
 
 
@@ -134,11 +133,8 @@ def cron_for(every: str) -> str:
 def load(path: Path) -> Fleet:
     """Read the fleet file and find its schools. Refuses what would let two schools share a
     state store, or a school keep its state where other machines cannot reach it."""
-    raw, text = tomlfile.read(path)
-    try:
-        section = FleetFile.model_validate(raw).fleet
-    except ValidationError as exc:
-        raise tomlfile.explain(path, text, exc) from None
+    fleet_file, text = tomlfile.read_model(path, FleetFile)
+    section = fleet_file.fleet
     libpq_url(section.url)
     if section.every and section.cron:
         raise tomlfile.problem(path, text, ["fleet", "cron"], "give either 'every' or 'cron', not both")

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from connector import tomlfile
-from connector.model import DocumentRef, DossierSpec, PartSpec, Pupil
+from connector.model import DocumentRef, DossierSpec, Frozen, PartSpec, Pupil
 
 PRESETS = Path(__file__).resolve().parent.parent / "mappings"
 
@@ -49,27 +49,23 @@ TITLE_FIELDS: dict[str, Callable[[Pupil], object]] = {
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _Meta(_Strict):
+class _Meta(Frozen):
     name: str
     description: str = ""
     extends: str | None = None
 
 
-class _Dossier(_Strict):
+class _Dossier(Frozen):
     title: str = "{key}"
     properties: dict[str, str] = Field(default_factory=dict)
 
 
-class _Part(_Strict):
+class _Part(Frozen):
     name: str
     folder: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-class _Class(_Strict):
+class _Class(Frozen):
     part: str
     name: str
     others_data: bool = False
@@ -78,7 +74,7 @@ class _Class(_Strict):
     withheld for a person to redact."""
 
 
-class _Rule(_Strict):
+class _Rule(Frozen):
     """Classifies a document that arrived without a class (scanner, e-mail, another system)."""
 
     doc_class: str = Field(alias="class")
@@ -87,7 +83,7 @@ class _Rule(_Strict):
     part: str | None = None
 
 
-class _MappingFile(_Strict):
+class _MappingFile(Frozen):
     mapping: _Meta
     dossier: _Dossier = Field(default_factory=_Dossier)
     parts: dict[str, _Part]
@@ -171,12 +167,7 @@ def _text(value: object) -> str:
 
 def resolve_preset(ref: str | Path, base: Path | None) -> Path:
     """A preset name (``po``, ``retention-po``) or a ``.toml`` path, relative to ``base``."""
-    path = Path(ref)
-    if path.suffix != ".toml":
-        return PRESETS / f"{ref}.toml"
-    if not path.is_absolute() and base is not None:
-        return base / path
-    return path
+    return tomlfile.preset_or_path(ref, base, PRESETS)
 
 
 def load(ref: str | Path, base: Path | None = None) -> Mapping:

@@ -20,6 +20,9 @@ persoonsgebonden nummer (BSN or onderwijsnummer). Never a name."""
 
 
 class Frozen(BaseModel):
+    """The base of every value, settings and file model: immutable, and an unknown field is an
+    error (a typo in a config file is refused, never ignored)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
@@ -173,12 +176,10 @@ class DmsGrant(Frozen):
 
 
 class StoreCapabilities(Frozen):
-    """What a document store can do natively."""
+    """What a document store can do natively (``DocumentStore.capabilities`` says how each is read)."""
 
     trash: bool = False
-    native_retention: bool = False
     acl: bool = False
-    transfer: bool = False
 
 
 RetentionKind = Literal["minimum", "maximum"]

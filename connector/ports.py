@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, ClassVar, Protocol, runtime_checkable
+from typing import Any, BinaryIO, ClassVar, Protocol, runtime_checkable
 
-from connector.errors import RejectedRecord
+from pydantic import BaseModel
+
+from connector.errors import PermanentError, RejectedRecord
 from connector.model import (
     DmsGrant,
     DocumentRef,
@@ -19,6 +21,7 @@ from connector.model import (
     School,
     StoreCapabilities,
 )
+from connector.tomlfile import resolve_path
 
 Cursor = str
 """Opaque position in a source; the core stores it with the journal rows it covers."""
@@ -35,6 +38,10 @@ class SourceContext:
     secret: Callable[[str], bytes] | None = None
     """Resolves a secret reference (``env:NAME`` / ``file:PATH``) from the source's settings."""
 
+    def resolve(self, value: str | Path) -> Path:
+        """A path from the source's settings, relative to the configuration file's folder."""
+        return resolve_path(self.base, value)
+
 
 @dataclass(frozen=True)
 class StoreContext:
@@ -47,6 +54,10 @@ class StoreContext:
     index_key: bytes = b""
     """Key for the store's own lookup labels (a keyed hash of the external id, so no BSN or
     other identifier is readable in the DMS's labels)."""
+
+    def resolve(self, value: str | Path) -> Path:
+        """A path from the store's settings, relative to the configuration file's folder."""
+        return resolve_path(self.base, value)
 
 
 @dataclass
@@ -98,19 +109,39 @@ class DocumentStore(Protocol):
     """
 
     capabilities: ClassVar[StoreCapabilities]
+    """What the store does (read by the core): ``trash`` (destroy moves to a trash that
+    ``purge`` empties; without one a destroy is final and nothing is purged) and ``acl``
+    (``set_access`` is applied after every sync; without it access is not applied)."""
 
-    def find_dossier(self, external_id: str) -> DossierRef | None: ...
+    def find_dossier(self, external_id: str) -> DossierRef | None:
+        """The dossier of this external id, or None. Found by a key the store derives from the
+        external id (never by title), and only a dossier whose creation finished: a creation
+        cut off halfway is not found, so the next ``create_dossier`` completes it."""
+        ...
 
-    def create_dossier(self, spec: DossierSpec) -> DossierRef: ...
+    def create_dossier(self, spec: DossierSpec) -> DossierRef:
+        """Make the dossier with its parts, or return the one that exists for
+        ``spec.external_id`` (brought up to ``spec``): two calls never make two dossiers, also
+        when the first one's answer was lost."""
+        ...
 
-    def update_dossier(self, ref: DossierRef, spec: DossierSpec) -> None: ...
+    def update_dossier(self, ref: DossierRef, spec: DossierSpec) -> None:
+        """Bring title, properties, departure and parts in line with ``spec``; documents stay.
+        A dossier that is not there is a PermanentError."""
+        ...
 
-    def documents(self, ref: DossierRef) -> Iterator[DocumentRef]: ...
+    def documents(self, ref: DossierRef) -> Iterator[DocumentRef]:
+        """Every document of the dossier, each once, under its own part, with its class where
+        the store knows it and its metadata (retention tag included); documents people placed
+        by other routes too. Never the store's own bookkeeping objects."""
+        ...
 
     def add_document(
         self, ref: DossierRef, part: str, doc_class: str | None, name: str, content: BinaryIO,
         metadata: dict[str, str],
-    ) -> DocumentRef: ...
+    ) -> DocumentRef:
+        """Store a document in a part of the dossier (an unknown part is a PermanentError)."""
+        ...
 
     def read(self, doc: DocumentRef) -> bytes:
         """The document's content (for a transfer to another school or system)."""
@@ -147,4 +178,64 @@ class DocumentStore(Protocol):
         """Problems with settings or reachability, for ``leerdossier doctor`` (empty: fine)."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Let go of connections and files; the store is not used again."""
+        ...
+
+    def init(self) -> dict[str, Any]:
+        """Set up what the store needs in the DMS (types, fields) once; idempotent. Returns what
+        it made or found, for ``leerdossier dms init``; ``{}`` when there is nothing to set up."""
+        ...
+
+
+class BaseDocumentStore:
+    """Defaults for a DocumentStore; an adapter subclasses it and overrides what its DMS does.
+
+    - ``settings_model`` (a pydantic model of the ``[dms]`` table) and the constructor
+      ``(settings, context)`` are the factory contract the registry calls;
+    - ``group()``: a null context (every call is durable when it returns);
+    - ``purge()``: refused unless ``capabilities.trash`` (without a trash a destroy is final);
+    - ``check()``: no problems; ``close()``: nothing; ``init()``: nothing to set up.
+    ``connector.testing.DocumentStoreContract`` is the suite the store must pass.
+    """
+
+    capabilities: ClassVar[StoreCapabilities] = StoreCapabilities()
+    settings_model: ClassVar[type[BaseModel]]
+
+    def __init__(self, settings: Any, context: StoreContext | None = None) -> None:
+        self.settings = settings
+        self.context = context or StoreContext()
+
+    def group(self) -> AbstractContextManager[None]:
+        return nullcontext()
+
+    def purge(self, doc: DocumentRef) -> None:
+        if not self.capabilities.trash:
+            raise PermanentError("purge: this store has no trash (a destroy is final)")
+        raise NotImplementedError("a store with a trash implements purge")
+
+    def check(self) -> list[str]:
+        return []
+
+    def close(self) -> None:
+        return None
+
+    def init(self) -> dict[str, Any]:
+        return {}
+
+
+@runtime_checkable
+class AdapterClass(Protocol):
+    """What the registry (``adapters``) needs of an adapter class besides its port: the model
+    that validates its configuration table, and a constructor taking the validated settings and
+    the context the core hands it."""
+
+    settings_model: ClassVar[type[BaseModel]]
+
+    def __call__(self, settings: Any, context: Any) -> Any: ...
+
+
+DMS_CALLS: tuple[str, ...] = ("find_dossier", "create_dossier", "update_dossier", "documents", "add_document",
+                              "read", "tag", "destroy", "purge", "set_access")
+"""The DocumentStore methods that reach the DMS, for wrappers that count, time or fail them
+(``group``, ``check`` and ``close`` manage the store itself). A test holds it to the port."""

@@ -14,7 +14,6 @@ The tag does not depend on today's date (so the DMS is not rewritten daily); ``i
 
 from __future__ import annotations
 
-import calendar
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -22,12 +21,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from connector import tomlfile
+from connector.dates import add_months
 from connector.errors import ConfigError
 from connector.mapping import PRESETS, resolve_preset
-from connector.model import PupilFacts, RetentionKind, RetentionTag
+from connector.model import Frozen, PupilFacts, RetentionKind, RetentionTag
 
 _PERIOD = re.compile(r"^(\d{1,3})([ymwd])$")
 _DAYS = {"y": 365.25, "m": 30.44, "w": 7.0, "d": 1.0}
@@ -62,10 +62,7 @@ def add_period(start: date, text: str) -> date | None:
         return None
     n, unit = parsed
     if unit in ("y", "m"):
-        months = start.month - 1 + (n * 12 if unit == "y" else n)
-        year, month = start.year + months // 12, months % 12 + 1
-        day = min(start.day, calendar.monthrange(year, month)[1])
-        return date(year, month, day)
+        return add_months(start, n * 12 if unit == "y" else n)
     return start + timedelta(days=n * (7 if unit == "w" else 1))
 
 
@@ -75,18 +72,14 @@ def _check_period(value: str | None) -> str | None:
     return value
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _Alternative(_Strict):
+class _Alternative(Frozen):
     period: str
     basis: str = Field(min_length=3)
 
     _period = field_validator("period")(_check_period)
 
 
-class Category(_Strict):
+class Category(Frozen):
     name: str
     trigger: Literal["departure", "exam_result"] = "departure"
     period: str | None = None
@@ -103,20 +96,20 @@ class Category(_Strict):
     _period = field_validator("period", "floor")(_check_period)
 
 
-class _ScheduleMeta(_Strict):
+class _ScheduleMeta(Frozen):
     name: str
     description: str = ""
     mapping: str = "po"
     extends: str | None = None
 
 
-class _ScheduleFile(_Strict):
+class _ScheduleFile(Frozen):
     schedule: _ScheduleMeta
     categories: dict[str, Category]
     classes: dict[str, str]
 
 
-class _Override(_Strict):
+class _Override(Frozen):
     period: str | None = None
     basis: str = Field(min_length=3)
     when_referred: _Alternative | None = None
@@ -125,7 +118,7 @@ class _Override(_Strict):
     _period = field_validator("period")(_check_period)
 
 
-class _OverrideFile(_Strict):
+class _OverrideFile(Frozen):
     overrides: dict[str, _Override]
 
 
@@ -271,11 +264,7 @@ def load_schedule(ref: str | Path, base: Path | None = None, overrides: str | Pa
 
 
 def _apply_overrides(path: Path, categories: dict[str, Category]) -> tuple[dict[str, Category], dict[str, str]]:
-    raw, text = tomlfile.read(path)
-    try:
-        data = _OverrideFile.model_validate(raw)
-    except ValidationError as exc:
-        raise tomlfile.explain(path, text, exc) from None
+    data, text = tomlfile.read_model(path, _OverrideFile)
     out = dict(categories)
     applied = {}
     for code, ov in data.overrides.items():

@@ -8,23 +8,16 @@ report flag a request from four weeks on; an open request holds the dossier (no 
 
 from __future__ import annotations
 
-import calendar
 from datetime import date
 from typing import Any, Literal
 
 from connector.audit import AuditLog
+from connector.dates import add_months
 from connector.state import DossierRow, StateStore
 
 RequestKind = Literal["inspection", "copy", "correction", "erasure"]
 KINDS: tuple[str, ...] = ("inspection", "copy", "correction", "erasure")
 OUTCOMES: tuple[str, ...] = ("granted", "partly", "refused", "withdrawn")
-
-
-def add_months(d: date, months: int) -> date:
-    """The same day ``months`` later, or the month's last day when it has none (31 Jan + 1 = 28/29 Feb)."""
-    month = d.month - 1 + months
-    year, month = d.year + month // 12, month % 12 + 1
-    return date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
 
 
 def first_due(received: date) -> date:

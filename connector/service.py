@@ -27,12 +27,10 @@ from croniter import croniter
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
 from connector.errors import ConfigError, ConnectorError, SafetyStop, SourceError, TransientError
-from connector.ports import DocumentStore
+from connector.ports import DMS_CALLS, DocumentStore
 
 log = logging.getLogger("leerdossier.service")
 
-STORE_CALLS = ("find_dossier", "create_dossier", "update_dossier", "documents", "add_document", "read", "tag",
-               "destroy", "purge", "set_access")
 
 
 def parse_every(value: str) -> timedelta:
@@ -116,7 +114,7 @@ class InstrumentedStore:
 
     def __getattr__(self, name: str) -> Any:
         target = getattr(self._inner, name)
-        if name not in STORE_CALLS:
+        if name not in DMS_CALLS:
             return target
 
         def call(*args: Any, **kwargs: Any) -> Any:

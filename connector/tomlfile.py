@@ -15,7 +15,6 @@ from connector.errors import ConfigError
 MAX_BYTES = 1024 * 1024
 """No configuration, mapping or schedule file comes near this (the largest shipped is 6 KiB); parsing
 one bigger would take the parser's time and memory for nothing."""
-"""A configuration, mapping or schedule file is a few KiB; anything this large is refused."""
 _TABLE = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_.-]+)\s*=""")
 
@@ -58,6 +57,21 @@ def _prefix_len(candidate: list[str], path: list[str]) -> int:
             break
         n += 1
     return n
+
+
+def resolve_path(base: Path, value: str | Path) -> Path:
+    """A path as a configuration file gives it: ``~`` expanded, and relative to ``base`` (the
+    folder of the configuration file) unless it is absolute."""
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else base / p
+
+
+def preset_or_path(ref: str | Path, base: Path | None, presets: Path) -> Path:
+    """A shipped preset by name (no suffix: ``po``, ``retention-po``, ``parnassys``) or a file
+    by path, relative to ``base``."""
+    if not Path(ref).suffix:
+        return presets / f"{ref}.toml"
+    return resolve_path(base, ref) if base is not None else Path(ref)
 
 
 def read(path: Path) -> tuple[dict[str, Any], str]:
@@ -138,7 +152,17 @@ def load_model(path: Path, section: str, model: type[M], resolve: Callable[[str,
     if not path.exists():
         raise ConfigError(f"{what} {path}: no such file or preset (presets: {', '.join(sorted(known))})")
     raw, text = read_extending(path, section, lambda ref: resolve(ref, path.parent))
+    return _validated(path, text, raw, model), text
+
+
+def read_model(path: Path, model: type[M]) -> tuple[M, str]:
+    """Read one TOML file and validate it; every problem names file, line and key."""
+    raw, text = read(path)
+    return _validated(path, text, raw, model), text
+
+
+def _validated(path: Path, text: str, raw: dict[str, Any], model: type[M]) -> M:
     try:
-        return model.model_validate(raw), text
+        return model.model_validate(raw)
     except ValidationError as exc:
         raise explain(path, text, exc) from None

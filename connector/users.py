@@ -34,7 +34,7 @@ from typing import Any, Literal
 from sqlalchemy import func, insert, select, update
 
 from connector.audit import AuditLog
-from connector.errors import ConfigError, NotPermitted
+from connector.errors import ConfigError, NotFound, NotPermitted
 from connector.state import StateStore, now, users
 
 Role = Literal["maker", "approver", "executor", "admin"]
@@ -188,5 +188,5 @@ def disable(state: StateStore, audit: AuditLog, name: str, by: User) -> None:
         done = conn.execute(update(users).where(users.c.name == name, users.c.disabled_at.is_(None))
                             .values(disabled_by=by.name, disabled_at=now())).rowcount
         if not done:
-            raise ConfigError(f"no active user {name!r}")
+            raise NotFound(f"no active user {name!r}")
         audit.append(conn, by.name, "user.disabled", None, {"user": name})

@@ -53,11 +53,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from connector.errors import PermanentError, TransientError
-from connector.model import DmsGrant, DocumentRef, DossierRef, DossierSpec, RetentionTag, StoreCapabilities
-from connector.ports import StoreContext
+from connector.model import DmsGrant, DocumentRef, DossierRef, DossierSpec, Frozen, RetentionTag, StoreCapabilities
+from connector.ports import BaseDocumentStore, StoreContext
 
 FORMAT = 2
 _INDEX_NAME = re.compile(r"[0-9a-f]{64}")
@@ -73,8 +73,7 @@ STALE = 3600.0
 milliseconds, a group seconds)."""
 
 
-class FilesystemSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class FilesystemSettings(Frozen):
     root: Path
 
 
@@ -110,14 +109,12 @@ def _syncfs(path: Path) -> None:
         os.close(fd)
 
 
-class FilesystemStore:
+class FilesystemStore(BaseDocumentStore):
     capabilities: ClassVar[StoreCapabilities] = StoreCapabilities(trash=True, acl=True)
     settings_model: ClassVar[type[BaseModel]] = FilesystemSettings
 
     def __init__(self, settings: FilesystemSettings, context: StoreContext | None = None) -> None:
-        root = settings.root
-        base = context.base if context is not None else Path(".")
-        self.root = root if root.is_absolute() else base / root
+        self.root = (context or StoreContext()).resolve(settings.root)
         self._index_key = context.index_key if context is not None else b""
         self._key: bytes | None = None
         self._pending: dict[str, Path] | None = None
@@ -232,9 +229,6 @@ class FilesystemStore:
         except (OSError, ValueError, AttributeError) as exc:
             return [f"filesystem store at {self.root} is not usable: {exc.__class__.__name__}"]
         return []
-
-    def close(self) -> None:
-        return None
 
     @contextlib.contextmanager
     def group(self) -> Iterator[None]:
@@ -450,7 +444,7 @@ class FilesystemStore:
     @staticmethod
     def _content(meta_file: Path, meta: dict[str, Any]) -> Path:
         """The content file named by checked metadata, resolved inside the part folder."""
-        path = (meta_file.parent / meta["file"]).resolve()
+        path = (meta_file.parent / str(meta["file"])).resolve()
         if path.parent != meta_file.parent.resolve():
             raise PermanentError("document file outside its dossier folder")
         return path

@@ -30,20 +30,20 @@ from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, ClassVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from connector.config import SecretRef
 from connector.errors import ConfigError, PermanentError, TransientError
-from connector.model import DmsGrant, DocumentRef, DossierRef, DossierSpec, RetentionTag, StoreCapabilities
-from connector.ports import StoreContext
+from connector.model import DmsGrant, DocumentRef, DossierRef, DossierSpec, Frozen, RetentionTag, StoreCapabilities
+from connector.ports import BaseDocumentStore, StoreContext
+from connector.retrying import retry_after
 
 log = logging.getLogger("leerdossier.dms.mayan")
 CARD_LABEL = "dossierkaart"
 RESERVED = {"ld_dossier", "ld_class", "ld_part", "ld_card"}
 
 
-class MayanSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class MayanSettings(Frozen):
     url: str = Field(pattern=r"^https?://")
     token: SecretRef
     """The API token, by reference (``env:NAME`` or ``file:PATH``)."""
@@ -84,7 +84,7 @@ PORT_METHODS = ("init", "find_dossier", "create_dossier", "update_dossier", "doc
                 "tag", "destroy", "purge", "in_trash", "set_access")
 
 
-class MayanStore:
+class MayanStore(BaseDocumentStore):
     capabilities: ClassVar[StoreCapabilities] = StoreCapabilities(trash=True, acl=True)
     settings_model: ClassVar[type[BaseModel]] = MayanSettings
 
@@ -124,7 +124,8 @@ class MayanStore:
         if 300 <= status < 400:  # never followed: the token goes with every request
             raise PermanentError(f"{method} {path}: {status} redirect; not followed")
         if status == 429:
-            raise TransientError(f"{method} {path}: 429 throttled", delay=_retry_after(response))
+            raise TransientError(f"{method} {path}: 429 throttled",
+                                 delay=retry_after(response.headers.get("Retry-After")))
         if status >= 500:
             raise TransientError(f"{method} {path}: {status}")
         if status >= 400:
@@ -172,10 +173,6 @@ class MayanStore:
 
     def close(self) -> None:
         self._client.close()
-
-    def group(self) -> contextlib.AbstractContextManager[None]:
-        """Every call is durable when Mayan answers it: nothing to gather."""
-        return contextlib.nullcontext()
 
     def check(self) -> list[str]:
         """Mayan answers and the token may read what the connector uses; changes nothing (the
@@ -583,11 +580,3 @@ def _mayan(key: str) -> str:
 
 def _plain(name: str) -> str:
     return name[3:] if name.startswith("ld_") else name
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None

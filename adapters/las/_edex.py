@@ -15,11 +15,11 @@ network.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from lxml import etree
 from pydantic import ValidationError
@@ -239,7 +239,7 @@ class EdexReader:
         schooljaar = elem.findtext(d.q("schooljaar"))
         if not xsd.validate(elem):
             fatal = []
-            for err in xsd.error_log:
+            for err in cast("Iterable[Any]", xsd.error_log):
                 name = field_of(err, elem)
                 if name == "schooljaar" and _plausible_year(schooljaar):
                     self.report.warnings.append(
@@ -271,7 +271,7 @@ class EdexReader:
 
         xsd = self._schema(version)
         if not xsd.validate(elem):
-            errors = list(xsd.error_log)
+            errors = [*cast("Iterable[Any]", xsd.error_log)]
             more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
             return reject(field_of(errors[0], elem), reason_of(errors[0]) + more)
         data: dict[str, Any] = {"key": key, "eckid": elem.get("eckid"), "school": school, "line": line}

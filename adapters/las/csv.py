@@ -21,13 +21,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from adapters.las._cursor import Position, begin, digest_file
 from adapters.las._edex import pupil_or_reject
 from connector import tomlfile
 from connector.errors import RejectedRecord, SourceError
-from connector.model import Guardian, Pupil, School
+from connector.model import Frozen, Guardian, Pupil, School
 from connector.ports import Cursor, SourceContext, SourceReport
 
 LAYOUTS = Path(__file__).resolve().parents[2] / "mappings" / "las"
@@ -44,11 +44,7 @@ DATE_FIELDS = ("geboortedatum", "instroomdatum", "uitstroomdatum")
 GUARDIAN_FIELDS = ("achternaam", "voorvoegsel", "voorletters", "relatie", "gezag", "overleden")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _LayoutMeta(_Strict):
+class _LayoutMeta(Frozen):
     name: str
     extends: str | None = None
     """A preset or file this layout starts from (e.g. ``parnassys`` with other headers)."""
@@ -58,7 +54,7 @@ class _LayoutMeta(_Strict):
     date_formats: tuple[str, ...] = DEFAULT_DATES
 
 
-class _GuardianColumns(_Strict):
+class _GuardianColumns(Frozen):
     achternaam: str | None = None
     voorvoegsel: str | None = None
     voorletters: str | None = None
@@ -67,7 +63,7 @@ class _GuardianColumns(_Strict):
     overleden: str | None = None
 
 
-class Layout(_Strict):
+class Layout(Frozen):
     """A CSV layout: ``[layout]``, ``[columns]`` (pupil field -> header), ``[values.<field>]``
     (code in the file -> value), ``[[guardians]]`` (guardian field -> header)."""
 
@@ -102,10 +98,7 @@ class Layout(_Strict):
 
 
 def _resolve(ref: str, folder: Path) -> Path:
-    path = Path(ref)
-    if not path.suffix:
-        return LAYOUTS / f"{ref}.toml"
-    return path if path.is_absolute() else folder / path
+    return tomlfile.preset_or_path(ref, folder, LAYOUTS)
 
 
 def load_layout(ref: str, base: Path) -> Layout:
@@ -115,7 +108,7 @@ def load_layout(ref: str, base: Path) -> Layout:
     return layout
 
 
-class CsvSettings(_Strict):
+class CsvSettings(Frozen):
     path: Path
     layout: str
     """A preset under mappings/las/ (``parnassys``, ``magister``) or a path to a .toml file."""
@@ -132,7 +125,7 @@ class CsvSource:
 
     def __init__(self, settings: CsvSettings, context: SourceContext) -> None:
         self.settings = settings
-        self.path = settings.path if settings.path.is_absolute() else context.base / settings.path
+        self.path = context.resolve(settings.path)
         self.layout = load_layout(settings.layout, context.base)
         self._pseudonymize = context.pseudonymize
         self.report = SourceReport()
@@ -196,9 +189,8 @@ class CsvSource:
                 head = fh.read(SNIFF)
         except OSError as exc:
             raise SourceError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
-        encoding = self.settings.encoding or self.layout.layout.encoding
-        if encoding == "auto":
-            encoding = self._detect_encoding(head)
+        configured = self.settings.encoding or self.layout.layout.encoding
+        encoding: str = self._detect_encoding(head) if configured == "auto" else configured
         text = head.decode(encoding, errors="replace")
         first = text.splitlines()[0] if text else ""
         delimiter = self.settings.delimiter or self.layout.layout.delimiter

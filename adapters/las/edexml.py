@@ -12,20 +12,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from adapters.las._cursor import Position, begin, digest_file
 from adapters.las._edex import XSD_DIR, Dialect, EdexReader, Scan, refuse_doctype
 from connector.errors import RejectedRecord, SourceError
-from connector.model import Pupil
+from connector.model import Frozen, Pupil
 from connector.ports import Cursor, SourceContext, SourceReport
 
 DIALECT = Dialect(ns="", container="EDEX",
                   record_schema=lambda version: XSD_DIR / f"edexml-{version}" / "record.xsd")
 
 
-class EdexmlSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class EdexmlSettings(Frozen):
     path: Path
 
 
@@ -35,8 +34,7 @@ class EdexmlSource:
     settings_model: ClassVar[type[BaseModel]] = EdexmlSettings
 
     def __init__(self, settings: EdexmlSettings, context: SourceContext) -> None:
-        path = settings.path
-        self.path = path if path.is_absolute() else context.base / path
+        self.path = context.resolve(settings.path)
         self._pseudonymize = context.pseudonymize
         self.report = SourceReport()
         self._position: Position | None = None

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from lxml import etree
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from adapters.las._cursor import Position, begin
 from adapters.las._edex import (
@@ -42,7 +42,7 @@ from adapters.las._edex import (
     syntax_reason,
 )
 from connector.errors import RejectedRecord, SourceError
-from connector.model import Guardian, Pupil, School
+from connector.model import Frozen, Guardian, Pupil, School
 from connector.ports import Cursor, SourceContext, SourceReport
 
 NS = "http://www.edustandaard.nl/oso_gegevensset/2019/dossier"
@@ -55,8 +55,7 @@ def _q(name: str) -> str:
     return f"{{{NS}}}{name}"
 
 
-class OsoSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class OsoSettings(Frozen):
     path: Path
     """A folder of OSO files (``*.xml``, read in name order) or one file."""
 
@@ -65,7 +64,7 @@ class OsoSource:
     settings_model: ClassVar[type[BaseModel]] = OsoSettings
 
     def __init__(self, settings: OsoSettings, context: SourceContext) -> None:
-        self.path = settings.path if settings.path.is_absolute() else context.base / settings.path
+        self.path = context.resolve(settings.path)
         self._pseudonymize = context.pseudonymize
         self.report = SourceReport()
         self._position: Position | None = None
@@ -158,7 +157,7 @@ class OsoSource:
 
         xsd = schema(XSD)
         if not xsd.validate(elem):
-            errors = list(xsd.error_log)
+            errors = [*cast("Iterable[Any]", xsd.error_log)]
             more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
             return reject(field_of(errors[0], elem), reason_of(errors[0]).replace("EDEXML", "OSO") + more)
         assert school is not None and leerling is not None  # required by the XSD

@@ -39,15 +39,15 @@ import requests
 import zeep
 import zeep.transports
 from lxml import etree
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import BaseModel, Field, HttpUrl, model_validator
 
 from adapters.las._cursor import Position, begin, digest_stream
 from adapters.las._edex import SOAP_ENV, XSD_DIR, Dialect, EdexReader, Scan, hardened_parser_options, refuse_doctype
 from connector.config import SecretRef
 from connector.errors import ConfigError, RejectedRecord, SourceError, SourceRefused, SourceUnavailable
-from connector.model import Pupil, School
+from connector.model import Frozen, Pupil, School
 from connector.ports import Cursor, SourceContext, SourceReport
-from connector.retrying import retrying
+from connector.retrying import retry_after, retrying
 
 NS = "http://www.edustandaard.nl/leerresultaten/2/leerlinggegevens"
 NS_AUT = "http://www.edustandaard.nl/leerresultaten/2/autorisatie"
@@ -66,8 +66,7 @@ for _name in ("zeep", "zeep.transports", "zeep.wsdl"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 
 
-class UwlrSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class UwlrSettings(Frozen):
     endpoint: HttpUrl
     """The LAS's UWLR 2.2 leerlinggegevens service (its own URL per vendor and school)."""
     brin: str | None = Field(default=None, pattern=r"^\d{2}[A-Z]{2}$")
@@ -108,7 +107,7 @@ def school_year(today: date) -> str:
     return f"{start}-{start + 1}"
 
 
-class _StreamingTransport(zeep.transports.Transport):  # type: ignore[misc]
+class _StreamingTransport(zeep.transports.Transport):
     """zeep's transport, posting with a streamed answer and without logging bodies. A redirect
     is never followed: the request carries the autorisatiesleutel, which would go with it."""
 
@@ -305,7 +304,7 @@ class UwlrSource:
         if status in (401, 403):
             return SourceRefused(f"{where}: HTTP {status}: the LAS refused the authorisation")
         if status == 429 or status >= 500 or status == 408:
-            return SourceUnavailable(f"{where}: HTTP {status}", delay=_retry_after(response))
+            return SourceUnavailable(f"{where}: HTTP {status}", delay=retry_after(response.headers.get("Retry-After")))
         return SourceRefused(f"{where}: HTTP {status}")
 
 
@@ -324,10 +323,3 @@ def _fault_code(response: requests.Response) -> str | None:
     if code is None or not code.text:
         return None
     return re.sub(r"[^A-Za-z0-9_.:-]", "", code.text.strip())[:64]
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value and value.strip().isdigit():
-        return min(float(value.strip()), 600.0)
-    return None

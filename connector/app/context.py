@@ -22,7 +22,7 @@ from connector import users as users_mod
 from connector.access import AccessPolicy
 from connector.audit import AuditLog
 from connector.clock import Clock, for_irreversible
-from connector.errors import ConfigError
+from connector.errors import ConfigError, NotFound
 from connector.identity import Identity
 from connector.mapping import Mapping
 from connector.model import DocumentRef, DossierRef
@@ -64,7 +64,7 @@ class App:
         # a key as typed may be a BSN or onderwijsnummer: only a pseudonymous key is repeated
         shown = repr(key) if key.startswith("p-") else "given"
         if not rows:
-            raise ConfigError(f"no dossier for the pupil key {shown} (give the LAS key or the pseudonymous p-... key)")
+            raise NotFound(f"no dossier for the pupil key {shown} (give the LAS key or the pseudonymous p-... key)")
         if len(rows) > 1:
             raise ConfigError(f"the pupil key {shown} matches dossiers in several schools; give the p-... key")
         return rows[0]

@@ -19,6 +19,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from connector.app import App, open_app, read_secret_ref
 from connector.errors import ConnectorError
+from connector.state import DossierRow
 from connector.users import User
 
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -95,6 +96,14 @@ def acting(f: Callable[..., Any]) -> Callable[..., Any]:
                           "without it you are asked at a prompt.")(f)
     return click.option("--as", "as_name", required=True, metavar="USER",
                         help="Who acts: a user of this install ('leerdossier user add'); the audit names them.")(f)
+
+
+def dossier_of(app: App, key: str, as_json: bool) -> DossierRow:
+    """Pupil KEY's dossier (LAS key or p-... key), or the command ends with the error."""
+    try:
+        return app.dossier(key)
+    except ConnectorError as exc:
+        fail(str(exc), as_json)
 
 
 def authenticate(app: App, name: str, secret_ref: str | None) -> User:

@@ -22,6 +22,7 @@ from connector.cli._common import (
     acting,
     acting_user,
     config_option,
+    dossier_of,
     echo,
     fail,
     json_option,
@@ -30,17 +31,11 @@ from connector.cli._common import (
     record_view,
     view_options,
 )
-from connector.errors import ConfigError, ConnectorError
+from connector.errors import ConnectorError
 from connector.state import DossierRow
 
 AUTHORITY = click.Choice(["yes", "no", "unknown"])
 
-
-def _row(app: App, key: str, as_json: bool) -> DossierRow:
-    try:
-        return app.dossier(key)
-    except ConfigError as exc:
-        fail(str(exc), as_json)
 
 
 def _parse_authority(value: str) -> bool | None:
@@ -62,7 +57,7 @@ def guardian_group() -> None:
 def guardian_list(config_path: Path, key: str, names: bool, by: str, reason: str, as_json: bool) -> None:
     """The guardians of pupil KEY's dossier (a view of personal data: audited)."""
     with opened(config_path, as_json) as app:
-        row = _row(app, key, as_json)
+        row = dossier_of(app, key, as_json)
         _, gs = acl.facts_of(app.state, row)
         record_view(app, by, row.pseudonym, "guardians with names" if names else "guardians", reason)
         out = [{"guardian": g["guardian_id"], "source": g["source"], "relation": g["relation"],
@@ -108,7 +103,7 @@ def guardian_add(config_path: Path, key: str, name: str, relation: str | None, a
                  as_json: bool) -> None:
     """Record a guardian of pupil KEY by hand (a source without guardian data)."""
     with opened(config_path, as_json) as app:
-        row = _row(app, key, as_json)
+        row = dossier_of(app, key, as_json)
         gid = app.identity.guardian_id(row.external_id, relation, name)
         with app.state.transaction() as conn:
             app.state.add_guardian(conn, row.external_id, gid, name, relation, _parse_authority(authority), by)
@@ -142,7 +137,7 @@ def guardian_set(config_path: Path, key: str, guardian: str, authority: str | No
     if not values:
         fail("nothing to set: give --authority, --account or --deceased", as_json)
     with opened(config_path, as_json) as app:
-        row = _row(app, key, as_json)
+        row = dossier_of(app, key, as_json)
         with app.state.transaction() as conn:
             if not app.state.set_guardian(conn, row.external_id, guardian, **values):
                 fail(f"no current guardian {guardian} on {row.pseudonym}", as_json)
@@ -162,7 +157,7 @@ def _apply_now(app: App, row: DossierRow, by: str, as_json: bool) -> dict[str, A
             return None
         try:
             report = app.apply_access(store, [row.external_id], by)
-        except ConfigError as exc:
+        except ConnectorError as exc:
             fail(str(exc), as_json)
     return report.as_dict()
 
@@ -184,10 +179,10 @@ def access_show(config_path: Path, key: str, on: Any, by: str, reason: str, as_j
     personal data: audited)."""
     day = on or date.today()
     with opened(config_path, as_json) as app:
-        row = _row(app, key, as_json)
+        row = dossier_of(app, key, as_json)
         try:
             pol = app.access_policy()
-        except ConfigError as exc:
+        except ConnectorError as exc:
             fail(str(exc), as_json)
         f, gs = acl.facts_of(app.state, row)
         record_view(app, by, row.pseudonym, "access list", reason)
@@ -233,7 +228,7 @@ def access_apply(config_path: Path, key: str | None, everything: bool, today: An
     day = today or date.today()
     with opened(config_path, as_json) as app:
         if key is not None:
-            ids: list[str] | None = [_row(app, key, as_json).external_id]
+            ids: list[str] | None = [dossier_of(app, key, as_json).external_id]
         elif everything:
             ids = [r.external_id for r in app.state.dossier_rows()]
         else:
@@ -243,7 +238,7 @@ def access_apply(config_path: Path, key: str | None, everything: bool, today: An
                 fail("this DMS adapter does not apply access rights", as_json)
             try:
                 report = app.apply_access(store, ids, by, force=everything or key is not None, today=day)
-            except ConfigError as exc:
+            except ConnectorError as exc:
                 fail(str(exc), as_json)
     data = {"ok": not report.failed, **report.as_dict()}
     echo(data, as_json, lambda: out_console.print(
@@ -262,7 +257,7 @@ def access_apply(config_path: Path, key: str | None, everything: bool, today: An
 def pupil_account(config_path: Path, key: str, account: str, by: str, as_json: bool) -> None:
     """Link pupil KEY's own DMS account (used from the pupil's 16th birthday on)."""
     with opened(config_path, as_json) as app:
-        row = _row(app, key, as_json)
+        row = dossier_of(app, key, as_json)
         with app.state.transaction() as conn:
             app.state.link_account(conn, row.external_id, "pupil", account, by)
             app.audit.append(conn, by, "account.linked", row.pseudonym, {"principal": "pupil"})
@@ -297,7 +292,7 @@ def grant_add(config_path: Path, key: str, kind: str, grantee: str, parts: str, 
     if until < first:
         fail("--until is before the first day", as_json)
     with opened(config_path, as_json) as app:
-        row = _row(app, key, as_json)
+        row = dossier_of(app, key, as_json)
         known = {p.code for p in app.mapping.parts}
         wanted = tuple(p.strip() for p in parts.split(",") if p.strip())
         if not wanted or set(wanted) - known:
@@ -358,7 +353,7 @@ def request_open(config_path: Path, key: str, kind: str, requester: str, receive
     day = received or date.today()
     with opened(config_path, as_json) as app:
         by = acting_user(app, as_name, secret_ref, as_json, "request.open").name
-        row = _row(app, key, as_json)
+        row = dossier_of(app, key, as_json)
         request_id, due, hold_id = rights.open_request(app.state, app.audit, row, kind, requester, day, by)
     echo({"ok": True, "request": request_id, "record": row.pseudonym, "due": due.isoformat(), "hold": hold_id},
           as_json, lambda: out_console.print(f"request {request_id} ({kind}) on {row.pseudonym}: answer by "
@@ -479,14 +474,14 @@ def export_dossier(config_path: Path, key: str, purpose: str, requester: str, re
     principal = "pupil" if requester == "pupil" else f"guardian:{requester}"
     today = date.today()
     with opened(config_path, as_json) as app:
-        row = _row(app, key, as_json)
+        row = dossier_of(app, key, as_json)
         if request_id is not None:
             problem = _request_problem(app.state.request(request_id), row, requester)
             if problem:
                 fail(f"request {request_id}: {problem}", as_json)
         try:
             entries, _ = access_list(acl.facts_of(app.state, row)[0], app.access_policy(), today)
-        except ConfigError as exc:
+        except ConnectorError as exc:
             fail(str(exc), as_json)
         rights = inspection.entitled(entries, principal)
         if not rights:

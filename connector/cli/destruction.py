@@ -30,7 +30,7 @@ from connector.cli._common import (
     out_console,
 )
 from connector.clock import SIMULATED, Clock
-from connector.errors import ConfigError, ConnectorError
+from connector.errors import ConnectorError
 from connector.ports import DocumentStore
 
 
@@ -112,7 +112,7 @@ def dlist_show(config_path: Path, list_id: int, as_json: bool) -> None:
     with opened(config_path, as_json) as app:
         try:
             head, items = destruction.load_list(app.state, list_id)
-        except ConfigError as exc:
+        except ConnectorError as exc:
             fail(str(exc), as_json)
         given = destruction.approvals(app.state, list_id)
 
@@ -298,7 +298,7 @@ def certificate_cmd(config_path: Path, list_id: int, as_json: bool) -> None:
     with opened(config_path, as_json) as app, app.open_store() as store:
         try:
             files = _write_certificate(app, list_id, store)
-        except ConfigError as exc:
+        except ConnectorError as exc:
             fail(str(exc), as_json)
     echo({"ok": True, "files": files}, as_json, lambda: out_console.print(files["pdf"], highlight=False))
 

@@ -16,7 +16,7 @@ from connector.cli._common import (
     opened,
     out_console,
 )
-from connector.errors import ConfigError, ConnectorError
+from connector.errors import ConnectorError
 
 
 @click.group("dms")
@@ -31,8 +31,7 @@ def dms_init(config_path: Path, as_json: bool) -> None:
     """Create what the connector needs in the DMS (document type, metadata types); idempotent."""
     with opened(config_path, as_json) as app, app.open_store() as store:
         try:
-            init = getattr(store, "init", None)
-            result = init() if callable(init) else {"note": "nothing to set up for this DMS"}
+            result = store.init() or {"note": "nothing to set up for this DMS"}
         except ConnectorError as exc:
             fail(str(exc), as_json)
     echo({"ok": True} | result, as_json, lambda: out_console.print(f"DMS ready: {result}", highlight=False))
@@ -55,7 +54,7 @@ def schedule_show(config_path: Path, as_json: bool) -> None:
     with opened(config_path, as_json) as app:
         try:
             sch = app.schedule()
-        except ConfigError as exc:
+        except ConnectorError as exc:
             fail(str(exc), as_json)
     categories: dict[str, dict[str, Any]] = {
             code: {

@@ -18,6 +18,7 @@ from connector.cli._common import (
     acting,
     acting_user,
     config_option,
+    dossier_of,
     echo,
     err_console,
     fail,
@@ -41,8 +42,8 @@ def _fact(config_path: Path, key: str, kind: str, on: date | None, as_name: str,
     with opened(config_path, as_json) as app:
         user = acting_user(app, as_name, secret_ref, as_json, "fact.record")
         by = user.name
+        row = dossier_of(app, key, as_json)
         try:
-            row = app.dossier(key)
             schedule = app.schedule()
             if kind in ("departure", "exam_result"):
                 born, enrolled = app.state.pupil_dates(row.external_id)
@@ -103,10 +104,7 @@ _fact_command("exam-result", "exam_result", "Record the date of the exam result 
 def pupil_facts(config_path: Path, key: str, as_json: bool) -> None:
     """Show the facts recorded for a pupil and the clock they give."""
     with opened(config_path, as_json) as app:
-        try:
-            row = app.dossier(key)
-        except ConfigError as exc:
-            fail(str(exc), as_json)
+        row = dossier_of(app, key, as_json)
         facts = app.state.facts_for(row.external_id, row.departure)
         history = app.state.fact_history(row.external_id)
     data = {"record": row.pseudonym, "las_departure": row.departure, "facts": facts.model_dump(),
@@ -148,10 +146,10 @@ def document_add(config_path: Path, key: str, file: Path, doc_class: str, by: st
     with opened(config_path, as_json) as app:
         if doc_class not in app.mapping.classes:
             fail(f"unknown class {doc_class!r}; classes: {', '.join(sorted(app.mapping.classes))}", as_json)
+        row = dossier_of(app, key, as_json)
         try:
-            row = app.dossier(key)
             schedule = app.schedule()
-        except ConfigError as exc:
+        except ConnectorError as exc:
             fail(str(exc), as_json)
         part = app.mapping.classes[doc_class][0]
         with app.open_store() as store:
@@ -224,10 +222,7 @@ def hold_add(config_path: Path, key: str, reason: str, as_name: str, secret_ref:
     """Put pupil KEY's dossier (or one part) on hold."""
     with opened(config_path, as_json) as app:
         by = acting_user(app, as_name, secret_ref, as_json, "hold.add").name
-        try:
-            row = app.dossier(key)
-        except ConfigError as exc:
-            fail(str(exc), as_json)
+        row = dossier_of(app, key, as_json)
         if part is not None and part not in {p.code for p in app.mapping.parts}:
             fail(f"unknown part {part!r}", as_json)
         with app.state.transaction() as conn:

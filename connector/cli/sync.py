@@ -25,6 +25,7 @@ from connector.cli._common import (
     EXIT_OK,
     EXIT_SAFETY,
     config_option,
+    dossier_of,
     echo,
     err_console,
     fail,
@@ -253,10 +254,7 @@ def audit_show(config_path: Path, key: str | None, last: int, by: str | None, re
         raise click.UsageError("a pupil's history is personal data: give --by (who looks) and --reason (why)")
     with opened(config_path, as_json) as app:
         if key is not None:
-            try:
-                row = app.dossier(key)
-            except ConfigError as exc:
-                fail(str(exc), as_json)
+            row = dossier_of(app, key, as_json)
             history = [nen7513(e) for e in app.audit.entries(last or None, subject=row.pseudonym)]
             record_view(app, by or "", row.pseudonym, "history", reason or "")
             echo({"ok": True, "record": row.pseudonym, "entries": history}, as_json,

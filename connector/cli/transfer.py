@@ -20,6 +20,7 @@ from connector.cli._common import (
     acting,
     acting_user,
     config_option,
+    dossier_of,
     echo,
     fail,
     json_option,
@@ -47,8 +48,8 @@ def okr_sent(config_path: Path, key: str, on: date, receiving: str, by: str, as_
     with opened(config_path, as_json) as app:
         cfg = app.loaded.config.okr
         with app.open_store() as store:
+            row = dossier_of(app, key, as_json)
             try:
-                row = app.dossier(key)
                 result = transfer.record_okr(store, app.state, app.audit, app.mapping, row, on,
                                              receiving, by, cfg.okr_class, cfg.evidence_class)
             except ConnectorError as exc:
@@ -106,8 +107,8 @@ def transfer_cmd(config_path: Path, key: str, part: str, folder: Path | None, ot
         fail("give exactly one destination: --to-folder or --to-config", as_json)
     with opened(config_path, as_json) as app, app.open_store() as store, ExitStack() as stack:
         user = acting_user(app, as_name, secret_ref, as_json, "transfer")
+        row = dossier_of(app, key, as_json)
         try:
-            row = app.dossier(key)
             if other is not None:
                 dest_store = stack.enter_context(closing(
                     adapters.build_store(config_mod.load(other), index_key=app.identity.index_key)))

@@ -16,7 +16,7 @@ from sqlalchemy import delete, select, update
 from adapters.dms.filesystem import FilesystemStore
 from connector import destruction, tagging, transfer
 from connector.clock import Clock
-from connector.errors import ConfigError, NotPermitted, PermanentError
+from connector.errors import ConfigError, InvalidState, NotPermitted, PermanentError
 from connector.identity import Identity
 from connector.mapping import load as load_mapping
 from connector.model import DocumentRef, DossierRef
@@ -159,14 +159,14 @@ def test_an_approval_is_by_an_identified_person_who_did_not_make_the_list(world:
     assert result["status"] == "approving"
     with pytest.raises(NotPermitted, match="already"):
         destruction.approve(world.state, world.audit, KEY, list_id, APPROVER, None, {}, CLOCK, required=2)
-    with pytest.raises(ConfigError, match="must be approved first"):
+    with pytest.raises(InvalidState, match="must be approved first"):
         destruction.execute(world.store, world.state, world.audit, SCHEDULE, list_id, CLOCK, 100, MAKER, KEY,
                             required=2)
     assert destruction.approve(world.state, world.audit, KEY, list_id, APPROVER2, None, {}, CLOCK,
                                required=2)["status"] == "approved"
     # a forged approval (signed without the install key) does not count
     forged = Identity(b"another-install-secret-012345", "las_key").approval_key
-    with pytest.raises(ConfigError, match="not approved by"):
+    with pytest.raises(InvalidState, match="not approved by"):
         destruction.execute(world.store, world.state, world.audit, SCHEDULE, list_id, CLOCK, 100, MAKER, forged)
     done = destruction.execute(world.store, world.state, world.audit, SCHEDULE, list_id, CLOCK, 100, MAKER, KEY,
                                required=2)
@@ -177,9 +177,9 @@ def test_an_empty_list_is_neither_approved_nor_executed(world: World) -> None:
     world.sync([pupil("K1")])
     list_id, n = destruction.create_list(world.state, world.audit, SCHEDULE, TODAY, MAKER, CLOCK)
     assert n == 0
-    with pytest.raises(ConfigError):
+    with pytest.raises(InvalidState):
         destruction.approve(world.state, world.audit, KEY, list_id, APPROVER, None, {}, CLOCK)
-    with pytest.raises(ConfigError):
+    with pytest.raises(InvalidState):
         destruction.execute(world.store, world.state, world.audit, SCHEDULE, list_id, CLOCK, 100, MAKER, KEY)
 
 
@@ -225,7 +225,7 @@ def test_removal_at_the_source_is_a_destruction_behind_a_list(world: World, tmp_
             assert report.listed == 1 and report.transfer_list is not None
             transfer_list = report.transfer_list
     assert len(list(world.store.documents(ref))) == 2
-    with pytest.raises(ConfigError, match="must be approved"):
+    with pytest.raises(InvalidState, match="must be approved"):
         destruction.execute(world.store, world.state, world.audit, SCHEDULE, transfer_list, CLOCK, 100, MAKER, KEY)
     destruction.approve(world.state, world.audit, KEY, transfer_list, APPROVER, None, {}, CLOCK)
     done = destruction.execute(world.store, world.state, world.audit, SCHEDULE, transfer_list, CLOCK, 100, MAKER, KEY)

@@ -43,7 +43,7 @@ from sqlalchemy import select
 
 from connector import destruction, rights, tagging, transfer
 from connector.clock import Clock
-from connector.errors import ConfigError, NotPermitted
+from connector.errors import InvalidState, NotPermitted
 from connector.execute import RetryPolicy
 from connector.identity import Identity
 from connector.model import DossierRef
@@ -365,7 +365,7 @@ class DestructionMachine(RuleBasedStateMachine):
         except NotPermitted:
             assert who == "maker" or who in self.approvers[list_id], "a permitted approval was refused"
             return
-        except ConfigError:
+        except InvalidState:
             return  # not a draft (empty, approved, executed already)
         assert who != "maker", "the maker of a list approved it"
         self.approvers[list_id].add(who)
@@ -405,7 +405,7 @@ class DestructionMachine(RuleBasedStateMachine):
         try:
             report = destruction.execute(store, self.w.state, self.w.audit, self.schedule, list_id, self.clock(), 1000,
                                          MAKER, KEY, grace_days=GRACE, retry=NO_RETRY)
-        except ConfigError as exc:
+        except InvalidState as exc:
             SKIPPED[str(exc).split(";")[0].split(" is ")[-1]] += 1
             return  # not approved, empty, changed
         finally:
@@ -420,7 +420,7 @@ class DestructionMachine(RuleBasedStateMachine):
     def cancel(self, pick: int) -> None:
         try:
             destruction.cancel(self.w.state, self.w.audit, self.pick(pick), APPROVERS["approver"], "ingehaald")
-        except ConfigError:
+        except InvalidState:
             return  # carried out already
 
     @rule()

@@ -121,8 +121,8 @@ def test_a_list_edited_after_approval_is_refused(world: World) -> None:
                      .values(category="administratie"))
     import pytest
 
-    from connector.errors import ConfigError
-    with pytest.raises(ConfigError, match="changed after its approval"):
+    from connector.errors import InvalidState
+    with pytest.raises(InvalidState, match="changed after its approval"):
         destruction.execute(world.store, world.state, world.audit, SCHEDULE, list_id, ON, 100, MAKER, KEY)
 
 
