@@ -28,19 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.engine import Connection
-
 from connector.model import canonical_json
 from connector.state import (
+    Connection,
     StateStore,
     after_commit,
-    audit_head,
-    audit_log,
-    destruction_approvals,
-    destruction_items,
-    destruction_lists,
-    insert_many,
     now,
 )
 
@@ -91,8 +83,8 @@ class AuditLog:
 
     def head(self, conn: Connection) -> tuple[int, str]:
         """The log's head (last sequence number and hash) as this transaction sees it."""
-        row = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).first()
-        return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+        row = self.state.audit_head_row(conn)
+        return (row[0], row[1]) if row else (0, GENESIS)
 
     def _anchor_file(self, seq: int, digest: str) -> None:
         if self.head_file is None:
@@ -126,7 +118,7 @@ class AuditLog:
     def append_many(self, conn: Connection, entries: list[tuple[str, str, str | None, dict[str, Any]]]) -> int:
         """Add entries (actor, action, subject, details) in order inside the caller's
         transaction, chained as one by one, written in one insert; returns the last sequence."""
-        head = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).first()
+        head = self.state.audit_head_row(conn)
         seq, prev = (head[0], head[1]) if head else (0, GENESIS)
         if not entries:
             return int(seq)
@@ -139,12 +131,7 @@ class AuditLog:
             rows.append({"seq": seq, "at": at, "actor": actor, "action": action, "subject": subject,
                          "details": body, "prev": prev, "hash": digest})
             prev = digest
-        insert_many(conn, audit_log, rows)
-        mac = self.head_mac(seq, prev)
-        if head:
-            conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev, mac=mac))
-        else:
-            conn.execute(insert(audit_head).values(id=1, seq=seq, hash=prev, mac=mac))
+        self.state.audit_write(conn, rows, seq, prev, self.head_mac(seq, prev), head is not None)
         last_seq, last = int(seq), prev
         after_commit(conn, "audit.head", lambda: self._anchor_file(last_seq, last))
         return int(seq)
@@ -155,14 +142,7 @@ class AuditLog:
             return self.append(conn, actor, action, subject, details)
 
     def entries(self, limit: int | None = None, subject: str | None = None) -> list[dict[str, Any]]:
-        with self.state.engine.connect() as conn:
-            stmt = select(audit_log).order_by(audit_log.c.seq.desc())
-            if subject is not None:
-                stmt = stmt.where(audit_log.c.subject == subject)
-            if limit:
-                stmt = stmt.limit(limit)
-            rows = conn.execute(stmt).mappings().all()
-        return [dict(r) | {"details": json.loads(r["details"])} for r in reversed(rows)]
+        return self.state.audit_entries(limit, subject)
 
     def verify(self, anchors: list[Anchor] | None = None) -> VerifyResult:
         """Check the chain, its keyed head, the head file, the anchors given (certificate and
@@ -178,9 +158,8 @@ class AuditLog:
         prev = GENESIS
         expected_seq = 1
         count = 0
-        with self.state.engine.connect() as conn:
-            head = conn.execute(select(audit_head.c.seq, audit_head.c.hash, audit_head.c.mac)).first()
-            for r in conn.execute(select(audit_log).order_by(audit_log.c.seq)):
+        with self.state.audit_scan() as (head, scanned):
+            for r in scanned:
                 count += 1
                 if r.seq != expected_seq:
                     problems.append(f"entry {r.seq}: expected sequence {expected_seq} (entries removed or reordered)")
@@ -218,19 +197,15 @@ class AuditLog:
     def state_anchors(self) -> list[Anchor]:
         """The heads recorded by destruction lists, approvals and certificates in the state."""
         out: list[Anchor] = []
-        with self.state.engine.connect() as conn:
-            for r in conn.execute(select(destruction_lists.c.id, destruction_lists.c.anchor_seq,
-                                         destruction_lists.c.anchor_hash, destruction_lists.c.certified_seq,
-                                         destruction_lists.c.certified_hash)):
-                if r.anchor_seq is not None:
-                    out.append(Anchor(f"destruction list {r.id}", r.anchor_seq, r.anchor_hash))
-                if r.certified_seq is not None:
-                    out.append(Anchor(f"the certificate of list {r.id}", r.certified_seq, r.certified_hash))
-            for a in conn.execute(select(destruction_approvals.c.list_id, destruction_approvals.c.approver,
-                                         destruction_approvals.c.anchor_seq, destruction_approvals.c.anchor_hash)):
-                if a.anchor_seq is not None:
-                    out.append(Anchor(f"the approval of list {a.list_id} by {a.approver}", a.anchor_seq,
-                                      a.anchor_hash))
+        lists, approvals = self.state.destruction_anchors()
+        for r in lists:
+            if r.anchor_seq is not None:
+                out.append(Anchor(f"destruction list {r.id}", r.anchor_seq, r.anchor_hash))
+            if r.certified_seq is not None:
+                out.append(Anchor(f"the certificate of list {r.id}", r.certified_seq, r.certified_hash))
+        for a in approvals:
+            if a.anchor_seq is not None:
+                out.append(Anchor(f"the approval of list {a.list_id} by {a.approver}", a.anchor_seq, a.anchor_hash))
         return out
 
     def _destruction_entries(self) -> list[str]:
@@ -239,18 +214,13 @@ class AuditLog:
         created: Counter[int] = Counter()
         destroyed: Counter[int] = Counter()
         purged: Counter[int] = Counter()
-        with self.state.engine.connect() as conn:
-            for action, details in conn.execute(select(audit_log.c.action, audit_log.c.details).where(
-                    audit_log.c.action.in_(("destruction.list.created", "document.destroyed", "document.purged")))):
-                d = json.loads(details)
-                if action == "destruction.list.created":
-                    created[int(d["list"])] += 1
-                elif d.get("destruction_item") is not None:
-                    (destroyed if action == "document.destroyed" else purged)[int(d["destruction_item"])] += 1
-            lists = list(conn.execute(select(destruction_lists.c.id).where(
-                destruction_lists.c.status != "building")).scalars())
-            items = conn.execute(select(destruction_items.c.id, destruction_items.c.status,
-                                        destruction_items.c.purged_at)).all()
+        entries, lists, items = self.state.destruction_trail()
+        for action, details in entries:
+            d = json.loads(details)
+            if action == "destruction.list.created":
+                created[int(d["list"])] += 1
+            elif d.get("destruction_item") is not None:
+                (destroyed if action == "document.destroyed" else purged)[int(d["destruction_item"])] += 1
         problems = [f"destruction list {i} has no 'created' entry in the log (entries removed)"
                     for i in lists if not created[i]]
         for item_id, status, purged_at in items:

@@ -43,6 +43,7 @@ def report(state: StateStore, okr_class: str, evidence_class: str, today: date, 
     rows = state.dossier_rows()
     facts = state.facts_map({r.external_id: r.departure for r in rows})
     known = state.completeness_facts()
+    recorded = state.recorded_guardians(None)
     waiting = state.waiting_for_accounts()
     schools: dict[str, dict[str, Any]] = {}
 
@@ -71,7 +72,7 @@ def report(state: StateStore, okr_class: str, evidence_class: str, today: date, 
             add(r.school, "vanished", r.pseudonym, f"missing since {r.vanished_since.isoformat()}")
         if waiting.get(r.external_id):
             add(r.school, "right_without_account", r.pseudonym, ", ".join(waiting[r.external_id]))
-        for d in acl.disagreements(known["recorded_guardians"].get(r.external_id, [])):
+        for d in acl.disagreements(recorded.get(r.external_id, [])):
             add(r.school, "guardian_disagreement", r.pseudonym, f"{d['guardian']}: {d['disagreement']}")
         if known["unknown_authority"].get(r.external_id):
             add(r.school, "authority_unknown", r.pseudonym, f"{known['unknown_authority'][r.external_id]} guardians")

@@ -37,27 +37,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
-
 from connector.audit import AuditLog
 from connector.clock import SIMULATED, Clock
-from connector.errors import ConfigError, InvalidState, NotFound, NotPermitted, SafetyStop
+from connector.errors import ConfigError, InvalidState, NotPermitted, SafetyStop
 from connector.execute import Executor, Outcome, RetryPolicy
 from connector.model import DocumentRef, Operation, PupilFacts, canonical_json
 from connector.ports import DocumentStore
 from connector.retention import Schedule, not_removable
 from connector.state import (
     StateStore,
-    destruction_approvals,
-    destruction_items,
-    destruction_lists,
-    documents,
-    dossiers,
     now,
 )
 from connector.users import User
 
-OPEN_LIST = ("draft", "approving", "approved")
 """Lists whose items are not offered again on a new list."""
 
 _DIGEST_KEYS = ("doc_id", "external_id", "part", "doc_class", "category", "basis", "due")
@@ -104,17 +96,8 @@ def due_documents(state: StateStore, schedule: Schedule, today: date, page: int 
                   exclude_listed: bool = True) -> Iterator[tuple[Any, Any]]:
     """Every present document the one due rule lets go today: (row, fresh tag). Holds and facts
     are read as they are now. ``exclude_listed``: leave out documents waiting on an open list."""
-    listed = select(destruction_items.c.doc_id).join(
-        destruction_lists, destruction_lists.c.id == destruction_items.c.list_id
-    ).where(destruction_lists.c.status.in_(OPEN_LIST), destruction_items.c.status.in_(("listed", "failed", "sent")),
-            destruction_items.c.decision != "rejected")
     held = state.holds_map()
-    # an index prefilter on the tag as last recorded; the rule below decides on today's facts
-    where = [documents.c.kind == "maximum", documents.c.blocked == 0, documents.c.due.is_not(None),
-             documents.c.due <= today]
-    if exclude_listed:
-        where.append(documents.c.id.not_in(listed))
-    for candidates, facts in state.present_documents(*where, page=page):
+    for candidates, facts in state.due_candidates(today, exclude_listed, page=page):
         for c in candidates:
             reason, fresh = not_removable(facts[c.external_id], c.doc_class, c.part, held.get(c.external_id, set()),
                                           schedule, today)
@@ -129,14 +112,6 @@ def due_count(state: StateStore, schedule: Schedule, today: date) -> int:
 
 # -- lists ---------------------------------------------------------------------------------------
 
-def _new_list(state: StateStore, by: User, as_of: date, kind: str, receiving: str | None, required: int) -> int:
-    with state.transaction() as conn:
-        return int(conn.execute(insert(destruction_lists).values(
-            created=now(), created_by=by.name, as_of=as_of, status="building", digest="", kind=kind,
-            receiving=receiving, required_approvals=required,
-        )).inserted_primary_key[0])  # type: ignore[index]
-
-
 def _close_list(state: StateStore, audit: AuditLog, list_id: int, by: User, as_of: date, status: str,
                 digest: str, count: int, categories: Counter[str], extra: dict[str, Any]) -> None:
     with state.transaction() as conn:
@@ -145,8 +120,7 @@ def _close_list(state: StateStore, audit: AuditLog, list_id: int, by: User, as_o
             "categories": dict(categories), "status": status, **extra,
         })
         _seq, anchor = audit.head(conn)
-        conn.execute(update(destruction_lists).where(destruction_lists.c.id == list_id)
-                     .values(status=status, digest=digest, anchor_seq=seq, anchor_hash=anchor))
+        state.close_list(conn, list_id, status, digest, seq, anchor)
 
 
 def create_list(state: StateStore, audit: AuditLog, schedule: Schedule, as_of: date, by: User,
@@ -156,7 +130,7 @@ def create_list(state: StateStore, audit: AuditLog, schedule: Schedule, as_of: d
     due, and can never be approved. Returns (list id, items)."""
     by.require("list.create")
     preview = as_of > clock.today()
-    list_id = _new_list(state, by, as_of, "destruction", None, required)
+    list_id = state.new_list(by.name, as_of, "destruction", None, required)
     digest = _Digest(as_of)
     categories: Counter[str] = Counter()
     count = 0
@@ -169,13 +143,11 @@ def create_list(state: StateStore, audit: AuditLog, schedule: Schedule, as_of: d
         categories[fresh.category] += 1
         batch.append(dict(item, list_id=list_id))
         if len(batch) >= page:
-            with state.transaction() as conn:
-                conn.execute(insert(destruction_items), batch)
+            state.add_list_items(batch)
             count += len(batch)
             batch = []
     if batch:
-        with state.transaction() as conn:
-            conn.execute(insert(destruction_items), batch)
+        state.add_list_items(batch)
         count += len(batch)
     status = "preview" if preview else ("draft" if count else "empty")
     _close_list(state, audit, list_id, by, as_of, status, digest.hexdigest(), count, categories,
@@ -192,9 +164,9 @@ def create_transfer_list(state: StateStore, audit: AuditLog, schedule: Schedule,
     by.require("transfer")
     today = clock.today()
     kept: list[dict[str, str]] = []
-    facts = state.facts_for(external_id, _departure(state, external_id))
+    facts = state.facts_for(external_id, state.dossier_departure(external_id))
     held = state.holds_map().get(external_id, set())
-    rows = {r.id: r for r in _recorded_documents(state, list(verified))}
+    rows = {r.id: r for r in state.present_documents_by_id(list(verified))}
     items: list[dict[str, Any]] = []
     for doc_id, sha in sorted(verified.items()):
         r = rows.get(doc_id)
@@ -210,46 +182,24 @@ def create_transfer_list(state: StateStore, audit: AuditLog, schedule: Schedule,
                       "category": fresh.category, "basis": fresh.basis, "due": fresh.due, "verified": sha})
     if not items:
         return None, kept
-    list_id = _new_list(state, by, today, "transfer", receiving, required)
+    list_id = state.new_list(by.name, today, "transfer", receiving, required)
     digest = _Digest(today, "transfer", receiving)
     for item in sorted(items, key=lambda i: str(i["doc_id"])):
         digest.add(item)
-    with state.transaction() as conn:
-        conn.execute(insert(destruction_items), [dict(i, list_id=list_id) for i in items])
+    state.add_list_items([dict(i, list_id=list_id) for i in items])
     _close_list(state, audit, list_id, by, today, "draft", digest.hexdigest(), len(items),
                 Counter(i["category"] for i in items), {"kind": "transfer", "receiving": receiving} | clock.stamp())
     return list_id, kept
 
 
-def _departure(state: StateStore, external_id: str) -> date | None:
-    with state.engine.connect() as conn:
-        return conn.execute(select(dossiers.c.departure).where(dossiers.c.external_id == external_id)).scalar()
-
-
-def _recorded_documents(state: StateStore, doc_ids: list[str]) -> list[Any]:
-    with state.engine.connect() as conn:
-        return list(conn.execute(
-            select(documents.c.id, documents.c.external_id, documents.c.dossier_id, documents.c.part,
-                   documents.c.doc_class, dossiers.c.pseudonym, dossiers.c.school)
-            .join(dossiers, dossiers.c.external_id == documents.c.external_id)
-            .where(documents.c.id.in_(doc_ids), documents.c.status == "present")).all())
-
-
 def load_list(state: StateStore, list_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    with state.engine.connect() as conn:
-        head = conn.execute(select(destruction_lists).where(destruction_lists.c.id == list_id)).first()
-        if head is None:
-            raise NotFound(f"no destruction list {list_id}")
-        rows = conn.execute(select(destruction_items).where(destruction_items.c.list_id == list_id)
-                            .order_by(destruction_items.c.id)).all()
-    return dict(head._mapping), [dict(r._mapping) for r in rows]
+    """A list's head and its items (NotFound when there is no such list)."""
+    return state.list_and_items(list_id)
 
 
 def approvals(state: StateStore, list_id: int) -> list[dict[str, Any]]:
-    with state.engine.connect() as conn:
-        rows = conn.execute(select(destruction_approvals).where(destruction_approvals.c.list_id == list_id)
-                            .order_by(destruction_approvals.c.id)).mappings().all()
-    return [dict(r) | {"rejected": json.loads(r["rejected"])} for r in rows]
+    """A list's approvals, oldest first, with what each rejected."""
+    return [r | {"rejected": json.loads(r["rejected"])} for r in state.list_approvals(list_id)]
 
 
 def valid_approvals(key: bytes, head: dict[str, Any], given: list[dict[str, Any]], digest: str
@@ -310,24 +260,21 @@ def approve(state: StateStore, audit: AuditLog, key: bytes, list_id: int, by: Us
             "approval": len(given) + 1, "of": need,
         }, clock))
         _seq, anchor = audit.head(conn)
-        conn.execute(insert(destruction_approvals).values(
-            list_id=list_id, approver=by.name, role=role, at=at, digest=digest, rejected=json.dumps(rejected),
-            signature=signature, anchor_seq=seq, anchor_hash=anchor))
+        state.add_approval(conn, list_id, by.name, role, at, digest, json.dumps(rejected), signature, seq, anchor)
         everyone = [*given, {"approver": by.name, "rejected": rejected, "role": role, "at": at}]
         rejected_ids = {int(k) for a in everyone for k in a["rejected"]}
         reasons = {int(k): v for a in everyone for k, v in a["rejected"].items()}
         complete = len(everyone) >= need
         for item in items:
             decision = "rejected" if item["id"] in rejected_ids else ("approved" if complete else "pending")
-            conn.execute(update(destruction_items).where(destruction_items.c.id == item["id"])
-                         .values(decision=decision, reason=reasons.get(item["id"])))
+            state.decide_item(conn, item["id"], decision, reasons.get(item["id"]))
         values: dict[str, Any] = {"status": "approving"}
         if complete:
             left = len(items) - len(rejected_ids)
             values = {"status": "approved" if left else "rejected", "approved_digest": digest, "approved_at": at,
                       "approved_by": ", ".join(a["approver"] for a in everyone),
                       "approved_role": ", ".join(str(a["role"]) for a in everyone if a["role"]) or None}
-        conn.execute(update(destruction_lists).where(destruction_lists.c.id == list_id).values(**values))
+        state.update_list(conn, list_id, **values)
     return {"list": list_id, "approved": len(items) - len(rejected_ids) if complete else 0,
             "rejected": len(rejected_ids), "digest": digest, "approvals": len(everyone), "required": need,
             "status": values["status"]}
@@ -343,7 +290,7 @@ def cancel(state: StateStore, audit: AuditLog, list_id: int, by: User, reason: s
     if not reason.strip():
         raise ConfigError("give the reason for cancelling the list")
     with state.transaction() as conn:
-        conn.execute(update(destruction_lists).where(destruction_lists.c.id == list_id).values(status="cancelled"))
+        state.update_list(conn, list_id, status="cancelled")
         audit.append(conn, by.name, "destruction.list.cancelled", None, {"list": list_id, "reason": reason})
 
 
@@ -394,16 +341,7 @@ class Gate:
         """A reason to leave the document where it is, or None."""
         if op.item_id is None or op.document is None:
             return "not an item of an approved list"
-        with self.state.engine.connect() as conn:
-            row = conn.execute(
-                select(destruction_items, destruction_lists.c.kind.label("list_kind"),
-                       destruction_lists.c.status.label("list_status"),
-                       documents.c.status.label("doc_status"), documents.c.doc_class.label("doc_class_now"),
-                       documents.c.part.label("part_now"), dossiers.c.departure.label("las_departure"))
-                .join(destruction_lists, destruction_lists.c.id == destruction_items.c.list_id)
-                .join(documents, documents.c.id == destruction_items.c.doc_id)
-                .join(dossiers, dossiers.c.external_id == destruction_items.c.external_id)
-                .where(destruction_items.c.id == op.item_id)).mappings().first()
+        row = self.state.gate_row(op.item_id)
         if row is None:
             return "the item, its document or its dossier is no longer recorded"
         problem = self.verify_list(row["list_id"])
@@ -524,20 +462,14 @@ def _execute(store: DocumentStore, state: StateStore, audit: AuditLog, schedule:
     outcome = Outcome()
     # rows a dead run left (the lock says no other run is alive), each through the gate again
     outcome.add(executor.resume(("destroy_document", "purge_document")))
-    with state.engine.connect() as conn:
-        done = set(conn.execute(select(destruction_items.c.id).where(
-            destruction_items.c.list_id == list_id,
-            destruction_items.c.status.in_(("destroyed", "skipped")))).scalars())
+    done = state.list_items_done(list_id)
     outcome.add(executor.run(run_id, [(op, None, None) for op in ops if op.item_id not in done]))
     report.destroyed, report.skipped, report.failed = outcome.destroyed, outcome.skipped, outcome.failed
     report.resumed, report.dms_writes = outcome.resumed, outcome.dms_writes
     with state.transaction() as conn:
-        remaining = conn.execute(select(func.count()).select_from(destruction_items).where(and_(
-            destruction_items.c.list_id == list_id, destruction_items.c.decision == "approved",
-            destruction_items.c.status.in_(("listed", "sent", "failed"))))).scalar()
+        remaining = state.approved_items_open(conn, list_id)
         if not remaining:
-            conn.execute(update(destruction_lists).where(destruction_lists.c.id == list_id)
-                         .values(status="executed", executed_at=now()))
+            state.update_list(conn, list_id, status="executed", executed_at=now())
         audit.append(conn, by.name, "destruction.list.executed", None, _stamp({
             "list": list_id, "kind": head["kind"], "destroyed": report.destroyed, "skipped": len(report.skipped),
             "failed": len(report.failed), "remaining": remaining,
@@ -564,8 +496,7 @@ def certificate(state: StateStore, audit: AuditLog, key: bytes, list_id: int, st
     valid, _problems = valid_approvals(key, head, approvals(state, list_id), head["digest"])
     with state.transaction() as conn:
         seq, anchor = audit.head(conn)
-        conn.execute(update(destruction_lists).where(destruction_lists.c.id == list_id)
-                     .values(certified_seq=seq, certified_hash=anchor))
+        state.update_list(conn, list_id, certified_seq=seq, certified_hash=anchor)
     cert: dict[str, Any] = {
         "title": "Verklaring van overbrenging en verwijdering" if transfer else "Verklaring van vernietiging",
         "list": list_id,
@@ -638,11 +569,7 @@ def _purge(store: DocumentStore, state: StateStore, audit: AuditLog, schedule: S
            grace_days: int, by: User, key: bytes, required: int, retry: RetryPolicy | None,
            report: PurgeReport) -> None:
     # every item in the trash; the gate decides on each (its grace period, holds, facts)
-    with state.engine.connect() as conn:
-        rows = conn.execute(select(destruction_items).join(documents, documents.c.id == destruction_items.c.doc_id)
-                            .where(destruction_items.c.status == "destroyed", destruction_items.c.purged_at.is_(None),
-                                   documents.c.status == "trashed")
-                            .order_by(destruction_items.c.id)).mappings().all()
+    rows = state.trashed_items()
     last = clock.today() - timedelta(days=grace_days)
     rows = [r for r in rows if (r["trashed_on"] or datetime.fromisoformat(r["done_at"]).date()) <= last]
     gate = Gate(state, schedule, clock, key, required, grace_days)

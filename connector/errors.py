@@ -102,3 +102,10 @@ class TransientError(Retriable, StoreError):
 
 class PermanentError(StoreError):
     """Raised when retrying the same operation cannot succeed (4xx, invalid data)."""
+
+
+__all__ = [
+    "ConfigError", "ConnectorError", "InvalidState", "NotFound", "NotPermitted", "PermanentError",
+    "RejectedRecord", "Retriable", "SafetyStop", "SourceError", "SourceRefused", "SourceUnavailable",
+    "StoreError", "TransientError"
+]

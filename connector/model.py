@@ -284,3 +284,27 @@ class RecordedDossier(Frozen):
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no whitespace: equal values give equal text."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+__all__ = [
+    "DOSSIER_KINDS",
+    "GUARDED_KINDS",
+    "DmsGrant",
+    "DocumentRef",
+    "DossierRef",
+    "DossierSpec",
+    "Frozen",
+    "Guardian",
+    "IdentityScheme",
+    "Operation",
+    "OperationKind",
+    "PartSpec",
+    "Pupil",
+    "PupilFacts",
+    "RecordedDossier",
+    "RetentionKind",
+    "RetentionTag",
+    "School",
+    "StoreCapabilities",
+    "canonical_json"
+]

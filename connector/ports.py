@@ -238,4 +238,17 @@ class AdapterClass(Protocol):
 DMS_CALLS: tuple[str, ...] = ("find_dossier", "create_dossier", "update_dossier", "documents", "add_document",
                               "read", "tag", "destroy", "purge", "set_access")
 """The DocumentStore methods that reach the DMS, for wrappers that count, time or fail them
-(``group``, ``check`` and ``close`` manage the store itself). A test holds it to the port."""
+(``group``, ``check``, ``close`` and ``init`` manage the store itself). A test holds it to the port."""
+
+
+__all__ = [
+    "DMS_CALLS",
+    "AdapterClass",
+    "BaseDocumentStore",
+    "Cursor",
+    "DocumentStore",
+    "PupilSource",
+    "SourceContext",
+    "SourceReport",
+    "StoreContext"
+]

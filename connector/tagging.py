@@ -13,8 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, update
-
 from connector.audit import AuditLog
 from connector.errors import StoreError
 from connector.execute import Executor, Outcome, RetryPolicy
@@ -22,7 +20,7 @@ from connector.mapping import Mapping
 from connector.model import DossierRef, Operation, RetentionTag
 from connector.ports import DocumentStore
 from connector.retention import Schedule, tag, tag_json_cached
-from connector.state import DossierRow, StateStore, documents
+from connector.state import DossierRow, StateStore
 
 log = logging.getLogger("leerdossier.tagging")
 
@@ -131,10 +129,7 @@ def recompute(state: StateStore, schedule: Schedule, page: int = 20_000) -> Reco
                 changed_dossiers.add(r.external_id)
         if updates:
             with state.transaction() as conn:
-                conn.execute(update(documents).where(documents.c.id == bindparam("doc")).values(
-                    category=bindparam("category"), kind=bindparam("kind"), due=bindparam("due"),
-                    blocked=bindparam("blocked"), unclassified=bindparam("unclassified"),
-                    basis=bindparam("basis"), tag=bindparam("tag")), updates)
+                state.retag_many(conn, updates)
             report.changed += len(updates)
     report.dossiers = sorted(changed_dossiers)
     return report

@@ -24,8 +24,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import insert, select
-
 from connector import destruction
 from connector.audit import AuditLog
 from connector.clock import Clock
@@ -34,7 +32,7 @@ from connector.mapping import Mapping
 from connector.model import DocumentRef, DossierRef
 from connector.ports import DocumentStore
 from connector.retention import Schedule
-from connector.state import DossierRow, StateStore, now, transfers
+from connector.state import DossierRow, StateStore
 from connector.users import User
 
 
@@ -53,9 +51,7 @@ def record_okr(store: DocumentStore, state: StateStore, audit: AuditLog, mapping
     status = "transferred" if not missing else "incomplete"
     detail = ("missing in the dossier: " + ", ".join(missing)) if missing else None
     with state.transaction() as conn:
-        conn.execute(insert(transfers).values(external_id=row.external_id, pseudonym=row.pseudonym, kind="okr",
-                                              on=on, receiving=receiving, part=None, status=status, detail=detail,
-                                              by=by, at=now()))
+        state.record_transfer(conn, row, "okr", on, receiving, None, status, detail, by)
         audit.append(conn, by, "okr.sent", row.pseudonym, {"on": on.isoformat(), "receiving": receiving,
                                                            "status": status, "missing": missing})
     return {"record": row.pseudonym, "status": status, "missing": missing, **check}
@@ -64,9 +60,7 @@ def record_okr(store: DocumentStore, state: StateStore, audit: AuditLog, mapping
 def incomplete_okrs(store: DocumentStore, state: StateStore, mapping: Mapping, okr_class: str,
                     evidence_class: str) -> list[dict[str, Any]]:
     """OKR transfers still missing their evidence, re-checked against the DMS now."""
-    with state.engine.connect() as conn:
-        rows = conn.execute(select(transfers).where(transfers.c.kind == "okr")
-                            .order_by(transfers.c.id)).mappings().all()
+    rows = state.transfers_of_kind("okr")
     latest: dict[str, dict[str, Any]] = {}
     for mapping_row in rows:
         latest[mapping_row["external_id"]] = dict(mapping_row)
@@ -206,11 +200,9 @@ def export_part(store: DocumentStore, state: StateStore, audit: AuditLog, mappin
             state, audit, schedule, row.external_id, verified, destination.label, by, clock, required)
         report.listed = len(verified) - len(report.kept)
     with state.transaction() as conn:
-        conn.execute(insert(transfers).values(
-            external_id=row.external_id, pseudonym=row.pseudonym, kind="export", on=clock.today(),
-            receiving=destination.label, part=part, status=status,
-            detail=json.dumps({k: v for k, v in report.as_dict().items() if k not in ("failed", "kept")}),
-            by=by.name, at=now()))
+        state.record_transfer(conn, row, "export", clock.today(), destination.label, part, status,
+                              json.dumps({k: v for k, v in report.as_dict().items() if k not in ("failed", "kept")}),
+                              by.name)
         audit.append(conn, by.name, "dossier.part.exported", row.pseudonym, {
             "part": part, "destination": destination.label, "copied": report.copied, "verified": report.verified,
             "transfer_list": report.transfer_list, "listed": report.listed, "held": report.held,

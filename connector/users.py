@@ -31,11 +31,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import func, insert, select, update
-
 from connector.audit import AuditLog
 from connector.errors import ConfigError, NotFound, NotPermitted
-from connector.state import StateStore, now, users
+from connector.state import StateStore
 
 Role = Literal["maker", "approver", "executor", "admin"]
 ROLES: tuple[Role, ...] = ("maker", "approver", "executor", "admin")
@@ -118,16 +116,14 @@ def _row_user(row: Any) -> User:
 
 def get(state: StateStore, name: str) -> User | None:
     """An active user by name (None: unknown or disabled)."""
-    with state.engine.connect() as conn:
-        row = conn.execute(select(users).where(users.c.name == name, users.c.disabled_at.is_(None))).first()
+    row = state.user_row(name, active_only=True)
     return _row_user(row) if row else None
 
 
 def authenticate(state: StateStore, name: str, secret: str) -> User:
     """The user, when the secret is theirs. One message for every failure: an unknown name,
     a disabled user and a wrong secret look the same from outside."""
-    with state.engine.connect() as conn:
-        row = conn.execute(select(users).where(users.c.name == name)).first()
+    row = state.user_row(name)
     ok = row is not None and row.secret is not None and row.disabled_at is None and check_secret(secret, row.secret)
     if row is None:
         check_secret(secret, hash_secret("-"))  # the same work as a real check: no timing hint
@@ -137,16 +133,14 @@ def authenticate(state: StateStore, name: str, secret: str) -> User:
 
 
 def listing(state: StateStore) -> list[dict[str, Any]]:
-    with state.engine.connect() as conn:
-        rows = conn.execute(select(users).order_by(users.c.name)).all()
+    rows = state.user_rows()
     return [{"name": r.name, "display": r.display, "roles": json.loads(r.roles), "created_by": r.created_by,
              "created_at": r.created_at, "disabled_at": r.disabled_at, "disabled_by": r.disabled_by,
              "password": r.secret is not None, "oidc": r.oidc_subject is not None} for r in rows]
 
 
 def count(state: StateStore) -> int:
-    with state.engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(users)).scalar() or 0)
+    return state.user_count()
 
 
 def add(state: StateStore, audit: AuditLog, name: str, roles: list[str], secret: str | None, by: User | None,
@@ -171,11 +165,10 @@ def add(state: StateStore, audit: AuditLog, name: str, roles: list[str], secret:
         by.require("user.manage")
         actor = by.name
     with state.transaction() as conn:
-        if conn.execute(select(users.c.name).where(users.c.name == name)).first():
+        if state.user_exists(conn, name):
             raise ConfigError(f"user {name!r} exists already")
-        conn.execute(insert(users).values(name=name, display=display, roles=json.dumps(sorted(set(roles))),
-                                          secret=hash_secret(secret) if secret is not None else None,
-                                          created_by=actor, created_at=now()))
+        state.insert_user(conn, name, display, json.dumps(sorted(set(roles))),
+                          hash_secret(secret) if secret is not None else None, actor)
         audit.append(conn, actor, "user.added", None, {"user": name, "roles": sorted(set(roles))})
     return User(name=name, roles=frozenset(roles), display=display)
 
@@ -185,8 +178,6 @@ def disable(state: StateStore, audit: AuditLog, name: str, by: User) -> None:
     if name == by.name:
         raise NotPermitted("an admin does not disable themselves (another admin does)")
     with state.transaction() as conn:
-        done = conn.execute(update(users).where(users.c.name == name, users.c.disabled_at.is_(None))
-                            .values(disabled_by=by.name, disabled_at=now())).rowcount
-        if not done:
+        if not state.disable_user(conn, name, by.name):
             raise NotFound(f"no active user {name!r}")
         audit.append(conn, by.name, "user.disabled", None, {"user": name})

@@ -95,8 +95,8 @@ def test_file_sources_map_every_os_error_into_the_root(tmp_path: Path, monkeypat
 def test_the_filesystem_store_maps_every_os_error_into_the_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                 code: int) -> None:
     from connector.model import DossierSpec
+    from connector.testing import dossier_spec as spec
     from tests.conftest import filesystem_store
-    from tests.contract.test_document_store import spec
 
     store = filesystem_store(tmp_path / "dms")
     ref = store.create_dossier(spec())
@@ -121,8 +121,8 @@ def test_the_filesystem_store_maps_every_os_error_into_the_root(tmp_path: Path, 
 
 def test_the_filesystem_store_maps_corrupt_metadata_into_the_root(tmp_path: Path) -> None:
     from connector.errors import PermanentError
+    from connector.testing import dossier_spec as spec
     from tests.conftest import filesystem_store
-    from tests.contract.test_document_store import spec
 
     store = filesystem_store(tmp_path / "dms")
     ref = store.create_dossier(spec())

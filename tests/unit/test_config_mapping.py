@@ -134,7 +134,8 @@ def test_an_adapter_that_lacks_a_port_method_is_refused_by_name(tmp_path: Path,
     import adapters
     from adapters.dms.filesystem import FilesystemStore
 
-    methods = {n: v for n, v in vars(FilesystemStore).items() if callable(v) and not n.startswith("_") and n != "group"}
+    methods = {n: getattr(FilesystemStore, n) for n in dir(FilesystemStore)
+               if callable(getattr(FilesystemStore, n)) and not n.startswith("_") and n != "group"}
     monkeypatch.setattr(sys.modules[__name__], "OldStore", type("OldStore", (), methods), raising=False)
     monkeypatch.setattr(adapters, "available", lambda group: {"old": f"{__name__}:OldStore"})
     loaded = config.load(write_config(tmp_path, SAMPLE, dms={"type": "old"}))

@@ -21,7 +21,7 @@ from connector.identity import Identity
 from connector.mapping import load as load_mapping
 from connector.model import DocumentRef, DossierRef
 from connector.retention import load_schedule
-from connector.state import audit_head, audit_log, destruction_items, documents
+from connector.state import audit_head, audit_log, destruction_items, destruction_lists, documents
 from connector.users import User
 from examples.synth import Synth, write
 from tests.conftest import (
@@ -420,7 +420,7 @@ def test_a_list_cancelled_while_it_runs_removes_nothing_more(world: World) -> No
             world.store.destroy(doc)
             if self.calls == 1:
                 with world.state.transaction() as conn:
-                    conn.execute(update(destruction.destruction_lists).values(status="cancelled"))
+                    conn.execute(update(destruction_lists).values(status="cancelled"))
 
     report = destruction.execute(Cancelling(), world.state, world.audit, SCHEDULE, list_id, CLOCK, 100,  # type: ignore[arg-type]
                                  MAKER, KEY)

@@ -1,0 +1,127 @@
+"""Destruction and transfer lists: their items, the signed approvals, the anchors of the audit
+log's head, and what the gate reads of an item before each removal."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from connector.errors import NotFound
+from connector.state.db import Database, now
+from connector.state.schema import (
+    OPEN_ITEM,
+    destruction_approvals,
+    destruction_items,
+    destruction_lists,
+    documents,
+    dossiers,
+)
+
+
+class DestructionStore(Database):
+    def new_list(self, created_by: str, as_of: date, kind: str, receiving: str | None, required: int) -> int:
+        """A list in status ``building`` (its items follow; ``close_list`` gives its status)."""
+        with self.transaction() as conn:
+            return int(conn.execute(insert(destruction_lists).values(
+                created=now(), created_by=created_by, as_of=as_of, status="building", digest="", kind=kind,
+                receiving=receiving, required_approvals=required,
+            )).inserted_primary_key[0])  # type: ignore[index]
+
+    def add_list_items(self, items: list[dict[str, Any]]) -> None:
+        """Items of a list being built (each names its ``list_id``), in their own transaction."""
+        with self.transaction() as conn:
+            conn.execute(insert(destruction_items), items)
+
+    @staticmethod
+    def close_list(conn: Connection, list_id: int, status: str, digest: str, anchor_seq: int,
+                   anchor_hash: str) -> None:
+        conn.execute(update(destruction_lists).where(destruction_lists.c.id == list_id)
+                     .values(status=status, digest=digest, anchor_seq=anchor_seq, anchor_hash=anchor_hash))
+
+    def list_and_items(self, list_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        with self.engine.connect() as conn:
+            head = conn.execute(select(destruction_lists).where(destruction_lists.c.id == list_id)).first()
+            if head is None:
+                raise NotFound(f"no destruction list {list_id}")
+            rows = conn.execute(select(destruction_items).where(destruction_items.c.list_id == list_id)
+                                .order_by(destruction_items.c.id)).all()
+        return dict(head._mapping), [dict(r._mapping) for r in rows]
+
+    def list_approvals(self, list_id: int) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(
+                select(destruction_approvals).where(destruction_approvals.c.list_id == list_id)
+                .order_by(destruction_approvals.c.id)).mappings().all()]
+
+    @staticmethod
+    def add_approval(conn: Connection, list_id: int, approver: str, role: str | None, at: str, digest: str,
+                     rejected: str, signature: str, anchor_seq: int, anchor_hash: str) -> None:
+        conn.execute(insert(destruction_approvals).values(
+            list_id=list_id, approver=approver, role=role, at=at, digest=digest, rejected=rejected,
+            signature=signature, anchor_seq=anchor_seq, anchor_hash=anchor_hash))
+
+    @staticmethod
+    def decide_item(conn: Connection, item_id: int, decision: str, reason: str | None) -> None:
+        conn.execute(update(destruction_items).where(destruction_items.c.id == item_id)
+                     .values(decision=decision, reason=reason))
+
+    @staticmethod
+    def update_list(conn: Connection, list_id: int, **values: Any) -> None:
+        conn.execute(update(destruction_lists).where(destruction_lists.c.id == list_id).values(**values))
+
+    def list_items_done(self, list_id: int) -> set[int]:
+        """The items of a list that are destroyed or skipped already."""
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(destruction_items.c.id).where(
+                destruction_items.c.list_id == list_id,
+                destruction_items.c.status.in_(("destroyed", "skipped")))).scalars())
+
+    @staticmethod
+    def approved_items_open(conn: Connection, list_id: int) -> int:
+        """How many approved items of a list are still to be removed."""
+        return int(conn.execute(select(func.count()).select_from(destruction_items).where(and_(
+            destruction_items.c.list_id == list_id, destruction_items.c.decision == "approved",
+            destruction_items.c.status.in_(OPEN_ITEM)))).scalar() or 0)
+
+    def gate_row(self, item_id: int) -> dict[str, Any] | None:
+        """An item with what the gate compares it with now: its list's kind and status, its
+        document's status, class and part, and its dossier's departure in the LAS."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(destruction_items, destruction_lists.c.kind.label("list_kind"),
+                       destruction_lists.c.status.label("list_status"),
+                       documents.c.status.label("doc_status"), documents.c.doc_class.label("doc_class_now"),
+                       documents.c.part.label("part_now"), dossiers.c.departure.label("las_departure"))
+                .join(destruction_lists, destruction_lists.c.id == destruction_items.c.list_id)
+                .join(documents, documents.c.id == destruction_items.c.doc_id)
+                .join(dossiers, dossiers.c.external_id == destruction_items.c.external_id)
+                .where(destruction_items.c.id == item_id)).mappings().first()
+        return dict(row) if row is not None else None
+
+    def trashed_items(self) -> list[dict[str, Any]]:
+        """Items destroyed into the DMS's trash and not purged yet, oldest first."""
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(
+                select(destruction_items).join(documents, documents.c.id == destruction_items.c.doc_id)
+                .where(destruction_items.c.status == "destroyed", destruction_items.c.purged_at.is_(None),
+                       documents.c.status == "trashed")
+                .order_by(destruction_items.c.id)).mappings().all()]
+
+    def dossier_departure(self, external_id: str) -> date | None:
+        """The departure the LAS gave, as recorded."""
+        with self.engine.connect() as conn:
+            value: date | None = conn.execute(select(dossiers.c.departure)
+                                              .where(dossiers.c.external_id == external_id)).scalar()
+        return value
+
+    def present_documents_by_id(self, doc_ids: list[str]) -> list[Any]:
+        """Recorded documents still present, with their dossier's pseudonym and school."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(
+                select(documents.c.id, documents.c.external_id, documents.c.dossier_id, documents.c.part,
+                       documents.c.doc_class, dossiers.c.pseudonym, dossiers.c.school)
+                .join(dossiers, dossiers.c.external_id == documents.c.external_id)
+                .where(documents.c.id.in_(doc_ids), documents.c.status == "present")).all())
