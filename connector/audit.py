@@ -29,12 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from connector.model import canonical_json
-from connector.state import (
-    Connection,
-    StateStore,
-    after_commit,
-    now,
-)
+from connector.state import Connection, StateStore, after_commit, now
 
 GENESIS = "0" * 64
 

@@ -44,10 +44,7 @@ from connector.execute import Executor, Outcome, RetryPolicy
 from connector.model import DocumentRef, Operation, PupilFacts, canonical_json
 from connector.ports import DocumentStore
 from connector.retention import Schedule, not_removable
-from connector.state import (
-    StateStore,
-    now,
-)
+from connector.state import StateStore, now
 from connector.users import User
 
 """Lists whose items are not offered again on a new list."""

@@ -7,7 +7,7 @@ Every step is audited with who did it; names of guardians are shown only with ``
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from rich.markup import escape
 from connector import acl, completeness, inspection, render, rights
 from connector.access import AccessEntry, AccessNote, access_list
 from connector.app import App
+from connector.app import access as uses
 from connector.cli._common import (
     DATE,
     acting,
@@ -104,11 +105,7 @@ def guardian_add(config_path: Path, key: str, name: str, relation: str | None, a
     """Record a guardian of pupil KEY by hand (a source without guardian data)."""
     with opened(config_path, as_json) as app:
         row = dossier_of(app, key, as_json)
-        gid = app.identity.guardian_id(row.external_id, relation, name)
-        with app.state.transaction() as conn:
-            app.state.add_guardian(conn, row.external_id, gid, name, relation, _parse_authority(authority), by)
-            app.audit.append(conn, by, "guardian.added", row.pseudonym,
-                             {"guardian": gid, "relation": relation, "authority": authority})
+        gid = uses.add_guardian(app, by, row, name, relation, _parse_authority(authority), authority)
         applied = _apply_now(app, row, by, as_json)
     echo({"ok": True, "record": row.pseudonym, "guardian": gid, "access": applied}, as_json,
           lambda: out_console.print(f"guardian {gid} recorded for {row.pseudonym}", highlight=False))
@@ -138,11 +135,10 @@ def guardian_set(config_path: Path, key: str, guardian: str, authority: str | No
         fail("nothing to set: give --authority, --account or --deceased", as_json)
     with opened(config_path, as_json) as app:
         row = dossier_of(app, key, as_json)
-        with app.state.transaction() as conn:
-            if not app.state.set_guardian(conn, row.external_id, guardian, **values):
-                fail(f"no current guardian {guardian} on {row.pseudonym}", as_json)
-            app.audit.append(conn, by, "guardian.changed", row.pseudonym,
-                             {"guardian": guardian, "fields": sorted(values), "authority": authority, "reason": reason})
+        try:
+            uses.set_guardian(app, by, row, guardian, values, authority, reason)
+        except ConnectorError as exc:
+            fail(str(exc), as_json)
         applied = _apply_now(app, row, by, as_json)
     echo({"ok": True, "record": row.pseudonym, "guardian": guardian, "changed": sorted(values),
            "access": applied}, as_json,
@@ -152,14 +148,10 @@ def guardian_set(config_path: Path, key: str, guardian: str, authority: str | No
 
 def _apply_now(app: App, row: DossierRow, by: str, as_json: bool) -> dict[str, Any] | None:
     """Apply the dossier's access in the DMS at once (a change a person made takes effect now)."""
-    with app.open_store() as store:
-        if not store.capabilities.acl:
-            return None
-        try:
-            report = app.apply_access(store, [row.external_id], by)
-        except ConnectorError as exc:
-            fail(str(exc), as_json)
-    return report.as_dict()
+    try:
+        return uses.apply_now(app, row, by)
+    except ConnectorError as exc:
+        fail(str(exc), as_json)
 
 
 # -- the computed access list -------------------------------------------------------------------
@@ -258,9 +250,7 @@ def pupil_account(config_path: Path, key: str, account: str, by: str, as_json: b
     """Link pupil KEY's own DMS account (used from the pupil's 16th birthday on)."""
     with opened(config_path, as_json) as app:
         row = dossier_of(app, key, as_json)
-        with app.state.transaction() as conn:
-            app.state.link_account(conn, row.external_id, "pupil", account, by)
-            app.audit.append(conn, by, "account.linked", row.pseudonym, {"principal": "pupil"})
+        uses.link_pupil_account(app, by, row, account)
         applied = _apply_now(app, row, by, as_json)
     echo({"ok": True, "record": row.pseudonym, "access": applied}, as_json,
           lambda: out_console.print(f"account linked for {row.pseudonym}", highlight=False))
@@ -300,13 +290,7 @@ def grant_add(config_path: Path, key: str, kind: str, grantee: str, parts: str, 
         if kind == "parent-after-16" and basis != "consent":
             fail("a parent's access after 16 rests on the pupil's consent: --basis consent", as_json)
         kind_value = "third_party" if kind == "third-party" else "parent_after_adult_age"
-        with app.state.transaction() as conn:
-            grant_id = app.state.add_grant(conn, row.external_id, kind_value, grantee, wanted,
-                                           basis.replace("-", "_"), first, until, reason, by)
-            app.audit.append(conn, by, "grant.added", row.pseudonym,
-                             {"grant": grant_id, "kind": kind_value, "grantee": grantee, "parts": list(wanted),
-                              "basis": basis, "from": first.isoformat(), "until": until.isoformat(),
-                              "reason": reason})
+        grant_id = uses.add_grant(app, by, row, kind_value, grantee, wanted, basis, first, until, reason)
         applied = _apply_now(app, row, by, as_json)
     echo({"ok": True, "grant": grant_id, "record": row.pseudonym, "access": applied}, as_json,
           lambda: out_console.print(f"grant {grant_id} on {row.pseudonym} recorded", highlight=False))
@@ -371,19 +355,10 @@ def request_extend(config_path: Path, request_id: int, reason: str, as_name: str
     """Extend REQUEST_ID's term by two months (once, before it runs out)."""
     with opened(config_path, as_json) as app:
         by = acting_user(app, as_name, secret_ref, as_json, "request.open").name
-        req = app.state.request(request_id)
-        if req is None or req["status"] != "open":
-            fail(f"no open request {request_id}", as_json)
-        if req["extended_reason"]:
-            fail(f"request {request_id} was extended already; the law allows two months once", as_json)
-        if date.today() > req["due"]:
-            fail(f"request {request_id} is overdue since {req['due'].isoformat()}; it can no longer be extended",
-                  as_json)
-        due = rights.extended_due(req["received"])
-        with app.state.transaction() as conn:
-            app.state.update_request(conn, request_id, due=due, extended_reason=reason)
-            app.audit.append(conn, by, "request.extended", req["pseudonym"],
-                             {"request": request_id, "due": due.isoformat(), "reason": reason})
+        try:
+            due = uses.extend_request(app, by, request_id, reason, date.today())
+        except ConnectorError as exc:
+            fail(str(exc), as_json)
     echo({"ok": True, "request": request_id, "due": due.isoformat()}, as_json,
           lambda: out_console.print(f"request {request_id}: answer by {due.isoformat()}"))
 
@@ -496,13 +471,11 @@ def export_dossier(config_path: Path, key: str, purpose: str, requester: str, re
             except ConnectorError as exc:
                 fail(str(exc), as_json)
         days = app.loaded.config.access.export_days
-        with app.state.transaction() as conn:
-            export_id = app.state.record_export(conn, row, result.file, today, today + timedelta(days=days), by)
-            app.audit.append(conn, by, "dossier.exported", row.pseudonym, {
-                "for": purpose, "on_behalf": requester, "request": request_id, "parts": sorted(rights),
-                "documents": result.documents, "withheld": len(result.withheld), "export": export_id,
-                "open_corrections": result.open_corrections, "removed_after_days": days,
-                "reason": f"{purpose} request" + (f" {request_id}" if request_id else "")})
+        uses.record_export(app, by, row, result.file, today, {
+            "for": purpose, "on_behalf": requester, "request": request_id, "parts": sorted(rights),
+            "documents": result.documents, "withheld": len(result.withheld),
+            "open_corrections": result.open_corrections,
+            "reason": f"{purpose} request" + (f" {request_id}" if request_id else "")})
 
     def show() -> None:
         out_console.print(f"{result.documents} documents of {row.pseudonym} written to {result.file} "

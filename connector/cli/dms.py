@@ -8,14 +8,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from connector.cli._common import (
-    config_option,
-    echo,
-    fail,
-    json_option,
-    opened,
-    out_console,
-)
+from connector.cli._common import config_option, echo, fail, json_option, opened, out_console
 from connector.errors import ConnectorError
 
 

@@ -11,6 +11,7 @@ import click
 from rich.markup import escape
 
 from connector import tagging
+from connector.app import records
 from connector.cli._common import (
     DATE,
     EXIT_ERROR,
@@ -28,8 +29,7 @@ from connector.cli._common import (
     progress_bar,
 )
 from connector.cli.access import pupil_account
-from connector.errors import ConfigError, ConnectorError, RejectedRecord
-from connector.sync import check_departure
+from connector.errors import ConnectorError
 
 
 @click.group("pupil")
@@ -44,28 +44,9 @@ def _fact(config_path: Path, key: str, kind: str, on: date | None, as_name: str,
         by = user.name
         row = dossier_of(app, key, as_json)
         try:
-            schedule = app.schedule()
-            if kind in ("departure", "exam_result"):
-                born, enrolled = app.state.pupil_dates(row.external_id)
-                check_departure(on, born, enrolled, date.today(),
-                                app.loaded.config.safety.max_departure_future_days, row.pseudonym,
-                                "--date")
-        except (ConfigError, RejectedRecord) as exc:
+            tags = records.record_fact(app, user, row, kind, on, note, date.today())
+        except ConnectorError as exc:
             fail(str(exc), as_json)
-        if kind == "departure" and row.departure is not None and on != row.departure:
-            fail(f"the LAS reports a departure date for {row.pseudonym}; correct it in the LAS", as_json)
-        if kind == "departure" and on is not None and row.departure is None and row.vanished_since is None:
-            fail(f"{row.pseudonym} is in the last LAS snapshot without a departure date; record the "
-                  "departure in the LAS (a hand-recorded departure is for pupils who vanished from it)", as_json)
-        with app.state.transaction() as conn:
-            app.state.record_fact(conn, row.external_id, kind, on, by, note)
-            app.audit.append(conn, by, f"fact.{kind}" if on else f"fact.{kind}.withdrawn", row.pseudonym,
-                             {"on": on.isoformat() if on else None, "note_given": bool(note)})
-        with app.open_store() as store:
-            run_id = app.state.begin_run("facts")
-            tags = tagging.refresh(store, app.state, app.audit, schedule, app.mapping, run_id,
-                                   f"leerdossier pupil ({by})", external_ids=[row.external_id])
-            app.state.finish_run(run_id, "ok", row.school, None, tags.as_dict())
     data = {"ok": True, "record": row.pseudonym, "fact": kind, "on": on, "by": by, "tags": tags.as_dict()}
     echo(data, as_json, lambda: out_console.print(
         f"recorded {kind} {on or '(withdrawn)'} for {row.pseudonym} by {by}; "
@@ -221,13 +202,12 @@ def hold_add(config_path: Path, key: str, reason: str, as_name: str, secret_ref:
              as_json: bool) -> None:
     """Put pupil KEY's dossier (or one part) on hold."""
     with opened(config_path, as_json) as app:
-        by = acting_user(app, as_name, secret_ref, as_json, "hold.add").name
+        user = acting_user(app, as_name, secret_ref, as_json, "hold.add")
         row = dossier_of(app, key, as_json)
-        if part is not None and part not in {p.code for p in app.mapping.parts}:
-            fail(f"unknown part {part!r}", as_json)
-        with app.state.transaction() as conn:
-            hold_id = app.state.add_hold(conn, row, part, reason, by)
-            app.audit.append(conn, by, "hold.added", row.pseudonym, {"hold": hold_id, "part": part, "reason": reason})
+        try:
+            hold_id = records.add_hold(app, user, row, part, reason)
+        except ConnectorError as exc:
+            fail(str(exc), as_json)
     echo({"ok": True, "hold": hold_id, "record": row.pseudonym, "part": part}, as_json,
           lambda: out_console.print(f"hold {hold_id} on {row.pseudonym} ({part or 'whole dossier'})", highlight=False))
 
@@ -243,14 +223,11 @@ def hold_remove(config_path: Path, hold_id: int, reason: str, as_name: str, secr
     """Lift hold HOLD_ID (an approver or an admin). A hold an open request placed is lifted by
     closing the request."""
     with opened(config_path, as_json) as app:
-        by = acting_user(app, as_name, secret_ref, as_json, "hold.remove").name
-        if any(r["hold_id"] == hold_id for r in app.state.requests("open")):
-            fail(f"hold {hold_id} belongs to an open request; it is lifted when the request is closed", as_json)
-        with app.state.transaction() as conn:
-            removed = app.state.remove_hold(conn, hold_id, by, reason)
-            if removed is None:
-                fail(f"no active hold {hold_id}", as_json)
-            app.audit.append(conn, by, "hold.removed", removed["pseudonym"], {"hold": hold_id, "reason": reason})
+        user = acting_user(app, as_name, secret_ref, as_json, "hold.remove")
+        try:
+            records.remove_hold(app, user, hold_id, reason)
+        except ConnectorError as exc:
+            fail(str(exc), as_json)
     echo({"ok": True, "hold": hold_id}, as_json, lambda: out_console.print(f"hold {hold_id} lifted"))
 
 

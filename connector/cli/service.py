@@ -15,12 +15,7 @@ import click
 
 from connector import destruction, inspection, rights
 from connector.app import App
-from connector.cli._common import (
-    EXIT_SAFETY,
-    config_option,
-    fail,
-    opened,
-)
+from connector.cli._common import EXIT_SAFETY, config_option, fail, opened
 from connector.cli.destruction import write_list_files
 from connector.clock import REAL
 from connector.errors import ConfigError, SafetyStop

@@ -18,7 +18,7 @@ import adapters
 from connector import config as config_mod
 from connector import mapping as mapping_mod
 from connector import rights
-from connector.app import App
+from connector.app import App, records
 from connector.audit import AuditLog, nen7513
 from connector.cli._common import (
     EXIT_ERROR,
@@ -292,8 +292,7 @@ def duplicates_dismiss(config_path: Path, a: str, b: str, by: str, as_json: bool
     """Record that pseudonymous keys A and B are different children (audited); a held dossier
     is then created on the next sync."""
     with opened(config_path, as_json) as app:
-        app.state.dismiss_duplicate(a, b, by)
-        app.audit.record(by, "duplicate.dismissed", None, {"a": a, "b": b})
+        records.dismiss_duplicate(app, by, a, b)
     if as_json:
         click.echo(json.dumps({"ok": True, "a": a, "b": b, "by": by}))
     else:

@@ -31,15 +31,7 @@ from connector.state.destruction import DestructionStore
 from connector.state.journal import JournalStore
 from connector.state.records import RecordsStore
 from connector.state.requests import RequestsStore
-from connector.state.rows import (
-    FACT_KINDS,
-    GROUP_LIMIT,
-    Change,
-    DossierRow,
-    JournalRow,
-    Staged,
-    Suspected,
-)
+from connector.state.rows import FACT_KINDS, GROUP_LIMIT, Change, DossierRow, JournalRow, Staged, Suspected
 from connector.state.schema import (
     BASELINE,
     OPEN,

@@ -12,31 +12,11 @@ try:
 except ImportError:  # pragma: no cover (not on Windows)
     fcntl = None  # type: ignore[assignment]
 
-from sqlalchemy import (
-    delete,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
-from connector.state.db import (
-    Database,
-    _upsert_many,
-    _yes_no,
-    insert_many,
-    now,
-)
-from connector.state.schema import (
-    accounts,
-    acl_applied,
-    dossiers,
-    grants,
-    guardians,
-    pupil_access,
-    staging_access,
-)
+from connector.state.db import Database, _upsert_many, _yes_no, insert_many, now
+from connector.state.schema import accounts, acl_applied, dossiers, grants, guardians, pupil_access, staging_access
 
 
 class AccessStore(Database):

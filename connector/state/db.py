@@ -44,10 +44,7 @@ from sqlalchemy.engine import Connection, Engine, create_engine, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from connector.errors import ConfigError, SafetyStop
-from connector.state.schema import (
-    BASELINE,
-    metadata,
-)
+from connector.state.schema import BASELINE, metadata
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 

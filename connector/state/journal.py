@@ -11,43 +11,14 @@ try:
 except ImportError:  # pragma: no cover (not on Windows)
     fcntl = None  # type: ignore[assignment]
 
-from sqlalchemy import (
-    and_,
-    bindparam,
-    func,
-    insert,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import and_, bindparam, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement, TextClause
 
-from connector.model import (
-    DOSSIER_KINDS,
-    GUARDED_KINDS,
-    DocumentRef,
-    Operation,
-    RetentionTag,
-)
-from connector.state.db import (
-    Database,
-    _rows_select,
-    _upsert_many,
-    now,
-)
-from connector.state.rows import (
-    JournalRow,
-)
-from connector.state.schema import (
-    OPEN_SQL,
-    destruction_items,
-    destruction_lists,
-    documents,
-    dossiers,
-    holds,
-    journal,
-)
+from connector.model import DOSSIER_KINDS, GUARDED_KINDS, DocumentRef, Operation, RetentionTag
+from connector.state.db import Database, _rows_select, _upsert_many, now
+from connector.state.rows import JournalRow
+from connector.state.schema import OPEN_SQL, destruction_items, destruction_lists, documents, dossiers, holds, journal
 
 
 class JournalStore(Database):

@@ -11,31 +11,13 @@ try:
 except ImportError:  # pragma: no cover (not on Windows)
     fcntl = None  # type: ignore[assignment]
 
-from sqlalchemy import (
-    bindparam,
-    func,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from connector.model import (
-    DossierSpec,
-    PupilFacts,
-    RecordedDossier,
-)
-from connector.state.db import (
-    Database,
-    now,
-)
-from connector.state.rows import (
-    _DOSSIER_ROW,
-    FACT_KINDS,
-    DossierRow,
-)
+from connector.model import DossierSpec, PupilFacts, RecordedDossier
+from connector.state.db import Database, now
+from connector.state.rows import _DOSSIER_ROW, FACT_KINDS, DossierRow
 from connector.state.schema import (
     OPEN_ITEM,
     OPEN_LIST,

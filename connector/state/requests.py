@@ -10,24 +10,12 @@ try:
 except ImportError:  # pragma: no cover (not on Windows)
     fcntl = None  # type: ignore[assignment]
 
-from sqlalchemy import (
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
-from connector.state.db import (
-    Database,
-    now,
-)
-from connector.state.rows import (
-    DossierRow,
-)
-from connector.state.schema import (
-    exports,
-    requests_t,
-)
+from connector.state.db import Database, now
+from connector.state.rows import DossierRow
+from connector.state.schema import exports, requests_t
 
 
 class RequestsStore(Database):

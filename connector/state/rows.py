@@ -13,14 +13,8 @@ except ImportError:  # pragma: no cover (not on Windows)
     fcntl = None  # type: ignore[assignment]
 
 
-from connector.model import (
-    DossierSpec,
-    Operation,
-    RecordedDossier,
-)
-from connector.state.schema import (
-    dossiers,
-)
+from connector.model import DossierSpec, Operation, RecordedDossier
+from connector.state.schema import dossiers
 
 
 @dataclass(frozen=True)

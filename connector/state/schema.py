@@ -7,17 +7,7 @@ try:
 except ImportError:  # pragma: no cover (not on Windows)
     fcntl = None  # type: ignore[assignment]
 
-from sqlalchemy import (
-    Column,
-    Date,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    text,
-)
+from sqlalchemy import Column, Date, Index, Integer, MetaData, String, Table, Text, text
 
 metadata = MetaData()
 """The schema as this version uses it. Changes go with a migration in connector/migrations/

@@ -13,43 +13,13 @@ try:
 except ImportError:  # pragma: no cover (not on Windows)
     fcntl = None  # type: ignore[assignment]
 
-from sqlalchemy import (
-    and_,
-    delete,
-    exists,
-    func,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
-from connector.model import (
-    DossierSpec,
-    RecordedDossier,
-)
-from connector.state.db import (
-    Database,
-    insert_many,
-    now,
-)
-from connector.state.rows import (
-    GROUP_LIMIT,
-    Change,
-    Staged,
-    Suspected,
-)
-from connector.state.schema import (
-    cursors,
-    dismissed,
-    dossiers,
-    facts,
-    pupil_access,
-    runs,
-    staging,
-    staging_access,
-)
+from connector.model import DossierSpec, RecordedDossier
+from connector.state.db import Database, insert_many, now
+from connector.state.rows import GROUP_LIMIT, Change, Staged, Suspected
+from connector.state.schema import cursors, dismissed, dossiers, facts, pupil_access, runs, staging, staging_access
 
 
 class SnapshotStore(Database):
@@ -250,12 +220,13 @@ class SnapshotStore(Database):
         return [*groups_out, *(Suspected(a, b, " + ".join(sorted(bases)))
                                for (a, b), bases in sorted(found.items()) if (a, b) not in gone)]
 
-    def dismiss_duplicate(self, a: str, b: str, by: str) -> None:
+    @staticmethod
+    def dismiss_duplicate(conn: Connection, a: str, b: str, by: str) -> None:
+        """Record that A and B are different children (once; a repeat changes nothing)."""
         x, y = sorted((a, b))
-        with self.transaction() as conn:
-            exists_ = conn.execute(select(dismissed.c.a).where(dismissed.c.a == x, dismissed.c.b == y)).first()
-            if not exists_:
-                conn.execute(insert(dismissed).values(a=x, b=y, by=by, at=now()))
+        exists_ = conn.execute(select(dismissed.c.a).where(dismissed.c.a == x, dismissed.c.b == y)).first()
+        if not exists_:
+            conn.execute(insert(dismissed).values(a=x, b=y, by=by, at=now()))
 
     def changes(self, run_id: int, after: int, limit: int) -> list[Change]:
         """Staged dossiers whose recorded state differs (or is missing), a page at a time."""

@@ -11,14 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.fleet_world import (
-    FleetWorld,
-    cli,
-    cycles_by_school,
-    make_fleet,
-    start_worker,
-    wait_until,
-)
+from tests.integration.fleet_world import FleetWorld, cli, cycles_by_school, make_fleet, start_worker, wait_until
 from tests.integration.postgres import fresh_database
 
 pytestmark = pytest.mark.postgres

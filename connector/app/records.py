@@ -1,0 +1,76 @@
+"""Use cases on what is recorded of a pupil: facts that move the retention clocks, holds, and
+suspected duplicates a person dismissed. Each runs in one transaction with its audit entry, and
+each refusal is an error of the root (``InvalidState``, ``NotFound``, ``RejectedRecord``)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from connector import tagging
+from connector.app.context import App
+from connector.errors import InvalidState, NotFound
+from connector.state import DossierRow
+from connector.sync import check_departure
+from connector.users import User
+
+
+def record_fact(app: App, user: User, row: DossierRow, kind: str, on: date | None, note: str | None,
+                today: date) -> tagging.TagReport:
+    """Record (``on``) or withdraw (``None``) a fact, then retag the pupil's documents by it.
+    A departure is the LAS's to give while the LAS knows the pupil: by hand only for a pupil who
+    vanished from it, never over a date the LAS gives."""
+    user.require("fact.record")
+    schedule = app.schedule()
+    if kind in ("departure", "exam_result"):
+        born, enrolled = app.state.pupil_dates(row.external_id)
+        check_departure(on, born, enrolled, today, app.loaded.config.safety.max_departure_future_days,
+                        row.pseudonym, "--date")
+    if kind == "departure" and row.departure is not None and on != row.departure:
+        raise InvalidState(f"the LAS reports a departure date for {row.pseudonym}; correct it in the LAS")
+    if kind == "departure" and on is not None and row.departure is None and row.vanished_since is None:
+        raise InvalidState(f"{row.pseudonym} is in the last LAS snapshot without a departure date; record the "
+                           "departure in the LAS (a hand-recorded departure is for pupils who vanished from it)")
+    with app.state.transaction() as conn:
+        app.state.record_fact(conn, row.external_id, kind, on, user.name, note)
+        app.audit.append(conn, user.name, f"fact.{kind}" if on else f"fact.{kind}.withdrawn", row.pseudonym,
+                         {"on": on.isoformat() if on else None, "note_given": bool(note)})
+    with app.open_store() as store:
+        run_id = app.state.begin_run("facts")
+        tags = tagging.refresh(store, app.state, app.audit, schedule, app.mapping, run_id,
+                               f"leerdossier pupil ({user.name})", external_ids=[row.external_id])
+        app.state.finish_run(run_id, "ok", row.school, None, tags.as_dict())
+    return tags
+
+
+def add_hold(app: App, user: User, row: DossierRow, part: str | None, reason: str) -> int:
+    """Put the dossier (or one part) on hold: nothing of it is destroyed while the hold stands."""
+    user.require("hold.add")
+    if part is not None and part not in {p.code for p in app.mapping.parts}:
+        raise NotFound(f"unknown part {part!r}")
+    with app.state.transaction() as conn:
+        hold_id = app.state.add_hold(conn, row, part, reason, user.name)
+        app.audit.append(conn, user.name, "hold.added", row.pseudonym, {"hold": hold_id, "part": part,
+                                                                        "reason": reason})
+    return hold_id
+
+
+def remove_hold(app: App, user: User, hold_id: int, reason: str) -> dict[str, Any]:
+    """Lift a hold; one an open request placed is lifted only by closing the request."""
+    user.require("hold.remove")
+    if any(r["hold_id"] == hold_id for r in app.state.requests("open")):
+        raise InvalidState(f"hold {hold_id} belongs to an open request; it is lifted when the request is closed")
+    with app.state.transaction() as conn:
+        removed = app.state.remove_hold(conn, hold_id, user.name, reason)
+        if removed is None:
+            raise NotFound(f"no active hold {hold_id}")
+        app.audit.append(conn, user.name, "hold.removed", removed["pseudonym"], {"hold": hold_id, "reason": reason})
+    return removed
+
+
+def dismiss_duplicate(app: App, by: str, a: str, b: str) -> None:
+    """Record that pseudonymous keys A and B are different children; a held dossier is then
+    created on the next sync."""
+    with app.state.transaction() as conn:
+        app.state.dismiss_duplicate(conn, a, b, by)
+        app.audit.append(conn, by, "duplicate.dismissed", None, {"a": a, "b": b})
