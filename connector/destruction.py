@@ -466,7 +466,7 @@ def _execute(store: DocumentStore, state: StateStore, audit: AuditLog, schedule:
     with state.transaction() as conn:
         remaining = state.approved_items_open(conn, list_id)
         if not remaining:
-            state.update_list(conn, list_id, status="executed", executed_at=now())
+            state.list_executed(conn, list_id)  # a list cancelled meanwhile stays cancelled
         audit.append(conn, by.name, "destruction.list.executed", None, _stamp({
             "list": list_id, "kind": head["kind"], "destroyed": report.destroyed, "skipped": len(report.skipped),
             "failed": len(report.failed), "remaining": remaining,

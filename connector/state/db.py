@@ -38,13 +38,15 @@ from sqlalchemy import (
     inspect,
     select,
     text,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, create_engine, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
 
-from connector.errors import ConfigError, SafetyStop
-from connector.state.schema import BASELINE, metadata
+from connector.errors import ConfigError, InvalidState, SafetyStop
+from connector.state.schema import BASELINE, metadata, sources
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -136,6 +138,18 @@ def _upsert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> 
     else:
         stmt, params = sqlite.insert(table), rows
     conn.execute(stmt.on_conflict_do_update(index_elements=key, set_={c: stmt.excluded[c] for c in columns}), params)
+
+
+def move(conn: Connection, table: Table, machine: str, target: str, *where: ColumnElement[bool],
+         expect: int | None = None, **values: Any) -> int:
+    """Move the rows of TABLE that WHERE selects to status TARGET of MACHINE, only from the
+    statuses that may move there (``schema.MOVES``); returns how many moved. With ``expect``:
+    fewer is an ``InvalidState`` (the row is missing or in a status it may not leave that way)."""
+    stmt = update(table).where(*where, table.c.status.in_(sources(machine, target))).values(status=target, **values)
+    moved = int(conn.execute(stmt).rowcount)
+    if expect is not None and moved != expect:
+        raise InvalidState(f"{table.name}: {expect - moved} row(s) are not in a status that may move to {target!r}")
+    return moved
 
 
 def now() -> str:

@@ -10,7 +10,7 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from connector.errors import NotFound
-from connector.state.db import Database, now
+from connector.state.db import Database, move, now
 from connector.state.schema import (
     OPEN_ITEM,
     destruction_approvals,
@@ -38,8 +38,8 @@ class DestructionStore(Database):
     @staticmethod
     def close_list(conn: Connection, list_id: int, status: str, digest: str, anchor_seq: int,
                    anchor_hash: str) -> None:
-        conn.execute(update(destruction_lists).where(destruction_lists.c.id == list_id)
-                     .values(status=status, digest=digest, anchor_seq=anchor_seq, anchor_hash=anchor_hash))
+        move(conn, destruction_lists, "list", status, destruction_lists.c.id == list_id, expect=1, digest=digest,
+             anchor_seq=anchor_seq, anchor_hash=anchor_hash)
 
     def list_and_items(self, list_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         with self.engine.connect() as conn:
@@ -69,8 +69,19 @@ class DestructionStore(Database):
                      .values(decision=decision, reason=reason))
 
     @staticmethod
+    def list_executed(conn: Connection, list_id: int) -> None:
+        """Every approved item is removed or skipped: an approved list is executed now (one
+        cancelled while it ran stays cancelled)."""
+        move(conn, destruction_lists, "list", "executed", destruction_lists.c.id == list_id, executed_at=now())
+
+    @staticmethod
     def update_list(conn: Connection, list_id: int, **values: Any) -> None:
-        conn.execute(update(destruction_lists).where(destruction_lists.c.id == list_id).values(**values))
+        """Change a list; a new ``status`` only by a move its status machine allows."""
+        status = values.pop("status", None)
+        if status is not None:
+            move(conn, destruction_lists, "list", status, destruction_lists.c.id == list_id, expect=1, **values)
+        elif values:
+            conn.execute(update(destruction_lists).where(destruction_lists.c.id == list_id).values(**values))
 
     def list_items_done(self, list_id: int) -> set[int]:
         """The items of a list that are destroyed or skipped already."""

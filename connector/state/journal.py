@@ -11,14 +11,24 @@ try:
 except ImportError:  # pragma: no cover (not on Windows)
     fcntl = None  # type: ignore[assignment]
 
-from sqlalchemy import and_, bindparam, func, insert, select, text, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement, TextClause
 
+from connector.errors import InvalidState
 from connector.model import DOSSIER_KINDS, GUARDED_KINDS, DocumentRef, Operation, RetentionTag
-from connector.state.db import Database, _rows_select, _upsert_many, now
+from connector.state.db import Database, _rows_select, _upsert_many, move, now
 from connector.state.rows import JournalRow
-from connector.state.schema import OPEN_SQL, destruction_items, destruction_lists, documents, dossiers, holds, journal
+from connector.state.schema import (
+    OPEN_SQL,
+    destruction_items,
+    destruction_lists,
+    documents,
+    dossiers,
+    holds,
+    journal,
+    sources,
+)
 
 
 class JournalStore(Database):
@@ -38,30 +48,30 @@ class JournalStore(Database):
 
     def journal_mark(self, op_id: int, status: str, error: str | None = None,
                      conn: Connection | None = None) -> None:
-        values: dict[str, Any] = {"status": status, "updated": now(), "error": error}
+        values: dict[str, Any] = {"updated": now(), "error": error}
         if status == "sent":
             values["attempts"] = journal.c.attempts + 1
-        stmt = update(journal).where(journal.c.id == op_id).values(values)
         if conn is not None:
-            conn.execute(stmt)
+            move(conn, journal, "journal", status, journal.c.id == op_id, expect=1, **values)
         else:
             with self.transaction() as c:
-                c.execute(stmt)
+                move(c, journal, "journal", status, journal.c.id == op_id, expect=1, **values)
 
     def journal_mark_many(self, op_ids: list[int], status: str) -> None:
         """``journal_mark`` for many rows in one transaction (no error text)."""
-        values: dict[str, Any] = {"status": status, "updated": now(), "error": None}
+        values: dict[str, Any] = {"updated": now(), "error": None}
         if status == "sent":
             values["attempts"] = journal.c.attempts + 1
         with self.transaction() as conn:
             for i in range(0, len(op_ids), 900):
-                conn.execute(update(journal).where(journal.c.id.in_(op_ids[i:i + 900])).values(values))
+                page = op_ids[i:i + 900]
+                move(conn, journal, "journal", status, journal.c.id.in_(page), expect=len(set(page)), **values)
 
     def journal_unmark(self, conn: Connection, op_ids: list[int]) -> None:
         """Rows marked ``sent`` but never handed to the DMS (the run halted first): back to
         ``new``, their attempt not counted."""
-        conn.execute(update(journal).where(journal.c.id.in_(op_ids), journal.c.status == "sent")
-                     .values(status="new", attempts=journal.c.attempts - 1, updated=now()))
+        move(conn, journal, "journal", "new", journal.c.id.in_(op_ids), journal.c.status == "sent",
+             attempts=journal.c.attempts - 1, updated=now())
 
     def pending(self, kinds: tuple[str, ...] | None = None) -> list[JournalRow]:
         """Journal rows not yet done (``new``, ``sent``; ``failed`` ones are retried too)."""
@@ -83,13 +93,12 @@ class JournalStore(Database):
     def skip(self, op_id: int, op: Operation, reason: str) -> None:
         """A guarded operation was not sent: record why (journal row and destruction item)."""
         with self.transaction() as conn:
-            conn.execute(update(journal).where(journal.c.id == op_id)
-                         .values(status="skipped", error=reason, updated=now()))
+            # a late duplicate's row may be final already: it stays as it is, like its item below
+            move(conn, journal, "journal", "skipped", journal.c.id == op_id, error=reason, updated=now())
             if op.item_id is not None and op.kind == "destroy_document":
-                # an item done already stays done: a late duplicate never rewrites it
-                conn.execute(update(destruction_items).where(destruction_items.c.id == op.item_id,
-                                                             destruction_items.c.status != "destroyed")
-                             .values(status="skipped", detail=reason, done_at=now()))
+                # an item done already stays done (a final status): a late duplicate never rewrites it
+                move(conn, destruction_items, "item", "skipped", destruction_items.c.id == op.item_id,
+                     detail=reason, done_at=now())
             elif op.item_id is not None:  # a purge held back: the document stays in the trash
                 conn.execute(update(destruction_items).where(destruction_items.c.id == op.item_id)
                              .values(detail=f"kept in the trash: {reason}"))
@@ -123,23 +132,21 @@ class JournalStore(Database):
             self.record_done_many(conn, [(op_id, op, ref_id, dup_pgn, dup_nb)])
             return
         stamp = now()
-        conn.execute(update(journal).where(journal.c.id == op_id)
-                     .values(status="done", ref_id=ref_id, error=None, updated=stamp))
+        move(conn, journal, "journal", "done", journal.c.id == op_id, expect=1, ref_id=ref_id, error=None,
+             updated=stamp)
         if op.document is None:
             return
         if op.kind == "purge_document":
-            conn.execute(update(documents).where(documents.c.id == op.document.id)
-                         .values(status="destroyed", updated=stamp))
+            move(conn, documents, "document", "destroyed", documents.c.id == op.document.id, updated=stamp)
             if op.item_id is not None:
                 conn.execute(update(destruction_items).where(destruction_items.c.id == op.item_id)
                              .values(purged_at=stamp, detail=None))
             return
-        conn.execute(update(documents).where(documents.c.id == op.document.id)
-                     .values(status="trashed" if trashed else "destroyed", updated=stamp))
+        move(conn, documents, "document", "trashed" if trashed else "destroyed", documents.c.id == op.document.id,
+             updated=stamp)
         if op.item_id is not None:
-            conn.execute(update(destruction_items).where(destruction_items.c.id == op.item_id)
-                         .values(status="destroyed", done_at=stamp, trashed_on=on or date.today(),
-                                 detail="in the DMS trash until purged" if trashed else None))
+            move(conn, destruction_items, "item", "destroyed", destruction_items.c.id == op.item_id, done_at=stamp,
+                 trashed_on=on or date.today(), detail="in the DMS trash until purged" if trashed else None)
 
     def record_done_many(self, conn: Connection, done: list[tuple[int, Operation, str, str | None, str | None]]
                          ) -> None:
@@ -155,12 +162,16 @@ class JournalStore(Database):
         marks = [{"id": op_id, "ref_id": ref_id} for op_id, _, ref_id, _, _ in done]
         if conn.dialect.name == "postgresql":  # one UPDATE ... FROM the rows, not one per row
             given = _rows_select(journal, marks).subquery()
-            conn.execute(update(journal).where(journal.c.id == given.c.id)
-                         .values(status="done", ref_id=given.c.ref_id, error=None, updated=stamp))
+            moved = conn.execute(update(journal).where(journal.c.id == given.c.id,
+                                                       journal.c.status.in_(sources("journal", "done")))
+                                 .values(status="done", ref_id=given.c.ref_id, error=None, updated=stamp)).rowcount
         else:
-            conn.execute(update(journal).where(journal.c.id == bindparam("oid"))
-                         .values(status="done", ref_id=bindparam("ref"), error=None, updated=stamp),
-                         [{"oid": m["id"], "ref": m["ref_id"]} for m in marks])
+            sent = or_(*(journal.c.status == s for s in sources("journal", "done")))  # no IN in an executemany
+            moved = conn.execute(update(journal).where(journal.c.id == bindparam("oid"), sent)
+                                 .values(status="done", ref_id=bindparam("ref"), error=None, updated=stamp),
+                                 [{"oid": m["id"], "ref": m["ref_id"]} for m in marks]).rowcount
+        if moved not in (-1, len(marks)):  # -1: the driver does not count an executemany
+            raise InvalidState(f"journal: {len(marks) - moved} operation(s) recorded done are done or closed already")
         for family in (DOSSIER_KINDS, ("tag_document",)):
             newest: dict[str, int] = {}  # target -> its newest operation done now
             for op_id, op, *_ in done:
@@ -189,8 +200,7 @@ class JournalStore(Database):
                 journal.c.target.in_(targets[i:i + 900]), journal.c.kind.in_(family), text(OPEN_SQL)))
             older += [row.id for row in found if row.id < newest[row.target]]
         for i in range(0, len(older), 900):
-            conn.execute(update(journal).where(journal.c.id.in_(older[i:i + 900]))
-                         .values(status="superseded", updated=stamp))
+            move(conn, journal, "journal", "superseded", journal.c.id.in_(older[i:i + 900]), updated=stamp)
 
     @staticmethod
     def _dossier_values(op: Operation, ref_id: str, dup_pgn: str | None, dup_nb: str | None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from connector.model import DossierSpec, PupilFacts, RecordedDossier
-from connector.state.db import Database, now
+from connector.state.db import Database, move, now
 from connector.state.rows import _DOSSIER_ROW, FACT_KINDS, DossierRow
 from connector.state.schema import (
     OPEN_ITEM,
@@ -174,8 +174,7 @@ class RecordsStore(Database):
     def mark_gone(self, conn: Connection, doc_ids: list[str]) -> None:
         """Documents that left the DMS by another route than the connector."""
         if doc_ids:
-            conn.execute(update(documents).where(documents.c.id.in_(doc_ids), documents.c.status == "present")
-                         .values(status="gone", updated=now()))
+            move(conn, documents, "document", "gone", documents.c.id.in_(doc_ids), updated=now())
 
     # -- holds ------------------------------------------------------------------------------
     def add_hold(self, conn: Connection, row: DossierRow, part: str | None, reason: str, by: str) -> int:

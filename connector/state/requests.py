@@ -13,7 +13,7 @@ except ImportError:  # pragma: no cover (not on Windows)
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
-from connector.state.db import Database, now
+from connector.state.db import Database, move, now
 from connector.state.rows import DossierRow
 from connector.state.schema import exports, requests_t
 
@@ -58,4 +58,9 @@ class RequestsStore(Database):
             return [dict(r) for r in conn.execute(q).mappings()]
 
     def update_request(self, conn: Connection, request_id: int, **values: Any) -> None:
-        conn.execute(update(requests_t).where(requests_t.c.id == request_id).values(**values))
+        """Change a request; closing it only from open."""
+        status = values.pop("status", None)
+        if status is not None:
+            move(conn, requests_t, "request", status, requests_t.c.id == request_id, expect=1, **values)
+        elif values:
+            conn.execute(update(requests_t).where(requests_t.c.id == request_id).values(**values))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover (not on Windows)
@@ -56,7 +58,7 @@ documents = Table(
     Column("unclassified", Integer),
     Column("basis", Text),
     Column("tag", Text),  # the tag as last written to the DMS (JSON)
-    Column("status", String(12), nullable=False, default="present"),  # present | trashed | destroyed
+    Column("status", String(12), nullable=False, default="present"),  # DocumentStatus (MOVES["document"])
     Column("updated", String(40)),
 )
 
@@ -106,7 +108,7 @@ destruction_lists = Table(
     Column("created", String(40), nullable=False),
     Column("created_by", String(200), nullable=False),
     Column("as_of", Date, nullable=False),
-    Column("status", String(16), nullable=False),  # draft | approved | executed | cancelled
+    Column("status", String(16), nullable=False),  # ListStatus (MOVES["list"])
     Column("digest", String(64), nullable=False),
     Column("approved_by", String(200)),
     Column("approved_role", String(200)),
@@ -169,7 +171,7 @@ destruction_items = Table(
     Column("due", Date, nullable=False),
     Column("decision", String(12), nullable=False, default="pending"),  # pending | approved | rejected
     Column("reason", Text),
-    Column("status", String(12), nullable=False, default="listed"),  # listed | sent | destroyed | failed | skipped
+    Column("status", String(12), nullable=False, default="listed"),  # ItemStatus (MOVES["item"])
     Column("detail", Text),
     Column("done_at", String(40)),
     Column("verified", String(64)),  # a transfer list: SHA-256 of the copy read back at the destination
@@ -255,7 +257,7 @@ requests_t = Table(
     Column("due", Date, nullable=False),
     Column("extended_reason", Text),
     Column("hold_id", Integer),
-    Column("status", String(8), nullable=False),  # open | closed
+    Column("status", String(8), nullable=False),  # RequestStatus (MOVES["request"])
     Column("outcome", String(16)),
     Column("closed", Date),
     Column("by", String(200), nullable=False),
@@ -331,7 +333,7 @@ journal = Table(
     Column("target", String(300), nullable=False, index=True),
     Column("pseudonym", String(40), nullable=False),
     Column("payload", Text, nullable=False),
-    Column("status", String(12), nullable=False),  # new|sent|done|failed|superseded
+    Column("status", String(12), nullable=False),  # JournalStatus (MOVES["journal"])
     Column("attempts", Integer, nullable=False, default=0),
     Column("ref_id", String(300)),
     Column("error", Text),
@@ -380,3 +382,91 @@ OPEN_LIST = ("draft", "approving", "approved")
 """A list in one of these statuses may still remove documents."""
 OPEN_ITEM = ("listed", "sent", "failed")
 """An approved item in one of these statuses is still to be removed."""
+
+
+# -- the statuses rows move through, and the moves allowed (checked on every write) ---------------
+class JournalStatus(StrEnum):
+    NEW = "new"  # planned, committed before the DMS is called
+    SENT = "sent"  # about to be handed to the DMS
+    DONE = "done"  # the DMS confirmed it; what it holds is recorded
+    FAILED = "failed"  # it failed; the next run tries again
+    SUPERSEDED = "superseded"  # a newer operation on the same target was done: never replayed
+    SKIPPED = "skipped"  # a guarded removal the gate held back: never sent
+
+
+class ListStatus(StrEnum):
+    BUILDING = "building"  # items being written
+    DRAFT = "draft"  # waits for approvals
+    EMPTY = "empty"  # nothing was due
+    PREVIEW = "preview"  # made for a later date: never approved
+    APPROVING = "approving"  # some of the approvals it needs
+    APPROVED = "approved"
+    REJECTED = "rejected"  # every item was rejected
+    EXECUTED = "executed"  # every approved item is removed or skipped
+    CANCELLED = "cancelled"
+
+
+class ItemStatus(StrEnum):
+    LISTED = "listed"
+    SENT = "sent"
+    FAILED = "failed"
+    DESTROYED = "destroyed"  # removed in the DMS (a purge later sets purged_at, not the status)
+    SKIPPED = "skipped"  # the gate held it back (a later list offers the document again)
+
+
+class DocumentStatus(StrEnum):
+    PRESENT = "present"
+    TRASHED = "trashed"  # in the DMS's trash, until purged
+    DESTROYED = "destroyed"
+    GONE = "gone"  # no longer found in the DMS (removed by another route)
+    TRANSFERRING = "transferring"  # an earlier version's removal at the source after a transfer
+    TRANSFERRED = "transferred"
+
+
+class RequestStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+MOVES: dict[str, dict[str, frozenset[str]]] = {
+    "journal": {
+        "new": frozenset({"sent", "done", "failed", "superseded", "skipped"}),
+        "sent": frozenset({"sent", "done", "failed", "new", "skipped", "superseded"}),
+        "failed": frozenset({"failed", "sent", "superseded", "skipped"}),
+        "done": frozenset(), "superseded": frozenset(), "skipped": frozenset(),
+    },
+    "list": {
+        "building": frozenset({"draft", "empty", "preview"}),
+        "draft": frozenset({"approving", "approved", "rejected", "cancelled"}),
+        "approving": frozenset({"approving", "approved", "rejected", "cancelled"}),
+        "approved": frozenset({"executed", "cancelled"}),
+        "empty": frozenset({"cancelled"}), "preview": frozenset({"cancelled"}),
+        "executed": frozenset({"executed"}), "rejected": frozenset(), "cancelled": frozenset(),
+    },
+    "item": {
+        "listed": frozenset({"sent", "failed", "destroyed", "skipped"}),
+        "sent": frozenset({"sent", "failed", "destroyed", "skipped"}),
+        "failed": frozenset({"failed", "sent", "destroyed", "skipped"}),
+        "destroyed": frozenset(), "skipped": frozenset({"skipped"}),  # a repeated hold-back keeps its reason
+    },
+    "document": {
+        "present": frozenset({"trashed", "destroyed", "gone", "transferring"}),
+        "trashed": frozenset({"destroyed"}),
+        "transferring": frozenset({"transferred", "trashed", "destroyed"}),
+        "transferred": frozenset({"destroyed"}),
+        "destroyed": frozenset(), "gone": frozenset(),
+    },
+    "request": {"open": frozenset({"closed"}), "closed": frozenset()},
+}
+"""For each state machine, status -> the statuses a row may move to from it. A write names its
+target; ``sources`` gives the statuses it may come from, and a write that finds its row in
+another status is refused (``InvalidState``) instead of rewriting it. A status with no moves is
+final: a done operation is never replayed, a destroyed item never listed again."""
+
+MACHINES: dict[str, type[StrEnum]] = {"journal": JournalStatus, "list": ListStatus, "item": ItemStatus,
+                                      "document": DocumentStatus, "request": RequestStatus}
+
+
+def sources(machine: str, target: str) -> tuple[str, ...]:
+    """The statuses of MACHINE from which a row may move to TARGET."""
+    return tuple(sorted(s for s, moves in MOVES[machine].items() if target in moves))
