@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.markup import escape
 
-from connector import destruction, render
-from connector.app import App
-from connector.audit import Anchor
+from connector import destruction
+from connector.app import lists
 from connector.cli._common import (
     DATE,
     EXIT_ERROR,
@@ -29,9 +25,8 @@ from connector.cli._common import (
     opened,
     out_console,
 )
-from connector.clock import SIMULATED, Clock
+from connector.clock import Clock
 from connector.errors import ConnectorError
-from connector.ports import DocumentStore
 
 
 @click.group("destruction")
@@ -42,30 +37,6 @@ def destruction_group() -> None:
 @destruction_group.group("list")
 def dlist_group() -> None:
     """Destruction lists."""
-
-
-def output_folder(app: App) -> Path:
-    return app.loaded.resolve(app.loaded.config.destruction.output)
-
-
-def write_list_files(app: App, list_id: int) -> dict[str, str]:
-    head, items = destruction.load_list(app.state, list_id)
-    folder = output_folder(app)
-    data = {"list": head, "approvals": [{k: a[k] for k in ("approver", "role", "at", "rejected")}
-                                        for a in destruction.approvals(app.state, list_id)],
-            "items": _public_items(items)}
-    simulated = SIMULATED if app.loaded.config.testing.simulated_clock else None
-    if simulated:
-        data["simulated"] = simulated
-    _private_write(folder / f"list-{list_id}.json", json.dumps(data, indent=2, default=str) + "\n")
-    files = render.write_list(head, _public_items(items), folder, simulated)
-    _tighten(folder, files)
-    return {"json": str(folder / f"list-{list_id}.json"), **files}
-
-
-def _public_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """List items without external ids (which may be a BSN when dossiers are keyed on it)."""
-    return [{k: v for k, v in i.items() if k != "external_id"} for i in items]
 
 
 @dlist_group.command("create")
@@ -86,7 +57,7 @@ def dlist_create(config_path: Path, today: date | None, as_name: str, secret_ref
                                                  app.loaded.config.destruction.approvals)
         except (ConnectorError, ValueError) as exc:
             fail(str(exc), as_json)
-        files = write_list_files(app, list_id)
+        files = lists.write_list_files(app, list_id)
         head, _items = destruction.load_list(app.state, list_id)
 
     def human() -> None:
@@ -125,7 +96,7 @@ def dlist_show(config_path: Path, list_id: int, as_json: bool) -> None:
                               f"due {i['due']} {i['decision']} {i['status']}", highlight=False)
 
     echo({"list": head, "approvals": [{k: a[k] for k in ("approver", "role", "at", "rejected")} for a in given],
-           "items": _public_items(items)}, as_json, human)
+           "items": lists.public_items(items)}, as_json, human)
 
 
 @dlist_group.command("approve")
@@ -153,7 +124,7 @@ def dlist_approve(config_path: Path, list_id: int, as_name: str, secret_ref: str
                                          app.clock(None), app.loaded.config.destruction.approvals)
         except ConnectorError as exc:
             fail(str(exc), as_json)
-        files = write_list_files(app, list_id)
+        files = lists.write_list_files(app, list_id)
 
     def human() -> None:
         if result["status"] == "approving":
@@ -182,7 +153,7 @@ def dlist_cancel(config_path: Path, list_id: int, reason: str, as_name: str, sec
             destruction.cancel(app.state, app.audit, list_id, user, reason)
         except ConnectorError as exc:
             fail(str(exc), as_json)
-        files = write_list_files(app, list_id)
+        files = lists.write_list_files(app, list_id)
     echo({"ok": True, "list": list_id, "status": "cancelled", "files": files}, as_json,
           lambda: out_console.print(f"list {list_id} cancelled by {user.name}", highlight=False))
 
@@ -206,11 +177,11 @@ def dlist_execute(config_path: Path, list_id: int, dry_run: bool, today: date | 
                 report = destruction.execute(store, app.state, app.audit, app.schedule(), list_id, app.clock(today),
                                              cfg.max_per_run, user, app.identity.approval_key, cfg.approvals,
                                              cfg.trash_grace_days, dry_run=dry_run)
-                existing = output_folder(app) / f"certificate-{list_id}.json"
+                existing = lists.output_folder(app) / f"certificate-{list_id}.json"
                 if dry_run or report.stopped_by:
                     files = {}
                 elif report.destroyed or not existing.exists():
-                    files = _write_certificate(app, list_id, store)
+                    files = lists.write_certificate(app, list_id, store)
                 else:  # nothing more was removed: the certificate already says what was, and stays as it is
                     files = {"json": str(existing), "pdf": str(existing.with_suffix(".pdf")), "unchanged": "yes"}
             except ConnectorError as exc:
@@ -241,54 +212,6 @@ def dlist_execute(config_path: Path, list_id: int, dry_run: bool, today: date | 
     sys.exit(EXIT_ERROR if report.failed else EXIT_OK)
 
 
-def _write_certificate(app: App, list_id: int, store: DocumentStore) -> dict[str, str]:
-    cfg = app.loaded.config.destruction
-    cert = destruction.certificate(app.state, app.audit, app.identity.approval_key, list_id,
-                                   app.loaded.config.dms.type, store.capabilities.trash, cfg.trash_grace_days,
-                                   simulated=app.loaded.config.testing.simulated_clock)
-    folder = output_folder(app)
-    path = folder / f"certificate-{list_id}.json"
-    _private_write(path, json.dumps(cert, indent=2, default=str) + "\n")
-    files = render.write_certificate(cert, folder)
-    _tighten(folder, files)
-    app.audit.record("leerdossier destruction", "destruction.certificate", None,
-                     {"list": list_id, "destroyed": cert["counts"]["destroyed"]})
-    return {"json": str(path), **files}
-
-
-def _private_write(path: Path, text: str) -> None:
-    """A file the connector writes for people (lists, certificates): 0600, its folder 0700."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(path, 0o600)
-
-
-def _tighten(folder: Path, files: dict[str, str]) -> None:
-    os.chmod(folder, 0o700)
-    for f in files.values():
-        os.chmod(f, 0o600)
-
-
-def file_anchors(app: App) -> list[Anchor]:
-    """The audit heads recorded in the list and certificate files of the output folder."""
-    out: list[Anchor] = []
-    folder = output_folder(app)
-    for path in sorted(folder.glob("*-*.json")) if folder.is_dir() else ():
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if path.name.startswith("certificate-") and data.get("audit_anchor"):
-                anchor = data["audit_anchor"]
-                out.append(Anchor(f"certificate file {path.name}", int(anchor["seq"]), str(anchor["hash"])))
-            elif path.name.startswith("list-") and data.get("list", {}).get("anchor_seq") is not None:
-                head = data["list"]
-                out.append(Anchor(f"list file {path.name}", int(head["anchor_seq"]), str(head["anchor_hash"])))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            continue
-    return out
-
-
 @destruction_group.command("certificate")
 @config_option
 @click.argument("list_id", type=int)
@@ -297,7 +220,7 @@ def certificate_cmd(config_path: Path, list_id: int, as_json: bool) -> None:
     """(Re)write the certificate of destruction of LIST_ID (JSON, HTML, PDF)."""
     with opened(config_path, as_json) as app, app.open_store() as store:
         try:
-            files = _write_certificate(app, list_id, store)
+            files = lists.write_certificate(app, list_id, store)
         except ConnectorError as exc:
             fail(str(exc), as_json)
     echo({"ok": True, "files": files}, as_json, lambda: out_console.print(files["pdf"], highlight=False))

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from connector.app import app_for, open_app
+from connector.app.service import make_cycle
 from connector.cli._common import echo, fail, json_option, out_console
-from connector.cli.service import give_up, make_cycle
+from connector.cli.service import give_up
 from connector.config import LoadedConfig
 from connector.errors import ConnectorError, SafetyStop
 from connector.logs import json_logs

@@ -19,6 +19,7 @@ from connector import config as config_mod
 from connector import mapping as mapping_mod
 from connector import rights
 from connector.app import App, records
+from connector.app.lists import file_anchors
 from connector.audit import AuditLog, nen7513
 from connector.cli._common import (
     EXIT_ERROR,
@@ -35,7 +36,6 @@ from connector.cli._common import (
     progress_bar,
     record_view,
 )
-from connector.cli.destruction import file_anchors
 from connector.errors import ConfigError, ConnectorError, SourceError
 from connector.identity import Identity
 from connector.ports import SourceContext

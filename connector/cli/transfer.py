@@ -13,6 +13,7 @@ from rich.markup import escape
 import adapters
 from connector import config as config_mod
 from connector import transfer
+from connector.app.lists import write_list_files
 from connector.cli._common import (
     DATE,
     EXIT_ERROR,
@@ -27,7 +28,6 @@ from connector.cli._common import (
     opened,
     out_console,
 )
-from connector.cli.destruction import write_list_files
 from connector.errors import ConnectorError
 
 

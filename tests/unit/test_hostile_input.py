@@ -217,7 +217,7 @@ def test_a_secret_in_the_environment_is_as_long_as_one_in_a_file(tmp_path: Path,
 def test_the_service_makes_no_empty_list_when_nothing_is_due(tmp_path: Path) -> None:
     from connector import destruction
     from connector.app import open_app
-    from connector.cli.service import make_cycle
+    from connector.app.service import make_cycle
     from connector.service import Metrics
     from examples.synth import Synth, write
     from tests.conftest import write_config

@@ -1,0 +1,91 @@
+"""The files a destruction or transfer list gives the people who answer for it: the list to
+approve and the certificate of what was removed, written private (0600, folder 0700), and the
+audit heads they record, which ``audit verify`` holds the log to."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from connector import destruction, render
+from connector.app.context import App
+from connector.audit import Anchor
+from connector.clock import SIMULATED
+from connector.ports import DocumentStore
+
+
+def output_folder(app: App) -> Path:
+    """Where lists and certificates are written (``[destruction] output``)."""
+    return app.loaded.resolve(app.loaded.config.destruction.output)
+
+
+def write_list_files(app: App, list_id: int) -> dict[str, str]:
+    """The list as files for the people who approve it: JSON, HTML and PDF, private (0600)."""
+    head, items = destruction.load_list(app.state, list_id)
+    folder = output_folder(app)
+    data = {"list": head, "approvals": [{k: a[k] for k in ("approver", "role", "at", "rejected")}
+                                        for a in destruction.approvals(app.state, list_id)],
+            "items": public_items(items)}
+    simulated = SIMULATED if app.loaded.config.testing.simulated_clock else None
+    if simulated:
+        data["simulated"] = simulated
+    private_write(folder / f"list-{list_id}.json", json.dumps(data, indent=2, default=str) + "\n")
+    files = render.write_list(head, public_items(items), folder, simulated)
+    tighten(folder, files)
+    return {"json": str(folder / f"list-{list_id}.json"), **files}
+
+
+def public_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """List items without external ids (which may be a BSN when dossiers are keyed on it)."""
+    return [{k: v for k, v in i.items() if k != "external_id"} for i in items]
+
+
+def write_certificate(app: App, list_id: int, store: DocumentStore) -> dict[str, str]:
+    """The certificate of LIST_ID as files (JSON, HTML, PDF), with its audit entry."""
+    cfg = app.loaded.config.destruction
+    cert = destruction.certificate(app.state, app.audit, app.identity.approval_key, list_id,
+                                   app.loaded.config.dms.type, store.capabilities.trash, cfg.trash_grace_days,
+                                   simulated=app.loaded.config.testing.simulated_clock)
+    folder = output_folder(app)
+    path = folder / f"certificate-{list_id}.json"
+    private_write(path, json.dumps(cert, indent=2, default=str) + "\n")
+    files = render.write_certificate(cert, folder)
+    tighten(folder, files)
+    app.audit.record("leerdossier destruction", "destruction.certificate", None,
+                     {"list": list_id, "destroyed": cert["counts"]["destroyed"]})
+    return {"json": str(path), **files}
+
+
+def private_write(path: Path, text: str) -> None:
+    """A file the connector writes for people (lists, certificates): 0600, its folder 0700."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)
+
+
+def tighten(folder: Path, files: dict[str, str]) -> None:
+    os.chmod(folder, 0o700)
+    for f in files.values():
+        os.chmod(f, 0o600)
+
+
+def file_anchors(app: App) -> list[Anchor]:
+    """The audit heads recorded in the list and certificate files of the output folder."""
+    out: list[Anchor] = []
+    folder = output_folder(app)
+    for path in sorted(folder.glob("*-*.json")) if folder.is_dir() else ():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if path.name.startswith("certificate-") and data.get("audit_anchor"):
+                anchor = data["audit_anchor"]
+                out.append(Anchor(f"certificate file {path.name}", int(anchor["seq"]), str(anchor["hash"])))
+            elif path.name.startswith("list-") and data.get("list", {}).get("anchor_seq") is not None:
+                head = data["list"]
+                out.append(Anchor(f"list file {path.name}", int(head["anchor_seq"]), str(head["anchor_hash"])))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return out
