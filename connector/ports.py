@@ -196,7 +196,7 @@ class BaseDocumentStore:
     - ``group()``: a null context (every call is durable when it returns);
     - ``purge()``: refused unless ``capabilities.trash`` (without a trash a destroy is final);
     - ``check()``: no problems; ``close()``: nothing; ``init()``: nothing to set up.
-    ``connector.testing.DocumentStoreContract`` is the suite the store must pass.
+    ``adapters.testing.DocumentStoreContract`` is the suite the store must pass.
     """
 
     capabilities: ClassVar[StoreCapabilities] = StoreCapabilities()

@@ -1,4 +1,4 @@
-"""The one conformance suite of the DocumentStore port (``connector.testing``), run for every
+"""The one conformance suite of the DocumentStore port (``adapters.testing``), run for every
 DMS adapter: the filesystem store and a live Mayan. A new adapter adds a class here (or in its
 own package) that takes the contracts its capabilities name."""
 
@@ -13,9 +13,9 @@ import pytest
 
 from adapters.dms.filesystem import FilesystemStore
 from adapters.dms.mayan import MayanStore, _ids
+from adapters.testing import AccessContract, DocumentStoreContract, TrashContract, dossier_spec
 from connector.model import DocumentRef, DossierRef
 from connector.ports import DocumentStore
-from connector.testing import AccessContract, DocumentStoreContract, TrashContract, dossier_spec
 from tests.conftest import filesystem_store, mayan_store
 
 

@@ -94,8 +94,8 @@ def test_file_sources_map_every_os_error_into_the_root(tmp_path: Path, monkeypat
 @pytest.mark.parametrize("code", OS_ERRORS, ids=errno.errorcode.get)
 def test_the_filesystem_store_maps_every_os_error_into_the_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                 code: int) -> None:
+    from adapters.testing import dossier_spec as spec
     from connector.model import DossierSpec
-    from connector.testing import dossier_spec as spec
     from tests.conftest import filesystem_store
 
     store = filesystem_store(tmp_path / "dms")
@@ -120,8 +120,8 @@ def test_the_filesystem_store_maps_every_os_error_into_the_root(tmp_path: Path, 
 
 
 def test_the_filesystem_store_maps_corrupt_metadata_into_the_root(tmp_path: Path) -> None:
+    from adapters.testing import dossier_spec as spec
     from connector.errors import PermanentError
-    from connector.testing import dossier_spec as spec
     from tests.conftest import filesystem_store
 
     store = filesystem_store(tmp_path / "dms")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from adapters.testing import DocumentStoreContract
 from connector.ports import DocumentStore, StoreContext
-from connector.testing import DocumentStoreContract
 from examples.memory_store import MemorySettings, MemoryStore
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.testing import dossier_spec as spec
+from adapters.testing import dossier_spec as spec
 from tests.conftest import filesystem_store
 
 
