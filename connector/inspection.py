@@ -26,6 +26,8 @@ from connector.state import DossierRow, StateStore
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+EXPORT_FOLDER = "var/export"
+"""Where ``export`` writes its ZIPs unless given ``--to`` (relative to the configuration file)."""
 WITHHELD_OTHERS = "bevat persoonsgegevens van anderen: eerst door een persoon te lakken"
 WITHHELD_UNCLASSIFIED = "nog niet geclassificeerd: eerst door een persoon te classificeren"
 CORRECTION_OPEN = ("Er loopt een verzoek tot correctie (ontvangen {received}); de gegevens in deze kopie "

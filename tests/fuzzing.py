@@ -280,7 +280,7 @@ class Worker:
                 outcome, detail, seconds, peak = self._conn.recv()
                 return Result(outcome, detail, seconds, peak)
             outcome, detail = "hang", f"no answer within {self.timeout:.0f} s"
-        except (EOFError, OSError, BrokenPipeError):
+        except (EOFError, OSError):  # a broken pipe included
             outcome, detail = "memory", "the child died (out of its address space?)"
         self.close()
         self._start()

@@ -140,16 +140,27 @@ class FilesystemStore(BaseDocumentStore):
                 if info.get("format") == 1:
                     self._convert(key, check)
                     info = json.loads(marker.read_text(encoding="utf-8"))
-                if info.get("format") != FORMAT:
-                    raise PermanentError(f"store at {self.root} has format {info.get('format')}, expected {FORMAT}")
-                if info.get("key_check") != check:
-                    raise PermanentError(f"store at {self.root} belongs to another install secret: its index does "
-                                         "not match this key (opening it would make every dossier anew)")
+                problem = self._marker_problem(info, check)
+                if problem:
+                    raise PermanentError(f"{problem} (opening it would make every dossier anew)")
                 self._sweep()
                 if (self.root / "index.old").exists():
                     self._finish_conversion(key)
                 self._key = key
         return self._key
+
+    def _marker_problem(self, info: Any, check: str) -> str | None:
+        """Why store.json does not let this install use the store as it is, or None (a
+        format-1 store is converted first)."""
+        if info.get("format") != FORMAT:
+            return f"store at {self.root} has format {info.get('format')}, expected {FORMAT}"
+        if info.get("key_check") != check:
+            return f"store at {self.root} belongs to another install secret: its index does not match this key"
+        return None
+
+    @staticmethod
+    def _hmac(key: bytes, external_id: str) -> str:
+        return hmac.new(key, external_id.encode(), hashlib.sha256).hexdigest()
 
     def _keys(self) -> tuple[bytes, str]:
         """The index key (from the install's) and the check value store.json keeps of it."""
@@ -170,7 +181,7 @@ class FilesystemStore(BaseDocumentStore):
             external_id = json.loads(meta.read_text(encoding="utf-8")).get("external_id")
             if not isinstance(external_id, str) or not _DOSSIER_ID.fullmatch(meta.parent.name):
                 continue
-            digest = hmac.new(key, external_id.encode(), hashlib.sha256).hexdigest()
+            digest = self._hmac(key, external_id)
             self._write_bytes(fresh / digest[:2] / digest, meta.parent.name.encode("ascii"))
         fresh.mkdir(exist_ok=True)
         _syncfs(self.root)
@@ -184,13 +195,13 @@ class FilesystemStore(BaseDocumentStore):
             doc = json.loads(meta.read_text(encoding="utf-8"))
             if "external_id" in doc:
                 external_id = str(doc.pop("external_id"))
-                doc["key"] = hmac.new(key, external_id.encode(), hashlib.sha256).hexdigest()
+                doc["key"] = self._hmac(key, external_id)
                 self._write_json(meta, doc)
         shutil.rmtree(self.root / "index.old")
 
     def _digest(self, external_id: str) -> str:
         """The index name of an external id (also kept in its dossier.json, for checks)."""
-        return hmac.new(self._ready(), external_id.encode(), hashlib.sha256).hexdigest()
+        return self._hmac(self._ready(), external_id)
 
     def _sweep(self) -> None:
         """Remove what killed runs left in tmp/: dossiers never moved in (they hold pupil
@@ -222,10 +233,9 @@ class FilesystemStore(BaseDocumentStore):
             info = json.loads(marker.read_text(encoding="utf-8"))
             if info.get("format") == 1:
                 return []  # converted when it is first used with this install's key
-            if info.get("format") != FORMAT:
-                return [f"store at {self.root} has format {info.get('format')}, expected {FORMAT}"]
-            if info.get("key_check") != self._keys()[1]:
-                return [f"store at {self.root} belongs to another install secret"]
+            problem = self._marker_problem(info, self._keys()[1])
+            if problem:
+                return [problem]
         except (OSError, ValueError, AttributeError) as exc:
             return [f"filesystem store at {self.root} is not usable: {exc.__class__.__name__}"]
         return []

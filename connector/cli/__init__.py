@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Any
 
 import click
 
@@ -110,12 +109,3 @@ def main() -> None:
     # private by default: whatever the umask of the shell or unit, every file the connector
     # makes (state, DMS store, lists, certificates, exports) is 0600 and every folder 0700
     os.umask(0o077)
-
-
-def __getattr__(name: str) -> Any:
-    """``connector.cli.open_app`` and the like, for scripts written against the one-module CLI."""
-    if name in ("open_app", "app_for", "App"):
-        from connector import app
-
-        return getattr(app, name)
-    raise AttributeError(name)

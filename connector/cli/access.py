@@ -437,8 +437,8 @@ def request_list(config_path: Path, everything: bool, as_json: bool) -> None:
 @click.option("--for", "purpose", type=click.Choice(["inspection", "copy"]), required=True)
 @click.option("--requester", required=True, help="Whose right it is: the guardian (g-...) or 'pupil'.")
 @click.option("--request", "request_id", type=int, help="The request this answers.")
-@click.option("--to", "folder", type=click.Path(path_type=Path, file_okay=False), default=Path("var/export"),
-              show_default=True, help="Folder for the ZIP.")
+@click.option("--to", "folder", type=click.Path(path_type=Path, file_okay=False),
+              default=Path(inspection.EXPORT_FOLDER), show_default=True, help="Folder for the ZIP.")
 @click.option("--by", required=True, help="Who makes the copy.")
 @json_option
 def export_dossier(config_path: Path, key: str, purpose: str, requester: str, request_id: int | None, folder: Path,

@@ -16,8 +16,8 @@ from rich.markup import escape
 
 import adapters
 from connector import config as config_mod
+from connector import inspection, rights
 from connector import mapping as mapping_mod
-from connector import rights
 from connector.app import App, records
 from connector.app.lists import file_anchors
 from connector.audit import AuditLog, nen7513
@@ -405,7 +405,7 @@ def _private_problems(loaded: config_mod.LoadedConfig) -> list[str]:
     dms_root = cfg.dms.settings().get("root")
     if cfg.dms.type == "filesystem" and isinstance(dms_root, str):
         roots.append(loaded.resolve(dms_root))
-    roots += [loaded.resolve(cfg.destruction.output), loaded.resolve("var/export")]
+    roots += [loaded.resolve(cfg.destruction.output), loaded.resolve(inspection.EXPORT_FOLDER)]
     wide: list[str] = []
     for root in roots:
         for path in _walk(root):
