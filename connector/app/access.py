@@ -13,6 +13,12 @@ from connector.errors import InvalidState, NotFound
 from connector.state import DossierRow
 
 
+def record_view(app: App, by: str, pseudonym: str, what: str, reason: str) -> None:
+    """The audit entry for one view of a pupil's data, who looked, at what and why (a trace,
+    not a change to the dossier)."""
+    app.audit.record(by, "dossier.viewed", pseudonym, {"what": what, "reason": reason})
+
+
 def apply_now(app: App, row: DossierRow, by: str) -> dict[str, Any] | None:
     """Apply the dossier's access in the DMS now (None: the DMS applies no access rights)."""
     with app.open_store() as store:

@@ -138,9 +138,6 @@ def view_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--by", required=True, help="Who looks.")(f)
 
 
-def record_view(app: App, by: str, pseudonym: str, what: str, reason: str) -> None:
-    """The audit entry for one view of a pupil's data (a trace, not a change to the dossier)."""
-    app.audit.record(by, "dossier.viewed", pseudonym, {"what": what, "reason": reason})
 
 
 def echo(data: Any, as_json: bool, human: Callable[[], None]) -> None:

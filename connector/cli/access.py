@@ -29,7 +29,6 @@ from connector.cli._common import (
     json_option,
     opened,
     out_console,
-    record_view,
     view_options,
 )
 from connector.errors import ConnectorError
@@ -60,7 +59,7 @@ def guardian_list(config_path: Path, key: str, names: bool, by: str, reason: str
     with opened(config_path, as_json) as app:
         row = dossier_of(app, key, as_json)
         _, gs = acl.facts_of(app.state, row)
-        record_view(app, by, row.pseudonym, "guardians with names" if names else "guardians", reason)
+        uses.record_view(app, by, row.pseudonym, "guardians with names" if names else "guardians", reason)
         out = [{"guardian": g["guardian_id"], "source": g["source"], "relation": g["relation"],
                 "authority": _label(r.authority), "authority_las": _label(_yes(g["authority"])),
                 "authority_recorded_by_person": g["authority_recorded"] is not None,
@@ -177,7 +176,7 @@ def access_show(config_path: Path, key: str, on: Any, by: str, reason: str, as_j
         except ConnectorError as exc:
             fail(str(exc), as_json)
         f, gs = acl.facts_of(app.state, row)
-        record_view(app, by, row.pseudonym, "access list", reason)
+        uses.record_view(app, by, row.pseudonym, "access list", reason)
         entries, notes = access_list(f, pol, day)
     differ = [{"guardian": g["guardian_id"], "disagreement": r.disagreement, "waits_for_a_person": r.open}
               for g in gs for r in (acl.reading(g),) if r.disagreement]

@@ -19,6 +19,7 @@ from connector import config as config_mod
 from connector import inspection, rights
 from connector import mapping as mapping_mod
 from connector.app import App, records
+from connector.app.access import record_view
 from connector.app.lists import file_anchors
 from connector.audit import AuditLog, nen7513
 from connector.cli._common import (
@@ -34,7 +35,6 @@ from connector.cli._common import (
     opened,
     out_console,
     progress_bar,
-    record_view,
 )
 from connector.errors import ConfigError, ConnectorError, SourceError
 from connector.identity import Identity
