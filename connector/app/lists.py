@@ -6,14 +6,105 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from connector import destruction, render
 from connector.app.context import App
 from connector.audit import Anchor
-from connector.clock import SIMULATED
+from connector.clock import SIMULATED, Clock
+from connector.destruction import ExecuteReport, PurgeReport
 from connector.ports import DocumentStore
+from connector.users import User
+
+# -- the use cases of a list: create, show, approve, cancel, execute, certificate, purge ------------
+
+@dataclass(frozen=True)
+class Created:
+    list_id: int
+    items: int
+    status: str
+    as_of: date
+    files: dict[str, str]
+
+
+def create_list(app: App, user: User, today: date | None = None) -> Created:
+    """Select what is due and write the list (JSON, HTML, PDF); nothing is destroyed. ``today``
+    later than now makes a preview (which can never be approved); on an install marked
+    ``[testing] simulated_clock`` it is the simulated date the list is made on."""
+    simulated = app.loaded.config.testing.simulated_clock
+    as_of = today or date.today()
+    clock = Clock(as_of) if simulated and today else Clock()
+    list_id, n = destruction.create_list(app.state, app.audit, app.schedule(), as_of, user, clock,
+                                         app.loaded.config.destruction.approvals)
+    files = write_list_files(app, list_id)
+    head, _items = destruction.load_list(app.state, list_id)
+    return Created(list_id, n, str(head["status"]), as_of, files)
+
+
+def show_list(app: App, list_id: int) -> dict[str, Any]:
+    """A list, its approvals and its items (without external ids)."""
+    head, items = destruction.load_list(app.state, list_id)
+    return {"list": head, "approvals": _approvals(app, list_id), "items": public_items(items)}
+
+
+def _approvals(app: App, list_id: int) -> list[dict[str, Any]]:
+    return [{k: a[k] for k in ("approver", "role", "at", "rejected")}
+            for a in destruction.approvals(app.state, list_id)]
+
+
+def approve_list(app: App, user: User, list_id: int, role: str | None, reject: dict[int, str]) -> dict[str, Any]:
+    """Approve a list (signed, bound to its digest), leaving out the items in ``reject`` with
+    their reasons; the maker never approves their own list. The list files are rewritten."""
+    result = destruction.approve(app.state, app.audit, app.identity.approval_key, list_id, user, role, reject,
+                                 app.clock(None), app.loaded.config.destruction.approvals)
+    return result | {"files": write_list_files(app, list_id)}
+
+
+def cancel_list(app: App, user: User, list_id: int, reason: str) -> dict[str, str]:
+    """Withdraw a list before it is carried out; its items are offered on the next list."""
+    destruction.cancel(app.state, app.audit, list_id, user, reason)
+    return write_list_files(app, list_id)
+
+
+def execute_list(app: App, user: User, list_id: int, today: date | None = None,
+                 dry_run: bool = False) -> tuple[ExecuteReport, dict[str, str]]:
+    """Remove the approved items of a list that the gate lets go now, then write the
+    certificate (unless nothing more was removed and one exists: that one stays as it is).
+    ``today`` only on an install marked ``[testing] simulated_clock``."""
+    cfg = app.loaded.config.destruction
+    with app.open_store() as store:
+        report = destruction.execute(store, app.state, app.audit, app.schedule(), list_id, app.clock(today),
+                                     cfg.max_per_run, user, app.identity.approval_key, cfg.approvals,
+                                     cfg.trash_grace_days, dry_run=dry_run)
+        existing = output_folder(app) / f"certificate-{list_id}.json"
+        if dry_run or report.stopped_by:
+            files: dict[str, str] = {}
+        elif report.destroyed or not existing.exists():
+            files = write_certificate(app, list_id, store)
+        else:
+            files = {"json": str(existing), "pdf": str(existing.with_suffix(".pdf")), "unchanged": "yes"}
+    return report, files
+
+
+def certificate(app: App, list_id: int) -> dict[str, str]:
+    """(Re)write the certificate of a list."""
+    with app.open_store() as store:
+        return write_certificate(app, list_id, store)
+
+
+def purge(app: App, user: User, today: date | None = None) -> PurgeReport:
+    """Empty the DMS trash of what approved lists put there longer ago than the grace period,
+    each document through the gate again."""
+    cfg = app.loaded.config.destruction
+    with app.open_store() as store:
+        return destruction.purge(store, app.state, app.audit, app.schedule(), app.clock(today),
+                                 cfg.trash_grace_days, user, app.identity.approval_key, cfg.approvals)
+
+
+# -- the files of a list ---------------------------------------------------------------------------
 
 
 def output_folder(app: App) -> Path:
@@ -25,9 +116,7 @@ def write_list_files(app: App, list_id: int) -> dict[str, str]:
     """The list as files for the people who approve it: JSON, HTML and PDF, private (0600)."""
     head, items = destruction.load_list(app.state, list_id)
     folder = output_folder(app)
-    data = {"list": head, "approvals": [{k: a[k] for k in ("approver", "role", "at", "rejected")}
-                                        for a in destruction.approvals(app.state, list_id)],
-            "items": public_items(items)}
+    data = {"list": head, "approvals": _approvals(app, list_id), "items": public_items(items)}
     simulated = SIMULATED if app.loaded.config.testing.simulated_clock else None
     if simulated:
         data["simulated"] = simulated

@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from connector import destruction
 from connector.app import lists
 from connector.cli._common import (
     DATE,
@@ -25,7 +24,6 @@ from connector.cli._common import (
     opened,
     out_console,
 )
-from connector.clock import Clock
 from connector.errors import ConnectorError
 
 
@@ -49,19 +47,14 @@ def dlist_create(config_path: Path, today: date | None, as_name: str, secret_ref
     """Select what is due and write a list (JSON, HTML, PDF). Nothing is destroyed."""
     with opened(config_path, as_json) as app:
         user = acting_user(app, as_name, secret_ref, as_json, "list.create")
-        simulated = app.loaded.config.testing.simulated_clock
         try:
-            as_of = today or date.today()
-            clock = Clock(as_of) if simulated and today else Clock()
-            list_id, n = destruction.create_list(app.state, app.audit, app.schedule(), as_of, user, clock,
-                                                 app.loaded.config.destruction.approvals)
+            made = lists.create_list(app, user, today)
         except (ConnectorError, ValueError) as exc:
             fail(str(exc), as_json)
-        files = lists.write_list_files(app, list_id)
-        head, _items = destruction.load_list(app.state, list_id)
+    list_id, n, files, as_of = made.list_id, made.items, made.files, made.as_of
 
     def human() -> None:
-        if head["status"] == "preview":
+        if made.status == "preview":
             out_console.print(f"preview {list_id}: {n} document(s) would be due on {as_of}; nothing destroyed, "
                               f"and a preview cannot be approved. {files['pdf']}", highlight=False)
         elif not n:
@@ -71,7 +64,7 @@ def dlist_create(config_path: Path, today: date | None, as_name: str, secret_ref
                               f"{files['pdf']}; another person approves with: leerdossier destruction list "
                               f"approve {list_id} --as USER", highlight=False)
 
-    echo({"ok": True, "list": list_id, "items": n, "status": head["status"], "files": files}, as_json, human)
+    echo({"ok": True, "list": list_id, "items": n, "status": made.status, "files": files}, as_json, human)
 
 
 @dlist_group.command("show")
@@ -82,21 +75,20 @@ def dlist_show(config_path: Path, list_id: int, as_json: bool) -> None:
     """Show a list, its approvals and its items."""
     with opened(config_path, as_json) as app:
         try:
-            head, items = destruction.load_list(app.state, list_id)
+            shown = lists.show_list(app, list_id)
         except ConnectorError as exc:
             fail(str(exc), as_json)
-        given = destruction.approvals(app.state, list_id)
+    head, given = shown["list"], shown["approvals"]
 
     def human() -> None:
         out_console.print(f"list {list_id} ({head['kind']}, {head['status']}), as of {head['as_of']}, made by "
                           f"{head['created_by']}; approvals {len(given)} of {head['required_approvals']}: "
                           f"{', '.join(a['approver'] for a in given) or '-'}", highlight=False)
-        for i in items:
+        for i in shown["items"]:
             out_console.print(f"  {i['id']}: {i['pseudonym']} {i['part']} {i['doc_class']} {i['category']} "
                               f"due {i['due']} {i['decision']} {i['status']}", highlight=False)
 
-    echo({"list": head, "approvals": [{k: a[k] for k in ("approver", "role", "at", "rejected")} for a in given],
-           "items": lists.public_items(items)}, as_json, human)
+    echo(shown, as_json, human)
 
 
 @dlist_group.command("approve")
@@ -120,11 +112,9 @@ def dlist_approve(config_path: Path, list_id: int, as_name: str, secret_ref: str
     with opened(config_path, as_json) as app:
         user = acting_user(app, as_name, secret_ref, as_json, "list.approve")
         try:
-            result = destruction.approve(app.state, app.audit, app.identity.approval_key, list_id, user, role, reject,
-                                         app.clock(None), app.loaded.config.destruction.approvals)
+            result = lists.approve_list(app, user, list_id, role, reject)
         except ConnectorError as exc:
             fail(str(exc), as_json)
-        files = lists.write_list_files(app, list_id)
 
     def human() -> None:
         if result["status"] == "approving":
@@ -135,7 +125,7 @@ def dlist_approve(config_path: Path, list_id: int, as_name: str, secret_ref: str
                               f"{user.name}): {result['approved']} item(s), {result['rejected']} rejected",
                               highlight=False)
 
-    echo(result | {"ok": True, "files": files}, as_json, human)
+    echo(result | {"ok": True}, as_json, human)
 
 
 @dlist_group.command("cancel")
@@ -150,10 +140,9 @@ def dlist_cancel(config_path: Path, list_id: int, reason: str, as_name: str, sec
     with opened(config_path, as_json) as app:
         user = acting_user(app, as_name, secret_ref, as_json, "list.cancel")
         try:
-            destruction.cancel(app.state, app.audit, list_id, user, reason)
+            files = lists.cancel_list(app, user, list_id, reason)
         except ConnectorError as exc:
             fail(str(exc), as_json)
-        files = lists.write_list_files(app, list_id)
     echo({"ok": True, "list": list_id, "status": "cancelled", "files": files}, as_json,
           lambda: out_console.print(f"list {list_id} cancelled by {user.name}", highlight=False))
 
@@ -171,21 +160,10 @@ def dlist_execute(config_path: Path, list_id: int, dry_run: bool, today: date | 
     DMS's delete; a transfer list: removal at the source), then write the certificate."""
     with opened(config_path, as_json) as app:
         user = acting_user(app, as_name, secret_ref, as_json, "list.execute")
-        cfg = app.loaded.config.destruction
-        with app.open_store() as store:
-            try:
-                report = destruction.execute(store, app.state, app.audit, app.schedule(), list_id, app.clock(today),
-                                             cfg.max_per_run, user, app.identity.approval_key, cfg.approvals,
-                                             cfg.trash_grace_days, dry_run=dry_run)
-                existing = lists.output_folder(app) / f"certificate-{list_id}.json"
-                if dry_run or report.stopped_by:
-                    files = {}
-                elif report.destroyed or not existing.exists():
-                    files = lists.write_certificate(app, list_id, store)
-                else:  # nothing more was removed: the certificate already says what was, and stays as it is
-                    files = {"json": str(existing), "pdf": str(existing.with_suffix(".pdf")), "unchanged": "yes"}
-            except ConnectorError as exc:
-                fail(str(exc), as_json)
+        try:
+            report, files = lists.execute_list(app, user, list_id, today, dry_run)
+        except ConnectorError as exc:
+            fail(str(exc), as_json)
     data = report.as_dict() | {"certificate": files}
 
     def human() -> None:
@@ -218,9 +196,9 @@ def dlist_execute(config_path: Path, list_id: int, dry_run: bool, today: date | 
 @json_option
 def certificate_cmd(config_path: Path, list_id: int, as_json: bool) -> None:
     """(Re)write the certificate of destruction of LIST_ID (JSON, HTML, PDF)."""
-    with opened(config_path, as_json) as app, app.open_store() as store:
+    with opened(config_path, as_json) as app:
         try:
-            files = lists.write_certificate(app, list_id, store)
+            files = lists.certificate(app, list_id)
         except ConnectorError as exc:
             fail(str(exc), as_json)
     echo({"ok": True, "files": files}, as_json, lambda: out_console.print(files["pdf"], highlight=False))
@@ -236,13 +214,10 @@ def purge_cmd(config_path: Path, today: date | None, as_name: str, secret_ref: s
     each document through the destruction gate again (holds, re-enrolment, schedule)."""
     with opened(config_path, as_json) as app:
         user = acting_user(app, as_name, secret_ref, as_json, "purge")
-        cfg = app.loaded.config.destruction
-        with app.open_store() as store:
-            try:
-                report = destruction.purge(store, app.state, app.audit, app.schedule(), app.clock(today),
-                                           cfg.trash_grace_days, user, app.identity.approval_key, cfg.approvals)
-            except ConnectorError as exc:
-                fail(str(exc), as_json)
+        try:
+            report = lists.purge(app, user, today)
+        except ConnectorError as exc:
+            fail(str(exc), as_json)
     echo(report.as_dict(), as_json, lambda: out_console.print(
         f"purged {report.purged}; kept for holds: {len(report.held)}; kept for other reasons: "
         f"{len(report.skipped)}; failed: {len(report.failed)}" + (f" ({report.clock})" if report.clock else "")))

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import sys
-from contextlib import ExitStack, closing
 from datetime import date
 from pathlib import Path
 
 import click
 from rich.markup import escape
 
-import adapters
-from connector import config as config_mod
-from connector import transfer
-from connector.app.lists import write_list_files
+from connector.app import transfer as uses
 from connector.cli._common import (
     DATE,
     EXIT_ERROR,
@@ -46,14 +42,11 @@ def okr_group() -> None:
 def okr_sent(config_path: Path, key: str, on: date, receiving: str, by: str, as_json: bool) -> None:
     """Record that pupil KEY's OKR was sent; incomplete without evidence that parents were informed."""
     with opened(config_path, as_json) as app:
-        cfg = app.loaded.config.okr
-        with app.open_store() as store:
-            row = dossier_of(app, key, as_json)
-            try:
-                result = transfer.record_okr(store, app.state, app.audit, app.mapping, row, on,
-                                             receiving, by, cfg.okr_class, cfg.evidence_class)
-            except ConnectorError as exc:
-                fail(str(exc), as_json)
+        row = dossier_of(app, key, as_json)
+        try:
+            result = uses.record_okr(app, by, row, on, receiving)
+        except ConnectorError as exc:
+            fail(str(exc), as_json)
     def human() -> None:
         if result["status"] == "transferred":
             out_console.print(f"OKR of {row.pseudonym} recorded as sent to {receiving}", highlight=False)
@@ -70,9 +63,10 @@ def okr_sent(config_path: Path, key: str, on: date, receiving: str, by: str, as_
 def okr_incomplete(config_path: Path, as_json: bool) -> None:
     """OKRs recorded as sent whose dossier still lacks the OKR or the parents-informed evidence."""
     with opened(config_path, as_json) as app:
-        cfg = app.loaded.config.okr
-        with app.open_store() as store:
-            rows = transfer.incomplete_okrs(store, app.state, app.mapping, cfg.okr_class, cfg.evidence_class)
+        try:
+            rows = uses.incomplete_okrs(app)
+        except ConnectorError as exc:
+            fail(str(exc), as_json)
 
     def human() -> None:
         for r in rows:
@@ -105,21 +99,11 @@ def transfer_cmd(config_path: Path, key: str, part: str, folder: Path | None, ot
     list, approved and executed like any destruction list."""
     if (folder is None) == (other is None):
         fail("give exactly one destination: --to-folder or --to-config", as_json)
-    with opened(config_path, as_json) as app, app.open_store() as store, ExitStack() as stack:
+    with opened(config_path, as_json) as app:
         user = acting_user(app, as_name, secret_ref, as_json, "transfer")
         row = dossier_of(app, key, as_json)
         try:
-            if other is not None:
-                dest_store = stack.enter_context(closing(
-                    adapters.build_store(config_mod.load(other), index_key=app.identity.index_key)))
-                dest: transfer.Destination = transfer.StoreDestination(dest_store, app.state, f"dms:{other.name}")
-            else:
-                dest = transfer.FolderDestination(folder)  # type: ignore[arg-type]
-            report = transfer.export_part(store, app.state, app.audit, app.mapping, row, part, dest,
-                                          remove_at_source, user, app.schedule(), app.clock(today),
-                                          app.loaded.config.destruction.approvals)
-            if report.transfer_list is not None:
-                write_list_files(app, report.transfer_list)
+            report = uses.export_part(app, user, row, part, folder, other, remove_at_source, today)
         except ConnectorError as exc:
             fail(str(exc), as_json)
 
