@@ -4,12 +4,14 @@ with its audit entry; a change a person makes is applied in the DMS at once (``a
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
-from connector import rights
+from connector import acl
+from connector.access import AccessEntry, AccessNote, access_list
+from connector.acl import ApplyReport
 from connector.app.context import App
-from connector.errors import InvalidState, NotFound
+from connector.errors import ConfigError, NotFound
 from connector.state import DossierRow
 
 
@@ -67,30 +69,67 @@ def add_grant(app: App, by: str, row: DossierRow, kind: str, grantee: str, parts
     return grant_id
 
 
-def extend_request(app: App, by: str, request_id: int, reason: str, today: date) -> date:
-    """Extend an open request's term by two months (AVG art. 12(3)): once, before it runs out."""
-    req = app.state.request(request_id)
-    if req is None or req["status"] != "open":
-        raise NotFound(f"no open request {request_id}")
-    if req["extended_reason"]:
-        raise InvalidState(f"request {request_id} was extended already; the law allows two months once")
-    if today > req["due"]:
-        raise InvalidState(f"request {request_id} is overdue since {req['due'].isoformat()}; it can no longer be "
-                           "extended")
-    due = rights.extended_due(req["received"])
-    with app.state.transaction() as conn:
-        app.state.update_request(conn, request_id, due=due, extended_reason=reason)
-        app.audit.append(conn, by, "request.extended", req["pseudonym"],
-                         {"request": request_id, "due": due.isoformat(), "reason": reason})
-    return due
+
+def label(authority: bool | None) -> str:
+    """Parental authority as shown: yes, no or unknown."""
+    return "unknown" if authority is None else ("yes" if authority else "no")
 
 
-def record_export(app: App, by: str, row: DossierRow, file: str, today: date, details: dict[str, Any]) -> int:
-    """Keep track of a copy made for a data subject (removed after ``[access] export_days``)
-    and audit it; returns its id."""
-    days = app.loaded.config.access.export_days
+def _yes(value: str | None) -> bool | None:
+    return None if value is None else value == "yes"
+
+
+def guardians(app: App, by: str, row: DossierRow, reason: str, names: bool = False) -> list[dict[str, Any]]:
+    """The guardians of a dossier as the connector reads them (authority, death, the LAS's and
+    a person's word where they differ, the linked account); ``names`` adds the names the source
+    gives. A view of personal data: audited as such."""
+    _, gs = acl.facts_of(app.state, row)
+    record_view(app, by, row.pseudonym, "guardians with names" if names else "guardians", reason)
+    return [{"guardian": g["guardian_id"], "source": g["source"], "relation": g["relation"],
+             "authority": label(r.authority), "authority_las": label(_yes(g["authority"])),
+             "authority_recorded_by_person": g["authority_recorded"] is not None,
+             "deceased": r.deceased, "deceased_recorded_by_person": bool(g["deceased_recorded"]),
+             "disagreement": r.disagreement, "account": g["account"],
+             **({"name": g["display"]} if names else {})} for g in gs for r in (acl.reading(g),)]
+
+
+def access_of(app: App, by: str, row: DossierRow, day: date, reason: str,
+              ) -> tuple[tuple[AccessEntry, ...], tuple[AccessNote, ...], list[dict[str, Any]]]:
+    """A dossier's access list on ``day``, per part with each entry's basis, the notes on it, and
+    the guardians on whom the LAS and a person disagree. A view of personal data: audited."""
+    pol = app.access_policy()
+    f, gs = acl.facts_of(app.state, row)
+    record_view(app, by, row.pseudonym, "access list", reason)
+    entries, notes = access_list(f, pol, day)
+    differ = [{"guardian": g["guardian_id"], "disagreement": r.disagreement, "waits_for_a_person": r.open}
+              for g in gs for r in (acl.reading(g),) if r.disagreement]
+    return entries, notes, differ
+
+
+def apply_access(app: App, by: str, row: DossierRow | None, everything: bool, day: date) -> ApplyReport:
+    """Apply access in the DMS: for one dossier (``row``), for every dossier (``everything``), or
+    for those whose access the calendar changed on ``day`` (16th birthdays, grants) and those
+    never applied."""
+    if row is not None:
+        ids: list[str] | None = [row.external_id]
+    elif everything:
+        ids = [r.external_id for r in app.state.dossier_rows()]
+    else:
+        ids = None
+    with app.open_store() as store:
+        if not store.capabilities.acl:
+            raise ConfigError("this DMS adapter does not apply access rights")
+        return app.apply_access(store, ids, by, force=everything or row is not None, today=day)
+
+
+def revoke_grant(app: App, by: str, grant_id: int, reason: str, today: date) -> dict[str, Any] | None:
+    """End a grant today (consent withdrawn, duty ended), audited, and apply the dossier's access
+    at once; returns what was applied (None: the DMS applies no access rights)."""
     with app.state.transaction() as conn:
-        export_id = app.state.record_export(conn, row, file, today, today + timedelta(days=days), by)
-        app.audit.append(conn, by, "dossier.exported", row.pseudonym,
-                         details | {"export": export_id, "removed_after_days": days})
-    return export_id
+        grant = app.state.revoke_grant(conn, grant_id, today)
+        if grant is None:
+            raise NotFound(f"no grant {grant_id}")
+        rows = app.state.dossier_rows([grant["external_id"]])
+        app.audit.append(conn, by, "grant.revoked", rows[0].pseudonym if rows else None,
+                         {"grant": grant_id, "reason": reason})
+    return apply_now(app, rows[0], by) if rows else None

@@ -4,12 +4,14 @@ each refusal is an error of the root (``InvalidState``, ``NotFound``, ``Rejected
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 from connector import tagging
 from connector.app.context import App
 from connector.errors import InvalidState, NotFound
+from connector.model import PupilFacts
 from connector.state import DossierRow
 from connector.sync import check_departure
 from connector.users import User
@@ -74,3 +76,28 @@ def dismiss_duplicate(app: App, by: str, a: str, b: str) -> None:
     with app.state.transaction() as conn:
         app.state.dismiss_duplicate(conn, a, b, by)
         app.audit.append(conn, by, "duplicate.dismissed", None, {"a": a, "b": b})
+
+
+def facts_of(app: App, row: DossierRow) -> tuple[PupilFacts, list[dict[str, Any]]]:
+    """The facts recorded for a pupil (with the clock they give) and their history."""
+    return app.state.facts_for(row.external_id, row.departure), app.state.fact_history(row.external_id)
+
+
+def active_holds(app: App) -> list[dict[str, Any]]:
+    """The holds in force: id, pseudonym, part (``None``: the whole dossier), reason, by, at."""
+    return [{k: h[k] for k in ("id", "pseudonym", "part", "reason", "by", "at")} for h in app.state.active_holds()]
+
+
+def refresh_tags(app: App, from_state: bool = False,
+                 progress: Callable[[str, int], None] | None = None) -> tagging.TagReport:
+    """Recompute every document's retention tag in the DMS, as a run of its own; also finds
+    documents added by other routes. ``from_state`` touches only dossiers whose tags changed by
+    what is recorded (fast; does not look for documents added elsewhere)."""
+    schedule = app.schedule()
+    with app.open_store() as store:
+        run_id = app.state.begin_run("tags")
+        only = tagging.recompute(app.state, schedule).dossiers if from_state else None
+        report = tagging.refresh(store, app.state, app.audit, schedule, app.mapping, run_id,
+                                 "leerdossier tags refresh", external_ids=only, progress=progress)
+        app.state.finish_run(run_id, "ok", None, None, report.as_dict())
+    return report

@@ -14,9 +14,8 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from connector import acl, completeness, inspection, render, rights
-from connector.access import AccessEntry, AccessNote, access_list
-from connector.app import App
+from connector.access import AccessEntry, AccessNote
+from connector.app import App, reports, requests
 from connector.app import access as uses
 from connector.cli._common import (
     DATE,
@@ -58,14 +57,7 @@ def guardian_list(config_path: Path, key: str, names: bool, by: str, reason: str
     """The guardians of pupil KEY's dossier (a view of personal data: audited)."""
     with opened(config_path, as_json) as app:
         row = dossier_of(app, key, as_json)
-        _, gs = acl.facts_of(app.state, row)
-        uses.record_view(app, by, row.pseudonym, "guardians with names" if names else "guardians", reason)
-        out = [{"guardian": g["guardian_id"], "source": g["source"], "relation": g["relation"],
-                "authority": _label(r.authority), "authority_las": _label(_yes(g["authority"])),
-                "authority_recorded_by_person": g["authority_recorded"] is not None,
-                "deceased": r.deceased, "deceased_recorded_by_person": bool(g["deceased_recorded"]),
-                "disagreement": r.disagreement, "account": g["account"],
-                **({"name": g["display"]} if names else {})} for g in gs for r in (acl.reading(g),)]
+        out = uses.guardians(app, by, row, reason, names)
 
         def show() -> None:
             if not out:
@@ -81,14 +73,6 @@ def guardian_list(config_path: Path, key: str, names: bool, by: str, reason: str
                     out_console.print(f"  [yellow]disagreement[/]: {escape(g['disagreement'])}", highlight=False,
                                       markup=True)
         echo({"ok": True, "record": row.pseudonym, "guardians": out}, as_json, show)
-
-
-def _label(authority: bool | None) -> str:
-    return "unknown" if authority is None else ("yes" if authority else "no")
-
-
-def _yes(value: str | None) -> bool | None:
-    return None if value is None else value == "yes"
 
 
 @guardian_group.command("add")
@@ -172,14 +156,9 @@ def access_show(config_path: Path, key: str, on: Any, by: str, reason: str, as_j
     with opened(config_path, as_json) as app:
         row = dossier_of(app, key, as_json)
         try:
-            pol = app.access_policy()
+            entries, notes, differ = uses.access_of(app, by, row, day, reason)
         except ConnectorError as exc:
             fail(str(exc), as_json)
-        f, gs = acl.facts_of(app.state, row)
-        uses.record_view(app, by, row.pseudonym, "access list", reason)
-        entries, notes = access_list(f, pol, day)
-    differ = [{"guardian": g["guardian_id"], "disagreement": r.disagreement, "waits_for_a_person": r.open}
-              for g in gs for r in (acl.reading(g),) if r.disagreement]
     echo({"ok": True, "record": row.pseudonym, "on": day.isoformat(), "entries": [_entry(e) for e in entries],
            "notes": [n.note for n in notes], "disagreements": differ}, as_json,
           lambda: _show_access(row.pseudonym, day, entries, notes, differ))
@@ -218,19 +197,11 @@ def access_apply(config_path: Path, key: str | None, everything: bool, today: An
     calendar changed today (16th birthdays, grants) and dossiers never applied. Run daily."""
     day = today or date.today()
     with opened(config_path, as_json) as app:
-        if key is not None:
-            ids: list[str] | None = [dossier_of(app, key, as_json).external_id]
-        elif everything:
-            ids = [r.external_id for r in app.state.dossier_rows()]
-        else:
-            ids = None
-        with app.open_store() as store:
-            if not store.capabilities.acl:
-                fail("this DMS adapter does not apply access rights", as_json)
-            try:
-                report = app.apply_access(store, ids, by, force=everything or key is not None, today=day)
-            except ConnectorError as exc:
-                fail(str(exc), as_json)
+        row = dossier_of(app, key, as_json) if key is not None else None
+        try:
+            report = uses.apply_access(app, by, row, everything, day)
+        except ConnectorError as exc:
+            fail(str(exc), as_json)
     data = {"ok": not report.failed, **report.as_dict()}
     echo(data, as_json, lambda: out_console.print(
         f"access applied: {report.dossiers} dossiers, {report.parts_changed} parts changed, "
@@ -303,15 +274,11 @@ def grant_add(config_path: Path, key: str, kind: str, grantee: str, parts: str, 
 @json_option
 def grant_revoke(config_path: Path, grant_id: int, reason: str, by: str, as_json: bool) -> None:
     """End grant GRANT_ID today (consent withdrawn, duty ended)."""
-    with opened(config_path, as_json) as app, app.state.transaction() as conn:
-        grant = app.state.revoke_grant(conn, grant_id, date.today())
-        if grant is None:
-            fail(f"no grant {grant_id}", as_json)
-        rows = app.state.dossier_rows([grant["external_id"]])
-        app.audit.append(conn, by, "grant.revoked", rows[0].pseudonym if rows else None,
-                         {"grant": grant_id, "reason": reason})
     with opened(config_path, as_json) as app:
-        applied = _apply_now(app, rows[0], by, as_json) if rows else None
+        try:
+            applied = uses.revoke_grant(app, by, grant_id, reason, date.today())
+        except ConnectorError as exc:
+            fail(str(exc), as_json)
     echo({"ok": True, "grant": grant_id, "access": applied}, as_json,
           lambda: out_console.print(f"grant {grant_id} revoked"))
 
@@ -325,7 +292,7 @@ def request_group() -> None:
 @request_group.command("open")
 @config_option
 @click.argument("key")
-@click.option("--kind", type=click.Choice(rights.KINDS), required=True)
+@click.option("--kind", type=click.Choice(requests.KINDS), required=True)
 @click.option("--requester", required=True, help="Who asks: the guardian (g-...), 'pupil', or a description.")
 @click.option("--received", type=DATE, help="Day the request came in (default: today).")
 @acting
@@ -337,7 +304,7 @@ def request_open(config_path: Path, key: str, kind: str, requester: str, receive
     with opened(config_path, as_json) as app:
         by = acting_user(app, as_name, secret_ref, as_json, "request.open").name
         row = dossier_of(app, key, as_json)
-        request_id, due, hold_id = rights.open_request(app.state, app.audit, row, kind, requester, day, by)
+        request_id, due, hold_id = requests.open_request(app, by, row, kind, requester, day)
     echo({"ok": True, "request": request_id, "record": row.pseudonym, "due": due.isoformat(), "hold": hold_id},
           as_json, lambda: out_console.print(f"request {request_id} ({kind}) on {row.pseudonym}: answer by "
                                              f"{due.isoformat()}; dossier on hold {hold_id}", highlight=False))
@@ -355,7 +322,7 @@ def request_extend(config_path: Path, request_id: int, reason: str, as_name: str
     with opened(config_path, as_json) as app:
         by = acting_user(app, as_name, secret_ref, as_json, "request.open").name
         try:
-            due = uses.extend_request(app, by, request_id, reason, date.today())
+            due = requests.extend_request(app, by, request_id, reason, date.today())
         except ConnectorError as exc:
             fail(str(exc), as_json)
     echo({"ok": True, "request": request_id, "due": due.isoformat()}, as_json,
@@ -365,7 +332,7 @@ def request_extend(config_path: Path, request_id: int, reason: str, as_name: str
 @request_group.command("close")
 @config_option
 @click.argument("request_id", type=int)
-@click.option("--outcome", type=click.Choice(rights.OUTCOMES), required=True)
+@click.option("--outcome", type=click.Choice(requests.OUTCOMES), required=True)
 @click.option("--note", default="", help="What was done (no personal data).")
 @click.option("--comment", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="A refused correction: the requester's written view, kept in the dossier.")
@@ -378,33 +345,12 @@ def request_close(config_path: Path, request_id: int, outcome: str, note: str, c
     (--comment)."""
     with opened(config_path, as_json) as app:
         by = acting_user(app, as_name, secret_ref, as_json, "request.close").name
-        req = app.state.request(request_id)
-        if req is None or req["status"] != "open":
-            fail(f"no open request {request_id}", as_json)
-        refused_correction = req["kind"] == "correction" and outcome in ("refused", "partly")
-        if comment is not None and not refused_correction:
-            fail("--comment is for a correction that is refused (wholly or partly)", as_json)
-        if comment is not None:
-            _keep_comment(app, req, comment, by, as_json)
-        rights.close_request(app.state, app.audit, req, outcome, note, by, date.today())
-    echo({"ok": True, "request": request_id, "outcome": outcome}, as_json,
-          lambda: out_console.print(f"request {request_id} closed: {outcome}"))
-
-
-def _keep_comment(app: App, req: dict[str, Any], comment: Path, by: str, as_json: bool) -> None:
-    """Store the requester's view as a document of the configured class, tagged and with access."""
-    doc_class = app.loaded.config.access.correction_comment_class
-    if doc_class not in app.mapping.classes:
-        fail(f"access.correction_comment_class {doc_class!r} is not a class of the mapping", as_json)
-    rows = app.state.dossier_rows([req["external_id"]])
-    if not rows or rows[0].ref_id is None:
-        fail("the dossier is not in the DMS", as_json)
-    row = rows[0]
-    with app.open_store() as store:
         try:
-            app.store_document(store, row, doc_class, comment, by, app.schedule(), {"request": req["id"]})
+            requests.close_request(app, by, request_id, outcome, note, date.today(), comment)
         except ConnectorError as exc:
             fail(str(exc), as_json)
+    echo({"ok": True, "request": request_id, "outcome": outcome}, as_json,
+          lambda: out_console.print(f"request {request_id} closed: {outcome}"))
 
 
 @request_group.command("list")
@@ -414,8 +360,7 @@ def _keep_comment(app: App, req: dict[str, Any], comment: Path, by: str, as_json
 def request_list(config_path: Path, everything: bool, as_json: bool) -> None:
     """Requests with their deadlines; four weeks and older are flagged."""
     with opened(config_path, as_json) as app:
-        warn = app.loaded.config.access.request_warn_days
-        rows = rights.request_rows(app.state, None if everything else "open", warn, date.today())
+        rows = requests.list_requests(app, everything, date.today())
 
     def show() -> None:
         if not rows:
@@ -437,7 +382,7 @@ def request_list(config_path: Path, everything: bool, as_json: bool) -> None:
 @click.option("--requester", required=True, help="Whose right it is: the guardian (g-...) or 'pupil'.")
 @click.option("--request", "request_id", type=int, help="The request this answers.")
 @click.option("--to", "folder", type=click.Path(path_type=Path, file_okay=False),
-              default=Path(inspection.EXPORT_FOLDER), show_default=True, help="Folder for the ZIP.")
+              default=Path(requests.EXPORT_FOLDER), show_default=True, help="Folder for the ZIP.")
 @click.option("--by", required=True, help="Who makes the copy.")
 @json_option
 def export_dossier(config_path: Path, key: str, purpose: str, requester: str, request_id: int | None, folder: Path,
@@ -445,36 +390,13 @@ def export_dossier(config_path: Path, key: str, purpose: str, requester: str, re
     """Write what REQUESTER may see of pupil KEY's dossier to a ZIP with an index (documents
     holding other people's data or without a class are listed as withheld); the export is
     logged and removed after [access] export_days."""
-    principal = "pupil" if requester == "pupil" else f"guardian:{requester}"
-    today = date.today()
     with opened(config_path, as_json) as app:
         row = dossier_of(app, key, as_json)
-        if request_id is not None:
-            problem = _request_problem(app.state.request(request_id), row, requester)
-            if problem:
-                fail(f"request {request_id}: {problem}", as_json)
         try:
-            entries, _ = access_list(acl.facts_of(app.state, row)[0], app.access_policy(), today)
+            exported = requests.export_for(app, by, row, purpose, requester, request_id, folder, date.today())
         except ConnectorError as exc:
             fail(str(exc), as_json)
-        rights = inspection.entitled(entries, principal)
-        if not rights:
-            fail(f"{requester} has no right of inspection or information on {row.pseudonym} today "
-                  "(see 'leerdossier access show')", as_json)
-        inspection.remove_expired(app.state, app.audit, today, by)
-        corrections = [r for r in app.state.requests("open", row.external_id) if r["kind"] == "correction"]
-        with app.open_store() as store:
-            try:
-                result = inspection.export(store, app.mapping, row, rights, app.loaded.resolve(str(folder)), today,
-                                           requester, corrections)
-            except ConnectorError as exc:
-                fail(str(exc), as_json)
-        days = app.loaded.config.access.export_days
-        uses.record_export(app, by, row, result.file, today, {
-            "for": purpose, "on_behalf": requester, "request": request_id, "parts": sorted(rights),
-            "documents": result.documents, "withheld": len(result.withheld),
-            "open_corrections": result.open_corrections,
-            "reason": f"{purpose} request" + (f" {request_id}" if request_id else "")})
+    result, days = exported.result, exported.days
 
     def show() -> None:
         out_console.print(f"{result.documents} documents of {row.pseudonym} written to {result.file} "
@@ -486,22 +408,6 @@ def export_dossier(config_path: Path, key: str, purpose: str, requester: str, re
             out_console.print(f"  [yellow]correction request {c} is open[/]: the export's index says so",
                               highlight=False, markup=True)
     echo({"ok": True, "record": row.pseudonym, **result.as_dict()}, as_json, show)
-
-
-def _request_problem(req: dict[str, Any] | None, row: DossierRow, requester: str) -> str | None:
-    """Why a request cannot be the basis of this export, or None."""
-    if req is None:
-        return "no such request"
-    if req["external_id"] != row.external_id:
-        return f"it is not a request about {row.pseudonym}"
-    if req["status"] != "open":
-        return "it is closed"
-    if req["kind"] not in ("inspection", "copy"):
-        return f"it is a {req['kind']} request, not one for inspection or a copy"
-    asked = str(req["requester"])
-    if (asked == "pupil" or asked.startswith("g-")) and asked != requester:
-        return f"it was made by {asked}, not by {requester}"
-    return None
 
 
 # -- completeness ------------------------------------------------------------------------------
@@ -516,13 +422,8 @@ def report_group() -> None:
 @json_option
 def report_completeness(config_path: Path, html_file: Path | None, as_json: bool) -> None:
     """Per school: the dossiers that miss what the rules require, counts first, then the records."""
-    today = date.today()
     with opened(config_path, as_json) as app:
-        cfg = app.loaded.config
-        result = completeness.report(app.state, cfg.okr.okr_class, cfg.okr.evidence_class, today,
-                                     cfg.access.request_warn_days)
-    if html_file is not None:
-        render.write_completeness(result, html_file)
+        result = reports.completeness_report(app, date.today(), html_file)
 
     def show() -> None:
         for school, data in result["schools"].items():

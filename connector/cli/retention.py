@@ -10,7 +10,6 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from connector import tagging
 from connector.app import records
 from connector.cli._common import (
     DATE,
@@ -86,8 +85,7 @@ def pupil_facts(config_path: Path, key: str, as_json: bool) -> None:
     """Show the facts recorded for a pupil and the clock they give."""
     with opened(config_path, as_json) as app:
         row = dossier_of(app, key, as_json)
-        facts = app.state.facts_for(row.external_id, row.departure)
-        history = app.state.fact_history(row.external_id)
+        facts, history = records.facts_of(app, row)
     data = {"record": row.pseudonym, "las_departure": row.departure, "facts": facts.model_dump(),
             "clock_start": facts.clock_start,
             "history": [{k: h[k] for k in ("kind", "on", "by", "at")} for h in history]}
@@ -158,14 +156,9 @@ def tags_group() -> None:
 def tags_refresh(config_path: Path, from_state: bool, as_json: bool) -> None:
     """Recompute every document's tag (also finds documents added by other routes)."""
     with opened(config_path, as_json) as app:
-        schedule = app.schedule()
         update_, bar = progress_bar(not as_json and err_console.is_terminal)
-        with app.open_store() as store, bar or nullcontext():
-            run_id = app.state.begin_run("tags")
-            only = tagging.recompute(app.state, schedule).dossiers if from_state else None
-            report = tagging.refresh(store, app.state, app.audit, schedule, app.mapping, run_id,
-                                     "leerdossier tags refresh", external_ids=only, progress=update_)
-            app.state.finish_run(run_id, "ok", None, None, report.as_dict())
+        with bar or nullcontext():
+            report = records.refresh_tags(app, from_state, update_)
     data = report.as_dict()
 
     def human() -> None:
@@ -237,7 +230,7 @@ def hold_remove(config_path: Path, hold_id: int, reason: str, as_name: str, secr
 def hold_list(config_path: Path, as_json: bool) -> None:
     """Active holds."""
     with opened(config_path, as_json) as app:
-        data = [{k: h[k] for k in ("id", "pseudonym", "part", "reason", "by", "at")} for h in app.state.active_holds()]
+        data = records.active_holds(app)
     def human() -> None:
         for h in data:
             out_console.print(f"{h['id']}: {h['pseudonym']} {h['part'] or 'whole dossier'}: {h['reason']} "

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from connector import users as users_mod
 from connector.app import read_secret_ref
+from connector.app import users as uses
 from connector.cli._common import (
     acting,
     acting_user,
@@ -31,7 +31,7 @@ def user_group() -> None:
 @config_option
 @click.argument("name")
 @click.option("--role", "roles", multiple=True, required=True,
-              type=click.Choice(users_mod.ROLES), help="maker, approver, executor or admin. Repeatable.")
+              type=click.Choice(uses.ROLES), help="maker, approver, executor or admin. Repeatable.")
 @click.option("--display", help="The person's name as shown on lists and certificates.")
 @click.option("--new-secret", "new_secret_ref", metavar="REF",
               help="The new user's secret by reference (env:NAME or file:PATH); without it, asked at a prompt.")
@@ -49,7 +49,7 @@ def user_add(config_path: Path, name: str, roles: tuple[str, ...], display: str 
                 secret = read_secret_ref(app.loaded, new_secret_ref, ["--new-secret"])
             else:
                 secret = click.prompt(f"new secret for {name}", hide_input=True, confirmation_prompt=True, err=True)
-            user = users_mod.add(app.state, app.audit, name, list(roles), secret, by, display)
+            user = uses.add_user(app, by, name, list(roles), secret, display)
         except ConnectorError as exc:
             fail(str(exc), as_json)
     echo({"ok": True, "user": user.as_dict()}, as_json, lambda: out_console.print(
@@ -62,7 +62,7 @@ def user_add(config_path: Path, name: str, roles: tuple[str, ...], display: str 
 def user_list(config_path: Path, as_json: bool) -> None:
     """The users and their roles (never their secrets)."""
     with opened(config_path, as_json) as app:
-        rows = users_mod.listing(app.state)
+        rows = uses.list_users(app)
 
     def human() -> None:
         for u in rows:
@@ -84,7 +84,7 @@ def user_disable(config_path: Path, name: str, as_name: str, secret_ref: str | N
     with opened(config_path, as_json) as app:
         by = acting_user(app, as_name, secret_ref, as_json, "user.manage")
         try:
-            users_mod.disable(app.state, app.audit, name, by)
+            uses.disable_user(app, by, name)
         except ConnectorError as exc:
             fail(str(exc), as_json)
     echo({"ok": True, "user": name, "disabled": True}, as_json,
