@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
+from pathlib import Path
 from typing import Any, cast
 
 from connector import destruction, inspection, rights
-from connector.app.context import App
+from connector.app.context import App, open_app
 from connector.app.lists import write_list_files
 from connector.clock import REAL
+from connector.errors import ConnectorError, SafetyStop
 from connector.ports import DocumentStore
-from connector.service import InstrumentedStore, Metrics, record_operations
-from connector.state import OPEN
+from connector.service import Health, InstrumentedStore, Metrics, record_operations, run_cycle
+from connector.state import OPEN, SharedEngines
 from connector.users import SERVICE
 
 log = logging.getLogger("leerdossier.service")
+fleet_log = logging.getLogger("leerdossier.fleet")
 ACTOR = "leerdossier run"
 JOBS = ("sync", "access", "destruction_list", "purge")
 
@@ -75,3 +80,36 @@ def make_cycle(app: App) -> Any:
         return summary
 
     return cycle
+
+
+@contextmanager
+def single_instance(app: App) -> Iterator[None]:
+    """The service's lock on this school's state: a second service (or worker) on the same
+    state stops with the ``single_instance`` rail instead of running beside it."""
+    with app.state.exclusive("service"):
+        yield
+
+
+def run_school(config_path: Path, engines: SharedEngines, metrics: Metrics, health: Health, school: str,
+               should_stop: Callable[[], bool]) -> dict[str, Any]:
+    """One fleet job: one school's cycle under its lock, on the worker's shared connection pool.
+    Its status: the cycle's, or ``failed`` (logged by error class, never with a message),
+    ``busy`` (another worker holds the school) or ``stopped`` (a safety rail)."""
+    try:
+        app = open_app(config_path, setup_logging=False, shared=engines)
+    except ConnectorError as exc:
+        fleet_log.error("school configuration failed", extra={"school": school, "error": exc.__class__.__name__})
+        return {"status": "failed"}
+    try:
+        cycle = make_cycle(app)
+        with single_instance(app):
+            return {"status": run_cycle(cycle, should_stop, metrics, health, school=school)}
+    except SafetyStop as stop:
+        # the job lock keeps a school to one worker; this is the state's own lock behind it
+        fleet_log.warning("school busy elsewhere; skipped", extra={"school": school, "rail": stop.rail})
+        return {"status": "busy" if stop.rail == "single_instance" else "stopped"}
+    except ConnectorError as exc:
+        fleet_log.error("school failed", extra={"school": school, "error": exc.__class__.__name__})
+        return {"status": "failed"}
+    finally:
+        app.state.close()

@@ -17,10 +17,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from connector.app import App, open_app, read_secret_ref
+from connector.app import App, DossierRow, User, open_app, read_secret_ref
 from connector.errors import ConnectorError
-from connector.state import DossierRow
-from connector.users import User
 
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 """Control characters, terminal escape sequences' introducers and bidirectional overrides: a

@@ -15,7 +15,7 @@ import click
 from rich.markup import escape
 
 from connector.access import AccessEntry, AccessNote
-from connector.app import App, reports, requests
+from connector.app import App, DossierRow, reports, requests
 from connector.app import access as uses
 from connector.cli._common import (
     DATE,
@@ -31,7 +31,6 @@ from connector.cli._common import (
     view_options,
 )
 from connector.errors import ConnectorError
-from connector.state import DossierRow
 
 AUTHORITY = click.Choice(["yes", "no", "unknown"])
 

@@ -16,15 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from connector.app import app_for, open_app
-from connector.app.service import make_cycle
+from connector.app import LoadedConfig, SharedEngines, app_for
+from connector.app import service as cycles
 from connector.cli._common import echo, fail, json_option, out_console
 from connector.cli.service import give_up
-from connector.config import LoadedConfig
-from connector.errors import ConnectorError, SafetyStop
+from connector.errors import ConnectorError
 from connector.logs import json_logs
-from connector.service import Health, Metrics, Schedule, run_cycle, serve
-from connector.state import SharedEngines
+from connector.service import Health, Metrics, Schedule, serve
 
 if TYPE_CHECKING:
     from connector.fleet import Fleet
@@ -139,24 +137,7 @@ def worker_cmd(fleet_path: Path, once: bool, name: str | None, listen: str | Non
     engines = SharedEngines()  # one connection pool for every school's job, not new connections per job
 
     def run_school(school: str, should_stop: Callable[[], bool]) -> dict[str, Any]:
-        try:
-            app = open_app(fleet.schools[school], setup_logging=False, shared=engines)
-        except ConnectorError as exc:
-            log.error("school configuration failed", extra={"school": school, "error": exc.__class__.__name__})
-            return {"status": "failed"}
-        try:
-            cycle = make_cycle(app)
-            with app.state.exclusive("service"):
-                return {"status": run_cycle(cycle, should_stop, metrics, health, school=school)}
-        except SafetyStop as stop:
-            # the job lock keeps a school to one worker; this is the state's own lock behind it
-            log.warning("school busy elsewhere; skipped", extra={"school": school, "rail": stop.rail})
-            return {"status": "busy" if stop.rail == "single_instance" else "stopped"}
-        except ConnectorError as exc:
-            log.error("school failed", extra={"school": school, "error": exc.__class__.__name__})
-            return {"status": "failed"}
-        finally:
-            app.state.close()
+        return cycles.run_school(fleet.schools[school], engines, metrics, health, school, should_stop)
 
     def on_started(stop: Callable[[], None]) -> None:
         def on_signal(signum: int, _frame: Any) -> None:

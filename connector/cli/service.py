@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from connector.app.service import make_cycle
+from connector.app.service import make_cycle, single_instance
 from connector.cli._common import EXIT_SAFETY, config_option, fail, opened
 from connector.errors import ConfigError, SafetyStop
 from connector.logs import json_logs
@@ -39,7 +39,7 @@ def run_cmd(config_path: Path, cycles: int | None) -> None:
         health = Health(schedule)
         service = Service(schedule, cycle, metrics, health)
         try:
-            with app.state.exclusive("service"):
+            with single_instance(app):
                 server = serve(cfg.service.listen, health, metrics)
                 stopping = threading.Event()
 

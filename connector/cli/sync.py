@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import closing, nullcontext
+from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -14,14 +12,8 @@ from typing import Any
 import click
 from rich.markup import escape
 
-import adapters
-from connector import config as config_mod
-from connector import inspection, rights
-from connector import mapping as mapping_mod
-from connector.app import App, records
-from connector.app.access import record_view
-from connector.app.lists import file_anchors
-from connector.audit import AuditLog, nen7513
+from connector.app import SyncReport, records, reports
+from connector.app.doctor import doctor
 from connector.cli._common import (
     EXIT_ERROR,
     EXIT_OK,
@@ -37,11 +29,6 @@ from connector.cli._common import (
     progress_bar,
 )
 from connector.errors import ConfigError, ConnectorError, SourceError
-from connector.identity import Identity
-from connector.ports import SourceContext
-from connector.retention import load_schedule
-from connector.state import StateStore
-from connector.sync import SyncReport
 
 
 def _run_sync(config_path: Path, as_json: bool, report_file: Path | None, dry_run: bool,
@@ -178,21 +165,12 @@ def plan_cmd(config_path: Path, report_file: Path | None, as_json: bool) -> None
 def status_cmd(config_path: Path, as_json: bool) -> None:
     """Journal rows pending, failed and done; documents, lists and holds; the last runs."""
     with opened(config_path, as_json) as app:
-        journal = app.state.journal_counts()
-        unfinished = [{"id": r.id, "run": r.run_id, "operation": r.kind, "status": r.status,
-                       "attempts": r.attempts, "record": r.operation.pseudonym} for r in app.state.pending()]
-        runs = [{k: v for k, v in run.items() if k != "report"} for run in app.state.last_runs()]
-        dossiers = app.state.dossier_count()
-        overview = app.state.overview()
-        today = date.today()
-        warn = app.loaded.config.access.request_warn_days
-        requests = rights.request_rows(app.state, "open", warn, today)
-        overview["requests_open"] = len(requests)
-        overview["requests_attention"] = [r for r in requests if r["state"] != "ok"]
+        overview = reports.status(app, date.today())
         if as_json:
-            data = {"journal": journal, "unfinished": unfinished, "dossiers": dossiers, "runs": runs} | overview
-            click.echo(json.dumps(data, indent=2, default=str))
+            click.echo(json.dumps(overview, indent=2, default=str))
             return
+        journal, unfinished, dossiers, runs = (overview["journal"], overview["unfinished"], overview["dossiers"],
+                                               overview["runs"])
         c = out_console
         c.print(f"dossiers recorded: {dossiers}")
         c.print("documents: " + (", ".join(f"{k} {v}" for k, v in sorted(overview["documents"].items())) or "none"))
@@ -202,7 +180,7 @@ def status_cmd(config_path: Path, as_json: bool) -> None:
         for p in overview["transfer_unfinished"]:
             c.print(f"  [yellow]transfer not finished[/]: {escape(str(p))} (removal at the source was interrupted; "
                     "check it)", highlight=False, markup=True)
-        c.print(f"open requests: {len(requests)}")
+        c.print(f"open requests: {overview['requests_open']}")
         for r in overview["requests_attention"]:
             c.print("  [yellow]" + escape(f"request {r['request']} ({r['kind']}) on {r['record']}: {r['state']}, "
                                           f"due {r['due']}") + "[/]", highlight=False, markup=True)
@@ -226,7 +204,7 @@ def audit_group() -> None:
 def audit_verify(config_path: Path, as_json: bool) -> None:
     """Check that no audit entry was edited, removed or reordered."""
     with opened(config_path, as_json) as app:
-        result = app.audit.verify(file_anchors(app))
+        result = reports.verify_audit(app)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
     elif result.ok:
@@ -255,12 +233,11 @@ def audit_show(config_path: Path, key: str | None, last: int, by: str | None, re
     with opened(config_path, as_json) as app:
         if key is not None:
             row = dossier_of(app, key, as_json)
-            history = [nen7513(e) for e in app.audit.entries(last or None, subject=row.pseudonym)]
-            record_view(app, by or "", row.pseudonym, "history", reason or "")
+            history = reports.pupil_history(app, by or "", row, reason or "", last or None)
             echo({"ok": True, "record": row.pseudonym, "entries": history}, as_json,
                   lambda: _show_history(history))
             return
-        entries = app.audit.entries(last or None)
+        entries = reports.audit_entries(app, last or None)
     if as_json:
         click.echo(json.dumps(entries, indent=2, default=str))
         return
@@ -305,73 +282,10 @@ def duplicates_dismiss(config_path: Path, a: str, b: str, by: str, as_json: bool
 def doctor_cmd(config_path: Path, as_json: bool) -> None:
     """Check the config, paths, secrets, file modes, the source and the DMS. A check: it changes
     nothing, here or in the DMS (no key, state store or DMS folder is made; the first sync does)."""
-    checks: list[dict[str, Any]] = []
-
-    def check(name: str, fn: Callable[[list[str]], list[str]]) -> list[str]:
-        notes: list[str] = []
-        try:
-            problems = fn(notes)
-        except ConnectorError as exc:
-            problems = [str(exc)]
-        checks.append({"check": name, "ok": not problems, "problems": problems, "notes": notes})
-        return problems
-
     try:
-        loaded = config_mod.load(config_path)
+        checks = doctor(config_path)
     except ConnectorError as exc:
         fail(str(exc), as_json)
-    cfg = loaded.config
-    found: dict[str, Any] = {}
-
-    def install_key(notes: list[str]) -> list[str]:
-        kind, _, name = cfg.identity.secret.partition(":")
-        if kind == "file" and cfg.identity.create_secret and not loaded.resolve(name).exists():
-            notes.append(f"{loaded.resolve(name)} is not made yet: the first sync makes it")
-            return []
-        found["secret"] = loaded.secret(cfg.identity.secret, ["identity", "secret"])
-        return []
-
-    def mapping_and_schedule(_notes: list[str]) -> list[str]:
-        mapping = mapping_mod.load(cfg.mapping.preset, base=loaded.base)
-        load_schedule(cfg.retention.schedule, base=loaded.base, overrides=cfg.retention.overrides,
-                      classes=set(mapping.classes))
-        found["mapping"] = mapping
-        return [] if mapping.parts else ["mapping has no parts"]
-
-    def state_store(notes: list[str]) -> list[str]:
-        from connector.state import head_revision, peek
-
-        exists, version = peek(loaded.state_url(), cfg.state.schema_)
-        if not exists:
-            notes.append("not made yet: the first sync makes it")
-        elif version != head_revision():
-            notes.append(f"at migration {version or '(none)'}; the next sync brings it to {head_revision()}")
-        else:
-            found["state"] = True
-        return []
-
-    check("config", lambda _: [])
-    check("install key", install_key)
-    check("mapping and schedule", mapping_and_schedule)
-    check("state store", state_store)
-    check("file modes", lambda _: _private_problems(loaded))
-    identity = Identity(found.get("secret") or os.urandom(32), cfg.identity.key)
-    context = SourceContext(pseudonymize=identity.pseudonym_of, base=loaded.base)
-    check("LAS source", lambda _: adapters.build_source(loaded, context).check())
-
-    def dms(_notes: list[str]) -> list[str]:
-        with closing(adapters.build_store(loaded, index_key=identity.index_key)) as store:
-            return store.check()
-
-    check("DMS", dms)
-    if found.get("state") and found.get("secret") and found.get("mapping"):
-        state = StateStore(loaded.state_url(), cfg.state.schema_, upgrade=False)
-        try:
-            app = App(loaded, identity, found["mapping"], state,
-                      AuditLog(state, identity.audit_key, loaded.audit_head_file()))
-            check("audit log", lambda _: app.audit.verify(file_anchors(app)).problems)
-        finally:
-            state.close()
     ok = all(c["ok"] for c in checks)
     if as_json:
         click.echo(json.dumps({"ok": ok, "checks": checks}, indent=2))
@@ -384,47 +298,3 @@ def doctor_cmd(config_path: Path, as_json: bool) -> None:
             for n in c["notes"]:
                 out_console.print(f"      [dim]{escape(n)}[/]", highlight=False, markup=True)
     sys.exit(EXIT_OK if ok else EXIT_ERROR)
-
-
-def _private_problems(loaded: config_mod.LoadedConfig) -> list[str]:
-    """Files and folders of the connector's that others may read: the state (and SQLite's side
-    files), the audit head, the install key, the filesystem DMS, lists, certificates and
-    exports. Every one should be 0600 (a folder 0700); the connector makes them so."""
-    cfg = loaded.config
-    roots: list[Path] = []
-    url = loaded.state_url()
-    if url.startswith("sqlite:///"):
-        db = Path(url[len("sqlite:///"):])
-        roots += [db, Path(f"{db}-wal"), Path(f"{db}-shm")]
-    head = loaded.audit_head_file()
-    if head is not None:
-        roots.append(head)
-    kind, _, name = cfg.identity.secret.partition(":")
-    if kind == "file":
-        roots.append(loaded.resolve(name))
-    dms_root = cfg.dms.settings().get("root")
-    if cfg.dms.type == "filesystem" and isinstance(dms_root, str):
-        roots.append(loaded.resolve(dms_root))
-    roots += [loaded.resolve(cfg.destruction.output), loaded.resolve(inspection.EXPORT_FOLDER)]
-    wide: list[str] = []
-    for root in roots:
-        for path in _walk(root):
-            mode = path.stat().st_mode & 0o777
-            if mode & 0o077:
-                want = "700" if path.is_dir() else "600"
-                wide.append(f"{path} is {oct(mode)[2:]}: others may read it (chmod {want})")
-                if len(wide) >= 20:
-                    return [*wide, "... and perhaps more (the first 20 are shown)"]
-    return wide
-
-
-def _walk(root: Path) -> Iterator[Path]:
-    if not root.exists() or root.is_symlink():
-        return
-    yield root
-    if root.is_dir():
-        for folder, dirs, files in os.walk(root):
-            for n in (*dirs, *files):
-                p = Path(folder) / n
-                if not p.is_symlink():
-                    yield p
