@@ -197,12 +197,11 @@ class Executor:
                 for op_id, op, *_ in done:  # each counts towards the circuit breaker
                     self._failed(op_id, op, exc, outcome, logged=True)
                 done = []
-            with self.state.transaction() as conn:
-                if handled < len(group):  # never handed to the DMS: back to new, as if not marked
-                    self.state.journal_unmark(conn, [item[0] for item in group[handled:]])
-                self.state.record_done_many(conn, [(op_id, op, ref.id, dup_pgn, dup_nb)
-                                                   for op_id, op, dup_pgn, dup_nb, _, ref in done])
-                self.audit.append_many(conn, [self._entry(op, resumed) for _, op, _, _, resumed, _ in done])
+            # never handed to the DMS (a halt, a slow DMS): back to new, as if not marked
+            self.state.journal_done_group(self.audit, [(op_id, op, ref.id, dup_pgn, dup_nb)
+                                                       for op_id, op, dup_pgn, dup_nb, _, ref in done],
+                                          [self._entry(op, resumed) for _, op, _, _, resumed, _ in done],
+                                          unsent=[item[0] for item in group[handled:]])
             for item in done:
                 self._count(item[1], outcome)
             i += handled
@@ -266,10 +265,8 @@ class Executor:
         with self._lock:
             self._failures_in_a_row = 0
             outcome.dms_writes += writes
-            with self.state.transaction() as conn:
-                self.state.record_done(conn, op_id, op, ref.id, dup_pgn, dup_nb,
-                                       trashed=self.store.capabilities.trash, on=self.today)
-                self.audit.append(conn, *self._entry(op, resumed))
+            self.state.journal_done(self.audit, op_id, op, ref.id, dup_pgn, dup_nb, self._entry(op, resumed),
+                                    trashed=self.store.capabilities.trash, on=self.today)
             self._count(op, outcome)
 
     def _call(self, op: Operation) -> tuple[DossierRef, int]:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 try:
     import fcntl
@@ -31,7 +31,42 @@ from connector.state.schema import (
 )
 
 
+AuditEntry = tuple[str, str, str | None, dict[str, Any]]
+"""An audit entry as the journal hands it on: actor, action, subject (a pseudonym), details."""
+
+
+class AuditAppender(Protocol):
+    """What a journal transition needs of the audit log (``connector.audit.AuditLog``): it
+    chains entries inside the transaction that moves the journal rows, so that a row is done
+    exactly when its entry is in the log."""
+
+    def append_many(self, conn: Connection, entries: list[AuditEntry]) -> int: ...
+
+
 class JournalStore(Database):
+
+    # -- transitions: one call each, one transaction with the audit entries -------------------
+    def journal_done(self, audit: AuditAppender, op_id: int, op: Operation, ref_id: str, dup_pgn: str | None,
+                     dup_nb: str | None, entry: AuditEntry, trashed: bool = False, on: date | None = None) -> None:
+        """``sent`` -> ``done`` for one operation: mark the row, record what the DMS now holds
+        (for a removal: the document and its list item), and chain its audit entry, in one
+        transaction."""
+        with self.transaction() as conn:
+            self.record_done(conn, op_id, op, ref_id, dup_pgn, dup_nb, trashed=trashed, on=on)
+            audit.append_many(conn, [entry])
+
+    def journal_done_group(self, audit: AuditAppender,
+                           done: list[tuple[int, Operation, str, str | None, str | None]],
+                           entries: list[AuditEntry], unsent: list[int]) -> None:
+        """A group of creates, updates and tags after the DMS made them durable, in one
+        transaction: the rows never handed to the DMS (``unsent``) back to ``new``, the done
+        ones marked with what the DMS now holds (``record_done_many``), and their audit entries
+        chained in order."""
+        with self.transaction() as conn:
+            if unsent:
+                self.journal_unmark(conn, unsent)
+            self.record_done_many(conn, done)
+            audit.append_many(conn, entries)
 
     # -- journal ----------------------------------------------------------------------------
     def journal_add(self, conn: Connection, run_id: int,
