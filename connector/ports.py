@@ -89,7 +89,9 @@ class PupilSource(Protocol):
 
     report: SourceReport
 
-    def pupils(self, since: Cursor | None = None, resume: Cursor | None = None) -> Iterator[Pupil | RejectedRecord]: ...
+    def pupils(self, since: Cursor | None = None, resume: Cursor | None = None) -> Iterator[Pupil | RejectedRecord]:
+        """The snapshot's records in order: a pupil, or a rejected record naming record and field."""
+        ...
 
     def cursor(self) -> Cursor | None:
         """Where the read stands: covers exactly the records yielded so far."""
@@ -207,20 +209,28 @@ class BaseDocumentStore:
         self.context = context or StoreContext()
 
     def group(self) -> AbstractContextManager[None]:
+        """A context in which the store's writes become durable together when it ends (an fsync barrier); by
+        default each write is durable on its own."""
         return nullcontext()
 
     def purge(self, doc: DocumentRef) -> None:
+        """Remove a document from the trash for good. Refused by a store without a trash, whose destroy is
+        final."""
         if not self.capabilities.trash:
             raise PermanentError("purge: this store has no trash (a destroy is final)")
         raise NotImplementedError("a store with a trash implements purge")
 
     def check(self) -> list[str]:
+        """Problems a person should fix before a sync (reachable, permissions, schema); empty when all is
+        well. Changes nothing."""
         return []
 
     def close(self) -> None:
+        """Release connections and files."""
         return None
 
     def init(self) -> dict[str, Any]:
+        """Prepare the DMS once (metadata fields, roles); idempotent, returns what it made or found."""
         return {}
 
 

@@ -52,6 +52,7 @@ def set_guardian(app: App, by: str, row: DossierRow, guardian: str, values: dict
 
 
 def link_pupil_account(app: App, by: str, row: DossierRow, account: str) -> None:
+    """Link the pupil's own DMS account (used from their 16th birthday on), audited."""
     with app.state.transaction() as conn:
         app.state.link_account(conn, row.external_id, "pupil", account, by)
         app.audit.append(conn, by, "account.linked", row.pseudonym, {"principal": "pupil"})

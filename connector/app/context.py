@@ -51,6 +51,7 @@ class App:
         return users_mod.authenticate(self.state, name, secret)
 
     def schedule(self) -> Schedule:
+        """The retention schedule with its overrides, checked against the mapping's classes."""
         cfg = self.loaded.config.retention
         classes = set(self.mapping.classes)
         return load_schedule(cfg.schedule, base=self.loaded.base, overrides=cfg.overrides, classes=classes)
@@ -70,6 +71,7 @@ class App:
         return rows[0]
 
     def source(self) -> PupilSource:
+        """The configured LAS source."""
         context = SourceContext(pseudonymize=self.identity.pseudonym_of, base=self.loaded.base)
         return adapters.build_source(self.loaded, context)
 
@@ -98,6 +100,8 @@ class App:
         return acl.apply(store, self.state, self.audit, self.access_policy(), rows, day, actor, force=force)
 
     def sync_options(self, actor: str = "leerdossier sync", **overrides: Any) -> SyncOptions:
+        """The options of one sync from the configuration's rails, with ``overrides`` (dry run, accepting a
+        snapshot or departures)."""
         cfg = self.loaded.config
         values: dict[str, Any] = {
             "min_snapshot_ratio": cfg.safety.min_snapshot_ratio,
@@ -166,6 +170,7 @@ class App:
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
     def store(self) -> DocumentStore:
+        """A new connection to the configured DMS (the caller closes it; see ``open_store``)."""
         return adapters.build_store(self.loaded, index_key=self.identity.index_key)
 
     @contextmanager

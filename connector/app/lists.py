@@ -157,6 +157,7 @@ def private_write(path: Path, text: str) -> None:
 
 
 def tighten(folder: Path, files: dict[str, str]) -> None:
+    """A folder of list files 0700 and the files in it 0600."""
     os.chmod(folder, 0o700)
     for f in files.values():
         os.chmod(f, 0o600)

@@ -97,6 +97,8 @@ class AccessStore(Database):
 
     def add_guardian(self, conn: Connection, external_id: str, guardian_id: str, display: str | None,
                      relation: str | None, authority: bool | None, by: str) -> None:
+        """A guardian recorded by a person (source ``manual``), inside the caller's transaction; the authority
+        is a person's word, kept apart from the LAS's."""
         conn.execute(insert(guardians).values(
             guardian_id=guardian_id, external_id=external_id, source="manual", display=display, relation=relation,
             authority=None, authority_recorded=_yes_no(authority), deceased=0, by=by, at=now()))
@@ -115,6 +117,7 @@ class AccessStore(Database):
 
     def add_grant(self, conn: Connection, external_id: str, kind: str, grantee: str, parts: tuple[str, ...],
                   basis: str, start: date, until: date, reason: str, by: str) -> int:
+        """A grant of access by consent or legal duty, inside the caller's transaction; returns its id."""
         result = conn.execute(insert(grants).values(
             external_id=external_id, kind=kind, grantee=grantee, parts=json.dumps(list(parts)), basis=basis,
             start=start, until=until, reason=reason, by=by, at=now()))
@@ -135,6 +138,8 @@ class AccessStore(Database):
 
     def set_next_change(self, conn: Connection, external_id: str, next_change: date | None,
                         waiting: list[str]) -> None:
+        """When the dossier's access next changes by the calendar, and the rights waiting for a linked
+        account."""
         conn.execute(update(acl_applied).where(acl_applied.c.external_id == external_id)
                      .values(next_change=next_change, waiting=json.dumps(waiting)))
 
@@ -159,6 +164,7 @@ class AccessStore(Database):
                                      .where(acl_applied.c.next_change <= today)).scalars())
 
     def link_account(self, conn: Connection, external_id: str, principal: str, account: str, by: str) -> None:
+        """Link a principal's (the pupil's, a guardian's) DMS account, replacing an earlier link."""
         conn.execute(delete(accounts).where(accounts.c.external_id == external_id, accounts.c.principal == principal))
         conn.execute(insert(accounts).values(external_id=external_id, principal=principal, account=account,
                                              by=by, at=now()))
@@ -180,6 +186,7 @@ class AccessStore(Database):
         return out
 
     def revoke_grant(self, conn: Connection, grant_id: int, on: date) -> dict[str, Any] | None:
+        """End a grant on ``on``; the grant as it was, or None when there is no such grant."""
         row = conn.execute(select(grants).where(grants.c.id == grant_id)).mappings().first()
         if row is None:
             return None

@@ -153,6 +153,7 @@ def move(conn: Connection, table: Table, machine: str, target: str, *where: Colu
 
 
 def now() -> str:
+    """The current time as stored: UTC, ISO 8601 to the millisecond."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
@@ -222,6 +223,7 @@ class SharedEngines:
         return engine
 
     def dispose(self) -> None:
+        """Close every pooled engine (a worker stopping)."""
         with self._lock:
             for engine in self._engines.values():
                 engine.dispose()
@@ -289,6 +291,7 @@ class Database:
             raise ConfigError(f"state store {_shown(url)}: {exc.__class__.__name__}") from None
 
     def close(self) -> None:
+        """Close the engine, when this store made it (a shared one stays open for the others)."""
         if self._own:
             self.engine.dispose()
 

@@ -38,10 +38,12 @@ class DestructionStore(Database):
     @staticmethod
     def close_list(conn: Connection, list_id: int, status: str, digest: str, anchor_seq: int,
                    anchor_hash: str) -> None:
+        """Move a list to its next status with its digest and the audit head it is anchored to."""
         move(conn, destruction_lists, "list", status, destruction_lists.c.id == list_id, expect=1, digest=digest,
              anchor_seq=anchor_seq, anchor_hash=anchor_hash)
 
     def list_and_items(self, list_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """A list's head and its items in order; ``NotFound`` when there is no such list."""
         with self.engine.connect() as conn:
             head = conn.execute(select(destruction_lists).where(destruction_lists.c.id == list_id)).first()
             if head is None:
@@ -51,6 +53,7 @@ class DestructionStore(Database):
         return dict(head._mapping), [dict(r._mapping) for r in rows]
 
     def list_approvals(self, list_id: int) -> list[dict[str, Any]]:
+        """The approvals of a list, in the order they were given."""
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(
                 select(destruction_approvals).where(destruction_approvals.c.list_id == list_id)
@@ -59,12 +62,15 @@ class DestructionStore(Database):
     @staticmethod
     def add_approval(conn: Connection, list_id: int, approver: str, role: str | None, at: str, digest: str,
                      rejected: str, signature: str, anchor_seq: int, anchor_hash: str) -> None:
+        """Record one approval (signed, bound to the list's digest and an audit head), inside the caller's
+        transaction."""
         conn.execute(insert(destruction_approvals).values(
             list_id=list_id, approver=approver, role=role, at=at, digest=digest, rejected=rejected,
             signature=signature, anchor_seq=anchor_seq, anchor_hash=anchor_hash))
 
     @staticmethod
     def decide_item(conn: Connection, item_id: int, decision: str, reason: str | None) -> None:
+        """Record an approver's decision on one item (approved or rejected, with the reason)."""
         conn.execute(update(destruction_items).where(destruction_items.c.id == item_id)
                      .values(decision=decision, reason=reason))
 

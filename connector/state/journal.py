@@ -30,7 +30,6 @@ from connector.state.schema import (
     sources,
 )
 
-
 AuditEntry = tuple[str, str, str | None, dict[str, Any]]
 """An audit entry as the journal hands it on: actor, action, subject (a pseudonym), details."""
 
@@ -40,7 +39,9 @@ class AuditAppender(Protocol):
     chains entries inside the transaction that moves the journal rows, so that a row is done
     exactly when its entry is in the log."""
 
-    def append_many(self, conn: Connection, entries: list[AuditEntry]) -> int: ...
+    def append_many(self, conn: Connection, entries: list[AuditEntry]) -> int:
+        """Chain ``entries`` in order inside ``conn``'s transaction; the last sequence number."""
+        ...
 
 
 class JournalStore(Database):
@@ -71,6 +72,8 @@ class JournalStore(Database):
     # -- journal ----------------------------------------------------------------------------
     def journal_add(self, conn: Connection, run_id: int,
                     ops: list[tuple[Operation, str | None, str | None]]) -> list[int]:
+        """Journal planned operations (status ``new``) with their duplicate keys, in one insert; their ids in
+        the order given."""
         if not ops:
             return []
         stamp = now()
@@ -83,6 +86,8 @@ class JournalStore(Database):
 
     def journal_mark(self, op_id: int, status: str, error: str | None = None,
                      conn: Connection | None = None) -> None:
+        """Move one journal row to ``status`` (``sent`` counts an attempt), in the caller's transaction or one
+        of its own."""
         values: dict[str, Any] = {"updated": now(), "error": error}
         if status == "sent":
             values["attempts"] = journal.c.attempts + 1
@@ -155,6 +160,7 @@ class JournalStore(Database):
                 "active_holds": int(active_holds or 0), "transfer_unfinished": sorted(stuck)}
 
     def journal_counts(self) -> dict[str, int]:
+        """Journal rows by status."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(journal.c.status, func.count()).group_by(journal.c.status)).all()
         return {r[0]: int(r[1]) for r in rows}
@@ -256,4 +262,5 @@ class JournalStore(Database):
         )
 
     def record_document(self, conn: Connection, external_id: str, doc: DocumentRef, tag: RetentionTag) -> None:
+        """Record a document and its tag as the DMS now holds them, inside the caller's transaction."""
         _upsert_many(conn, documents, [{"id": doc.id, **self._document_values(external_id, doc, tag)}])

@@ -63,10 +63,12 @@ class RecordsStore(Database):
                 "unknown_authority": unknown, "with_guardians": with_guardians}
 
     def dossier_count(self) -> int:
+        """How many dossiers are recorded."""
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(dossiers)).scalar() or 0)
 
     def recorded(self, external_id: str) -> RecordedDossier | None:
+        """What is recorded of one dossier, or None."""
         with self.engine.connect() as conn:
             r = conn.execute(select(dossiers).where(dossiers.c.external_id == external_id)).first()
         if r is None:
@@ -77,6 +79,7 @@ class RecordsStore(Database):
         )
 
     def dossier_rows(self, external_ids: list[str] | None = None) -> list[DossierRow]:
+        """The recorded dossiers (all, or those with these external ids), by external id."""
         stmt = select(*_DOSSIER_ROW).order_by(dossiers.c.external_id)
         if external_ids is not None:
             stmt = stmt.where(dossiers.c.external_id.in_(external_ids))
@@ -90,12 +93,15 @@ class RecordsStore(Database):
         return [DossierRow(*r) for r in rows]
 
     def schools(self) -> list[str]:
+        """The schools (BRIN) that have dossiers."""
         with self.engine.connect() as conn:
             return sorted(conn.execute(select(dossiers.c.school).distinct()).scalars())
 
     # -- facts that move retention clocks ---------------------------------------------------------
     def record_fact(self, conn: Connection, external_id: str, kind: str, on: date | None, by: str,
                     note: str | None = None) -> None:
+        """Record a fact (``on``) or its withdrawal (None), inside the caller's transaction; the history keeps
+        every value."""
         if kind not in FACT_KINDS:
             raise ValueError(f"unknown fact {kind!r}")
         conn.execute(insert(facts).values(external_id=external_id, kind=kind, on=on, by=by, at=now(), note=note))
@@ -159,6 +165,7 @@ class RecordsStore(Database):
             yield list(rows), self.facts_map({r.external_id: r.departure for r in rows})
 
     def fact_history(self, external_id: str) -> list[dict[str, Any]]:
+        """Every fact recorded for a pupil, in the order recorded."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(facts).where(facts.c.external_id == external_id).order_by(facts.c.id))
             return [dict(r._mapping) for r in rows]
@@ -178,11 +185,14 @@ class RecordsStore(Database):
 
     # -- holds ------------------------------------------------------------------------------
     def add_hold(self, conn: Connection, row: DossierRow, part: str | None, reason: str, by: str) -> int:
+        """Place a hold on a dossier or one part (``part``), inside the caller's transaction; returns its id."""
         result = conn.execute(insert(holds).values(external_id=row.external_id, pseudonym=row.pseudonym,
                                                    part=part, reason=reason, by=by, at=now()))
         return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     def remove_hold(self, conn: Connection, hold_id: int, by: str, reason: str) -> dict[str, Any] | None:
+        """Lift an active hold (kept, with who lifted it and why); the hold as it was, or None when it is not
+        active."""
         row = conn.execute(select(holds).where(holds.c.id == hold_id, holds.c.removed_at.is_(None))).first()
         if row is None:
             return None
@@ -191,6 +201,7 @@ class RecordsStore(Database):
         return dict(row._mapping)
 
     def active_holds(self, external_id: str | None = None) -> list[dict[str, Any]]:
+        """The holds in force (of one dossier, or all), oldest first."""
         stmt = select(holds).where(holds.c.removed_at.is_(None)).order_by(holds.c.id)
         if external_id is not None:
             stmt = stmt.where(holds.c.external_id == external_id)

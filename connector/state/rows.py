@@ -79,9 +79,11 @@ class Suspected:
     members: tuple[str, ...] = ()
 
     def pseudonyms(self) -> tuple[str, ...]:
+        """The pseudonyms the suspicion is about (the group's members, or the pair)."""
         return self.members or (self.a, self.b)
 
     def as_dict(self) -> dict[str, Any]:
+        """The suspicion as a report shows it (a large group by its first 20 members)."""
         if self.members:
             return {"a": self.a, "b": self.b, "basis": self.basis, "group": len(self.members),
                     "members": list(self.members[:20])}

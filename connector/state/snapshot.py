@@ -25,6 +25,7 @@ from connector.state.schema import cursors, dismissed, dossiers, facts, pupil_ac
 class SnapshotStore(Database):
     # -- runs -------------------------------------------------------------------------------
     def begin_run(self, kind: str) -> int:
+        """Start a run of ``kind`` (sync, tags, ...); returns its id."""
         with self.transaction() as conn:
             result = conn.execute(insert(runs).values(kind=kind, started=now(), status="running"))
             return int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -53,6 +54,7 @@ class SnapshotStore(Database):
         conn.execute(insert(cursors).values(key=key, value=value, updated=now()))
 
     def applied_cursor(self, source_key: str) -> str | None:
+        """The source's cursor as of the last applied snapshot, or None."""
         with self.engine.connect() as conn:
             return conn.execute(select(cursors.c.value).where(cursors.c.key == f"applied:{source_key}")).scalar()
 
@@ -82,6 +84,7 @@ class SnapshotStore(Database):
             conn.execute(update(staging_access).where(staging_access.c.run_id == old_run).values(run_id=run_id))
 
     def last_sync_report(self, school: str) -> dict[str, Any] | None:
+        """The report of the school's last sync that finished (ok or stopped by a rail), or None."""
         with self.engine.connect() as conn:
             report = conn.execute(select(runs.c.report).where(
                 runs.c.school == school, runs.c.kind == "sync", runs.c.status.in_(("ok", "stopped")))
@@ -89,6 +92,7 @@ class SnapshotStore(Database):
         return json.loads(report) if report else None
 
     def last_good_snapshot(self, school: str) -> int | None:
+        """How many pupils the school's last good sync saw (the truncated-snapshot rail's yardstick)."""
         with self.engine.connect() as conn:
             return conn.execute(
                 select(runs.c.pupils_seen).where(
@@ -97,6 +101,7 @@ class SnapshotStore(Database):
             ).scalar()
 
     def last_runs(self, limit: int = 5) -> list[dict[str, Any]]:
+        """The latest runs, newest first."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(runs).order_by(runs.c.id.desc()).limit(limit)).mappings()
             return [dict(r) for r in rows]
@@ -150,6 +155,7 @@ class SnapshotStore(Database):
         insert_many(conn, staging_access, changed)
 
     def drop_staging(self, run_id: int) -> None:
+        """Remove a run's staged records (all of them, at once, when no other run has any)."""
         with self.transaction() as conn:
             others = conn.execute(select(staging.c.id).where(staging.c.run_id != run_id).limit(1)).first()
             if others is None:

@@ -26,14 +26,17 @@ class UsersStore(Database):
             return list(conn.execute(select(users).order_by(users.c.name)).all())
 
     def user_count(self) -> int:
+        """How many users there are (none: the first one added is an admin)."""
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(users)).scalar() or 0)
 
     def user_exists(self, conn: Connection, name: str) -> bool:
+        """Whether a user of that name exists, disabled or not."""
         return conn.execute(select(users.c.name).where(users.c.name == name)).first() is not None
 
     def insert_user(self, conn: Connection, name: str, display: str | None, roles: str, secret: str | None,
                     created_by: str) -> None:
+        """Add a user (roles as JSON, the secret as its hash), inside the caller's transaction."""
         conn.execute(insert(users).values(name=name, display=display, roles=roles, secret=secret,
                                           created_by=created_by, created_at=now()))
 
