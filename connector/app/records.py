@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from connector import tagging
 from connector.app.context import App
 from connector.errors import InvalidState, NotFound
-from connector.model import PupilFacts
+from connector.model import DocumentRef, PupilFacts
 from connector.state import DossierRow
 from connector.sync import check_departure
 from connector.users import User
@@ -101,3 +102,17 @@ def refresh_tags(app: App, from_state: bool = False,
                                  "leerdossier tags refresh", external_ids=only, progress=progress)
         app.state.finish_run(run_id, "ok", None, None, report.as_dict())
     return report
+
+
+def add_document(app: App, by: str, row: DossierRow, doc_class: str,
+                 file: Path) -> tuple[DocumentRef, str, tagging.TagReport]:
+    """Store ``file`` in the dossier through the configured DMS as a document of ``doc_class``
+    (in the part the mapping gives that class), tagged and with its access at once: the
+    document, its part and the tagging report."""
+    if doc_class not in app.mapping.classes:
+        raise NotFound(f"unknown class {doc_class!r}; classes: {', '.join(sorted(app.mapping.classes))}")
+    schedule = app.schedule()
+    part = app.mapping.classes[doc_class][0]
+    with app.open_store() as store:
+        doc, tags = app.store_document(store, row, doc_class, file, by, schedule)
+    return doc, part, tags

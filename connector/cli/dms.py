@@ -8,6 +8,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
+from connector.app import dms
 from connector.cli._common import config_option, echo, fail, json_option, opened, out_console
 from connector.errors import ConnectorError
 
@@ -22,9 +23,9 @@ def dms_group() -> None:
 @json_option
 def dms_init(config_path: Path, as_json: bool) -> None:
     """Create what the connector needs in the DMS (document type, metadata types); idempotent."""
-    with opened(config_path, as_json) as app, app.open_store() as store:
+    with opened(config_path, as_json) as app:
         try:
-            result = store.init() or {"note": "nothing to set up for this DMS"}
+            result = dms.init_dms(app)
         except ConnectorError as exc:
             fail(str(exc), as_json)
     echo({"ok": True} | result, as_json, lambda: out_console.print(f"DMS ready: {result}", highlight=False))
@@ -46,27 +47,14 @@ def schedule_show(config_path: Path, as_json: bool) -> None:
     """What will be destroyed when: categories, classes, periods, kinds, bases, overrides."""
     with opened(config_path, as_json) as app:
         try:
-            sch = app.schedule()
+            data = dms.schedule_view(app)
         except ConnectorError as exc:
             fail(str(exc), as_json)
-    categories: dict[str, dict[str, Any]] = {
-            code: {
-                "name": c.name, "trigger": c.trigger, "period": c.period, "kind": c.kind, "blocked": c.blocked,
-                "basis": c.basis, "override": c.override,
-                "when_referred": c.when_referred.model_dump() if c.when_referred else None,
-                "with_consent": c.with_consent.model_dump() if c.with_consent else None,
-                "classes": sorted(k for k, v in sch.classes.items() if v == code),
-            } for code, c in sch.categories.items()
-    }
-    data: dict[str, Any] = {
-        "schedule": sch.name, "description": sch.description, "file": str(sch.path),
-        "overrides_file": str(sch.override_path) if sch.override_path else None,
-        "categories": categories, "unclassified": {"gets": sch.longest().name},
-    }
+    categories: dict[str, dict[str, Any]] = data["categories"]
 
     def human() -> None:
         c = out_console
-        c.print(f"[bold]{escape(sch.name)}[/]: {escape(sch.description)}", highlight=False, markup=True)
+        c.print(f"[bold]{escape(data['schedule'])}[/]: {escape(data['description'])}", highlight=False, markup=True)
         for code, cat in categories.items():
             when = "blocked: never destroyed" if cat["blocked"] else (
                 f"{cat['kind']} {cat['period']} after {cat['trigger']}")

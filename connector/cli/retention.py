@@ -123,19 +123,11 @@ def document_group() -> None:
 def document_add(config_path: Path, key: str, file: Path, doc_class: str, by: str, as_json: bool) -> None:
     """Store FILE in the dossier of pupil KEY through the configured DMS, tagged at once."""
     with opened(config_path, as_json) as app:
-        if doc_class not in app.mapping.classes:
-            fail(f"unknown class {doc_class!r}; classes: {', '.join(sorted(app.mapping.classes))}", as_json)
         row = dossier_of(app, key, as_json)
         try:
-            schedule = app.schedule()
+            doc, part, tags = records.add_document(app, by, row, doc_class, file)
         except ConnectorError as exc:
             fail(str(exc), as_json)
-        part = app.mapping.classes[doc_class][0]
-        with app.open_store() as store:
-            try:
-                doc, tags = app.store_document(store, row, doc_class, file, by, schedule)
-            except ConnectorError as exc:
-                fail(str(exc), as_json)
     data = {"ok": True, "record": row.pseudonym, "document": doc.id, "part": part, "class": doc_class,
             "tags": tags.as_dict()}
     echo(data, as_json, lambda: out_console.print(
