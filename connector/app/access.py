@@ -11,7 +11,7 @@ from connector import acl
 from connector.access import AccessEntry, AccessNote, access_list
 from connector.acl import ApplyReport
 from connector.app.context import App
-from connector.errors import ConfigError, NotFound
+from connector.errors import ConfigError, InvalidState, NotFound
 from connector.state import DossierRow
 
 
@@ -58,9 +58,25 @@ def link_pupil_account(app: App, by: str, row: DossierRow, account: str) -> None
         app.audit.append(conn, by, "account.linked", row.pseudonym, {"principal": "pupil"})
 
 
+GRANT_KINDS = {"third-party": "third_party", "parent-after-16": "parent_after_adult_age"}
+"""A grant's kind as a person names it, and as it is recorded."""
+
+
 def add_grant(app: App, by: str, row: DossierRow, kind: str, grantee: str, parts: tuple[str, ...], basis: str,
               first: date, until: date, reason: str) -> int:
-    """Access by consent or legal duty (``kind``: third_party or parent_after_adult_age)."""
+    """Access by consent or legal duty to parts of the dossier from ``first`` to ``until``
+    (``kind``: third-party, or parent-after-16, which rests on the pupil's consent), audited;
+    returns its id. The caller applies it (``apply_now``)."""
+    if until < first:
+        raise InvalidState("--until is before the first day")
+    known = {p.code for p in app.mapping.parts}
+    if not parts or set(parts) - known:
+        raise InvalidState(f"--parts: give parts of the mapping ({', '.join(sorted(known))})")
+    if kind not in GRANT_KINDS:
+        raise InvalidState(f"unknown kind of grant {kind!r}: {', '.join(GRANT_KINDS)}")
+    if kind == "parent-after-16" and basis != "consent":
+        raise InvalidState("a parent's access after 16 rests on the pupil's consent: --basis consent")
+    kind = GRANT_KINDS[kind]
     with app.state.transaction() as conn:
         grant_id = app.state.add_grant(conn, row.external_id, kind, grantee, parts, basis.replace("-", "_"),
                                        first, until, reason, by)
