@@ -157,6 +157,22 @@ class ExecutionSection(_Section):
     with more workers, after measuring with the bench."""
 
 
+class WebSection(_Section):
+    """``leerdossier web``: the page for the people who answer for the dossiers."""
+
+    listen: str = Field(default="127.0.0.1:8080", pattern=r"^[0-9A-Za-z.:\[\]-]+:[0-9]{1,5}$")
+    """Where it listens: a loopback address, behind the school's reverse proxy for TLS."""
+    secure_cookies: bool = True
+    """Session cookies only over HTTPS (the reverse proxy's TLS; browsers count
+    http://localhost as secure too). Off only for a test install without TLS."""
+    idle_minutes: int = Field(default=30, ge=1, le=720)
+    """A session ends after this long without a request."""
+    max_login_failures: int = Field(default=5, ge=1, le=100)
+    """Failed logins for one user name, or from one address, before logins pause."""
+    lockout_minutes: int = Field(default=15, ge=1, le=1440)
+    """How long logins pause after too many failures."""
+
+
 class LoggingSection(_Section):
     level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     format: str = Field(default="text", pattern="^(text|json)$")
@@ -177,6 +193,7 @@ class Config(_Section):
     service: ServiceSection = Field(default_factory=ServiceSection)
     execution: ExecutionSection = Field(default_factory=ExecutionSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
+    web: WebSection = Field(default_factory=WebSection)
     testing: TestingSection = Field(default_factory=TestingSection)
 
 

@@ -24,6 +24,7 @@ class Identity:
         self.audit_key = hmac.new(secret, b"leerdossier/audit", hashlib.sha256).digest()
         self.index_key = hmac.new(secret, b"leerdossier/dms-index", hashlib.sha256).digest()
         self.approval_key = hmac.new(secret, b"leerdossier/approval", hashlib.sha256).digest()
+        self.session_key = hmac.new(secret, b"leerdossier/web-session", hashlib.sha256).digest()
         self.scheme = scheme
 
     def _mac(self, *parts: str) -> str:

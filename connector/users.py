@@ -13,6 +13,10 @@ Roles, and what they may do:
     approver  approve or reject a list (never one they made), place and lift holds
     executor  execute an approved list, purge the trash after the grace period, place holds
     admin     add and disable users, place and lift holds, record facts
+    privacy   the privacy officer (FG): sees everything, read only, and the audit log; may
+              cancel a list (the safe direction)
+    teacher   a leerkracht who signs in to the web page (through the school's identity
+              provider, say): no task here, sees nothing of lists, pupils or the audit log
 
 A person may hold several roles; four eyes are enforced on the list, not by the roles: the
 approver of a list is never its maker, and ``[destruction] approvals = 2`` asks for two
@@ -35,24 +39,32 @@ from connector.audit import AuditLog
 from connector.errors import ConfigError, NotFound, NotPermitted
 from connector.state import StateStore
 
-Role = Literal["maker", "approver", "executor", "admin"]
-ROLES: tuple[Role, ...] = ("maker", "approver", "executor", "admin")
+Role = Literal["maker", "approver", "executor", "admin", "privacy", "teacher"]
+ROLES: tuple[Role, ...] = ("maker", "approver", "executor", "admin", "privacy", "teacher")
+_ACTING = frozenset({"maker", "approver", "executor", "admin"})
+_READING = _ACTING | {"privacy"}
 
 ACTIONS: dict[str, frozenset[str]] = {
     "list.create": frozenset({"maker"}),
     "list.approve": frozenset({"approver"}),
     "list.execute": frozenset({"executor"}),
-    "list.cancel": frozenset(ROLES),
+    "list.cancel": _READING,
     "purge": frozenset({"executor"}),
     "transfer": frozenset({"maker"}),
     "fact.record": frozenset({"maker", "admin"}),
-    "hold.add": frozenset(ROLES),
+    "hold.add": _ACTING,
     "hold.remove": frozenset({"approver", "admin"}),
-    "request.open": frozenset(ROLES),
+    "request.open": _ACTING,
     "request.close": frozenset({"approver", "admin"}),
     "user.manage": frozenset({"admin"}),
+    "view.overview": _READING,
+    "view.lists": _READING,
+    "view.pupil": _READING,
+    "view.requests": _READING,
+    "view.audit": frozenset({"privacy", "admin"}),
 }
-"""Action -> the roles that may do it."""
+"""Action -> the roles that may do it (``view.*``: what a role may see on the web page; the
+server refuses a page to a role without it, whatever the page shows or hides)."""
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._@-]{1,119}")
 MIN_SECRET = 12

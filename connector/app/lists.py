@@ -104,6 +104,15 @@ def purge(app: App, user: User, today: date | None = None) -> PurgeReport:
                                  cfg.trash_grace_days, user, app.identity.approval_key, cfg.approvals)
 
 
+def list_file(app: App, list_id: int, what: str, suffix: str) -> Path | None:
+    """The file already written for a list (``what``: ``list`` or ``certificate``;
+    ``suffix``: ``pdf``, ``html`` or ``json``), or None."""
+    if what not in ("list", "certificate") or suffix not in ("pdf", "html", "json"):
+        return None
+    path = output_folder(app) / f"{what}-{int(list_id)}.{suffix}"
+    return path if path.is_file() else None
+
+
 # -- the files of a list ---------------------------------------------------------------------------
 
 

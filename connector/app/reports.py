@@ -57,3 +57,40 @@ def pupil_history(app: App, by: str, row: DossierRow, reason: str, last: int | N
     history = [nen7513(e) for e in app.audit.entries(last, subject=row.pseudonym)]
     record_view(app, by, row.pseudonym, "history", reason)
     return history
+
+
+HORIZONS = (30, 90, 365)
+
+
+def overview(app: App, today: date) -> dict[str, Any]:
+    """What the people who answer for the dossiers look at first: per retention category what
+    falls due (already, and within 30/90/365 days), lists by status, open requests by deadline,
+    active holds, and the last sync's health (the rail that stopped it, vanished pupils,
+    suspected duplicates waiting for a person). Counts and pseudonyms only."""
+    state = app.state
+    lists: dict[str, int] = {}
+    for row in state.all_lists(limit=10_000):
+        lists[row["status"]] = lists.get(row["status"], 0) + 1
+    syncs = [r for r in state.last_runs(limit=20) if r["kind"] == "sync"]
+    last = syncs[0] if syncs else None
+    report = state.last_sync_report(last["school"]) if last and last["school"] else None
+    return {
+        "today": today,
+        "due": state.due_by_category(today, HORIZONS),
+        "horizons": HORIZONS,
+        "lists": lists,
+        "requests": rights.request_rows(state, "open", app.loaded.config.access.request_warn_days, today),
+        "holds": len(state.active_holds()),
+        "last_sync": None if last is None else {
+            "started": last["started"], "status": last["status"], "school": last["school"],
+            "pupils": last["pupils_seen"],
+            "stopped_by": (report or {}).get("stopped_by"),
+            "vanished": len((report or {}).get("vanished", []) or []),
+            "duplicates": len((report or {}).get("suspected_duplicates", []) or []),
+        },
+    }
+
+
+def lists(app: App) -> list[dict[str, Any]]:
+    """The destruction and transfer lists, newest first, with their item counts."""
+    return app.state.all_lists()

@@ -7,9 +7,10 @@ from typing import Any
 
 from connector import users
 from connector.app.context import App
-from connector.users import ROLES, User
+from connector.errors import NotPermitted
+from connector.users import ACTIONS, ROLES, User
 
-__all__ = ["ROLES", "add_user", "disable_user", "list_users"]
+__all__ = ["ACTIONS", "ROLES", "add_user", "current_user", "disable_user", "list_users", "log_in", "log_out"]
 
 
 def add_user(app: App, by: User | None, name: str, roles: list[str], secret: str,
@@ -26,3 +27,28 @@ def list_users(app: App) -> list[dict[str, Any]]:
 def disable_user(app: App, by: User, name: str) -> None:
     """Disable user ``name``: kept for the record, they can no longer act."""
     users.disable(app.state, app.audit, name, by)
+
+
+def log_in(app: App, name: str, secret: str, address: str, via: str = "password") -> User:
+    """The user, when the secret is theirs; every login and every failed one is an audit entry
+    (the name only when it is a user of this install: a password typed into the name field
+    never reaches the log). Raises ``NotPermitted`` with one message for every failure."""
+    try:
+        user = app.user(name, secret)
+    except NotPermitted:
+        known = app.state.user_row(name) is not None
+        app.audit.record(name if known else "(onbekend)", "web.login_failed", None,
+                         {"address": address, "via": via})
+        raise
+    app.audit.record(user.name, "web.login", None, {"address": address, "via": via})
+    return user
+
+
+def log_out(app: App, user: User, address: str, reason: str = "logout") -> None:
+    """The end of a session, in the audit log: ``logout`` by the user, ``idle`` when it expired."""
+    app.audit.record(user.name, "web.logout", None, {"address": address, "reason": reason})
+
+
+def current_user(app: App, name: str) -> User | None:
+    """The active user of that name (None: unknown or disabled since the session began)."""
+    return users.get(app.state, name)

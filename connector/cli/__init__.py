@@ -77,6 +77,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "user": ("users", "user_group",
                "The people who act on dossiers (lists, approvals, execution, holds, facts) and their"
                " roles."),
+    "web": ("web", "web_cmd",
+               "Serve the web page for the people who answer for the dossiers (director, privacy "
+               "officer, administration) on [web] listen, behind the school's reverse proxy for TLS."),
 }
 
 

@@ -31,7 +31,8 @@ def user_group() -> None:
 @config_option
 @click.argument("name")
 @click.option("--role", "roles", multiple=True, required=True,
-              type=click.Choice(uses.ROLES), help="maker, approver, executor or admin. Repeatable.")
+              type=click.Choice(uses.ROLES),
+              help="maker, approver, executor, admin, privacy (the FG: read only) or teacher. Repeatable.")
 @click.option("--display", help="The person's name as shown on lists and certificates.")
 @click.option("--new-secret", "new_secret_ref", metavar="REF",
               help="The new user's secret by reference (env:NAME or file:PATH); without it, asked at a prompt.")

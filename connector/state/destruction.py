@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, case, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from connector.errors import NotFound
@@ -51,6 +51,21 @@ class DestructionStore(Database):
             rows = conn.execute(select(destruction_items).where(destruction_items.c.list_id == list_id)
                                 .order_by(destruction_items.c.id)).all()
         return dict(head._mapping), [dict(r._mapping) for r in rows]
+
+    def all_lists(self, limit: int = 200) -> list[dict[str, Any]]:
+        """The latest lists (newest first) with their item counts: items, approved, done."""
+        counts = (select(destruction_items.c.list_id, func.count().label("n_items"),
+                         func.sum(case((destruction_items.c.decision == "approve", 1), else_=0)).label("approved"),
+                         func.sum(case((destruction_items.c.status == "destroyed", 1), else_=0)).label("done"))
+                  .group_by(destruction_items.c.list_id).subquery())
+        stmt = (select(destruction_lists, counts.c.n_items, counts.c.approved, counts.c.done)
+                .join(counts, counts.c.list_id == destruction_lists.c.id, isouter=True)
+                .order_by(destruction_lists.c.id.desc()).limit(limit))
+        with self.engine.connect() as conn:
+            return [{k: v for k, v in r.items() if k != "n_items"}
+                    | {"items": int(r["n_items"] or 0), "approved": int(r["approved"] or 0),
+                       "done": int(r["done"] or 0)}
+                    for r in conn.execute(stmt).mappings()]
 
     def list_approvals(self, list_id: int) -> list[dict[str, Any]]:
         """The approvals of a list, in the order they were given."""

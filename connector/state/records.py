@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 try:
@@ -11,7 +11,7 @@ try:
 except ImportError:  # pragma: no cover (not on Windows)
     fcntl = None  # type: ignore[assignment]
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -235,6 +235,17 @@ class RecordsStore(Database):
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(select(transfers).where(transfers.c.kind == kind)
                                                   .order_by(transfers.c.id)).mappings().all()]
+
+    def due_by_category(self, today: date, horizons: tuple[int, ...] = (30, 90, 365)) -> dict[str, dict[int, int]]:
+        """Per retention category, how many present documents (not blocked) fall due within each
+        horizon of days from ``today`` (0: due already)."""
+        present = and_(documents.c.status == "present", documents.c.due.is_not(None),
+                       func.coalesce(documents.c.blocked, 0) == 0)
+        cols = [func.sum(case((documents.c.due <= today + timedelta(days=h), 1), else_=0)) for h in (0, *horizons)]
+        stmt = select(documents.c.category, *cols).where(present).group_by(documents.c.category)
+        with self.engine.connect() as conn:
+            return {str(r[0] or "-"): {h: int(r[i + 1] or 0) for i, h in enumerate((0, *horizons))}
+                    for r in conn.execute(stmt)}
 
     def due_candidates(self, today: date, exclude_listed: bool, page: int = 10_000
                        ) -> Iterator[tuple[list[Any], dict[str, PupilFacts]]]:

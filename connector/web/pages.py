@@ -1,0 +1,223 @@
+"""The pages: each names the action its user needs and calls the application layer's use cases,
+nothing below them. Every action is a POST form that works without JavaScript; htmx only makes
+some quicker. A view of a pupil's data asks for the reason first and is audited."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from connector.app import lists as list_uses
+from connector.app import records, reports
+from connector.app import users as user_uses
+from connector.web import text
+from connector.web.server import Refused, Web, address, form
+
+
+def list_name(head: dict[str, Any]) -> str:
+    """What the executor types to confirm: the list's kind and number (``vernietigingslijst 12``)."""
+    return f"{text.LIST_KIND.get(str(head['kind']), 'lijst')} {head['id']}"
+
+
+def routes(web: Web) -> list[Route]:
+    app = web.app
+
+    # -- login ----------------------------------------------------------------------------
+    async def login_page(request: Request) -> Response:
+        return web.render(request, "login.html", back=_safe_back(request.query_params.get("terug")),
+                          expired=bool(request.query_params.get("verlopen")), error=None)
+
+    async def login(request: Request) -> Response:
+        data = await form(request)
+        name, secret = str(data.get("naam", "")).strip(), str(data.get("wachtwoord", ""))
+        back = _safe_back(str(data.get("terug", "")))
+        peer = address(request)
+        wait = web.limiter.wait(name, peer)
+        if wait > 0:
+            minutes = max(1, round(wait / 60))
+            return web.render(request, "login.html", status=429, back=back, expired=False,
+                              error=f"Te veel mislukte pogingen. Probeer het over {minutes} minuten opnieuw.")
+        try:
+            user = await web.call(user_uses.log_in, app, name, secret, peer)
+        except Refused:
+            web.limiter.failed(name, peer)
+            return web.render(request, "login.html", status=401, back=back, expired=False,
+                              error="Aanmelden is niet gelukt: de naam of het wachtwoord klopt niet, of de "
+                                    "gebruiker is uitgeschakeld.")
+        web.limiter.succeeded(name)
+        web.start_session(request, user)
+        return RedirectResponse(back, status_code=303)
+
+    async def logout(request: Request) -> Response:
+        name = request.session.get("user")
+        user = user_uses.current_user(app, str(name)) if name else None
+        if user is not None:
+            await web.call(user_uses.log_out, app, user, address(request))
+        request.session.clear()
+        return RedirectResponse("/aanmelden", status_code=303)
+
+    # -- overview ---------------------------------------------------------------------------
+    async def overview(request: Request) -> Response:
+        user = web.user(request, "view.overview")
+        data = await web.call(reports.overview, app, date.today())
+        categories = {c: s.name for c, s in app.schedule().categories.items()}
+        return web.render(request, "overview.html", user=user, data=data, categories=categories)
+
+    # -- lists ------------------------------------------------------------------------------
+    async def lists_page(request: Request) -> Response:
+        user = web.user(request, "view.lists")
+        rows = await web.call(reports.lists, app)
+        return web.render(request, "lists.html", user=user, rows=rows)
+
+    async def list_create(request: Request) -> Response:
+        user = web.user(request, "list.create")
+        made = await web.call(list_uses.create_list, app, user)
+        return RedirectResponse(f"/lijsten/{made.list_id}", status_code=303)
+
+    async def list_page(request: Request) -> Response:
+        user = web.user(request, "view.lists")
+        list_id = int(request.path_params["list_id"])
+        shown = await web.call(list_uses.show_list, app, list_id)
+        head = shown["list"]
+        return web.render(request, "list.html", user=user, head=head, items=shown["items"],
+                          approvals=shown["approvals"], name=list_name(head),
+                          certificate=list_uses.list_file(app, list_id, "certificate", "pdf") is not None,
+                          result=None)
+
+    async def list_approve(request: Request) -> Response:
+        user = web.user(request, "list.approve")
+        list_id = int(request.path_params["list_id"])
+        data = await form(request)
+        reject: dict[int, str] = {}
+        for key in data:
+            if key.startswith("uitzonderen-"):
+                item = key.removeprefix("uitzonderen-")
+                reason = str(data.get(f"reden-{item}", "")).strip()
+                if not item.isdigit():
+                    raise Refused("Onbekend document op de lijst.", 400)
+                if not reason:
+                    raise Refused(f"Geef bij document {item} de reden waarom het wordt uitgezonderd.", 400)
+                reject[int(item)] = reason
+        role = str(data.get("functie", "")).strip() or None
+        await web.call(list_uses.approve_list, app, user, list_id, role, reject)
+        return RedirectResponse(f"/lijsten/{list_id}", status_code=303)
+
+    async def list_cancel(request: Request) -> Response:
+        user = web.user(request, "list.cancel")
+        list_id = int(request.path_params["list_id"])
+        reason = str((await form(request)).get("reden", "")).strip()
+        if not reason:
+            raise Refused("Geef de reden waarom de lijst wordt geannuleerd.", 400)
+        await web.call(list_uses.cancel_list, app, user, list_id, reason)
+        return RedirectResponse(f"/lijsten/{list_id}", status_code=303)
+
+    async def list_execute(request: Request) -> Response:
+        user = web.user(request, "list.execute")
+        list_id = int(request.path_params["list_id"])
+        typed = " ".join(str((await form(request)).get("bevestiging", "")).split()).lower()
+        shown = await web.call(list_uses.show_list, app, list_id)
+        name = list_name(shown["list"])
+        if typed != name.lower():
+            raise Refused(f"Typ ter bevestiging de naam van de lijst, precies: {name}.", 400)
+        report, _files = await web.call(list_uses.execute_list, app, user, list_id)
+        shown = await web.call(list_uses.show_list, app, list_id)
+        return web.render(request, "list.html", user=user, head=shown["list"], items=shown["items"],
+                          approvals=shown["approvals"], name=name,
+                          certificate=list_uses.list_file(app, list_id, "certificate", "pdf") is not None,
+                          result=report.as_dict())
+
+    async def list_file(request: Request) -> Response:
+        web.user(request, "view.lists")
+        list_id = int(request.path_params["list_id"])
+        what, suffix = str(request.path_params["what"]), str(request.path_params["suffix"])
+        names = {"lijst": "list", "verklaring": "certificate"}
+        path = list_uses.list_file(app, list_id, names.get(what, ""), suffix) if suffix in ("pdf", "html") else None
+        if path is None:
+            raise Refused("Dat bestand is er (nog) niet.", 404)
+        media = "application/pdf" if suffix == "pdf" else "text/html; charset=utf-8"
+        return FileResponse(path, media_type=media, filename=f"{what}-{list_id}.{suffix}",
+                            content_disposition_type="attachment")
+
+    # -- holds ------------------------------------------------------------------------------
+    async def holds_page(request: Request) -> Response:
+        user = web.user(request, "view.lists")
+        rows = await web.call(records.active_holds, app)
+        parts = [(p.code, p.name) for p in app.mapping.parts]
+        return web.render(request, "holds.html", user=user, rows=rows, parts=parts)
+
+    async def hold_add(request: Request) -> Response:
+        user = web.user(request, "hold.add")
+        data = await form(request)
+        key, part, reason = (str(data.get(k, "")).strip() for k in ("leerling", "deel", "reden"))
+        if not key or not reason:
+            raise Refused("Geef de leerling (sleutel) en de reden van de bewaarplicht.", 400)
+        row = await web.call(app.dossier, key)
+        await web.call(records.add_hold, app, user, row, part or None, reason)
+        return RedirectResponse("/bewaren", status_code=303)
+
+    async def hold_remove(request: Request) -> Response:
+        user = web.user(request, "hold.remove")
+        hold_id = int(request.path_params["hold_id"])
+        reason = str((await form(request)).get("reden", "")).strip()
+        if not reason:
+            raise Refused("Geef de reden waarom de bewaarplicht wordt opgeheven.", 400)
+        await web.call(records.remove_hold, app, user, hold_id, reason)
+        return RedirectResponse("/bewaren", status_code=303)
+
+    # -- a pupil ----------------------------------------------------------------------------
+    async def pupil_ask(request: Request) -> Response:
+        user = web.user(request, "view.pupil")
+        return web.render(request, "pupil_ask.html", user=user, key=request.query_params.get("leerling", ""))
+
+    async def pupil_page(request: Request) -> Response:
+        user = web.user(request, "view.pupil")
+        data = await form(request)
+        key, reason = str(data.get("leerling", "")).strip(), str(data.get("reden", "")).strip()
+        if not key or not reason:
+            raise Refused("Geef de leerling (sleutel) en waarom u het dossier inziet.", 400)
+        row = await web.call(app.dossier, key)
+        facts, history = await web.call(records.facts_of, app, row)
+        entries = await web.call(reports.pupil_history, app, user.name, row, reason, 200)
+        holds = [h for h in await web.call(records.active_holds, app) if h["pseudonym"] == row.pseudonym]
+        return web.render(request, "pupil.html", user=user, row=row, facts=facts, facts_history=history,
+                          history=entries, holds=holds, reason=reason)
+
+    # -- the audit log ----------------------------------------------------------------------
+    async def audit_page(request: Request) -> Response:
+        user = web.user(request, "view.audit")
+        entries = await web.call(reports.audit_entries, app, 200)
+        return web.render(request, "audit.html", user=user, entries=entries)
+
+    return [
+        Route("/aanmelden", login_page, methods=["GET"]),
+        Route("/aanmelden", login, methods=["POST"]),
+        Route("/afmelden", logout, methods=["POST"]),
+        Route("/", overview, methods=["GET"]),
+        Route("/lijsten", lists_page, methods=["GET"]),
+        Route("/lijsten", list_create, methods=["POST"]),
+        Route("/lijsten/{list_id:int}", list_page, methods=["GET"]),
+        Route("/lijsten/{list_id:int}/goedkeuren", list_approve, methods=["POST"]),
+        Route("/lijsten/{list_id:int}/annuleren", list_cancel, methods=["POST"]),
+        Route("/lijsten/{list_id:int}/uitvoeren", list_execute, methods=["POST"]),
+        Route("/lijsten/{list_id:int}/{what}.{suffix}", list_file, methods=["GET"]),
+        Route("/bewaren", holds_page, methods=["GET"]),
+        Route("/bewaren", hold_add, methods=["POST"]),
+        Route("/bewaren/{hold_id:int}/opheffen", hold_remove, methods=["POST"]),
+        Route("/leerling", pupil_ask, methods=["GET"]),
+        Route("/leerling", pupil_page, methods=["POST"]),
+        Route("/logboek", audit_page, methods=["GET"]),
+    ]
+
+
+def _safe_back(value: str | None) -> str:
+    """Back to a page of this site only (never an open redirect)."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+__all__ = ["list_name", "routes"]

@@ -1,0 +1,94 @@
+"""Every word the web page shows, in Dutch (the language of its users): labels of statuses,
+roles and kinds, and the refusals of the use cases, which speak English to the command line
+and are put into Dutch here. A refusal not in the catalogue is shown as a Dutch sentence that
+says what kind of refusal it was; never as English text."""
+
+from __future__ import annotations
+
+import re
+
+from connector.errors import ConfigError, ConnectorError, InvalidState, NotFound, NotPermitted
+
+ROLES = {
+    "maker": "opsteller", "approver": "beoordelaar", "executor": "uitvoerder", "admin": "beheerder",
+    "privacy": "functionaris gegevensbescherming", "teacher": "leerkracht",
+}
+LIST_STATUS = {
+    "building": "in opbouw", "draft": "klaar voor beoordeling", "approving": "deels goedgekeurd",
+    "approved": "goedgekeurd", "rejected": "afgewezen", "executed": "vernietigd", "cancelled": "geannuleerd",
+    "empty": "leeg", "preview": "voorbeeld (niet goed te keuren)",
+}
+LIST_KIND = {"destruction": "vernietigingslijst", "transfer": "overdrachtslijst"}
+ITEM_STATUS = {"listed": "op de lijst", "sent": "wordt verwijderd", "failed": "mislukt", "destroyed": "verwijderd",
+               "skipped": "tegengehouden"}
+DECISION = {"approve": "goedgekeurd", "reject": "uitgezonderd", None: "nog niet beoordeeld", "": "nog niet beoordeeld"}
+REQUEST_KIND = {"inspection": "inzage", "copy": "kopie", "correction": "correctie", "erasure": "wissen"}
+REQUEST_STATE = {"ok": "op tijd", "due soon": "termijn loopt bijna af", "overdue": "te laat"}
+PART = {None: "het hele dossier", "": "het hele dossier"}
+KIND = {"D": "vernietigen", "T": "overbrengen"}
+FACT = {"departure": "uitschrijving", "referred": "verwezen naar (V)SO", "reunion_consent": "toestemming reünie",
+        "reenrolled": "opnieuw ingeschreven", "exam_result": "examenuitslag"}
+
+SYSTEM_ACTORS = {"(first user of the install)": "(eerste gebruiker van de installatie)",
+                 "system:leerdossier-service": "de dienst (leerdossier run)"}
+
+
+def actor(name: str | None) -> str:
+    """Who did it, as the audit log names them; the connector's own names put into Dutch."""
+    if not name:
+        return ""
+    if name.startswith("leerdossier sync (accepted by "):
+        return "synchronisatie (geaccepteerd door " + name.removeprefix("leerdossier sync (accepted by ")
+    return SYSTEM_ACTORS.get(name, name)
+
+
+_CATALOGUE: list[tuple[re.Pattern[str], str]] = [(re.compile(p), t) for p, t in [
+    (r"^(?P<who>\S+) made list (?P<id>\d+); another person approves it",
+     "U heeft lijst {id} zelf opgesteld; een ander keurt haar goed (vier ogen)."),
+    (r"^(?P<who>\S+) approved list (?P<id>\d+) already",
+     "U heeft lijst {id} al goedgekeurd; een ander geeft de volgende goedkeuring."),
+    (r"^list (?P<id>\d+) is a preview", "Lijst {id} is een voorbeeld voor een latere datum en kan niet worden "
+                                        "goedgekeurd."),
+    (r"^list (?P<id>\d+) is (?P<status>\w+); only a draft list can be approved",
+     "Lijst {id} is {status}; alleen een lijst die klaar is voor beoordeling kan worden goedgekeurd."),
+    (r"^list (?P<id>\d+) is empty", "Lijst {id} is leeg; er is niets goed te keuren."),
+    (r"^list (?P<id>\d+) was changed after it was made",
+     "Lijst {id} is na het opstellen gewijzigd; stel een nieuwe lijst op."),
+    (r"^list (?P<id>\d+) is (?P<status>\w+); only a list not yet carried out can be cancelled",
+     "Lijst {id} is {status}; alleen een lijst die nog niet is uitgevoerd kan worden geannuleerd."),
+    (r"^list (?P<id>\d+) is (?P<status>\w+); it must be approved first",
+     "Lijst {id} is {status}; zij moet eerst worden goedgekeurd."),
+    (r"^list (?P<id>\d+) has no approved items", "Lijst {id} heeft geen goedgekeurde documenten."),
+    (r"^no destruction list (?P<id>\d+)", "Er is geen lijst {id}."),
+    (r"^give the reason for cancelling", "Geef de reden waarom de lijst wordt geannuleerd."),
+    (r"^user '.*' may not do (?P<action>\S+)", "U heeft niet de rol die hiervoor nodig is."),
+    (r"^user '.*': unknown, disabled, or the secret is wrong",
+     "Aanmelden is niet gelukt: de naam of het wachtwoord klopt niet, of de gebruiker is uitgeschakeld."),
+    (r"^no dossier for the pupil key", "Er is geen dossier met die leerlingsleutel."),
+    (r"^unknown part", "Dat dossierdeel bestaat niet."),
+    (r"^no active hold (?P<id>\d+)", "Er is geen actieve bewaarplicht {id}."),
+    (r"^hold (?P<id>\d+) belongs to an open request",
+     "Bewaarplicht {id} hoort bij een open verzoek; zij vervalt wanneer het verzoek is afgehandeld."),
+]]
+_STATUS_WORDS = {**LIST_STATUS}
+
+_BY_CLASS: list[tuple[type[ConnectorError], str]] = [
+    (NotPermitted, "Dit mag u niet doen."),
+    (NotFound, "Dat is niet gevonden."),
+    (InvalidState, "Dit kan in deze stand van zaken niet."),
+    (ConfigError, "Dit kan niet met deze instellingen of gegevens."),
+]
+
+
+def refusal(exc: ConnectorError) -> str:
+    """A use case's refusal in Dutch."""
+    text = str(exc)
+    for pattern, template in _CATALOGUE:
+        m = pattern.search(text)
+        if m:
+            values = {k: _STATUS_WORDS.get(v, v) for k, v in m.groupdict().items()}
+            return template.format(**values)
+    for cls, sentence in _BY_CLASS:
+        if isinstance(exc, cls):
+            return sentence
+    return "Dit is niet gelukt."

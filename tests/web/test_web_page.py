@@ -1,0 +1,200 @@
+"""The web page through HTTP (Starlette's test client, no browser): login and its rate limit,
+the CSRF check on every form, roles enforced on the server, the session's idle end, the whole
+destruction flow with two people (an exclusion with its reason, the typed confirmation, the
+certificate), holds, and an audited view of a pupil. Every page is Dutch and loads nothing
+from another host."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from connector.app import open_app
+from connector.web.server import build
+from tests.conftest import TEST_SECRET, add_users
+from tests.e2e.test_retention_cli import drop, js, setup
+
+USERS = {"admin": ["admin"], "maker": ["maker", "executor"], "approver": ["approver"],
+         "juf": ["teacher"], "fg": ["privacy"]}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def school(tmp_path: Path) -> Iterator[tuple[Path, Clock]]:
+    cfg, export = setup(tmp_path)
+    add_users(cfg, {k: v for k, v in USERS.items() if k in ("juf", "fg")})
+    drop(export, "LL000003")
+    assert js("sync", "--config", str(cfg), "--accept-snapshot", "--by", "test")[0] == 0
+    code, _ = js("pupil", "left", "--config", str(cfg), "LL000003", "--date", "2023-07-01",
+                 "--as", "maker", "--secret", "env:LD_TEST_SECRET")
+    assert code == 0
+    yield cfg, Clock()
+
+
+def client(cfg: Path, clock: Clock) -> TestClient:
+    app = open_app(cfg, setup_logging=False)
+    return TestClient(build(app, clock), base_url="https://testserver")
+
+
+def token(c: TestClient, path: str) -> str:
+    page = c.get(path)
+    m = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert m, page.text[:500]
+    return m.group(1)
+
+
+def login(c: TestClient, name: str, secret: str = TEST_SECRET) -> None:
+    r = c.post("/aanmelden", data={"naam": name, "wachtwoord": secret, "csrf": token(c, "/aanmelden"),
+                                   "terug": "/"}, follow_redirects=False)
+    assert r.status_code == 303, r.text[:300]
+
+
+def post(c: TestClient, path: str, page: str, **data: str) -> object:
+    return c.post(path, data={"csrf": token(c, page), **data}, follow_redirects=False)
+
+
+ENGLISH = re.compile(r"\b(the|and|list|approve|error|cancel|submit|login|password)\b", re.I)
+
+
+def visible_text(html: str) -> str:
+    html = re.sub(r"<(script|style|code)[^>]*>.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+def test_login_roles_and_the_whole_destruction_flow(school: tuple[Path, Clock]) -> None:
+    cfg, clock = school
+    maker, approver = client(cfg, clock), client(cfg, clock)
+    assert maker.get("/", follow_redirects=False).headers["location"].startswith("/aanmelden")
+    login(maker, "maker")
+    overview = maker.get("/")
+    assert overview.status_code == 200 and "Wat binnenkort vernietigd mag worden" in overview.text
+    r = post(maker, "/lijsten", "/lijsten")
+    assert r.status_code == 303
+    list_url = r.headers["location"]
+    page = maker.get(list_url).text
+    assert "vernietigingslijst" in page and "goedkeuren" not in page  # the maker cannot approve it
+    list_id = list_url.rsplit("/", 1)[1]
+
+    # the maker approving their own list is refused by the server, not only by a hidden button
+    r = post(maker, f"/lijsten/{list_id}/goedkeuren", list_url)
+    assert r.status_code == 403
+
+    login(approver, "approver")
+    page = approver.get(list_url).text
+    items = re.findall(r'name="uitzonderen-(\d+)"', page)
+    assert len(items) == 2
+    # an exclusion needs its reason
+    r = post(approver, f"/lijsten/{list_id}/goedkeuren", list_url, **{f"uitzonderen-{items[0]}": "1"})
+    assert r.status_code == 400 and "reden" in r.text
+    r = post(approver, f"/lijsten/{list_id}/goedkeuren", list_url, functie="directeur",
+             **{f"uitzonderen-{items[0]}": "1", f"reden-{items[0]}": "nog nodig voor bezwaar"})
+    assert r.status_code == 303
+    page = approver.get(list_url).text
+    assert "goedgekeurd" in page and "nog nodig voor bezwaar" in page
+    assert "Lijst uitvoeren" not in page  # an approver does not execute
+
+    # the executor confirms by typing the list's name; a wrong name removes nothing
+    r = post(maker, f"/lijsten/{list_id}/uitvoeren", list_url, bevestiging="lijst")
+    assert r.status_code == 400 and "vernietigingslijst" in r.text
+    r = post(maker, f"/lijsten/{list_id}/uitvoeren", list_url, bevestiging=f"Vernietigingslijst {list_id}")
+    assert r.status_code == 200 and "1 document(en) verwijderd" in r.text
+    cert = maker.get(f"/lijsten/{list_id}/verklaring.pdf")
+    assert cert.status_code == 200 and cert.content.startswith(b"%PDF")
+    assert "attachment" in cert.headers["content-disposition"]
+
+
+def test_a_teacher_sees_no_list_and_the_privacy_officer_reads_only(school: tuple[Path, Clock]) -> None:
+    cfg, clock = school
+    juf, fg = client(cfg, clock), client(cfg, clock)
+    login(juf, "juf")
+    for path in ("/", "/lijsten", "/bewaren", "/leerling", "/logboek", "/lijsten/1"):
+        assert juf.get(path).status_code == 403, path
+    assert post(juf, "/lijsten", "/aanmelden").status_code == 403
+    login(fg, "fg")
+    assert fg.get("/lijsten").status_code == 200 and fg.get("/logboek").status_code == 200
+    assert "Nieuwe vernietigingslijst" not in fg.get("/lijsten").text
+    assert post(fg, "/lijsten", "/lijsten").status_code == 403
+
+
+def test_every_form_needs_its_csrf_token(school: tuple[Path, Clock]) -> None:
+    cfg, clock = school
+    c = client(cfg, clock)
+    login(c, "maker")
+    for path in ("/lijsten", "/bewaren", "/afmelden", "/aanmelden", "/leerling"):
+        r = c.post(path, data={"reden": "x"}, follow_redirects=False)
+        assert r.status_code == 403 and "formulier is verlopen" in r.text, path
+        r = c.post(path, data={"reden": "x", "csrf": "wrong"}, follow_redirects=False)
+        assert r.status_code == 403, path
+    assert js("destruction", "list", "show", "--config", str(cfg), "1")[0] != 0  # no list was made
+
+
+def test_logins_are_limited_audited_and_a_session_ends_when_idle(school: tuple[Path, Clock]) -> None:
+    cfg, clock = school
+    c = client(cfg, clock)
+    for _ in range(5):
+        r = c.post("/aanmelden", data={"naam": "maker", "wachtwoord": "wrong-secret-1234",
+                                       "csrf": token(c, "/aanmelden")})
+        assert r.status_code == 401
+    r = c.post("/aanmelden", data={"naam": "maker", "wachtwoord": TEST_SECRET, "csrf": token(c, "/aanmelden")})
+    assert r.status_code == 429 and "Te veel mislukte pogingen" in r.text  # even the right secret waits
+    clock.now += 16 * 60
+    login(c, "maker")
+    assert c.get("/").status_code == 200
+    clock.now += 31 * 60  # [web] idle_minutes = 30
+    r = c.get("/", follow_redirects=False)
+    assert r.status_code == 303 and "verlopen=1" in r.headers["location"]
+    assert "Uw sessie is verlopen" in c.get(r.headers["location"]).text
+    code, log = js("audit", "show", "--config", str(cfg), "--last", "0")
+    assert code == 0
+    actions = [e["action"] for e in log]  # type: ignore[union-attr]
+    assert actions.count("web.login_failed") == 5 and actions.count("web.login") == 1
+    assert "web.logout" in actions
+    assert not any(e["actor"] == "wrong-secret-1234" for e in log)  # type: ignore[union-attr]
+
+
+def test_holds_and_an_audited_view_of_a_pupil(school: tuple[Path, Clock]) -> None:
+    cfg, clock = school
+    c = client(cfg, clock)
+    login(c, "approver")
+    r = post(c, "/bewaren", "/bewaren", leerling="LL000004", deel="", reden="klacht ouders")
+    assert r.status_code == 303
+    page = c.get("/bewaren").text
+    assert "klacht ouders" in page
+    hold_id = re.search(r'action="/bewaren/(\d+)/opheffen"', page).group(1)  # type: ignore[union-attr]
+    r = post(c, "/leerling", "/leerling", leerling="LL000004", reden="verzoek 7")
+    assert r.status_code == 200 and "verzoek 7" in r.text and "hold.added" in r.text
+    again = post(c, "/leerling", "/leerling", leerling="LL000004", reden="controle")
+    assert "dossier.viewed" in again.text  # the view just made is in the pupil's history
+    assert post(c, f"/bewaren/{hold_id}/opheffen", "/bewaren", reden="afgehandeld").status_code == 303
+    assert "Geen actieve bewaarplichten" in c.get("/bewaren").text
+
+
+def test_pages_are_dutch_private_and_load_nothing_from_elsewhere(school: tuple[Path, Clock]) -> None:
+    cfg, clock = school
+    c = client(cfg, clock)
+    login(c, "admin")
+    for path in ("/", "/lijsten", "/bewaren", "/leerling", "/logboek", "/aanmelden"):
+        r = c.get(path)
+        assert r.status_code == 200, path
+        assert r.headers["cache-control"] == "no-store"
+        assert "default-src 'self'" in r.headers["content-security-policy"]
+        assert not re.search(r'(src|href)="(https?:)?//', r.text), path
+        assert 'lang="nl"' in r.text
+        words = ENGLISH.findall(visible_text(r.text))
+        assert not words, (path, words)
+    cookie = c.cookies.jar
+    assert cookie
+    set_cookie = c.post("/aanmelden", data={"naam": "admin", "wachtwoord": TEST_SECRET,
+                                            "csrf": token(c, "/aanmelden")}).history[0].headers["set-cookie"]
+    assert "httponly" in set_cookie.lower() and "samesite=lax" in set_cookie.lower() and "secure" in set_cookie.lower()
