@@ -53,10 +53,10 @@ def audit_entries(app: App, last: int | None) -> list[dict[str, Any]]:
 
 def pupil_history(app: App, by: str, row: DossierRow, reason: str, last: int | None) -> list[dict[str, Any]]:
     """Everything done to a pupil's dossier, in the NEN 7513 fields (event, time, subject, user,
-    acting for, reason): a data subject's own access history. Looking at it is itself audited."""
-    history = [nen7513(e) for e in app.audit.entries(last, subject=row.pseudonym)]
+    acting for, reason): a data subject's own access history. Looking at it is itself audited,
+    and the history shown includes this view."""
     record_view(app, by, row.pseudonym, "history", reason)
-    return history
+    return [nen7513(e) for e in app.audit.entries(last, subject=row.pseudonym)]
 
 
 HORIZONS = (30, 90, 365)

@@ -55,7 +55,7 @@ class DestructionStore(Database):
     def all_lists(self, limit: int = 200) -> list[dict[str, Any]]:
         """The latest lists (newest first) with their item counts: items, approved, done."""
         counts = (select(destruction_items.c.list_id, func.count().label("n_items"),
-                         func.sum(case((destruction_items.c.decision == "approve", 1), else_=0)).label("approved"),
+                         func.sum(case((destruction_items.c.decision == "approved", 1), else_=0)).label("approved"),
                          func.sum(case((destruction_items.c.status == "destroyed", 1), else_=0)).label("done"))
                   .group_by(destruction_items.c.list_id).subquery())
         stmt = (select(destruction_lists, counts.c.n_items, counts.c.approved, counts.c.done)

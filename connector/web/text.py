@@ -21,7 +21,8 @@ LIST_STATUS = {
 LIST_KIND = {"destruction": "vernietigingslijst", "transfer": "overdrachtslijst"}
 ITEM_STATUS = {"listed": "op de lijst", "sent": "wordt verwijderd", "failed": "mislukt", "destroyed": "verwijderd",
                "skipped": "tegengehouden"}
-DECISION = {"approve": "goedgekeurd", "reject": "uitgezonderd", None: "nog niet beoordeeld", "": "nog niet beoordeeld"}
+DECISION = {"approved": "goedgekeurd", "rejected": "uitgezonderd", "pending": "nog niet beoordeeld",
+            None: "nog niet beoordeeld", "": "nog niet beoordeeld"}
 REQUEST_KIND = {"inspection": "inzage", "copy": "kopie", "correction": "correctie", "erasure": "wissen"}
 REQUEST_STATE = {"ok": "op tijd", "due soon": "termijn loopt bijna af", "overdue": "te laat"}
 PART = {None: "het hele dossier", "": "het hele dossier"}

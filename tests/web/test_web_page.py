@@ -64,7 +64,8 @@ def post(c: TestClient, path: str, page: str, **data: str) -> object:
     return c.post(path, data={"csrf": token(c, page), **data}, follow_redirects=False)
 
 
-ENGLISH = re.compile(r"\b(the|and|list|approve|error|cancel|submit|login|password)\b", re.I)
+ENGLISH = re.compile(r"\b(the|and|list|approved?|rejected|pending|listed|destroyed|skipped|draft|executed|"
+                     r"cancelled|error|cancel|submit|login|password|none|true|false)\b", re.I)
 
 
 def visible_text(html: str) -> str:
@@ -102,6 +103,7 @@ def test_login_roles_and_the_whole_destruction_flow(school: tuple[Path, Clock]) 
     assert r.status_code == 303
     page = approver.get(list_url).text
     assert "goedgekeurd" in page and "nog nodig voor bezwaar" in page
+    assert not ENGLISH.findall(visible_text(page))
     assert "Lijst uitvoeren" not in page  # an approver does not execute
 
     # the executor confirms by typing the list's name; a wrong name removes nothing
@@ -109,6 +111,8 @@ def test_login_roles_and_the_whole_destruction_flow(school: tuple[Path, Clock]) 
     assert r.status_code == 400 and "vernietigingslijst" in r.text
     r = post(maker, f"/lijsten/{list_id}/uitvoeren", list_url, bevestiging=f"Vernietigingslijst {list_id}")
     assert r.status_code == 200 and "1 document(en) verwijderd" in r.text
+    assert not ENGLISH.findall(visible_text(r.text)), ENGLISH.findall(visible_text(r.text))
+    assert not ENGLISH.findall(visible_text(maker.get("/lijsten").text))
     cert = maker.get(f"/lijsten/{list_id}/verklaring.pdf")
     assert cert.status_code == 200 and cert.content.startswith(b"%PDF")
     assert "attachment" in cert.headers["content-disposition"]

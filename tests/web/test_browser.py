@@ -1,0 +1,167 @@
+"""The web page in a real browser (Playwright driving Debian's Chromium, /usr/bin/chromium): the
+destruction flow with two people, the executor's part by keyboard only with a visible focus,
+the certificate downloaded, and axe-core (vendored in tests/web/vendor) on every screen with
+no violations. Marker ``web``: under ``CI=true`` these fail, never skip, without Chromium.
+
+``LD_SCREENSHOTS=docs/screenshots`` also writes the screenshots the README shows."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connector.app import open_app
+from connector.web.server import build
+from tests.conftest import TEST_SECRET
+from tests.web.test_web_page import Clock, school  # noqa: F401 (a fixture)
+
+pytestmark = pytest.mark.web
+CHROMIUM = Path("/usr/bin/chromium")
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+SHOTS = os.environ.get("LD_SCREENSHOTS")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        message = "Debian's Chromium is not installed (apt-get install chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def site(school: tuple[Path, Clock]) -> Iterator[str]:  # noqa: F811
+    import uvicorn
+
+    cfg, clock = school
+    app = open_app(cfg, setup_logging=False)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(build(app, clock), log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+    app.state.close()
+
+
+def accessible(page: object, name: str) -> None:
+    """axe-core on the page as it is now: no WCAG 2.1 A/AA violation; a screenshot if asked."""
+    page.add_script_tag(path=str(AXE))  # type: ignore[attr-defined]
+    result = page.evaluate("""async () => {
+        const tags = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+        const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}});
+        return r.violations.map(v => ({id: v.id, impact: v.impact,
+                                       nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}));
+    }""")  # type: ignore[attr-defined]
+    assert result == [], (name, result)
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def log_in(browser: object, site: str, name: str) -> object:
+    context = browser.new_context(bypass_csp=True, accept_downloads=True)  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.goto(f"{site}/")
+    assert "/aanmelden" in page.url
+    page.get_by_label("Gebruikersnaam").fill(name)
+    page.get_by_label("Wachtwoord").fill(TEST_SECRET)
+    page.get_by_role("button", name="Aanmelden").click()
+    page.wait_for_url(f"{site}/")
+    return page
+
+
+def tab_to(page: object, element_id: str, limit: int = 200) -> None:
+    """Move the focus with the Tab key only until it is on ``element_id``; it must be visible."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")  # type: ignore[attr-defined]
+        if page.evaluate("document.activeElement && document.activeElement.id") == element_id:  # type: ignore[attr-defined]
+            outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")  # type: ignore[attr-defined]
+            assert outline != "none", f"no visible focus on #{element_id}"
+            return
+    raise AssertionError(f"#{element_id} cannot be reached with the keyboard")
+
+
+def test_the_destruction_flow_in_a_browser(browser: object, site: str, tmp_path: Path) -> None:
+    login_page = browser.new_context(bypass_csp=True).new_page()  # type: ignore[attr-defined]
+    login_page.goto(f"{site}/aanmelden")
+    accessible(login_page, "aanmelden")
+
+    maker = log_in(browser, site, "maker")
+    accessible(maker, "overzicht")
+    maker.get_by_role("link", name="Vernietigingslijsten").click()
+    accessible(maker, "lijsten")
+    maker.get_by_role("button", name="Nieuwe vernietigingslijst opstellen").click()
+    maker.wait_for_url(re.compile(r"/lijsten/\d+$"))
+    list_url = maker.url
+    list_id = list_url.rsplit("/", 1)[1]
+    assert maker.get_by_role("button", name=re.compile("Goedkeuren")).count() == 0
+
+    approver = log_in(browser, site, "approver")
+    approver.goto(list_url)
+    accessible(approver, "lijst-beoordelen")
+    boxes = approver.locator("input[type=checkbox]")
+    assert boxes.count() == 2
+    first = boxes.nth(0).get_attribute("id").removeprefix("uit-")
+    approver.get_by_label(f"Document {first} uitzonderen").check()
+    approver.locator(f"#reden-{first}").fill("nog nodig voor een bezwaarprocedure")
+    approver.get_by_label("Uw functie").fill("directeur")
+    with approver.expect_navigation():
+        approver.get_by_role("button", name=re.compile("^Goedkeuren")).click()
+    assert "nog nodig voor een bezwaarprocedure" in approver.content()
+
+    maker.goto(list_url)
+    accessible(maker, "lijst-uitvoeren")
+    tab_to(maker, "bevestiging")  # the executor's part by keyboard only
+    maker.keyboard.type(f"vernietigingslijst {list_id}")
+    with maker.expect_navigation():
+        maker.keyboard.press("Enter")
+    assert "1 document(en) verwijderd" in maker.content()
+    accessible(maker, "lijst-uitgevoerd")
+    with maker.expect_download() as download:
+        maker.get_by_role("link", name="PDF").first.click()
+    saved = tmp_path / "verklaring.pdf"
+    download.value.save_as(saved)
+    assert saved.read_bytes().startswith(b"%PDF")
+
+    maker.get_by_role("link", name="Bewaarplichten").click()
+    accessible(maker, "bewaarplichten")
+    maker.get_by_role("link", name="Leerling", exact=True).click()
+    accessible(maker, "leerling-vragen")
+    maker.get_by_label(re.compile("^Leerling")).fill("LL000004")
+    maker.get_by_label(re.compile("^Waarom")).fill("controle dossier")
+    with maker.expect_navigation():
+        maker.get_by_role("button", name="Inzien").click()
+    assert "dossier.viewed" in maker.content()
+    accessible(maker, "leerling")
+
+
+def test_a_teacher_is_refused_in_a_browser_too(browser: object, site: str) -> None:
+    juf = log_in(browser, site, "juf")
+    assert "niet de rol" in juf.content()
+    juf.goto(f"{site}/lijsten")
+    assert "niet de rol" in juf.content()
+    accessible(juf, "geweigerd")
