@@ -136,8 +136,11 @@ class AuditLog:
         with self.state.transaction() as conn:
             return self.append(conn, actor, action, subject, details)
 
-    def entries(self, limit: int | None = None, subject: str | None = None) -> list[dict[str, Any]]:
-        return self.state.audit_entries(limit, subject)
+    def entries(self, limit: int | None = None, subject: str | None = None,
+                actions: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        """The last ``limit`` entries (None: all), oldest first: of one ``subject`` (a
+        pseudonym), of these ``actions``."""
+        return self.state.audit_entries(limit, subject, actions)
 
     def verify(self, anchors: list[Anchor] | None = None) -> VerifyResult:
         """Check the chain, its keyed head, the head file, the anchors given (certificate and

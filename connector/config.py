@@ -94,6 +94,9 @@ class DestructionSection(_Section):
     """Folder for destruction lists and certificates (JSON, HTML, PDF)."""
     approvals: int = Field(default=1, ge=1, le=5)
     """How many different approvers (none of them the list's maker) a list needs."""
+    cooling_off_days: int = Field(default=7, ge=0, le=90)
+    """Days between a list's final approval and the first day it may be carried out, in which
+    anyone may still cancel it."""
 
 
 class TestingSection(_Section):

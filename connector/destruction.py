@@ -28,8 +28,6 @@ destruction.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -41,46 +39,12 @@ from connector.audit import AuditLog
 from connector.clock import SIMULATED, Clock
 from connector.errors import ConfigError, InvalidState, NotPermitted, SafetyStop
 from connector.execute import Executor, Outcome, RetryPolicy
-from connector.model import DocumentRef, Operation, PupilFacts, canonical_json
+from connector.model import DocumentRef, Operation, PupilFacts
 from connector.ports import DocumentStore
 from connector.retention import Schedule, not_removable
+from connector.seal import DIGEST_KEYS, Digest, list_digest, sign, valid_approvals
 from connector.state import StateStore, now
 from connector.users import User
-
-"""Lists whose items are not offered again on a new list."""
-
-_DIGEST_KEYS = ("doc_id", "external_id", "part", "doc_class", "category", "basis", "due")
-
-
-class _Digest:
-    """SHA-256 over the list's date (and, for a transfer list, its kind and receiving party) and
-    its items in document-id order, fed item by item."""
-
-    def __init__(self, as_of: date, kind: str = "destruction", receiving: str | None = None) -> None:
-        self._kind = kind
-        self._h = hashlib.sha256(as_of.isoformat().encode())
-        if kind != "destruction":
-            self._h.update(b"\n" + canonical_json([kind, receiving]).encode())
-
-    def add(self, item: dict[str, Any]) -> None:
-        keys = (*_DIGEST_KEYS, "verified") if self._kind == "transfer" else _DIGEST_KEYS
-        self._h.update(b"\n" + canonical_json([str(item[k]) for k in keys]).encode())
-
-    def hexdigest(self) -> str:
-        return self._h.hexdigest()
-
-
-def list_digest(head: dict[str, Any], items: list[dict[str, Any]]) -> str:
-    d = _Digest(head["as_of"], head.get("kind") or "destruction", head.get("receiving"))
-    for item in sorted(items, key=lambda i: str(i["doc_id"])):
-        d.add(item)
-    return d.hexdigest()
-
-
-def sign(key: bytes, list_id: int, digest: str, approver: str, at: str, rejected: dict[str, str]) -> str:
-    """The signature of one approval (HMAC-SHA256 with the install's approval key)."""
-    body = canonical_json(["approval", list_id, digest, approver, at, rejected])
-    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
 
 
 def _stamp(details: dict[str, Any], clock: Clock) -> dict[str, Any]:
@@ -128,7 +92,7 @@ def create_list(state: StateStore, audit: AuditLog, schedule: Schedule, as_of: d
     by.require("list.create")
     preview = as_of > clock.today()
     list_id = state.new_list(by.name, as_of, "destruction", None, required)
-    digest = _Digest(as_of)
+    digest = Digest(as_of)
     categories: Counter[str] = Counter()
     count = 0
     batch: list[dict[str, Any]] = []
@@ -180,7 +144,7 @@ def create_transfer_list(state: StateStore, audit: AuditLog, schedule: Schedule,
     if not items:
         return None, kept
     list_id = state.new_list(by.name, today, "transfer", receiving, required)
-    digest = _Digest(today, "transfer", receiving)
+    digest = Digest(today, "transfer", receiving)
     for item in sorted(items, key=lambda i: str(i["doc_id"])):
         digest.add(item)
     state.add_list_items([dict(i, list_id=list_id) for i in items])
@@ -199,32 +163,15 @@ def approvals(state: StateStore, list_id: int) -> list[dict[str, Any]]:
     return [r | {"rejected": json.loads(r["rejected"])} for r in state.list_approvals(list_id)]
 
 
-def valid_approvals(key: bytes, head: dict[str, Any], given: list[dict[str, Any]], digest: str
-                    ) -> tuple[list[dict[str, Any]], list[str]]:
-    """The approvals that count for the list as it is now: signed, over this digest, by a
-    person who is not the list's maker, one per person. Returns (valid, problems)."""
-    valid: list[dict[str, Any]] = []
-    problems: list[str] = []
-    seen: set[str] = set()
-    for a in given:
-        expected = sign(key, head["id"], a["digest"], a["approver"], a["at"], a["rejected"])
-        if not hmac.compare_digest(expected, a["signature"]):
-            problems.append(f"the approval by {a['approver']} does not carry a valid signature")
-        elif a["digest"] != digest:
-            problems.append(f"the approval by {a['approver']} is for another version of the list")
-        elif a["approver"] == head["created_by"]:
-            problems.append(f"{a['approver']} made the list and cannot approve it")
-        elif a["approver"] not in seen:
-            seen.add(a["approver"])
-            valid.append(a)
-    return valid, problems
-
-
 def approve(state: StateStore, audit: AuditLog, key: bytes, list_id: int, by: User, role: str | None,
-            reject: dict[int, str], clock: Clock, required: int = 1) -> dict[str, Any]:
+            reject: dict[int, str], clock: Clock, required: int = 1, cooling_off_days: int = 0,
+            comment: str | None = None) -> dict[str, Any]:
     """One approval of a list by ``by`` (an approver who is not its maker). The list is approved
     once it holds ``required`` valid approvals (or more, if it asked for more when made); an
-    item is approved only if no approver rejected it."""
+    item is approved only if no approver rejected it. The final approval records the day from
+    which the list may be carried out: ``cooling_off_days`` later (``[destruction]
+    cooling_off_days``; 0: no cooling-off period), so that anyone can still cancel it; the gate
+    refuses every removal before that day. ``comment`` is kept in the audit entry, with the list's other steps."""
     by.require("list.approve")
     head, items = load_list(state, list_id)
     if head["status"] == "preview":
@@ -254,7 +201,7 @@ def approve(state: StateStore, audit: AuditLog, key: bytes, list_id: int, by: Us
     with state.transaction() as conn:
         seq = audit.append(conn, by.name, "destruction.list.approved", None, _stamp({
             "list": list_id, "digest": digest, "role": role, "rejected": rejected,
-            "approval": len(given) + 1, "of": need,
+            "approval": len(given) + 1, "of": need, **({"comment": comment} if comment else {}),
         }, clock))
         _seq, anchor = audit.head(conn)
         state.add_approval(conn, list_id, by.name, role, at, digest, json.dumps(rejected), signature, seq, anchor)
@@ -270,11 +217,30 @@ def approve(state: StateStore, audit: AuditLog, key: bytes, list_id: int, by: Us
             left = len(items) - len(rejected_ids)
             values = {"status": "approved" if left else "rejected", "approved_digest": digest, "approved_at": at,
                       "approved_by": ", ".join(a["approver"] for a in everyone),
-                      "approved_role": ", ".join(str(a["role"]) for a in everyone if a["role"]) or None}
+                      "approved_role": ", ".join(str(a["role"]) for a in everyone if a["role"]) or None,
+                      "cooling_off_until": clock.today() + timedelta(days=cooling_off_days) if cooling_off_days
+                      else None}
         state.update_list(conn, list_id, **values)
     return {"list": list_id, "approved": len(items) - len(rejected_ids) if complete else 0,
             "rejected": len(rejected_ids), "digest": digest, "approvals": len(everyone), "required": need,
-            "status": values["status"]}
+            "status": values["status"],
+            "cooling_off_until": values["cooling_off_until"].isoformat() if values.get("cooling_off_until") else None}
+
+
+def send_back(state: StateStore, audit: AuditLog, list_id: int, by: User, comment: str) -> None:
+    """An approver sends a list back with what should change, instead of approving it: the list
+    ends (``sent_back``) and its items are offered on the maker's next list."""
+    by.require("list.approve")
+    head, _items = load_list(state, list_id)
+    if head["status"] not in ("draft", "approving"):
+        raise InvalidState(f"list {list_id} is {head['status']}; only a list under review can be sent back")
+    if not comment.strip():
+        raise ConfigError("give what should change on the list")
+    if by.name == head["created_by"]:
+        raise NotPermitted(f"{by.name} made list {list_id}; another person reviews it (four eyes)")
+    with state.transaction() as conn:
+        state.update_list(conn, list_id, status="sent_back")
+        audit.append(conn, by.name, "destruction.list.sent_back", None, {"list": list_id, "comment": comment})
 
 
 def cancel(state: StateStore, audit: AuditLog, list_id: int, by: User, reason: str) -> None:
@@ -289,6 +255,15 @@ def cancel(state: StateStore, audit: AuditLog, list_id: int, by: User, reason: s
     with state.transaction() as conn:
         state.update_list(conn, list_id, status="cancelled")
         audit.append(conn, by.name, "destruction.list.cancelled", None, {"list": list_id, "reason": reason})
+
+
+def cooling_off_until(head: dict[str, Any]) -> date | None:
+    """The first day on which an approved list may be carried out (None: a list approved before
+    cooling-off periods, or not approved)."""
+    value = head.get("cooling_off_until")
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
 
 
 # -- the gate ------------------------------------------------------------------------------------
@@ -324,6 +299,9 @@ class Gate:
             return "the list is no longer recorded"
         if head["status"] not in ("approved", "executed"):
             return f"the list is {head['status']}, not approved"
+        until = cooling_off_until(head)
+        if until is not None and self.clock.today() < until:
+            return f"in its cooling-off period until {until.isoformat()}"
         digest = list_digest(head, items)
         if digest != head["digest"] or digest != head["approved_digest"]:
             return "the list changed after its approval"
@@ -351,7 +329,7 @@ class Gate:
         was = approved.get(row["id"])
         if was is None or row["decision"] != "approved":
             return "not approved (rejected by an approver)"
-        if any(str(row[k]) != str(was[k]) for k in (*_DIGEST_KEYS, "verified", "dossier_id", "pseudonym")):
+        if any(str(row[k]) != str(was[k]) for k in (*DIGEST_KEYS, "verified", "dossier_id", "pseudonym")):
             return "the item changed after its approval"
         if op.document.id != row["doc_id"] or op.external_id != row["external_id"]:
             return "the operation does not match the approved item"
@@ -428,6 +406,10 @@ def _execute(store: DocumentStore, state: StateStore, audit: AuditLog, schedule:
     report.kind = head["kind"]
     if head["status"] not in ("approved", "executed"):
         raise InvalidState(f"list {list_id} is {head['status']}; it must be approved first")
+    until = cooling_off_until(head)
+    if until is not None and clock.today() < until:
+        raise InvalidState(f"list {list_id} is in its cooling-off period until {until.isoformat()}: it can be "
+                           "carried out from that day, and anyone may cancel it until then")
     gate = Gate(state, schedule, clock, key, required, grace_days)
     problem = gate.verify_list(list_id)
     if problem:

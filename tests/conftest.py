@@ -68,6 +68,8 @@ def write_config(folder: Path, export: Path, to: Path | None = None, simulated: 
         "mapping": {"preset": "po"},
         "safety": {"min_snapshot_ratio": 0.8},
         "logging": {"level": "DEBUG"},
+        # a test carries out a list on the day it is approved; the cooling-off tests set it
+        "destruction": {"cooling_off_days": 0},
     }
     if simulated:
         base["testing"] = {"simulated_clock": True}

@@ -16,6 +16,7 @@ from connector.app.context import App
 from connector.audit import Anchor
 from connector.clock import SIMULATED, Clock
 from connector.destruction import ExecuteReport, PurgeReport
+from connector.destruction import cooling_off_until as cooling_off_until  # the first day a list may be carried out
 from connector.ports import DocumentStore
 from connector.users import User
 
@@ -55,12 +56,35 @@ def _approvals(app: App, list_id: int) -> list[dict[str, Any]]:
             for a in destruction.approvals(app.state, list_id)]
 
 
-def approve_list(app: App, user: User, list_id: int, role: str | None, reject: dict[int, str]) -> dict[str, Any]:
+def approve_list(app: App, user: User, list_id: int, role: str | None, reject: dict[int, str],
+                 comment: str | None = None, today: date | None = None) -> dict[str, Any]:
     """Approve a list (signed, bound to its digest), leaving out the items in ``reject`` with
-    their reasons; the maker never approves their own list. The list files are rewritten."""
+    their reasons; the maker never approves their own list. The final approval starts the
+    cooling-off period (``[destruction] cooling_off_days``). The list files are rewritten.
+    ``today`` only on an install marked ``[testing] simulated_clock``."""
+    cfg = app.loaded.config.destruction
     result = destruction.approve(app.state, app.audit, app.identity.approval_key, list_id, user, role, reject,
-                                 app.clock(None), app.loaded.config.destruction.approvals)
+                                 app.clock(today), cfg.approvals, cooling_off_days=cfg.cooling_off_days,
+                                 comment=comment)
     return result | {"files": write_list_files(app, list_id)}
+
+
+def send_back(app: App, user: User, list_id: int, comment: str) -> dict[str, str]:
+    """An approver sends a list under review back with what should change; its items are offered
+    on the next list. The list files are rewritten."""
+    destruction.send_back(app.state, app.audit, list_id, user, comment)
+    return write_list_files(app, list_id)
+
+
+STEPS = ("destruction.list.created", "destruction.list.approved", "destruction.list.sent_back",
+         "destruction.list.cancelled", "destruction.list.executed", "destruction.certificate")
+
+
+def list_history(app: App, list_id: int) -> list[dict[str, Any]]:
+    """Every step of a list in time order, with who took it and what they wrote (an approval's
+    comment, role and exclusions with their reasons; the reason of a cancellation; what an
+    approver asked to change), as the hash-chained audit log holds them."""
+    return [e for e in app.audit.entries(None, actions=STEPS) if e["details"].get("list") == list_id]
 
 
 def cancel_list(app: App, user: User, list_id: int, reason: str) -> dict[str, str]:

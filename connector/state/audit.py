@@ -32,12 +32,16 @@ class AuditStore(Database):
         else:
             conn.execute(insert(audit_head).values(id=1, seq=seq, hash=digest, mac=mac))
 
-    def audit_entries(self, limit: int | None = None, subject: str | None = None) -> list[dict[str, Any]]:
-        """The last LIMIT entries (of SUBJECT), oldest first, their details decoded."""
+    def audit_entries(self, limit: int | None = None, subject: str | None = None,
+                      actions: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        """The last LIMIT entries (of SUBJECT; of these ACTIONS), oldest first, their details
+        decoded."""
         with self.engine.connect() as conn:
             stmt = select(audit_log).order_by(audit_log.c.seq.desc())
             if subject is not None:
                 stmt = stmt.where(audit_log.c.subject == subject)
+            if actions is not None:
+                stmt = stmt.where(audit_log.c.action.in_(actions))
             if limit:
                 stmt = stmt.limit(limit)
             rows = conn.execute(stmt).mappings().all()

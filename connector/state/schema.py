@@ -122,6 +122,7 @@ destruction_lists = Table(
     Column("anchor_hash", String(64)),
     Column("certified_seq", Integer),  # ... and when its certificate was last written
     Column("certified_hash", String(64)),
+    Column("cooling_off_until", Date),  # set at the final approval: nothing is removed before this day
 )
 
 destruction_approvals = Table(
@@ -404,6 +405,7 @@ class ListStatus(StrEnum):
     REJECTED = "rejected"  # every item was rejected
     EXECUTED = "executed"  # every approved item is removed or skipped
     CANCELLED = "cancelled"
+    SENT_BACK = "sent_back"  # an approver sent it back with a comment; its items go on a new list
 
 
 class ItemStatus(StrEnum):
@@ -437,11 +439,12 @@ MOVES: dict[str, dict[str, frozenset[str]]] = {
     },
     "list": {
         "building": frozenset({"draft", "empty", "preview"}),
-        "draft": frozenset({"approving", "approved", "rejected", "cancelled"}),
-        "approving": frozenset({"approving", "approved", "rejected", "cancelled"}),
+        "draft": frozenset({"approving", "approved", "rejected", "cancelled", "sent_back"}),
+        "approving": frozenset({"approving", "approved", "rejected", "cancelled", "sent_back"}),
         "approved": frozenset({"executed", "cancelled"}),
         "empty": frozenset({"cancelled"}), "preview": frozenset({"cancelled"}),
         "executed": frozenset({"executed"}), "rejected": frozenset(), "cancelled": frozenset(),
+        "sent_back": frozenset(),
     },
     "item": {
         "listed": frozenset({"sent", "failed", "destroyed", "skipped"}),

@@ -11,9 +11,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from connector.app import User, records, reports
 from connector.app import lists as list_uses
-from connector.app import records, reports
 from connector.app import users as user_uses
+from connector.app.lists import cooling_off_until
 from connector.web import text
 from connector.web.server import Refused, Web, address, form
 
@@ -75,18 +76,26 @@ def routes(web: Web) -> list[Route]:
 
     async def list_create(request: Request) -> Response:
         user = web.user(request, "list.create")
-        made = await web.call(list_uses.create_list, app, user)
+        made = await web.call(list_uses.create_list, app, user, web.today())
         return RedirectResponse(f"/lijsten/{made.list_id}", status_code=303)
 
     async def list_page(request: Request) -> Response:
         user = web.user(request, "view.lists")
         list_id = int(request.path_params["list_id"])
         shown = await web.call(list_uses.show_list, app, list_id)
+        return await list_view(request, user, list_id, shown, None)
+
+    async def list_view(request: Request, user: User, list_id: int, shown: dict[str, Any],
+                        result: dict[str, Any] | None) -> Response:
         head = shown["list"]
+        today = web.today() or date.today()
+        until = cooling_off_until(head)
+        history = await web.call(list_uses.list_history, app, list_id)
         return web.render(request, "list.html", user=user, head=head, items=shown["items"],
-                          approvals=shown["approvals"], name=list_name(head),
+                          approvals=shown["approvals"], name=list_name(head), history=history,
                           certificate=list_uses.list_file(app, list_id, "certificate", "pdf") is not None,
-                          result=None)
+                          result=result, cooling_until=until,
+                          cooling_days=(until - today).days if until and today < until else 0)
 
     async def list_approve(request: Request) -> Response:
         user = web.user(request, "list.approve")
@@ -103,7 +112,17 @@ def routes(web: Web) -> list[Route]:
                     raise Refused(f"Geef bij document {item} de reden waarom het wordt uitgezonderd.", 400)
                 reject[int(item)] = reason
         role = str(data.get("functie", "")).strip() or None
-        await web.call(list_uses.approve_list, app, user, list_id, role, reject)
+        comment = str(data.get("opmerking", "")).strip() or None
+        await web.call(list_uses.approve_list, app, user, list_id, role, reject, comment, web.today())
+        return RedirectResponse(f"/lijsten/{list_id}", status_code=303)
+
+    async def list_send_back(request: Request) -> Response:
+        user = web.user(request, "list.approve")
+        list_id = int(request.path_params["list_id"])
+        comment = str((await form(request)).get("wijzigingen", "")).strip()
+        if not comment:
+            raise Refused("Schrijf op wat er aan de lijst moet veranderen.", 400)
+        await web.call(list_uses.send_back, app, user, list_id, comment)
         return RedirectResponse(f"/lijsten/{list_id}", status_code=303)
 
     async def list_cancel(request: Request) -> Response:
@@ -123,12 +142,9 @@ def routes(web: Web) -> list[Route]:
         name = list_name(shown["list"])
         if typed != name.lower():
             raise Refused(f"Typ ter bevestiging de naam van de lijst, precies: {name}.", 400)
-        report, _files = await web.call(list_uses.execute_list, app, user, list_id)
+        report, _files = await web.call(list_uses.execute_list, app, user, list_id, web.today())
         shown = await web.call(list_uses.show_list, app, list_id)
-        return web.render(request, "list.html", user=user, head=shown["list"], items=shown["items"],
-                          approvals=shown["approvals"], name=name,
-                          certificate=list_uses.list_file(app, list_id, "certificate", "pdf") is not None,
-                          result=report.as_dict())
+        return await list_view(request, user, list_id, shown, report.as_dict())
 
     async def list_file(request: Request) -> Response:
         web.user(request, "view.lists")
@@ -201,6 +217,7 @@ def routes(web: Web) -> list[Route]:
         Route("/lijsten", list_create, methods=["POST"]),
         Route("/lijsten/{list_id:int}", list_page, methods=["GET"]),
         Route("/lijsten/{list_id:int}/goedkeuren", list_approve, methods=["POST"]),
+        Route("/lijsten/{list_id:int}/terugsturen", list_send_back, methods=["POST"]),
         Route("/lijsten/{list_id:int}/annuleren", list_cancel, methods=["POST"]),
         Route("/lijsten/{list_id:int}/uitvoeren", list_execute, methods=["POST"]),
         Route("/lijsten/{list_id:int}/{what}.{suffix}", list_file, methods=["GET"]),

@@ -24,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -199,6 +200,14 @@ class Web:
         self.limiter = LoginLimiter(cfg.max_login_failures, cfg.lockout_minutes * 60.0, clock)
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals.update(text=text, simulated=app.loaded.config.testing.simulated_clock)
+
+    def today(self) -> date | None:
+        """The date the page acts on: None (the real date) on a school's install; on an install
+        marked ``[testing] simulated_clock``, the date of the page's clock, which every list
+        and certificate it makes then marks as simulated."""
+        if not self.app.loaded.config.testing.simulated_clock:
+            return None
+        return datetime.fromtimestamp(self.clock(), UTC).date()
 
     # -- sessions ---------------------------------------------------------------------------
     def csrf(self, request: Request) -> str:

@@ -16,8 +16,11 @@ ROLES = {
 LIST_STATUS = {
     "building": "in opbouw", "draft": "klaar voor beoordeling", "approving": "deels goedgekeurd",
     "approved": "goedgekeurd", "rejected": "afgewezen", "executed": "vernietigd", "cancelled": "geannuleerd",
-    "empty": "leeg", "preview": "voorbeeld (niet goed te keuren)",
+    "empty": "leeg", "preview": "voorbeeld (niet goed te keuren)", "sent_back": "teruggestuurd met wijzigingen",
 }
+STEP = {"destruction.list.created": "opgesteld", "destruction.list.approved": "goedgekeurd",
+        "destruction.list.sent_back": "teruggestuurd met wijzigingen", "destruction.list.cancelled": "geannuleerd",
+        "destruction.list.executed": "uitgevoerd", "destruction.certificate": "verklaring gemaakt"}
 LIST_KIND = {"destruction": "vernietigingslijst", "transfer": "overdrachtslijst"}
 ITEM_STATUS = {"listed": "op de lijst", "sent": "wordt verwijderd", "failed": "mislukt", "destroyed": "verwijderd",
                "skipped": "tegengehouden"}
@@ -60,6 +63,10 @@ _CATALOGUE: list[tuple[re.Pattern[str], str]] = [(re.compile(p), t) for p, t in 
     (r"^list (?P<id>\d+) is (?P<status>\w+); it must be approved first",
      "Lijst {id} is {status}; zij moet eerst worden goedgekeurd."),
     (r"^list (?P<id>\d+) has no approved items", "Lijst {id} heeft geen goedgekeurde documenten."),
+    (r"^list (?P<id>\d+) is in its cooling-off period until (?P<until>[0-9-]+)",
+     "Lijst {id} is in de afkoelperiode tot {until}; tot dan kan iedereen haar nog annuleren."),
+    (r"^list (?P<id>\d+) is (?P<status>\w+); only a list under review can be sent back",
+     "Lijst {id} is {status}; alleen een lijst die wordt beoordeeld kan worden teruggestuurd."),
     (r"^no destruction list (?P<id>\d+)", "Er is geen lijst {id}."),
     (r"^give the reason for cancelling", "Geef de reden waarom de lijst wordt geannuleerd."),
     (r"^user '.*' may not do (?P<action>\S+)", "U heeft niet de rol die hiervoor nodig is."),

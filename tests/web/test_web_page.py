@@ -202,3 +202,39 @@ def test_pages_are_dutch_private_and_load_nothing_from_elsewhere(school: tuple[P
     set_cookie = c.post("/aanmelden", data={"naam": "admin", "wachtwoord": TEST_SECRET,
                                             "csrf": token(c, "/aanmelden")}).history[0].headers["set-cookie"]
     assert "httponly" in set_cookie.lower() and "samesite=lax" in set_cookie.lower() and "secure" in set_cookie.lower()
+
+
+def test_cooling_off_sending_back_and_every_step_in_order(school: tuple[Path, Clock]) -> None:
+    cfg, clock = school
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("cooling_off_days = 0", "cooling_off_days = 7"),
+                   encoding="utf-8")
+    maker, approver = client(cfg, clock), client(cfg, clock)
+    login(maker, "maker")
+    login(approver, "approver")
+    first = post(maker, "/lijsten", "/lijsten").headers["location"]
+    r = post(approver, f"{first}/terugsturen", first, wijzigingen="")
+    assert r.status_code == 400
+    assert post(approver, f"{first}/terugsturen", first, wijzigingen="rapport nog nodig").status_code == 303
+    page = approver.get(first).text
+    assert "teruggestuurd met wijzigingen" in page and "rapport nog nodig" in page
+
+    second = post(maker, "/lijsten", "/lijsten").headers["location"]
+    list_id = second.rsplit("/", 1)[1]
+    r = post(approver, f"{second}/goedkeuren", second, functie="directeur", opmerking="akkoord na controle")
+    assert r.status_code == 303
+    page = maker.get(second).text
+    assert "Afkoelperiode" in page and "nog 7 dagen" in page and "Lijst uitvoeren" not in page
+    assert "Lijst annuleren" in page  # anyone with a role may still stop it
+    r = post(maker, f"{second}/uitvoeren", second, bevestiging=f"vernietigingslijst {list_id}")
+    assert r.status_code == 409 and "afkoelperiode" in r.text
+    assert js("status", "--config", str(cfg))[1]["documents"]["present"] == 5  # nothing removed
+
+    clock.now += 8 * 86400  # a week later, on this install's simulated clock (the session ended)
+    login(maker, "maker")
+    page = maker.get(second).text
+    assert "Afkoelperiode" not in page and "Lijst uitvoeren" in page
+    r = post(maker, f"{second}/uitvoeren", second, bevestiging=f"vernietigingslijst {list_id}")
+    assert r.status_code == 200 and "2 document(en) verwijderd" in r.text
+    steps = re.findall(r"\(UTC\): (\w+(?: \w+)*) door (\w+)", r.text)
+    assert [s[0] for s in steps][:3] == ["opgesteld", "goedgekeurd", "uitgevoerd"]
+    assert "Opmerking: akkoord na controle" in r.text
