@@ -11,6 +11,7 @@ import secrets
 import stat
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
@@ -160,6 +161,31 @@ class ExecutionSection(_Section):
     with more workers, after measuring with the bench."""
 
 
+def _discovery(url: str) -> str:
+    parts = urlsplit(url)
+    loopback = parts.hostname in ("127.0.0.1", "::1", "localhost")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise ValueError("give the provider's discovery URL over https (http only on this machine, for tests)")
+    return url
+
+
+class OidcSection(_Section):
+    """Sign in through the school's identity provider (Microsoft Entra ID, Entree Federatie)."""
+
+    discovery_url: Annotated[str, AfterValidator(_discovery)]
+    """The provider's ``.well-known/openid-configuration``."""
+    client_id: str = Field(min_length=1)
+    client_secret: SecretRef
+    """By reference: env:NAME or file:PATH (mode 0600)."""
+    claim: str = Field(default="preferred_username", pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$")
+    """The ID token's claim whose value is the name of a user of this install (who has the
+    roles); someone the provider knows but this install does not is refused."""
+    redirect_uri: str | None = None
+    """The callback as the provider knows it (default: this page's /aanmelden/oidc/terug as the
+    reverse proxy presents it)."""
+    label: str = Field(default="Aanmelden via de school", min_length=1, max_length=80)
+
+
 class WebSection(_Section):
     """``leerdossier web``: the page for the people who answer for the dossiers."""
 
@@ -174,6 +200,7 @@ class WebSection(_Section):
     """Failed logins for one user name, or from one address, before logins pause."""
     lockout_minutes: int = Field(default=15, ge=1, le=1440)
     """How long logins pause after too many failures."""
+    oidc: OidcSection | None = None
 
 
 class LoggingSection(_Section):

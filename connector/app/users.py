@@ -10,7 +10,8 @@ from connector.app.context import App
 from connector.errors import NotPermitted
 from connector.users import ACTIONS, ROLES, User
 
-__all__ = ["ACTIONS", "ROLES", "add_user", "current_user", "disable_user", "list_users", "log_in", "log_out"]
+__all__ = ["ACTIONS", "ROLES", "add_user", "current_user", "disable_user", "list_users", "log_in", "log_in_oidc",
+           "log_out"]
 
 
 def add_user(app: App, by: User | None, name: str, roles: list[str], secret: str,
@@ -52,3 +53,17 @@ def log_out(app: App, user: User, address: str, reason: str = "logout") -> None:
 def current_user(app: App, name: str) -> User | None:
     """The active user of that name (None: unknown or disabled since the session began)."""
     return users.get(app.state, name)
+
+
+def log_in_oidc(app: App, name: str | None, address: str, issuer: str) -> User:
+    """The user a provider vouched for (its claim ``[web.oidc] claim`` names a user of this
+    install), when active; every login and failed one is an audit entry, as with a password.
+    Someone the provider knows but this install does not is refused (``NotPermitted``)."""
+    user = current_user(app, name) if name else None
+    if user is None:
+        known = bool(name) and app.state.user_row(str(name)) is not None
+        app.audit.record(str(name) if known else "(onbekend)", "web.login_failed", None,
+                         {"address": address, "via": "oidc", "issuer": issuer})
+        raise NotPermitted("the identity provider's account is not an active user of this install")
+    app.audit.record(user.name, "web.login", None, {"address": address, "via": "oidc", "issuer": issuer})
+    return user

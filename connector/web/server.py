@@ -199,7 +199,8 @@ class Web:
         self.secure = cfg.secure_cookies
         self.limiter = LoginLimiter(cfg.max_login_failures, cfg.lockout_minutes * 60.0, clock)
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
-        self.templates.env.globals.update(text=text, simulated=app.loaded.config.testing.simulated_clock)
+        self.templates.env.globals.update(text=text, simulated=app.loaded.config.testing.simulated_clock,
+                                          oidc=cfg.oidc)
 
     def today(self) -> date | None:
         """The date the page acts on: None (the real date) on a school's install; on an install
@@ -276,10 +277,11 @@ def address(request: Request) -> str:
 
 def build(app: App, clock: Callable[[], float] = time.time) -> Starlette:
     """The Starlette application for one school's opened ``App``."""
-    from connector.web import pages
+    from connector.web import oidc, pages
 
     web = Web(app, clock)
-    routes = [*pages.routes(web), Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")]
+    routes = [*pages.routes(web), *oidc.routes(web),
+              Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")]
 
     async def login_needed(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LoginNeeded)
