@@ -51,7 +51,7 @@ def signed_in_site(school: tuple[Path, Clock]) -> Iterator[tuple[str, Path]]:  #
     _need(shutil.which("node") is not None, "Node.js is not installed")
     _need((MODULES / "oidc-provider").is_dir(), "oidc-provider is not installed in .cache/npm (.ci/run does it)")
     _need(CHROMIUM.exists(), "Debian's Chromium is not installed (apt-get install chromium)")
-    cfg, clock = school
+    cfg, _clock = school
     web_sock, op_sock = _port(), _port()
     web_port, op_port = web_sock.getsockname()[1], op_sock.getsockname()[1]
     op_sock.close()
@@ -70,7 +70,8 @@ def signed_in_site(school: tuple[Path, Clock]) -> Iterator[tuple[str, Path]]:  #
         except OSError:
             if time.monotonic() > deadline or provider.poll() is not None:
                 provider.kill()
-                raise AssertionError("oidc-provider did not start: " + provider.stdout.read().decode()[-500:])  # type: ignore[union-attr]
+                out = provider.stdout.read().decode()[-500:]  # type: ignore[union-attr]
+                raise AssertionError("oidc-provider did not start: " + out) from None
             time.sleep(0.1)
     (cfg.parent / "oidc.secret").write_text(CLIENT_SECRET, encoding="utf-8")
     os.chmod(cfg.parent / "oidc.secret", 0o600)
@@ -137,7 +138,7 @@ def test_a_user_signs_in_through_the_schools_provider_and_a_stranger_is_refused(
         assert "/aanmelden" in page.url  # type: ignore[attr-defined]
     finally:
         close(page)
-    code, log = js("audit", "show", "--config", str(cfg), "--last", "0")
+    _code, log = js("audit", "show", "--config", str(cfg), "--last", "0")
     logins = [(e["actor"], e["action"], e["details"].get("via")) for e in log  # type: ignore[union-attr]
               if e["action"].startswith("web.login")]
     assert ("approver", "web.login", "oidc") in logins and ("(onbekend)", "web.login_failed", "oidc") in logins
