@@ -4,6 +4,7 @@ some quicker. A view of a pupil's data asks for the reason first and is audited.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -17,6 +18,13 @@ from connector.app import users as user_uses
 from connector.app.lists import cooling_off_until
 from connector.web import text
 from connector.web.server import Refused, Web, address, form
+
+PAGE = 250
+"""Items of a list shown per page (a list of thousands is reviewed page by page)."""
+
+
+def _int(value: str | None, default: int) -> int:
+    return int(value) if value and value.isdigit() else default
 
 
 def list_name(head: dict[str, Any]) -> str:
@@ -88,10 +96,18 @@ def routes(web: Web) -> list[Route]:
     async def list_view(request: Request, user: User, list_id: int, shown: dict[str, Any],
                         result: dict[str, Any] | None) -> Response:
         head = shown["list"]
+        items = shown["items"]
+        category = request.query_params.get("categorie") or ""
+        if category:
+            items = [i for i in items if i["category"] == category]
+        pages = max(1, -(-len(items) // PAGE))
+        page = min(max(1, _int(request.query_params.get("pagina"), 1)), pages)
         today = web.today() or date.today()
         until = cooling_off_until(head)
         history = await web.call(list_uses.list_history, app, list_id)
-        return web.render(request, "list.html", user=user, head=head, items=shown["items"],
+        return web.render(request, "list.html", user=user, head=head, items=items[(page - 1) * PAGE:page * PAGE],
+                          total=len(shown["items"]), shown_total=len(items), page=page, pages=pages,
+                          category=category, categories=sorted({i["category"] for i in shown["items"]}),
                           approvals=shown["approvals"], name=list_name(head), history=history,
                           certificate=list_uses.list_file(app, list_id, "certificate", "pdf") is not None,
                           result=result, cooling_until=until,
@@ -111,6 +127,16 @@ def routes(web: Web) -> list[Route]:
                 if not reason:
                     raise Refused(f"Geef bij document {item} de reden waarom het wordt uitgezonderd.", 400)
                 reject[int(item)] = reason
+        for line in str(data.get("uitzonderingen", "")).splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            m = re.fullmatch(r"(\d+)\s*[:=]?\s*(.*)", line)
+            if m is None:
+                raise Refused(f"Uitzonderingen: schrijf per regel het documentnummer en de reden ({line[:40]}).", 400)
+            if not m.group(2).strip():
+                raise Refused(f"Geef bij document {m.group(1)} de reden waarom het wordt uitgezonderd.", 400)
+            reject[int(m.group(1))] = m.group(2).strip()
         role = str(data.get("functie", "")).strip() or None
         comment = str(data.get("opmerking", "")).strip() or None
         await web.call(list_uses.approve_list, app, user, list_id, role, reject, comment, web.today())

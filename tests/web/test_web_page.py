@@ -238,3 +238,24 @@ def test_cooling_off_sending_back_and_every_step_in_order(school: tuple[Path, Cl
     steps = re.findall(r"\(UTC\): (\w+(?: \w+)*) door (\w+)", r.text)
     assert [s[0] for s in steps][:3] == ["opgesteld", "goedgekeurd", "uitgevoerd"]
     assert "Opmerking: akkoord na controle" in r.text
+
+
+def test_a_long_list_is_reviewed_page_by_page(school: tuple[Path, Clock], monkeypatch: pytest.MonkeyPatch) -> None:
+    from connector.web import pages
+
+    monkeypatch.setattr(pages, "PAGE", 1)  # one item a page: the two items of the sample on two pages
+    cfg, clock = school
+    maker, approver = client(cfg, clock), client(cfg, clock)
+    login(maker, "maker")
+    login(approver, "approver")
+    url = post(maker, "/lijsten", "/lijsten").headers["location"]
+    first, second = approver.get(url).text, approver.get(f"{url}?pagina=2").text
+    ids = [re.findall(r'name="uitzonderen-(\d+)"', t) for t in (first, second)]
+    assert len(ids[0]) == 1 and len(ids[1]) == 1 and ids[0] != ids[1]
+    assert "pagina 1 van 2" in first and 'aria-current="page">2<' in second
+    r = post(approver, f"{url}/goedkeuren", url, uitzonderingen=f"{ids[1][0]}")
+    assert r.status_code == 400 and "reden" in r.text  # an exclusion without its reason
+    r = post(approver, f"{url}/goedkeuren", url, uitzonderingen=f"{ids[1][0]}: nog nodig")
+    assert r.status_code == 303
+    shown = approver.get(f"{url}?pagina=2").text
+    assert "uitgezonderd: nog nodig" in shown
