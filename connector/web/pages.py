@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from connector.app import User, records, reports
+from connector.app import User, records, reports, requests
 from connector.app import lists as list_uses
 from connector.app import users as user_uses
 from connector.app.lists import cooling_off_until
@@ -228,6 +229,61 @@ def routes(web: Web) -> list[Route]:
         return web.render(request, "pupil.html", user=user, row=row, facts=facts, facts_history=history,
                           history=entries, holds=holds, reason=reason)
 
+    # -- requests of parents and pupils -----------------------------------------------------
+    async def requests_page(request: Request) -> Response:
+        user = web.user(request, "view.requests")
+        everything = bool(request.query_params.get("alles"))
+        rows = await web.call(requests.list_requests, app, everything, web.today() or date.today())
+        return web.render(request, "requests.html", user=user, rows=rows, everything=everything,
+                          kinds=requests.KINDS, outcomes=requests.OUTCOMES)
+
+    async def request_open(request: Request) -> Response:
+        user = web.user(request, "request.open")
+        data = await form(request)
+        key, kind, requester = (str(data.get(k, "")).strip() for k in ("leerling", "soort", "verzoeker"))
+        received = _day(str(data.get("ontvangen", "")).strip()) or web.today() or date.today()
+        if not key or kind not in requests.KINDS or not requester:
+            raise Refused("Geef de leerling, de soort verzoek en wie het verzoek doet.", 400)
+        row = await web.call(app.dossier, key)
+        await web.call(requests.open_request, app, user.name, row, kind, requester, received)
+        return RedirectResponse("/verzoeken", status_code=303)
+
+    async def request_extend(request: Request) -> Response:
+        user = web.user(request, "request.open")
+        request_id = int(request.path_params["request_id"])
+        reason = str((await form(request)).get("reden", "")).strip()
+        if not reason:
+            raise Refused("Geef de reden waarom meer tijd nodig is (en laat het de verzoeker weten).", 400)
+        await web.call(requests.extend_request, app, user.name, request_id, reason, web.today() or date.today())
+        return RedirectResponse("/verzoeken", status_code=303)
+
+    async def request_close(request: Request) -> Response:
+        user = web.user(request, "request.close")
+        request_id = int(request.path_params["request_id"])
+        data = await form(request)
+        outcome, note = str(data.get("uitkomst", "")), str(data.get("toelichting", "")).strip()
+        if outcome not in requests.OUTCOMES:
+            raise Refused("Kies de uitkomst van het verzoek.", 400)
+        await web.call(requests.close_request, app, user.name, request_id, outcome, note,
+                       web.today() or date.today())
+        return RedirectResponse("/verzoeken", status_code=303)
+
+    async def request_copy(request: Request) -> Response:
+        user = web.user(request, "request.open")
+        request_id = int(request.path_params["request_id"])
+        req = next((r for r in await web.call(requests.list_requests, app, False, date.today())
+                    if r["request"] == request_id), None)
+        if req is None:
+            raise Refused(f"Er is geen open verzoek {request_id}.", 404)
+        if req["kind"] not in ("inspection", "copy"):
+            raise Refused("Alleen bij een verzoek om inzage of een kopie hoort een kopie van het dossier.", 409)
+        row = await web.call(app.dossier, req["record"])
+        made = await web.call(requests.export_for, app, user.name, row, req["kind"], req["requester"], request_id,
+                              Path(requests.EXPORT_FOLDER), web.today() or date.today())
+        return FileResponse(made.result.file, media_type="application/zip",
+                            filename=f"dossier-{row.pseudonym}-verzoek-{request_id}.zip",
+                            content_disposition_type="attachment")
+
     # -- the audit log ----------------------------------------------------------------------
     async def audit_page(request: Request) -> Response:
         user = web.user(request, "view.audit")
@@ -252,8 +308,20 @@ def routes(web: Web) -> list[Route]:
         Route("/bewaren/{hold_id:int}/opheffen", hold_remove, methods=["POST"]),
         Route("/leerling", pupil_ask, methods=["GET"]),
         Route("/leerling", pupil_page, methods=["POST"]),
+        Route("/verzoeken", requests_page, methods=["GET"]),
+        Route("/verzoeken", request_open, methods=["POST"]),
+        Route("/verzoeken/{request_id:int}/verlengen", request_extend, methods=["POST"]),
+        Route("/verzoeken/{request_id:int}/afhandelen", request_close, methods=["POST"]),
+        Route("/verzoeken/{request_id:int}/kopie", request_copy, methods=["POST"]),
         Route("/logboek", audit_page, methods=["GET"]),
     ]
+
+
+def _day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        raise Refused(f"Geef een datum als JJJJ-MM-DD ({value[:20]}).", 400) from None
 
 
 def _safe_back(value: str | None) -> str:

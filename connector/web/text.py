@@ -27,6 +27,7 @@ ITEM_STATUS = {"listed": "op de lijst", "sent": "wordt verwijderd", "failed": "m
 DECISION = {"approved": "goedgekeurd", "rejected": "uitgezonderd", "pending": "nog niet beoordeeld",
             None: "nog niet beoordeeld", "": "nog niet beoordeeld"}
 REQUEST_KIND = {"inspection": "inzage", "copy": "kopie", "correction": "correctie", "erasure": "wissen"}
+OUTCOME = {"granted": "toegewezen", "partly": "deels toegewezen", "refused": "afgewezen", "withdrawn": "ingetrokken"}
 REQUEST_STATE = {"ok": "op tijd", "due soon": "termijn loopt bijna af", "overdue": "te laat"}
 PART = {None: "het hele dossier", "": "het hele dossier"}
 KIND = {"D": "vernietigen", "T": "overbrengen"}
@@ -74,6 +75,12 @@ _CATALOGUE: list[tuple[re.Pattern[str], str]] = [(re.compile(p), t) for p, t in 
      "Aanmelden is niet gelukt: de naam of het wachtwoord klopt niet, of de gebruiker is uitgeschakeld."),
     (r"^no dossier for the pupil key", "Er is geen dossier met die leerlingsleutel."),
     (r"^unknown part", "Dat dossierdeel bestaat niet."),
+    (r"^request (?P<id>\d+) was extended already", "Verzoek {id} is al eens verlengd; dat mag maar één keer."),
+    (r"^request (?P<id>\d+) is overdue since (?P<d>[0-9-]+)",
+     "Verzoek {id} is sinds {d} over de termijn en kan niet meer worden verlengd."),
+    (r"^no open request (?P<id>\d+)", "Er is geen open verzoek {id}."),
+    (r"has no right of inspection or information", "Deze verzoeker heeft vandaag geen recht op inzage in dit dossier."),
+    (r"^request (?P<id>\d+): it was made by", "Verzoek {id} is door iemand anders gedaan."),
     (r"^no active hold (?P<id>\d+)", "Er is geen actieve bewaarplicht {id}."),
     (r"^hold (?P<id>\d+) belongs to an open request",
      "Bewaarplicht {id} hoort bij een open verzoek; zij vervalt wanneer het verzoek is afgehandeld."),

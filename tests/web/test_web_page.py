@@ -188,7 +188,8 @@ def test_pages_are_dutch_private_and_load_nothing_from_elsewhere(school: tuple[P
     cfg, clock = school
     c = client(cfg, clock)
     login(c, "admin")
-    for path in ("/", "/lijsten", "/bewaren", "/leerling", "/logboek", "/aanmelden"):
+    for path in ("/", "/lijsten", "/bewaren", "/leerling", "/logboek", "/aanmelden", "/verzoeken",
+                 "/verzoeken?alles=1"):
         r = c.get(path)
         assert r.status_code == 200, path
         assert r.headers["cache-control"] == "no-store"
@@ -259,3 +260,35 @@ def test_a_long_list_is_reviewed_page_by_page(school: tuple[Path, Clock], monkey
     assert r.status_code == 303
     shown = approver.get(f"{url}?pagina=2").text
     assert "uitgezonderd: nog nodig" in shown
+
+
+def test_a_request_registered_extended_answered_with_a_copy(school: tuple[Path, Clock]) -> None:
+    import zipfile
+
+    cfg, clock = school
+    code, added = js("guardian", "add", "--config", str(cfg), "LL000004", "--name", "Ouder Een", "--authority", "yes",
+                     "--by", "adm")
+    assert code == 0
+    c = client(cfg, clock)
+    login(c, "approver")
+    r = post(c, "/verzoeken", "/verzoeken", leerling="LL000004", soort="inspection", verzoeker=added["guardian"],
+             ontvangen="")
+    assert r.status_code == 303
+    page = c.get("/verzoeken").text
+    request_id = re.search(r'action="/verzoeken/(\d+)/verlengen"', page).group(1)  # type: ignore[union-attr]
+    assert "inzage" in page and "op tijd" in page
+    assert post(c, f"/verzoeken/{request_id}/verlengen", "/verzoeken", reden="").status_code == 400
+    assert post(c, f"/verzoeken/{request_id}/verlengen", "/verzoeken", reden="veel stukken").status_code == 303
+    r = post(c, f"/verzoeken/{request_id}/verlengen", "/verzoeken", reden="nog eens")
+    assert r.status_code == 409 and "al eens verlengd" in r.text
+    copy = post(c, f"/verzoeken/{request_id}/kopie", "/verzoeken")
+    assert copy.status_code == 200 and copy.headers["content-type"] == "application/zip"  # type: ignore[union-attr]
+    names = zipfile.ZipFile(__import__("io").BytesIO(copy.content)).namelist()  # type: ignore[union-attr]
+    assert "index.html" in names
+    r = post(c, f"/verzoeken/{request_id}/afhandelen", "/verzoeken", uitkomst="granted", toelichting="kopie gegeven")
+    assert r.status_code == 303
+    assert "Geen verzoeken" in c.get("/verzoeken").text
+    assert "toegewezen" in c.get("/verzoeken?alles=1").text
+    juf = client(cfg, clock)
+    login(juf, "juf")
+    assert juf.get("/verzoeken").status_code == 403
