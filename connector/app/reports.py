@@ -94,3 +94,22 @@ def overview(app: App, today: date) -> dict[str, Any]:
 def lists(app: App) -> list[dict[str, Any]]:
     """The destruction and transfer lists, newest first, with their item counts."""
     return app.state.all_lists()
+
+
+def waiting_for_a_person(app: App) -> dict[str, list[dict[str, Any]]]:
+    """What the last sync of each school left for a person: pupils who vanished from the LAS
+    without a departure date (still without one recorded), and suspected duplicates not yet
+    dismissed. Pseudonyms only."""
+    vanished: list[dict[str, Any]] = []
+    duplicates: list[dict[str, Any]] = []
+    for school in app.state.schools():
+        report = app.state.last_sync_report(school) or {}
+        for v in report.get("vanished", []) or []:
+            rows = app.state.find_pupil([str(v["record"])])
+            if rows and app.state.facts_for(rows[0].external_id, rows[0].departure).departure is None:
+                vanished.append({"school": school, **v})
+        dismissed = app.state.dismissed_pairs()
+        for d in report.get("suspected_duplicates", []) or []:
+            if (d.get("a"), d.get("b")) not in dismissed and (d.get("b"), d.get("a")) not in dismissed:
+                duplicates.append({"school": school, **d})
+    return {"vanished": vanished, "duplicates": duplicates}

@@ -226,6 +226,11 @@ class SnapshotStore(Database):
         return [*groups_out, *(Suspected(a, b, " + ".join(sorted(bases)))
                                for (a, b), bases in sorted(found.items()) if (a, b) not in gone)]
 
+    def dismissed_pairs(self) -> set[tuple[str, str]]:
+        """The pairs of pseudonyms a person recorded as two different children."""
+        with self.engine.connect() as conn:
+            return {(str(r.a), str(r.b)) for r in conn.execute(select(dismissed.c.a, dismissed.c.b))}
+
     @staticmethod
     def dismiss_duplicate(conn: Connection, a: str, b: str, by: str) -> None:
         """Record that A and B are different children (once; a repeat changes nothing)."""

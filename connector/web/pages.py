@@ -229,6 +229,33 @@ def routes(web: Web) -> list[Route]:
         return web.render(request, "pupil.html", user=user, row=row, facts=facts, facts_history=history,
                           history=entries, holds=holds, reason=reason)
 
+    # -- what the sync left for a person ---------------------------------------------------
+    async def attention_page(request: Request) -> Response:
+        user = web.user(request, "view.pupil")
+        data = await web.call(reports.waiting_for_a_person, app)
+        return web.render(request, "attention.html", user=user, data=data)
+
+    async def record_departure(request: Request) -> Response:
+        user = web.user(request, "fact.record")
+        data = await form(request)
+        key = str(data.get("leerling", "")).strip()
+        on = _day(str(data.get("datum", "")).strip())
+        if not key or on is None:
+            raise Refused("Geef de datum van uitschrijving (JJJJ-MM-DD).", 400)
+        row = await web.call(app.dossier, key)
+        await web.call(records.record_fact, app, user, row, "departure", on,
+                       str(data.get("toelichting", "")).strip() or None, web.today() or date.today())
+        return RedirectResponse("/aandacht", status_code=303)
+
+    async def dismiss_duplicate(request: Request) -> Response:
+        user = web.user(request, "fact.record")
+        data = await form(request)
+        a, b = str(data.get("a", "")).strip(), str(data.get("b", "")).strip()
+        if not (a.startswith("p-") and b.startswith("p-")):
+            raise Refused("Onbekend paar leerlingen.", 400)
+        await web.call(records.dismiss_duplicate, app, user.name, a, b)
+        return RedirectResponse("/aandacht", status_code=303)
+
     # -- requests of parents and pupils -----------------------------------------------------
     async def requests_page(request: Request) -> Response:
         user = web.user(request, "view.requests")
@@ -308,6 +335,9 @@ def routes(web: Web) -> list[Route]:
         Route("/bewaren/{hold_id:int}/opheffen", hold_remove, methods=["POST"]),
         Route("/leerling", pupil_ask, methods=["GET"]),
         Route("/leerling", pupil_page, methods=["POST"]),
+        Route("/aandacht", attention_page, methods=["GET"]),
+        Route("/aandacht/uitschrijving", record_departure, methods=["POST"]),
+        Route("/aandacht/verschillend", dismiss_duplicate, methods=["POST"]),
         Route("/verzoeken", requests_page, methods=["GET"]),
         Route("/verzoeken", request_open, methods=["POST"]),
         Route("/verzoeken/{request_id:int}/verlengen", request_extend, methods=["POST"]),

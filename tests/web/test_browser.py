@@ -151,6 +151,8 @@ def test_the_destruction_flow_in_a_browser(browser: object, site: str, tmp_path:
     accessible(maker, "bewaarplichten")
     maker.get_by_role("link", name="Verzoeken").click()
     accessible(maker, "verzoeken")
+    maker.get_by_role("link", name="Wacht op een persoon").click()
+    accessible(maker, "wacht-op-een-persoon")
     maker.get_by_role("link", name="Leerling", exact=True).click()
     accessible(maker, "leerling-vragen")
     maker.get_by_label(re.compile("^Leerling")).fill("LL000004")

@@ -189,7 +189,7 @@ def test_pages_are_dutch_private_and_load_nothing_from_elsewhere(school: tuple[P
     c = client(cfg, clock)
     login(c, "admin")
     for path in ("/", "/lijsten", "/bewaren", "/leerling", "/logboek", "/aanmelden", "/verzoeken",
-                 "/verzoeken?alles=1"):
+                 "/verzoeken?alles=1", "/aandacht"):
         r = c.get(path)
         assert r.status_code == 200, path
         assert r.headers["cache-control"] == "no-store"
@@ -292,3 +292,19 @@ def test_a_request_registered_extended_answered_with_a_copy(school: tuple[Path, 
     juf = client(cfg, clock)
     login(juf, "juf")
     assert juf.get("/verzoeken").status_code == 403
+
+
+def test_a_vanished_pupil_waits_for_a_person_who_records_the_departure(school: tuple[Path, Clock]) -> None:
+    cfg, clock = school
+    export = cfg.parent / "export.xml"
+    drop(export, "LL000005")
+    assert js("sync", "--config", str(cfg), "--accept-snapshot", "--by", "test")[0] == 0
+    c = client(cfg, clock)
+    login(c, "maker")
+    page = c.get("/aandacht").text
+    pseudonyms = re.findall(r'name="leerling" value="(p-[0-9a-f]+)"', page)
+    assert len(pseudonyms) == 1
+    r = post(c, "/aandacht/uitschrijving", "/aandacht", leerling=pseudonyms[0], datum="2026-07-01")
+    assert r.status_code == 303
+    assert pseudonyms[0] not in c.get("/aandacht").text
+    assert not ENGLISH.findall(visible_text(c.get("/aandacht").text))
