@@ -46,9 +46,9 @@ def verify_audit(app: App) -> VerifyResult:
     return app.audit.verify(file_anchors(app))
 
 
-def audit_entries(app: App, last: int | None) -> list[dict[str, Any]]:
-    """The last ``last`` audit entries (None: all)."""
-    return app.audit.entries(last)
+def audit_entries(app: App, last: int | None, subject: str | None = None) -> list[dict[str, Any]]:
+    """The last ``last`` audit entries (None: all), of one pupil's pseudonym (``subject``) or all."""
+    return app.audit.entries(last, subject=subject)
 
 
 def pupil_history(app: App, by: str, row: DossierRow, reason: str, last: int | None) -> list[dict[str, Any]]:

@@ -4,6 +4,9 @@ some quicker. A view of a pupil's data asks for the reason first and is audited.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
 from datetime import date
 from pathlib import Path
@@ -14,6 +17,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from connector.app import User, records, reports, requests
+from connector.app import access as access_uses
 from connector.app import lists as list_uses
 from connector.app import users as user_uses
 from connector.app.lists import cooling_off_until
@@ -311,11 +315,68 @@ def routes(web: Web) -> list[Route]:
                             filename=f"dossier-{row.pseudonym}-verzoek-{request_id}.zip",
                             content_disposition_type="attachment")
 
+    # -- users ----------------------------------------------------------------------------
+    async def users_page(request: Request) -> Response:
+        user = web.user(request, "user.manage")
+        rows = await web.call(user_uses.list_users, app)
+        return web.render(request, "users.html", user=user, rows=rows, roles=user_uses.ROLES)
+
+    async def user_add(request: Request) -> Response:
+        user = web.user(request, "user.manage")
+        data = await form(request)
+        name, display = str(data.get("naam", "")).strip().lower(), str(data.get("weergave", "")).strip() or None
+        roles = [r for r in user_uses.ROLES if data.get(f"rol-{r}")]
+        secret, again = str(data.get("wachtwoord", "")), str(data.get("herhaling", ""))
+        if secret != again:
+            raise Refused("De twee wachtwoorden zijn niet gelijk.", 400)
+        await web.call(user_uses.add_user, app, user, name, roles, secret, display)
+        return RedirectResponse("/gebruikers", status_code=303)
+
+    async def user_disable(request: Request) -> Response:
+        user = web.user(request, "user.manage")
+        name = str((await form(request)).get("naam", "")).strip()
+        await web.call(user_uses.disable_user, app, user, name)
+        return RedirectResponse("/gebruikers", status_code=303)
+
+    # -- completeness -----------------------------------------------------------------------
+    async def completeness_page(request: Request) -> Response:
+        user = web.user(request, "view.lists")
+        result = await web.call(reports.completeness_report, app, web.today() or date.today())
+        return web.render(request, "completeness.html", user=user, result=result)
+
     # -- the audit log ----------------------------------------------------------------------
+    def audit_filtered(request: Request, user: User) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        q = {k: str(request.query_params.get(k, "")).strip() for k in ("leerling", "gebruiker", "gebeurtenis",
+                                                                        "van", "tot")}
+        since, until = _day(q["van"]), _day(q["tot"])
+        subject = None
+        if q["leerling"]:
+            subject = app.dossier(q["leerling"]).pseudonym
+            access_uses.record_view(app, user.name, subject, "audit log", "logboek gefilterd op deze leerling")
+        entries = reports.audit_entries(app, None if any(q.values()) else 200, subject=subject)
+        out = [e for e in entries
+               if (not q["gebruiker"] or e["actor"] == q["gebruiker"])
+               and (not q["gebeurtenis"] or e["action"].startswith(q["gebeurtenis"]))
+               and (since is None or e["at"][:10] >= since.isoformat())
+               and (until is None or e["at"][:10] <= until.isoformat())]
+        return out[-1000:], q
+
     async def audit_page(request: Request) -> Response:
         user = web.user(request, "view.audit")
-        entries = await web.call(reports.audit_entries, app, 200)
-        return web.render(request, "audit.html", user=user, entries=entries)
+        entries, q = await web.call(audit_filtered, request, user)
+        return web.render(request, "audit.html", user=user, entries=entries, q=q)
+
+    async def audit_csv(request: Request) -> Response:
+        user = web.user(request, "view.audit")
+        entries, _q = await web.call(audit_filtered, request, user)
+        out = io.StringIO()
+        writer = csv.writer(out, delimiter=";")
+        writer.writerow(["volgnummer", "tijd (UTC)", "wie", "gebeurtenis", "leerling", "gegevens"])
+        for e in entries:
+            writer.writerow([e["seq"], e["at"], e["actor"], e["action"], e["subject"] or "",
+                             json.dumps(e["details"], ensure_ascii=False, sort_keys=True)])
+        return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                        headers={"content-disposition": 'attachment; filename="logboek.csv"'})
 
     return [
         Route("/aanmelden", login_page, methods=["GET"]),
@@ -344,6 +405,11 @@ def routes(web: Web) -> list[Route]:
         Route("/verzoeken/{request_id:int}/afhandelen", request_close, methods=["POST"]),
         Route("/verzoeken/{request_id:int}/kopie", request_copy, methods=["POST"]),
         Route("/logboek", audit_page, methods=["GET"]),
+        Route("/logboek.csv", audit_csv, methods=["GET"]),
+        Route("/gebruikers", users_page, methods=["GET"]),
+        Route("/gebruikers", user_add, methods=["POST"]),
+        Route("/gebruikers/uitschakelen", user_disable, methods=["POST"]),
+        Route("/volledigheid", completeness_page, methods=["GET"]),
     ]
 
 

@@ -47,6 +47,45 @@ def actor(name: str | None) -> str:
     return SYSTEM_ACTORS.get(name, name)
 
 
+CHECKS = {
+    "leaver_without_okr": "vertrokken leerling zonder onderwijskundig rapport",
+    "okr_without_parents_informed": "OKR verstuurd zonder bewijs dat de ouders zijn geïnformeerd",
+    "document_without_class": "documenten zonder soort",
+    "document_without_tag": "documenten zonder bewaartermijn",
+    "vanished": "leerling niet meer in de leerlingadministratie, geen uitschrijving vastgelegd",
+    "pupil_without_dossier": "leerling zonder dossier (afgewezen of vastgehouden bij de laatste synchronisatie)",
+    "suspected_duplicate": "mogelijk dubbele leerling, nog niet beoordeeld",
+    "request_due": "verzoek bij of over de termijn",
+    "authority_unknown": "ouder van wie het gezag onbekend is",
+    "guardian_disagreement": "ouder: wat een persoon vastlegde en de leerlingadministratie verschillen",
+    "right_without_account": "een recht dat wacht op een gekoppeld DMS-account",
+}
+_DETAILS: list[tuple[re.Pattern[str], str]] = [(re.compile(p), t) for p, t in [
+    (r"^left (?P<d>[0-9-]+)$", "uitgeschreven {d}"),
+    (r"^sent (?P<d>[0-9-]+)$", "verstuurd {d}"),
+    (r"^(?P<n>\d+) documents$", "{n} documenten"),
+    (r"^missing since (?P<d>[0-9-]+)$", "weg sinds {d}"),
+    (r"^(?P<n>\d+) guardians$", "{n} ouders"),
+    (r"^held as a suspected duplicate$", "vastgehouden als mogelijk dubbel"),
+    (r"^rejected: (?P<f>[^:]+):", "afgewezen op het veld {f}"),
+    (r"^(?P<k>\w+) due (?P<d>[0-9-]+) \((?P<s>[^)]+)\)$", "{k} uiterlijk {d} ({s})"),
+]]
+
+
+def detail(value: str) -> str:
+    """A completeness report's detail in Dutch; an untranslated one is left out."""
+    for pattern, template in _DETAILS:
+        m = pattern.search(value)
+        if m:
+            found = m.groupdict()
+            if "k" in found:
+                found["k"] = REQUEST_KIND.get(found["k"], found["k"])
+            if "s" in found:
+                found["s"] = REQUEST_STATE.get(found["s"], found["s"])
+            return template.format(**found)
+    return ""
+
+
 _CATALOGUE: list[tuple[re.Pattern[str], str]] = [(re.compile(p), t) for p, t in [
     (r"^(?P<who>\S+) made list (?P<id>\d+); another person approves it",
      "U heeft lijst {id} zelf opgesteld; een ander keurt haar goed (vier ogen)."),

@@ -153,6 +153,8 @@ def test_the_destruction_flow_in_a_browser(browser: object, site: str, tmp_path:
     accessible(maker, "verzoeken")
     maker.get_by_role("link", name="Wacht op een persoon").click()
     accessible(maker, "wacht-op-een-persoon")
+    maker.get_by_role("link", name="Volledigheid").click()
+    accessible(maker, "volledigheid")
     maker.get_by_role("link", name="Leerling", exact=True).click()
     accessible(maker, "leerling-vragen")
     maker.get_by_label(re.compile("^Leerling")).fill("LL000004")
@@ -161,6 +163,18 @@ def test_the_destruction_flow_in_a_browser(browser: object, site: str, tmp_path:
         maker.get_by_role("button", name="Inzien").click()
     assert "dossier.viewed" in maker.content()
     accessible(maker, "leerling")
+
+
+def test_the_admins_screens_in_a_browser(browser: object, site: str) -> None:
+    admin = log_in(browser, site, "admin")
+    admin.get_by_role("link", name="Gebruikers").click()
+    accessible(admin, "gebruikers")
+    admin.get_by_role("link", name="Logboek").click()
+    accessible(admin, "logboek")
+    admin.get_by_label("Gebruiker", exact=True).fill("admin")
+    with admin.expect_navigation():
+        admin.get_by_role("button", name="Filteren").click()
+    assert "web.login" in admin.content()
 
 
 def test_a_teacher_is_refused_in_a_browser_too(browser: object, site: str) -> None:

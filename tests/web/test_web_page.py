@@ -189,7 +189,8 @@ def test_pages_are_dutch_private_and_load_nothing_from_elsewhere(school: tuple[P
     c = client(cfg, clock)
     login(c, "admin")
     for path in ("/", "/lijsten", "/bewaren", "/leerling", "/logboek", "/aanmelden", "/verzoeken",
-                 "/verzoeken?alles=1", "/aandacht"):
+                 "/verzoeken?alles=1", "/aandacht", "/gebruikers",
+                 "/volledigheid", "/logboek?gebeurtenis=web"):
         r = c.get(path)
         assert r.status_code == 200, path
         assert r.headers["cache-control"] == "no-store"
@@ -308,3 +309,32 @@ def test_a_vanished_pupil_waits_for_a_person_who_records_the_departure(school: t
     assert r.status_code == 303
     assert pseudonyms[0] not in c.get("/aandacht").text
     assert not ENGLISH.findall(visible_text(c.get("/aandacht").text))
+
+
+def test_users_completeness_and_the_audit_log_with_its_filter(school: tuple[Path, Clock]) -> None:
+    cfg, clock = school
+    c = client(cfg, clock)
+    login(c, "admin")
+    r = post(c, "/gebruikers", "/gebruikers", naam="directeur", weergave="De Directeur", **{"rol-approver": "1"},
+             wachtwoord="directeur-secret-123", herhaling="anders-secret-1234")
+    assert r.status_code == 400
+    r = post(c, "/gebruikers", "/gebruikers", naam="directeur", weergave="De Directeur", **{"rol-approver": "1"},
+             wachtwoord="directeur-secret-123", herhaling="directeur-secret-123")
+    assert r.status_code == 303 and "De Directeur" in c.get("/gebruikers").text
+    d = client(cfg, clock)
+    login(d, "directeur", "directeur-secret-123")
+    assert d.get("/lijsten").status_code == 200 and d.get("/gebruikers").status_code == 403
+    assert post(c, "/gebruikers/uitschakelen", "/gebruikers", naam="directeur").status_code == 303
+    assert d.get("/lijsten", follow_redirects=False).status_code == 303  # out at once, not at the next login
+
+    page = c.get("/volledigheid").text
+    assert "Zijn de dossiers volledig" in page and "documenten zonder soort" in page
+    assert not ENGLISH.findall(visible_text(page)), ENGLISH.findall(visible_text(page))
+    log = c.get("/logboek?gebeurtenis=web.login").text
+    assert "web.login" in log and "user.added" not in log
+    mine = c.get("/logboek?leerling=LL000003").text
+    assert "fact.departure" in mine or "fact.recorded" in mine or "document" in mine
+    csv_text = c.get("/logboek.csv?gebruiker=admin").text
+    assert csv_text.startswith("volgnummer;tijd (UTC);wie;gebeurtenis") and "web.login" in csv_text
+    viewed = c.get("/logboek?gebeurtenis=dossier.viewed").text
+    assert "dossier.viewed" in viewed  # filtering on a pupil is itself a view of their data
