@@ -171,6 +171,16 @@ class RecordsStore(Database):
             return [dict(r._mapping) for r in rows]
 
     # -- documents as tagged ----------------------------------------------------------------------
+    def dossier_documents(self, external_id: str) -> list[dict[str, Any]]:
+        """The documents recorded of one dossier, by part and class: status and retention fields."""
+        cols = (documents.c.id, documents.c.part, documents.c.doc_class, documents.c.category, documents.c.kind,
+                documents.c.due, documents.c.blocked, documents.c.unclassified, documents.c.basis,
+                documents.c.status)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(*cols).where(documents.c.external_id == external_id)
+                                                  .order_by(documents.c.part, documents.c.doc_class,
+                                                            documents.c.id)).mappings()]
+
     def document_tags(self, external_id: str) -> dict[str, tuple[str | None, str]]:
         """doc id -> (tag JSON as last written, status)."""
         with self.engine.connect() as conn:

@@ -29,6 +29,8 @@ DECISION = {"approved": "goedgekeurd", "rejected": "uitgezonderd", "pending": "n
 REQUEST_KIND = {"inspection": "inzage", "copy": "kopie", "correction": "correctie", "erasure": "wissen"}
 OUTCOME = {"granted": "toegewezen", "partly": "deels toegewezen", "refused": "afgewezen", "withdrawn": "ingetrokken"}
 REQUEST_STATE = {"ok": "op tijd", "due soon": "termijn loopt bijna af", "overdue": "te laat"}
+DOCUMENT_STATUS = {"present": "aanwezig", "trashed": "in de prullenbak van het DMS", "destroyed": "vernietigd",
+                   "gone": "niet meer in het DMS", "transferring": "wordt overgebracht", "transferred": "overgebracht"}
 PART = {None: "het hele dossier", "": "het hele dossier"}
 KIND = {"D": "vernietigen", "T": "overbrengen"}
 FACT = {"departure": "uitschrijving", "referred": "verwezen naar (V)SO", "reunion_consent": "toestemming reünie",
@@ -84,6 +86,40 @@ def detail(value: str) -> str:
                 found["s"] = REQUEST_STATE.get(found["s"], found["s"])
             return template.format(**found)
     return ""
+
+
+RIGHT = {"staff": "medewerker", "inspect": "inzage", "information": "informatie"}
+_BASIS: list[tuple[re.Pattern[str], str]] = [(re.compile(p), t) for p, t in [
+    (r"^staff role involved in the pupil's education$",
+     "medewerker die bij het onderwijs aan de leerling betrokken is"),
+    (r"^the pupil is (?P<n>\d+) or older and exercises the rights$",
+     "de leerling is {n} of ouder en oefent de rechten zelf uit"),
+    (r"^parent with parental authority of a pupil under (?P<n>\d+)$",
+     "ouder met gezag over een leerling jonger dan {n}"),
+    (r"^consent of the pupil \(grant (?P<g>\d+)\)$", "toestemming van de leerling (toestemming {g})"),
+    (r"^parent without parental authority: information, not inspection$",
+     "ouder zonder gezag: informatie, geen inzage"),
+    (r"^consent \(grant (?P<g>\d+)\)$", "toestemming (toestemming {g})"),
+    (r"^legal duty \(grant (?P<g>\d+)\)$", "wettelijke plicht (toestemming {g})"),
+    (r"^(?P<id>g-\w+): parental authority unknown; no access until recorded$",
+     "{id}: gezag onbekend; geen toegang tot het is vastgelegd"),
+]]
+
+
+def basis(value: str) -> str:
+    """The basis of an access entry (or a note on access) in Dutch."""
+    for pattern, template in _BASIS:
+        m = pattern.search(value)
+        if m:
+            return template.format(**m.groupdict())
+    return "zie het toegangsoverzicht (leerdossier access show)"
+
+
+def principal(value: str) -> str:
+    """Who has access, as the page names them."""
+    kind, _, name = value.partition(":")
+    return {"role": f"rol {name}", "guardian": f"ouder {name}", "third_party": f"derde: {name}"}.get(
+        kind, "de leerling zelf" if value == "pupil" else value)
 
 
 _CATALOGUE: list[tuple[re.Pattern[str], str]] = [(re.compile(p), t) for p, t in [

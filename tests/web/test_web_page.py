@@ -180,6 +180,9 @@ def test_holds_and_an_audited_view_of_a_pupil(school: tuple[Path, Clock]) -> Non
     assert r.status_code == 200 and "verzoek 7" in r.text and "hold.added" in r.text
     again = post(c, "/leerling", "/leerling", leerling="LL000004", reden="controle")
     assert "dossier.viewed" in again.text  # the view just made is in the pupil's history
+    assert "rapport" in again.text and "Bewaren tot" in again.text  # the documents with their retention
+    assert "medewerker die bij het onderwijs" in again.text or "Geen toegang berekend" in again.text
+    assert not ENGLISH.findall(visible_text(again.text)), ENGLISH.findall(visible_text(again.text))
     assert post(c, f"/bewaren/{hold_id}/opheffen", "/bewaren", reden="afgehandeld").status_code == 303
     assert "Geen actieve bewaarplichten" in c.get("/bewaren").text
 
