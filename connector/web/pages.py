@@ -110,12 +110,17 @@ def routes(web: Web) -> list[Route]:
         today = web.today() or date.today()
         until = cooling_off_until(head)
         history = await web.call(list_uses.list_history, app, list_id)
+        execution = web.executions.get(list_id)
+        if result is None and execution is not None and execution.done:
+            result = execution.report
         return web.render(request, "list.html", user=user, head=head, items=items[(page - 1) * PAGE:page * PAGE],
                           total=len(shown["items"]), shown_total=len(items), page=page, pages=pages,
                           category=category, categories=sorted({i["category"] for i in shown["items"]}),
                           approvals=shown["approvals"], name=list_name(head), history=history,
                           certificate=list_uses.list_file(app, list_id, "certificate", "pdf") is not None,
-                          result=result, cooling_until=until,
+                          result=result, cooling_until=until, execution=execution,
+                          removed=sum(1 for i in shown["items"] if i["status"] == "destroyed"),
+                          to_remove=sum(1 for i in shown["items"] if i["decision"] == "approved"),
                           cooling_days=(until - today).days if until and today < until else 0)
 
     async def list_approve(request: Request) -> Response:
@@ -173,9 +178,20 @@ def routes(web: Web) -> list[Route]:
         name = list_name(shown["list"])
         if typed != name.lower():
             raise Refused(f"Typ ter bevestiging de naam van de lijst, precies: {name}.", 400)
-        report, _files = await web.call(list_uses.execute_list, app, user, list_id, web.today())
-        shown = await web.call(list_uses.show_list, app, list_id)
-        return await list_view(request, user, list_id, shown, report.as_dict())
+        today = web.today()
+        # every check first, at once (status, cooling-off, approvals, the gate on each item): a
+        # refusal is shown now, not after the page has gone to the background run
+        trial, _files = await web.call(list_uses.execute_list, app, user, list_id, today, True)
+        if trial.stopped_by:
+            shown = await web.call(list_uses.show_list, app, list_id)
+            return await list_view(request, user, list_id, shown, trial.as_dict())
+
+        def run() -> dict[str, Any]:
+            report, _written = list_uses.execute_list(app, user, list_id, today)
+            return report.as_dict()
+
+        web.executions.start(list_id, user.name, run)
+        return RedirectResponse(f"/lijsten/{list_id}", status_code=303)
 
     async def list_file(request: Request) -> Response:
         web.user(request, "view.lists")

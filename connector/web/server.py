@@ -20,6 +20,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -188,6 +189,54 @@ class HeadersMiddleware:
         await self.app(scope, receive, with_headers)
 
 
+@dataclass
+class Execution:
+    """A list being carried out in the background, and how it ended."""
+
+    by: str
+    started: float
+    done: bool = False
+    report: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class Executions:
+    """One execution per list at a time, each in a thread of its own, so that a list of hundreds
+    of documents neither holds a request open nor is cut off by the reverse proxy's timeout. The
+    execution itself is the use case's (journalled: a process stopped halfway leaves rows the
+    next execution finishes)."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[int, Execution] = {}
+        self._lock = threading.Lock()
+
+    def get(self, list_id: int) -> Execution | None:
+        with self._lock:
+            return self._jobs.get(list_id)
+
+    def start(self, list_id: int, by: str, run: Callable[[], dict[str, Any]]) -> bool:
+        """Start ``run`` for the list unless one runs already (False)."""
+        with self._lock:
+            job = self._jobs.get(list_id)
+            if job is not None and not job.done:
+                return False
+            job = self._jobs[list_id] = Execution(by=by, started=time.time())
+
+        def work() -> None:
+            try:
+                job.report = run()
+            except ConnectorError as exc:
+                job.error = text.refusal(exc)
+            except Exception as exc:  # shown as a failure; the journal keeps what was done
+                log.error("execution failed", extra={"list": list_id, "error": exc.__class__.__name__})
+                job.error = "De uitvoering is afgebroken door een fout; wat al verwijderd is, staat in het logboek."
+            finally:
+                job.done = True
+
+        threading.Thread(target=work, name=f"leerdossier-list-{list_id}", daemon=True).start()
+        return True
+
+
 class Web:
     """One school's web page over its opened ``App``: the session rules and the templates."""
 
@@ -198,6 +247,7 @@ class Web:
         self.idle = cfg.idle_minutes * 60
         self.secure = cfg.secure_cookies
         self.limiter = LoginLimiter(cfg.max_login_failures, cfg.lockout_minutes * 60.0, clock)
+        self.executions = Executions()
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals.update(text=text, simulated=app.loaded.config.testing.simulated_clock,
                                           oidc=cfg.oidc)
