@@ -155,18 +155,14 @@ def routes(web: Web) -> list[Route]:
     async def list_send_back(request: Request) -> Response:
         user = web.user(request, "list.approve")
         list_id = int(request.path_params["list_id"])
-        comment = str((await form(request)).get("wijzigingen", "")).strip()
-        if not comment:
-            raise Refused("Schrijf op wat er aan de lijst moet veranderen.", 400)
+        comment = await required(request, "wijzigingen", "Schrijf op wat er aan de lijst moet veranderen.")
         await web.call(list_uses.send_back, app, user, list_id, comment)
         return RedirectResponse(f"/lijsten/{list_id}", status_code=303)
 
     async def list_cancel(request: Request) -> Response:
         user = web.user(request, "list.cancel")
         list_id = int(request.path_params["list_id"])
-        reason = str((await form(request)).get("reden", "")).strip()
-        if not reason:
-            raise Refused("Geef de reden waarom de lijst wordt geannuleerd.", 400)
+        reason = await required(request, "reden", "Geef de reden waarom de lijst wordt geannuleerd.")
         await web.call(list_uses.cancel_list, app, user, list_id, reason)
         return RedirectResponse(f"/lijsten/{list_id}", status_code=303)
 
@@ -225,9 +221,7 @@ def routes(web: Web) -> list[Route]:
     async def hold_remove(request: Request) -> Response:
         user = web.user(request, "hold.remove")
         hold_id = int(request.path_params["hold_id"])
-        reason = str((await form(request)).get("reden", "")).strip()
-        if not reason:
-            raise Refused("Geef de reden waarom de bewaarplicht wordt opgeheven.", 400)
+        reason = await required(request, "reden", "Geef de reden waarom de bewaarplicht wordt opgeheven.")
         await web.call(records.remove_hold, app, user, hold_id, reason)
         return RedirectResponse("/bewaren", status_code=303)
 
@@ -305,9 +299,8 @@ def routes(web: Web) -> list[Route]:
     async def request_extend(request: Request) -> Response:
         user = web.user(request, "request.open")
         request_id = int(request.path_params["request_id"])
-        reason = str((await form(request)).get("reden", "")).strip()
-        if not reason:
-            raise Refused("Geef de reden waarom meer tijd nodig is (en laat het de verzoeker weten).", 400)
+        reason = await required(request, "reden",
+                                "Geef de reden waarom meer tijd nodig is (en laat het de verzoeker weten).")
         await web.call(requests.extend_request, app, user.name, request_id, reason, web.today() or date.today())
         return RedirectResponse("/verzoeken", status_code=303)
 
@@ -434,6 +427,14 @@ def routes(web: Web) -> list[Route]:
         Route("/gebruikers/uitschakelen", user_disable, methods=["POST"]),
         Route("/volledigheid", completeness_page, methods=["GET"]),
     ]
+
+
+async def required(request: Request, field: str, message: str) -> str:
+    """The posted field ``field``, stripped; refused with ``message`` when it is empty."""
+    value = str((await form(request)).get(field, "")).strip()
+    if not value:
+        raise Refused(message, 400)
+    return value
 
 
 def _day(value: str) -> date | None:
