@@ -116,9 +116,3 @@ def add_document(app: App, by: str, row: DossierRow, doc_class: str,
     with app.open_store() as store:
         doc, tags = app.store_document(store, row, doc_class, file, by, schedule)
     return doc, part, tags
-
-
-def documents_of(app: App, row: DossierRow) -> list[dict[str, Any]]:
-    """The documents of a dossier as recorded, with their retention tag: part, class, category,
-    kind, due date (None: the clock does not run yet), blocked, status."""
-    return app.state.dossier_documents(row.external_id)

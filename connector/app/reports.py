@@ -7,11 +7,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from connector import completeness, render, rights
+from connector import access, acl, completeness, render, rights
 from connector.app.access import record_view
 from connector.app.context import App
 from connector.app.lists import file_anchors
 from connector.audit import VerifyResult, nen7513
+from connector.errors import ConfigError
 from connector.state import DossierRow
 
 
@@ -113,3 +114,23 @@ def waiting_for_a_person(app: App) -> dict[str, list[dict[str, Any]]]:
             if (d.get("a"), d.get("b")) not in dismissed and (d.get("b"), d.get("a")) not in dismissed:
                 duplicates.append({"school": school, **d})
     return {"vanished": vanished, "duplicates": duplicates}
+
+
+def pupil_page(app: App, by: str, row: DossierRow, reason: str, day: date) -> dict[str, Any]:
+    """Everything a pupil's page shows, as one audited view (who, whose, why): the facts that run
+    the retention clock and their history, the holds, the documents with their retention, who
+    may see which part and why (empty without an ``[access]`` policy), and the dossier's history,
+    this view included."""
+    record_view(app, by, row.pseudonym, "dossier page", reason)
+    try:
+        entries, notes = access.access_list(acl.facts_of(app.state, row)[0], app.access_policy(), day)
+    except ConfigError:
+        entries, notes = (), ()
+    return {
+        "facts": app.state.facts_for(row.external_id, row.departure),
+        "fact_history": app.state.fact_history(row.external_id),
+        "holds": app.state.active_holds(row.external_id),
+        "documents": app.state.dossier_documents(row.external_id),
+        "access": entries, "access_notes": notes,
+        "history": [nen7513(e) for e in app.audit.entries(200, subject=row.pseudonym)],
+    }

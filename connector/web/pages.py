@@ -237,18 +237,11 @@ def routes(web: Web) -> list[Route]:
         if not key or not reason:
             raise Refused("Geef de leerling (sleutel) en waarom u het dossier inziet.", 400)
         row = await web.call(app.dossier, key)
-        facts, history = await web.call(records.facts_of, app, row)
-        holds = [h for h in await web.call(records.active_holds, app) if h["pseudonym"] == row.pseudonym]
-        docs = await web.call(records.documents_of, app, row)
-        day = web.today() or date.today()
-        try:
-            entries_access, notes, _differ = await web.call(access_uses.access_of, app, user.name, row, day, reason)
-        except Refused:
-            entries_access, notes = (), ()  # no [access] policy configured: nothing to show
-        entries = await web.call(reports.pupil_history, app, user.name, row, reason, 200)
-        return web.render(request, "pupil.html", user=user, row=row, facts=facts, facts_history=history,
-                          history=entries, holds=holds, reason=reason, documents=docs, access=entries_access,
-                          access_notes=notes)
+        shown = await web.call(reports.pupil_page, app, user.name, row, reason, web.today() or date.today())
+        return web.render(request, "pupil.html", user=user, row=row, facts=shown["facts"],
+                          facts_history=shown["fact_history"], history=shown["history"], holds=shown["holds"],
+                          reason=reason, documents=shown["documents"], access=shown["access"],
+                          access_notes=shown["access_notes"])
 
     # -- what the sync left for a person ---------------------------------------------------
     async def attention_page(request: Request) -> Response:

@@ -32,7 +32,7 @@ REQUEST_STATE = {"ok": "op tijd", "due soon": "termijn loopt bijna af", "overdue
 DOCUMENT_STATUS = {"present": "aanwezig", "trashed": "in de prullenbak van het DMS", "destroyed": "vernietigd",
                    "gone": "niet meer in het DMS", "transferring": "wordt overgebracht", "transferred": "overgebracht"}
 PART = {None: "het hele dossier", "": "het hele dossier"}
-KIND = {"D": "vernietigen", "T": "overbrengen"}
+KIND = {"maximum": "vernietigen (niet langer bewaren)", "minimum": "mag daarna weg (minstens zo lang bewaren)"}
 FACT = {"departure": "uitschrijving", "referred": "verwezen naar (V)SO", "reunion_consent": "toestemming reünie",
         "reenrolled": "opnieuw ingeschreven", "exam_result": "examenuitslag"}
 

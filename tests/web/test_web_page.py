@@ -193,6 +193,7 @@ def test_holds_and_an_audited_view_of_a_pupil(school: tuple[Path, Clock]) -> Non
     hold_id = re.search(r'action="/bewaren/(\d+)/opheffen"', page).group(1)  # type: ignore[union-attr]
     r = post(c, "/leerling", "/leerling", leerling="LL000004", reden="verzoek 7")
     assert r.status_code == 200 and "verzoek 7" in r.text and "hold.added" in r.text
+    assert r.text.count("dossier.viewed") == 1  # one page, one audited view (shown in the history it opens)
     again = post(c, "/leerling", "/leerling", leerling="LL000004", reden="controle")
     assert "dossier.viewed" in again.text  # the view just made is in the pupil's history
     assert "rapport" in again.text and "Bewaren tot" in again.text  # the documents with their retention
