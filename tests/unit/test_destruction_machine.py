@@ -5,19 +5,20 @@ left a dossier that should not have.
 The events: LAS snapshots in which pupils enrol, change a field, vanish, return (changed or not),
 leave with a date and have the LAS correct it; departures recorded and withdrawn by hand;
 referrals and consent; documents of random classes; holds and requests placed and lifted; lists
-made, approved by another person, by the maker (refused), by two people or by nobody, executed,
-and executed while another execution runs; transfers with and without removal at the source;
-purges; the clock moved forward.
+made, approved by another person (with or without a cooling-off period), by the maker
+(refused), by two people or by nobody, executed, and executed while another execution runs;
+transfers with and without removal at the source; purges; the clock moved forward.
 
 The oracle knows nothing of ``retention.tag``, ``is_due`` or the gate. It keeps its own record
 of each pupil (enrolled or departed, since when, returned), of holds, of who made and who
-approved each list, and reads the periods from the schedule's TOML table itself. After every
-step it checks: a document that left its dossier, or the trash, did so only when its pupil had
-departed and not returned, its period had passed by the clock of that step, no hold covered
-it, its category was not blocked, and it was on a list approved by someone other than its
-maker; the trash was emptied only after the grace period; every removed document is in exactly
-one certificate, and each certificate counts what the store no longer holds; ``audit verify``
-passes; and there is never a second dossier for a pupil.
+approved each list and on which day, and reads the periods from the schedule's TOML table
+itself. After every step it checks: a document that left its dossier, or the trash, did so only
+when its pupil had departed and not returned, its period had passed by the clock of that step,
+no hold covered it, its category was not blocked, and it was on a list approved by someone
+other than its maker whose cooling-off period (counted by the oracle from the day it saw the
+approval) was over; the trash was emptied only after the grace period; every removed document
+is in exactly one certificate, and each certificate counts what the store no longer holds;
+``audit verify`` passes; and there is never a second dossier for a pupil.
 
 ``bench/destruction_soak.py`` runs the same machine for longer and prints how many steps ran.
 """
@@ -127,6 +128,7 @@ class DestructionMachine(RuleBasedStateMachine):
         self.trashed: dict[str, date] = {}  # what it saw in the trash, and since when
         self.makers: dict[int, str] = {}
         self.approvers: dict[int, set[str]] = {}
+        self.cooling_off: dict[int, date] = {}  # list -> the first day it may remove anything, as the oracle saw
         self.certificates: dict[int, dict[str, Any]] = {}
         self.removed: set[str] = set()
         STEPS["examples"] += 1
@@ -354,20 +356,24 @@ class DestructionMachine(RuleBasedStateMachine):
         self.cancel(0)  # what was not approved is not left to block the next list
 
     @precondition(lambda self: bool(self.makers))
-    @rule(pick=st.integers(0, 50), who=st.sampled_from(["approver", "approver2", "maker"]), reject=st.booleans())
-    def approve(self, pick: int, who: str, reject: bool) -> None:
+    @rule(pick=st.integers(0, 50), who=st.sampled_from(["approver", "approver2", "maker"]), reject=st.booleans(),
+          cooling=st.sampled_from([0, 0, 7, 30]))
+    def approve(self, pick: int, who: str, reject: bool, cooling: int = 0) -> None:
         list_id = self.pick(pick)
         _head, items = destruction.load_list(self.w.state, list_id)
         rejects = {items[0]["id"]: "nog nodig"} if reject and items else {}
         user = MAKER if who == "maker" else APPROVERS[who]
         try:
-            destruction.approve(self.w.state, self.w.audit, KEY, list_id, user, "directeur", rejects, self.clock())
+            destruction.approve(self.w.state, self.w.audit, KEY, list_id, user, "directeur", rejects, self.clock(),
+                                cooling_off_days=cooling)
         except NotPermitted:
             assert who == "maker" or who in self.approvers[list_id], "a permitted approval was refused"
             return
         except InvalidState:
             return  # not a draft (empty, approved, executed already)
         assert who != "maker", "the maker of a list approved it"
+        if not self.approvers[list_id]:  # one approval approves a list here: its cooling-off starts today
+            self.cooling_off[list_id] = self.today + timedelta(days=cooling)
         self.approvers[list_id].add(who)
 
     def certify(self, list_id: int) -> None:
@@ -467,6 +473,8 @@ class DestructionMachine(RuleBasedStateMachine):
             assert list_id is not None, "a removed document is on no list"
             approvers = self.approvers.get(list_id, set()) - {self.makers[list_id]}
             assert approvers, f"document {doc_id} was removed from list {list_id}, approved by nobody but its maker"
+            assert self.cooling_off.get(list_id, date.min) <= self.today, \
+                f"document {doc_id} was removed in the cooling-off period of list {list_id}"
             self.trashed[doc_id] = self.today
             self.removed.add(doc_id)
             STEPS["removed"] += 1
