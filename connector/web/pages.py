@@ -8,10 +8,12 @@ import csv
 import io
 import json
 import re
+import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -304,8 +306,22 @@ def routes(web: Web) -> list[Route]:
         outcome, note = str(data.get("uitkomst", "")), str(data.get("toelichting", "")).strip()
         if outcome not in requests.OUTCOMES:
             raise Refused("Kies de uitkomst van het verzoek.", 400)
-        await web.call(requests.close_request, app, user.name, request_id, outcome, note,
-                       web.today() or date.today())
+        upload = data.get("zienswijze")
+        if isinstance(upload, UploadFile) and upload.filename:
+            content = await upload.read()
+            if not content:
+                raise Refused("Het bestand met de zienswijze is leeg.", 400)
+            suffix = Path(upload.filename).suffix.lower()
+            suffix = suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ".bin"
+            with tempfile.TemporaryDirectory(prefix="leerdossier-") as folder:
+                path = Path(folder) / f"zienswijze-verzoek-{request_id}{suffix}"
+                path.write_bytes(content)
+                path.chmod(0o600)
+                await web.call(requests.close_request, app, user.name, request_id, outcome, note,
+                               web.today() or date.today(), path)
+        else:
+            await web.call(requests.close_request, app, user.name, request_id, outcome, note,
+                           web.today() or date.today())
         return RedirectResponse("/verzoeken", status_code=303)
 
     async def request_copy(request: Request) -> Response:

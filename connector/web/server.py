@@ -6,9 +6,10 @@ every form, the headers on every answer, and the roles checked on the server for
   It holds the user's name, when they logged in, when they were last seen and the CSRF token;
   nothing of a pupil. A session unused for ``[web] idle_minutes`` ends, and the user is looked
   up again on every request, so a user disabled in the meantime is out at once.
-- **CSRF**: every POST carries the session's token (the form field ``csrf`` or the header
-  ``X-CSRF-Token`` htmx sends); ``CsrfMiddleware`` refuses any POST without it, before any
-  page code runs, so no form can forget it.
+- **CSRF**: every POST carries the session's token (the form field ``csrf``, the header
+  ``X-CSRF-Token`` htmx sends, or for a form with a file the ``csrf`` of its action);
+  ``CsrfMiddleware`` refuses any POST without it, before any page code runs, so no form can
+  forget it.
 - **Logins** are rate-limited per user name and per address (``[web] max_login_failures``
   within ``lockout_minutes``), and every login, failed login and logout is in the audit log.
 - **Roles**: each page names the action it needs (``view.lists``, ``list.approve``, ...);
@@ -50,6 +51,8 @@ from connector.web import text
 log = logging.getLogger("leerdossier.web")
 HERE = Path(__file__).parent
 COOKIE = "leerdossier_sessie"
+MAX_BODY = 10 * 1024 * 1024
+"""The largest form the page takes (a parent's written statement as a PDF or a scan)."""
 MAX_SESSION_SECONDS = 12 * 3600
 """However active, a session ends after twelve hours (a working day)."""
 
@@ -132,14 +135,18 @@ class CsrfMiddleware:
             message = await receive()
             body += message.get("body", b"")
             more = message.get("more_body", False)
-            if len(body) > 1_000_000:
+            if len(body) > MAX_BODY:
                 await _refuse(scope, receive, send, 413, "Het formulier is te groot.")
                 return
         expected = str(scope.get("session", {}).get("csrf", ""))
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         given = headers.get("x-csrf-token", "")
-        if not given and headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        kind = headers.get("content-type", "")
+        if not given and kind.startswith("application/x-www-form-urlencoded"):
             given = (parse_qs(body.decode("utf-8", "replace")).get("csrf") or [""])[0]
+        elif not given and kind.startswith("multipart/form-data"):
+            # a form with a file carries the token in its action (read here without parsing the upload)
+            given = (parse_qs(scope.get("query_string", b"").decode("latin-1")).get("csrf") or [""])[0]
         if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
             await _refuse(scope, receive, send, 403, "Het formulier is verlopen of komt niet van deze pagina. "
                                                     "Laad de pagina opnieuw en probeer het nog eens.")

@@ -154,6 +154,8 @@ _CATALOGUE: list[tuple[re.Pattern[str], str]] = [(re.compile(p), t) for p, t in 
     (r"^request (?P<id>\d+) is overdue since (?P<d>[0-9-]+)",
      "Verzoek {id} is sinds {d} over de termijn en kan niet meer worden verlengd."),
     (r"^no open request (?P<id>\d+)", "Er is geen open verzoek {id}."),
+    (r"^--comment is for a correction that is refused",
+     "Een eigen verklaring van de verzoeker hoort alleen bij een correctie die (deels) is afgewezen."),
     (r"has no right of inspection or information", "Deze verzoeker heeft vandaag geen recht op inzage in dit dossier."),
     (r"^request (?P<id>\d+): it was made by", "Verzoek {id} is door iemand anders gedaan."),
     (r"^no active hold (?P<id>\d+)", "Er is geen actieve bewaarplicht {id}."),

@@ -359,3 +359,25 @@ def test_users_completeness_and_the_audit_log_with_its_filter(school: tuple[Path
     assert csv_text.startswith("volgnummer;tijd (UTC);wie;gebeurtenis") and "web.login" in csv_text
     viewed = c.get("/logboek?gebeurtenis=dossier.viewed").text
     assert "dossier.viewed" in viewed  # filtering on a pupil is itself a view of their data
+
+
+def test_a_refused_correction_keeps_the_requesters_statement_in_the_dossier(school: tuple[Path, Clock]) -> None:
+    cfg, clock = school
+    c = client(cfg, clock)
+    login(c, "approver")
+    assert post(c, "/verzoeken", "/verzoeken", leerling="LL000004", soort="correction", verzoeker="g-onbekend",
+                ontvangen="").status_code == 303
+    page = c.get("/verzoeken").text
+    action = re.search(r'action="(/verzoeken/\d+/afhandelen\?csrf=[^"]+)"', page).group(1)  # type: ignore[union-attr]
+    statement = {"zienswijze": ("mijn-verklaring.pdf", b"%PDF-1.4 wij zijn het er niet mee eens", "application/pdf")}
+    bare = action.split("?")[0]
+    r = c.post(bare, data={"uitkomst": "refused", "toelichting": "x"}, files=statement, follow_redirects=False)
+    assert r.status_code == 403  # a form with a file carries its token in its action
+    r = c.post(action.replace("&amp;", "&"), data={"uitkomst": "granted", "toelichting": "x"}, files=statement,
+               follow_redirects=False)
+    assert r.status_code == 409 and "alleen bij een correctie die (deels) is afgewezen" in r.text
+    r = c.post(action.replace("&amp;", "&"), data={"uitkomst": "refused", "toelichting": "niet gewijzigd"},
+               files=statement, follow_redirects=False)
+    assert r.status_code == 303
+    pupil_page = post(c, "/leerling", "/leerling", leerling="LL000004", reden="controle zienswijze").text
+    assert "zienswijze_ouders" in pupil_page
