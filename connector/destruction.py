@@ -191,6 +191,9 @@ def approve(state: StateStore, audit: AuditLog, key: bytes, list_id: int, by: Us
     unknown = set(reject) - {i["id"] for i in items}
     if unknown:
         raise InvalidState(f"list {list_id} has no item(s) {sorted(unknown)}")
+    if head.get("reviewer") and head["reviewer"] != by.name:
+        raise NotPermitted(f"list {list_id} is assigned to {head['reviewer']}, who reviews it next (the maker or an "
+                           "admin may reassign it)")
     given = approvals(state, list_id)
     if any(a["approver"] == by.name for a in given):
         raise NotPermitted(f"{by.name} approved list {list_id} already; another person gives the next approval")
@@ -212,10 +215,11 @@ def approve(state: StateStore, audit: AuditLog, key: bytes, list_id: int, by: Us
         for item in items:
             decision = "rejected" if item["id"] in rejected_ids else ("approved" if complete else "pending")
             state.decide_item(conn, item["id"], decision, reasons.get(item["id"]))
-        values: dict[str, Any] = {"status": "approving"}
+        values: dict[str, Any] = {"status": "approving", "reviewer": None}  # the assignment is used
         if complete:
             left = len(items) - len(rejected_ids)
-            values = {"status": "approved" if left else "rejected", "approved_digest": digest, "approved_at": at,
+            values = {"status": "approved" if left else "rejected", "reviewer": None,
+                      "approved_digest": digest, "approved_at": at,
                       "approved_by": ", ".join(a["approver"] for a in everyone),
                       "approved_role": ", ".join(str(a["role"]) for a in everyone if a["role"]) or None,
                       "cooling_off_until": clock.today() + timedelta(days=cooling_off_days) if cooling_off_days
@@ -225,6 +229,26 @@ def approve(state: StateStore, audit: AuditLog, key: bytes, list_id: int, by: Us
             "rejected": len(rejected_ids), "digest": digest, "approvals": len(everyone), "required": need,
             "status": values["status"],
             "cooling_off_until": values["cooling_off_until"].isoformat() if values.get("cooling_off_until") else None}
+
+
+def assign(state: StateStore, audit: AuditLog, list_id: int, by: User, reviewer: User | None) -> None:
+    """Assign a list under review to one approver, who then gives its next approval (None: back
+    to any approver). The maker of the list or an admin assigns and reassigns; the maker is
+    never the reviewer."""
+    by.require("list.assign")
+    head, _items = load_list(state, list_id)
+    if head["status"] not in ("draft", "approving"):
+        raise InvalidState(f"list {list_id} is {head['status']}; only a list under review is assigned")
+    if "admin" not in by.roles and by.name != head["created_by"]:
+        raise NotPermitted(f"{by.name} did not make list {list_id}; its maker or an admin assigns it")
+    if reviewer is not None:
+        reviewer.require("list.approve")
+        if reviewer.name == head["created_by"]:
+            raise NotPermitted(f"{reviewer.name} made list {list_id}; another person reviews it (four eyes)")
+    with state.transaction() as conn:
+        state.update_list(conn, list_id, reviewer=reviewer.name if reviewer else None)
+        audit.append(conn, by.name, "destruction.list.assigned", None,
+                     {"list": list_id, "reviewer": reviewer.name if reviewer else None})
 
 
 def send_back(state: StateStore, audit: AuditLog, list_id: int, by: User, comment: str) -> None:
@@ -238,6 +262,9 @@ def send_back(state: StateStore, audit: AuditLog, list_id: int, by: User, commen
         raise ConfigError("give what should change on the list")
     if by.name == head["created_by"]:
         raise NotPermitted(f"{by.name} made list {list_id}; another person reviews it (four eyes)")
+    if head.get("reviewer") and head["reviewer"] != by.name:
+        raise NotPermitted(f"list {list_id} is assigned to {head['reviewer']}, who reviews it next (the maker or an "
+                           "admin may reassign it)")
     with state.transaction() as conn:
         state.update_list(conn, list_id, status="sent_back")
         audit.append(conn, by.name, "destruction.list.sent_back", None, {"list": list_id, "comment": comment})

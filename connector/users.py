@@ -49,6 +49,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "list.approve": frozenset({"approver"}),
     "list.execute": frozenset({"executor"}),
     "list.cancel": _READING,
+    "list.assign": frozenset({"maker", "admin"}),
     "purge": frozenset({"executor"}),
     "transfer": frozenset({"maker"}),
     "fact.record": frozenset({"maker", "admin"}),

@@ -11,12 +11,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from connector import destruction, render
+from connector import destruction, render, users
 from connector.app.context import App
 from connector.audit import Anchor
 from connector.clock import SIMULATED, Clock
 from connector.destruction import ExecuteReport, PurgeReport
 from connector.destruction import cooling_off_until as cooling_off_until  # the first day a list may be carried out
+from connector.errors import NotFound
 from connector.ports import DocumentStore
 from connector.users import User
 
@@ -69,6 +70,24 @@ def approve_list(app: App, user: User, list_id: int, role: str | None, reject: d
     return result | {"files": write_list_files(app, list_id)}
 
 
+def assign_reviewer(app: App, user: User, list_id: int, reviewer: str | None) -> None:
+    """Assign a list under review to the approver ``reviewer`` (None: any approver), by its maker
+    or an admin; audited."""
+    found = None
+    if reviewer:
+        found = users.get(app.state, reviewer)
+        if found is None:
+            raise NotFound(f"no active user {reviewer!r}")
+    destruction.assign(app.state, app.audit, list_id, user, found)
+
+
+def reviewers(app: App, list_id: int) -> list[str]:
+    """The active users who may review a list: approvers other than its maker."""
+    head, _items = destruction.load_list(app.state, list_id)
+    return [u["name"] for u in users.listing(app.state)
+            if not u["disabled_at"] and "approver" in u["roles"] and u["name"] != head["created_by"]]
+
+
 def send_back(app: App, user: User, list_id: int, comment: str) -> dict[str, str]:
     """An approver sends a list under review back with what should change; its items are offered
     on the next list. The list files are rewritten."""
@@ -76,7 +95,8 @@ def send_back(app: App, user: User, list_id: int, comment: str) -> dict[str, str
     return write_list_files(app, list_id)
 
 
-STEPS = ("destruction.list.created", "destruction.list.approved", "destruction.list.sent_back",
+STEPS = ("destruction.list.created", "destruction.list.assigned", "destruction.list.approved",
+         "destruction.list.sent_back",
          "destruction.list.cancelled", "destruction.list.executed", "destruction.certificate")
 
 

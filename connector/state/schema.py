@@ -123,6 +123,7 @@ destruction_lists = Table(
     Column("certified_seq", Integer),  # ... and when its certificate was last written
     Column("certified_hash", String(64)),
     Column("cooling_off_until", Date),  # set at the final approval: nothing is removed before this day
+    Column("reviewer", String(200)),  # the approver the list is assigned to (None: any approver)
 )
 
 destruction_approvals = Table(

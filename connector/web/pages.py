@@ -112,6 +112,8 @@ def routes(web: Web) -> list[Route]:
         today = web.today() or date.today()
         until = cooling_off_until(head)
         history = await web.call(list_uses.list_history, app, list_id)
+        candidates = (await web.call(list_uses.reviewers, app, list_id)
+                      if head["status"] in ("draft", "approving") and user.may("list.assign") else [])
         execution = web.executions.get(list_id)
         if result is None and execution is not None and execution.done:
             result = execution.report
@@ -120,7 +122,7 @@ def routes(web: Web) -> list[Route]:
                           category=category, categories=sorted({i["category"] for i in shown["items"]}),
                           approvals=shown["approvals"], name=list_name(head), history=history,
                           certificate=list_uses.list_file(app, list_id, "certificate", "pdf") is not None,
-                          result=result, cooling_until=until, execution=execution,
+                          result=result, cooling_until=until, execution=execution, candidates=candidates,
                           removed=sum(1 for i in shown["items"] if i["status"] == "destroyed"),
                           to_remove=sum(1 for i in shown["items"] if i["decision"] == "approved"),
                           cooling_days=(until - today).days if until and today < until else 0)
@@ -152,6 +154,13 @@ def routes(web: Web) -> list[Route]:
         role = str(data.get("functie", "")).strip() or None
         comment = str(data.get("opmerking", "")).strip() or None
         await web.call(list_uses.approve_list, app, user, list_id, role, reject, comment, web.today())
+        return RedirectResponse(f"/lijsten/{list_id}", status_code=303)
+
+    async def list_assign(request: Request) -> Response:
+        user = web.user(request, "list.assign")
+        list_id = int(request.path_params["list_id"])
+        reviewer = str((await form(request)).get("beoordelaar", "")).strip() or None
+        await web.call(list_uses.assign_reviewer, app, user, list_id, reviewer)
         return RedirectResponse(f"/lijsten/{list_id}", status_code=303)
 
     async def list_send_back(request: Request) -> Response:
@@ -413,6 +422,7 @@ def routes(web: Web) -> list[Route]:
         Route("/lijsten/{list_id:int}", list_page, methods=["GET"]),
         Route("/lijsten/{list_id:int}/goedkeuren", list_approve, methods=["POST"]),
         Route("/lijsten/{list_id:int}/terugsturen", list_send_back, methods=["POST"]),
+        Route("/lijsten/{list_id:int}/toewijzen", list_assign, methods=["POST"]),
         Route("/lijsten/{list_id:int}/annuleren", list_cancel, methods=["POST"]),
         Route("/lijsten/{list_id:int}/uitvoeren", list_execute, methods=["POST"]),
         Route("/lijsten/{list_id:int}/{what}.{suffix}", list_file, methods=["GET"]),

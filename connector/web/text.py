@@ -19,7 +19,8 @@ LIST_STATUS = {
     "empty": "leeg", "preview": "voorbeeld (niet goed te keuren)", "sent_back": "teruggestuurd met wijzigingen",
 }
 STEP = {"destruction.list.created": "opgesteld", "destruction.list.approved": "goedgekeurd",
-        "destruction.list.sent_back": "teruggestuurd met wijzigingen", "destruction.list.cancelled": "geannuleerd",
+        "destruction.list.sent_back": "teruggestuurd met wijzigingen", "destruction.list.assigned": "toegewezen",
+        "destruction.list.cancelled": "geannuleerd",
         "destruction.list.executed": "uitgevoerd", "destruction.certificate": "verklaring gemaakt"}
 LIST_KIND = {"destruction": "vernietigingslijst", "transfer": "overdrachtslijst"}
 ITEM_STATUS = {"listed": "op de lijst", "sent": "wordt verwijderd", "failed": "mislukt", "destroyed": "verwijderd",
@@ -139,6 +140,11 @@ _CATALOGUE: list[tuple[re.Pattern[str], str]] = [(re.compile(p), t) for p, t in 
     (r"^list (?P<id>\d+) is (?P<status>\w+); it must be approved first",
      "Lijst {id} is {status}; zij moet eerst worden goedgekeurd."),
     (r"^list (?P<id>\d+) has no approved items", "Lijst {id} heeft geen goedgekeurde documenten."),
+    (r"^list (?P<id>\d+) is assigned to (?P<who>\S+), who reviews it next",
+     "Lijst {id} is toegewezen aan {who}; die geeft de volgende goedkeuring (de opsteller kan haar opnieuw "
+     "toewijzen)."),
+    (r"^(?P<who>\S+) did not make list (?P<id>\d+); its maker or an admin assigns it",
+     "Alleen de opsteller van lijst {id} of een beheerder wijst haar toe."),
     (r"^list (?P<id>\d+) is in its cooling-off period until (?P<until>[0-9-]+)",
      "Lijst {id} is in de afkoelperiode tot {until}; tot dan kan iedereen haar nog annuleren."),
     (r"^list (?P<id>\d+) is (?P<status>\w+); only a list under review can be sent back",

@@ -80,3 +80,25 @@ def test_a_list_sent_back_removes_nothing_and_its_items_go_on_the_next(world: Wo
     assert steps and steps[0]["details"]["comment"] == "rapport nog nodig, later opnieuw"
     _again, n = destruction.create_list(world.state, world.audit, SCHEDULE, TODAY, MAKER, CLOCK)
     assert n == 1
+
+
+def test_a_list_assigned_to_one_reviewer_is_reviewed_by_them_and_can_be_reassigned(world: World) -> None:
+    from tests.conftest import APPROVER2
+
+    left_long_ago(world, ["K1"], ["rapport"])
+    list_id = made(world)
+    with pytest.raises(NotPermitted):
+        destruction.assign(world.state, world.audit, list_id, APPROVER, APPROVER2)  # not its maker nor an admin
+    with pytest.raises(NotPermitted):
+        destruction.assign(world.state, world.audit, list_id, MAKER, MAKER)  # the maker never reviews
+    destruction.assign(world.state, world.audit, list_id, MAKER, APPROVER2)
+    with pytest.raises(NotPermitted, match="assigned to"):
+        destruction.approve(world.state, world.audit, KEY, list_id, APPROVER, None, {}, CLOCK)
+    with pytest.raises(NotPermitted, match="assigned to"):
+        destruction.send_back(world.state, world.audit, list_id, APPROVER, "anders")
+    destruction.assign(world.state, world.audit, list_id, MAKER, APPROVER)  # reassigned
+    destruction.approve(world.state, world.audit, KEY, list_id, APPROVER, None, {}, CLOCK)
+    head, _ = destruction.load_list(world.state, list_id)
+    assert head["status"] == "approved" and head["reviewer"] is None
+    with pytest.raises(InvalidState):
+        destruction.assign(world.state, world.audit, list_id, MAKER, APPROVER2)  # no longer under review

@@ -381,3 +381,23 @@ def test_a_refused_correction_keeps_the_requesters_statement_in_the_dossier(scho
     assert r.status_code == 303
     pupil_page = post(c, "/leerling", "/leerling", leerling="LL000004", reden="controle zienswijze").text
     assert "zienswijze_ouders" in pupil_page
+
+
+def test_the_maker_assigns_and_reassigns_the_reviewer(school: tuple[Path, Clock]) -> None:
+    cfg, clock = school
+    maker, first, second = client(cfg, clock), client(cfg, clock), client(cfg, clock)
+    login(maker, "maker")
+    login(first, "approver")
+    login(second, "approver2")
+    url = post(maker, "/lijsten", "/lijsten").headers["location"]
+    assert post(maker, f"{url}/toewijzen", url, beoordelaar="approver2").status_code == 303
+    assert "approver2 (alleen deze persoon" in first.get(url).text
+    assert "Goedkeuren (uitgezonderde" not in first.get(url).text  # not theirs to review now
+    r = post(first, f"{url}/goedkeuren", url)
+    assert r.status_code == 403 and "toegewezen aan approver2" in r.text
+    assert post(first, f"{url}/toewijzen", url, beoordelaar="approver").status_code == 403  # an approver does not
+    assert post(maker, f"{url}/toewijzen", url, beoordelaar="approver").status_code == 303  # the maker reassigns
+    assert post(first, f"{url}/goedkeuren", url).status_code == 303
+    page = maker.get(url).text
+    assert re.findall(r"\(UTC\): (toegewezen) door maker", page) == ["toegewezen", "toegewezen"]
+    assert "goedgekeurd door approver" in page and second.get(url).status_code == 200

@@ -1,7 +1,8 @@
 """A cooling-off period between a list's final approval and its execution: the day from which
 its documents may be removed is recorded on the list when it is approved (``[destruction]
 cooling_off_days``), and the gate refuses every removal before it. Lists approved before this
-version have none (they were approved under the rules of their day).
+version have none (they were approved under the rules of their day). A list may also be
+assigned to one approver, who then gives its next approval (``reviewer``).
 
 Revision ID: 0005
 Revises: 0004
@@ -23,8 +24,11 @@ def upgrade() -> None:
     have = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("destruction_lists")}
     if "cooling_off_until" not in have:
         op.add_column("destruction_lists", sa.Column("cooling_off_until", sa.Date()))
+    if "reviewer" not in have:
+        op.add_column("destruction_lists", sa.Column("reviewer", sa.String(200)))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("destruction_lists") as batch:
+        batch.drop_column("reviewer")
         batch.drop_column("cooling_off_until")
