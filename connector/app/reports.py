@@ -77,6 +77,7 @@ def overview(app: App, today: date) -> dict[str, Any]:
     report = state.last_sync_report(last["school"]) if last and last["school"] else None
     return {
         "today": today,
+        "okr_incomplete": okrs_without_evidence(app),
         "due": state.due_by_category(today, HORIZONS),
         "horizons": HORIZONS,
         "lists": lists,
@@ -134,3 +135,19 @@ def pupil_page(app: App, by: str, row: DossierRow, reason: str, day: date) -> di
         "access": entries, "access_notes": notes,
         "history": [nen7513(e) for e in app.audit.entries(200, subject=row.pseudonym)],
     }
+
+
+def okrs_without_evidence(app: App) -> list[dict[str, Any]]:
+    """OKRs recorded as sent whose dossier, as last recorded from the DMS, lacks the OKR itself or
+    the evidence that the parents were informed (``leerdossier okr incomplete`` asks the DMS
+    itself)."""
+    cfg = app.loaded.config.okr
+    latest: dict[str, dict[str, Any]] = {}
+    for row in app.state.transfers_of_kind("okr"):
+        latest[row["external_id"]] = row
+    held = app.state.classes_present(list(latest), (cfg.okr_class, cfg.evidence_class))
+    return [{"record": r["pseudonym"], "sent": r["on"], "receiving": r["receiving"],
+             "okr_present": cfg.okr_class in held.get(e, set()),
+             "parents_informed": cfg.evidence_class in held.get(e, set())}
+            for e, r in latest.items()
+            if not {cfg.okr_class, cfg.evidence_class} <= held.get(e, set())]

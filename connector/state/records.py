@@ -246,6 +246,18 @@ class RecordsStore(Database):
             return [dict(r) for r in conn.execute(select(transfers).where(transfers.c.kind == kind)
                                                   .order_by(transfers.c.id)).mappings().all()]
 
+    def classes_present(self, external_ids: list[str], classes: tuple[str, ...]) -> dict[str, set[str]]:
+        """Per dossier, which of ``classes`` it holds as present documents (as last recorded)."""
+        out: dict[str, set[str]] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(external_ids), 900):
+                rows = conn.execute(select(documents.c.external_id, documents.c.doc_class).where(
+                    documents.c.external_id.in_(external_ids[i:i + 900]), documents.c.doc_class.in_(classes),
+                    documents.c.status == "present").distinct())
+                for external_id, cls in rows:
+                    out.setdefault(str(external_id), set()).add(str(cls))
+        return out
+
     def due_by_category(self, today: date, horizons: tuple[int, ...] = (30, 90, 365)) -> dict[str, dict[int, int]]:
         """Per retention category, how many present documents (not blocked) fall due within each
         horizon of days from ``today`` (0: due already)."""

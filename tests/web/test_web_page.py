@@ -401,3 +401,13 @@ def test_the_maker_assigns_and_reassigns_the_reviewer(school: tuple[Path, Clock]
     page = maker.get(url).text
     assert re.findall(r"\(UTC\): (toegewezen) door maker", page) == ["toegewezen", "toegewezen"]
     assert "goedgekeurd door approver" in page and second.get(url).status_code == 200
+
+
+def test_the_overview_names_an_okr_sent_without_evidence(school: tuple[Path, Clock]) -> None:
+    cfg, clock = school
+    assert js("okr", "sent", "--config", str(cfg), "LL000005", "--date", "2026-07-01", "--to", "12AB",
+              "--by", "IB")[0] == 0
+    c = client(cfg, clock)
+    login(c, "approver")
+    page = c.get("/").text
+    assert "verstuurd op 2026-07-01 naar 12AB" in page and "geen bewijs dat de ouders zijn geïnformeerd" in page
