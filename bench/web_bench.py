@@ -75,7 +75,7 @@ def main() -> None:
     from starlette.testclient import TestClient
 
     from connector.app import open_app, users
-    from connector.web.server import build
+    from connector.web.site import build
 
     app = open_app(folder / "config.toml", setup_logging=False)
     if not users.list_users(app):

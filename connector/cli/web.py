@@ -17,7 +17,7 @@ def web_cmd(config_path: Path, listen: str | None) -> None:
     officer, administration) on [web] listen, behind the school's reverse proxy for TLS."""
     import uvicorn
 
-    from connector.web.server import build
+    from connector.web.site import build
 
     with opened(config_path, False) as app:
         where = listen or app.loaded.config.web.listen

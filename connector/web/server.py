@@ -24,22 +24,16 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs
 
-from starlette.applications import Starlette
 from starlette.datastructures import FormData
-from starlette.middleware import Middleware
-from starlette.middleware.gzip import GZipMiddleware
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Mount
-from starlette.staticfiles import StaticFiles
+from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -332,45 +326,10 @@ def address(request: Request) -> str:
     return _address(request)
 
 
-def build(app: App, clock: Callable[[], float] = time.time) -> Starlette:
-    """The Starlette application for one school's opened ``App``."""
-    from connector.web import oidc, pages
-
-    web = Web(app, clock)
-    routes = [*pages.routes(web), *oidc.routes(web),
-              Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")]
-
-    async def login_needed(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, LoginNeeded)
-        target = "/aanmelden?terug=" + quote(exc.back, safe="/")
-        if exc.expired:
-            target += "&verlopen=1"
-        if request.headers.get("hx-request"):
-            return Response(status_code=204, headers={"HX-Redirect": target})
-        return RedirectResponse(target, status_code=303)
-
-    async def refused(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, Refused)
-        return web.render(request, "refused.html", status=exc.status, message=exc.message)
-
-    handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
-        LoginNeeded: login_needed, Refused: refused}
-    return Starlette(
-        routes=routes,
-        exception_handlers=handlers,
-        middleware=[
-            Middleware(HeadersMiddleware),
-            Middleware(GZipMiddleware, minimum_size=1000),
-            Middleware(SessionMiddleware, secret_key=app.identity.session_key.hex(), session_cookie=COOKIE,
-                       max_age=MAX_SESSION_SECONDS, same_site="lax", https_only=web.secure),
-            Middleware(CsrfMiddleware),
-        ],
-    )
-
-
 async def form(request: Request) -> FormData:
     """The posted form (its CSRF token was checked by ``CsrfMiddleware``)."""
     return await request.form()
 
 
-__all__ = ["LoginNeeded", "Refused", "Web", "address", "build", "form"]
+__all__ = ["COOKIE", "MAX_SESSION_SECONDS", "CsrfMiddleware", "HeadersMiddleware", "LoginNeeded", "Refused",
+           "Web", "address", "form"]

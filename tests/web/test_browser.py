@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import expect
 
 from connector.app import open_app
-from connector.web.server import build
+from connector.web.site import build
 from tests.conftest import TEST_SECRET
 from tests.web.test_web_page import Clock, school  # noqa: F401 (a fixture)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from connector.app import open_app
-from connector.web.server import build
+from connector.web.site import build
 from tests.conftest import ROOT
 from tests.e2e.test_retention_cli import js
 from tests.web.test_browser import ARGS, CHROMIUM, accessible

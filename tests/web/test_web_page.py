@@ -14,7 +14,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from connector.app import open_app
-from connector.web.server import build
+from connector.web.site import build
 from tests.conftest import TEST_SECRET, add_users
 from tests.e2e.test_retention_cli import drop, js, setup
 
