@@ -10,8 +10,8 @@ from connector.app.context import App
 from connector.errors import NotPermitted
 from connector.users import ACTIONS, ROLES, User
 
-__all__ = ["ACTIONS", "ROLES", "add_user", "current_user", "disable_user", "list_users", "log_in", "log_in_oidc",
-           "log_out"]
+__all__ = ["ACTIONS", "ROLES", "add_user", "current_user", "disable_user", "failed_login", "list_users", "log_in",
+           "log_in_oidc", "log_out"]
 
 
 def add_user(app: App, by: User | None, name: str, roles: list[str], secret: str,
@@ -37,9 +37,7 @@ def log_in(app: App, name: str, secret: str, address: str, via: str = "password"
     try:
         user = app.user(name, secret)
     except NotPermitted:
-        known = app.state.user_row(name) is not None
-        app.audit.record(name if known else "(onbekend)", "web.login_failed", None,
-                         {"address": address, "via": via})
+        failed_login(app, name, address, via)
         raise
     app.audit.record(user.name, "web.login", None, {"address": address, "via": via})
     return user
@@ -61,9 +59,15 @@ def log_in_oidc(app: App, name: str | None, address: str, issuer: str) -> User:
     Someone the provider knows but this install does not is refused (``NotPermitted``)."""
     user = current_user(app, name) if name else None
     if user is None:
-        known = bool(name) and app.state.user_row(str(name)) is not None
-        app.audit.record(str(name) if known else "(onbekend)", "web.login_failed", None,
-                         {"address": address, "via": "oidc", "issuer": issuer})
+        failed_login(app, name, address, "oidc", issuer=issuer)
         raise NotPermitted("the identity provider's account is not an active user of this install")
     app.audit.record(user.name, "web.login", None, {"address": address, "via": "oidc", "issuer": issuer})
     return user
+
+
+def failed_login(app: App, name: str | None, address: str, via: str, **details: str) -> None:
+    """The audit entry of a failed login: by the name tried when it is a user of this install,
+    else ``(onbekend)``, so that a password typed into the name field never reaches the log."""
+    known = bool(name) and app.state.user_row(str(name)) is not None
+    app.audit.record(str(name) if known else "(onbekend)", "web.login_failed", None,
+                     {"address": address, "via": via, **details})

@@ -52,7 +52,7 @@ def routes(web: Web) -> list[Route]:
             token = await client.authorize_access_token(request)
         except (OAuthError, OSError, ValueError) as exc:
             log.warning("identity provider login refused", extra={"error": exc.__class__.__name__})
-            await web.call(_failed, web, peer)
+            await web.call(user_uses.failed_login, web.app, None, peer, "oidc")
             raise Refused("Aanmelden via de school is niet gelukt.", 401) from None
         claims = dict(token.get("userinfo") or {})  # from the ID token, checked by Authlib
         if cfg.claim not in claims:  # a provider may give profile claims only at its userinfo endpoint
@@ -75,7 +75,3 @@ def routes(web: Web) -> list[Route]:
 
     return [Route("/aanmelden/oidc", start, methods=["POST"]),
             Route(CALLBACK, callback, methods=["GET"], name="oidc_callback")]
-
-
-def _failed(web: Web, peer: str) -> None:
-    web.app.audit.record("(onbekend)", "web.login_failed", None, {"address": peer, "via": "oidc"})

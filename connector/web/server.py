@@ -280,7 +280,7 @@ class Web:
                 now - float(request.session.get("since", 0)) > MAX_SESSION_SECONDS:
             user = user_uses.current_user(self.app, str(name))
             if user is not None:
-                user_uses.log_out(self.app, user, _address(request), "idle")
+                user_uses.log_out(self.app, user, address(request), "idle")
             request.session.clear()
             raise LoginNeeded(back, expired=True)
         user = user_uses.current_user(self.app, str(name))
@@ -317,13 +317,9 @@ class Web:
             raise Refused(text.refusal(exc), 403 if isinstance(exc, NotPermitted) else 409) from None
 
 
-def _address(request: Request) -> str:
-    return request.client.host if request.client else "-"
-
-
 def address(request: Request) -> str:
     """The peer's address (behind the reverse proxy: uvicorn's --proxy-headers gives the client's)."""
-    return _address(request)
+    return request.client.host if request.client else "-"
 
 
 async def form(request: Request) -> FormData:
