@@ -137,10 +137,11 @@ class AuditLog:
             return self.append(conn, actor, action, subject, details)
 
     def entries(self, limit: int | None = None, subject: str | None = None,
-                actions: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+                actions: tuple[str, ...] | None = None, **filters: Any) -> list[dict[str, Any]]:
         """The last ``limit`` entries (None: all), oldest first: of one ``subject`` (a
-        pseudonym), of these ``actions``."""
-        return self.state.audit_entries(limit, subject, actions)
+        pseudonym), of these ``actions``, and by the state's other filters (``actor``,
+        ``action_prefix``, ``since``, ``until``)."""
+        return self.state.audit_entries(limit, subject, actions, **filters)
 
     def verify(self, anchors: list[Anchor] | None = None) -> VerifyResult:
         """Check the chain, its keyed head, the head file, the anchors given (certificate and

@@ -47,9 +47,14 @@ def verify_audit(app: App) -> VerifyResult:
     return app.audit.verify(file_anchors(app))
 
 
-def audit_entries(app: App, last: int | None, subject: str | None = None) -> list[dict[str, Any]]:
-    """The last ``last`` audit entries (None: all), of one pupil's pseudonym (``subject``) or all."""
-    return app.audit.entries(last, subject=subject)
+def audit_entries(app: App, last: int | None, subject: str | None = None, actor: str | None = None,
+                  action_prefix: str | None = None, since: date | None = None,
+                  until: date | None = None) -> list[dict[str, Any]]:
+    """The last ``last`` audit entries (None: all), oldest first: of one pupil's pseudonym
+    (``subject``), by one user (``actor``), of the events that start with ``action_prefix``,
+    from ``since`` to ``until`` (days included)."""
+    return app.audit.entries(last, subject=subject, actor=actor, action_prefix=action_prefix, since=since,
+                             until=until)
 
 
 def pupil_history(app: App, by: str, row: DossierRow, reason: str, last: int | None) -> list[dict[str, Any]]:

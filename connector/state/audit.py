@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -33,15 +34,26 @@ class AuditStore(Database):
             conn.execute(insert(audit_head).values(id=1, seq=seq, hash=digest, mac=mac))
 
     def audit_entries(self, limit: int | None = None, subject: str | None = None,
-                      actions: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
-        """The last LIMIT entries (of SUBJECT; of these ACTIONS), oldest first, their details
-        decoded."""
+                      actions: tuple[str, ...] | None = None, actor: str | None = None,
+                      action_prefix: str | None = None, since: date | None = None,
+                      until: date | None = None) -> list[dict[str, Any]]:
+        """The last LIMIT entries (of SUBJECT; of these ACTIONS; by ACTOR; whose action starts
+        with ACTION_PREFIX; from SINCE to UNTIL, both days included), oldest first, their
+        details decoded. Every filter is part of the query."""
         with self.engine.connect() as conn:
             stmt = select(audit_log).order_by(audit_log.c.seq.desc())
             if subject is not None:
                 stmt = stmt.where(audit_log.c.subject == subject)
             if actions is not None:
                 stmt = stmt.where(audit_log.c.action.in_(actions))
+            if actor is not None:
+                stmt = stmt.where(audit_log.c.actor == actor)
+            if action_prefix:
+                stmt = stmt.where(audit_log.c.action.startswith(action_prefix, autoescape=True))
+            if since is not None:
+                stmt = stmt.where(audit_log.c.at >= since.isoformat())
+            if until is not None:
+                stmt = stmt.where(audit_log.c.at < (until + timedelta(days=1)).isoformat())
             if limit:
                 stmt = stmt.limit(limit)
             rows = conn.execute(stmt).mappings().all()

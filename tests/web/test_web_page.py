@@ -353,6 +353,10 @@ def test_users_completeness_and_the_audit_log_with_its_filter(school: tuple[Path
     assert not ENGLISH.findall(visible_text(page)), ENGLISH.findall(visible_text(page))
     log = c.get("/logboek?gebeurtenis=web.login").text
     assert "web.login" in log and "user.added" not in log
+    assert "0 gebeurtenissen" in c.get("/logboek?van=2000-01-01&tot=2000-12-31").text
+    from datetime import date as day
+    today = day.today().isoformat()
+    assert "web.login" in c.get(f"/logboek?van={today}&tot={today}&gebeurtenis=web.").text
     mine = c.get("/logboek?leerling=LL000003").text
     assert "fact.departure" in mine or "fact.recorded" in mine or "document" in mine
     csv_text = c.get("/logboek.csv?gebruiker=admin").text
