@@ -96,6 +96,13 @@ def log_in(browser: object, site: str, name: str) -> object:
     return page
 
 
+def follow(page: object, name: str, exact: bool = False) -> None:
+    """Click the link ``name`` and wait until its page has loaded: a check on a page that is
+    still being left finds no document to work on."""
+    with page.expect_navigation(wait_until="load"):  # type: ignore[attr-defined]
+        page.get_by_role("link", name=name, exact=exact).click()  # type: ignore[attr-defined]
+
+
 def tab_to(page: object, element_id: str, limit: int = 200) -> None:
     """Move the focus with the Tab key only until it is on ``element_id``; it must be visible."""
     for _ in range(limit):
@@ -114,7 +121,7 @@ def test_the_destruction_flow_in_a_browser(browser: object, site: str, tmp_path:
 
     maker = log_in(browser, site, "maker")
     accessible(maker, "overzicht")
-    maker.get_by_role("link", name="Vernietigingslijsten").click()
+    follow(maker, "Vernietigingslijsten")
     accessible(maker, "lijsten")
     tab_to(maker, "nieuwe-lijst")  # the whole flow by keyboard only, each focus visible
     with maker.expect_navigation():
@@ -156,15 +163,15 @@ def test_the_destruction_flow_in_a_browser(browser: object, site: str, tmp_path:
     download.value.save_as(saved)
     assert saved.read_bytes().startswith(b"%PDF")
 
-    maker.get_by_role("link", name="Bewaarplichten").click()
+    follow(maker, "Bewaarplichten")
     accessible(maker, "bewaarplichten")
-    maker.get_by_role("link", name="Verzoeken").click()
+    follow(maker, "Verzoeken")
     accessible(maker, "verzoeken")
-    maker.get_by_role("link", name="Wacht op een persoon").click()
+    follow(maker, "Wacht op een persoon")
     accessible(maker, "wacht-op-een-persoon")
-    maker.get_by_role("link", name="Volledigheid").click()
+    follow(maker, "Volledigheid")
     accessible(maker, "volledigheid")
-    maker.get_by_role("link", name="Leerling", exact=True).click()
+    follow(maker, "Leerling", exact=True)
     accessible(maker, "leerling-vragen")
     maker.get_by_label(re.compile("^Leerling")).fill("LL000004")
     maker.get_by_label(re.compile("^Waarom")).fill("controle dossier")
@@ -176,9 +183,9 @@ def test_the_destruction_flow_in_a_browser(browser: object, site: str, tmp_path:
 
 def test_the_admins_screens_in_a_browser(browser: object, site: str) -> None:
     admin = log_in(browser, site, "admin")
-    admin.get_by_role("link", name="Gebruikers").click()
+    follow(admin, "Gebruikers")
     accessible(admin, "gebruikers")
-    admin.get_by_role("link", name="Logboek").click()
+    follow(admin, "Logboek")
     accessible(admin, "logboek")
     admin.get_by_label("Gebruiker", exact=True).fill("admin")
     with admin.expect_navigation():
