@@ -23,7 +23,8 @@ BUILTIN = {
     "leerdossier.las": {"edexml": "adapters.las.edexml:EdexmlSource", "uwlr": "adapters.las.uwlr:UwlrSource",
                         "oso": "adapters.las.oso:OsoSource", "csv": "adapters.las.csv:CsvSource"},
     "leerdossier.dms": {"filesystem": "adapters.dms.filesystem:FilesystemStore",
-                        "mayan": "adapters.dms.mayan:MayanStore"},
+                        "mayan": "adapters.dms.mayan:MayanStore",
+                        "sharepoint": "adapters.dms.graph:SharePointStore"},
 }
 
 

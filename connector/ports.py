@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -58,6 +60,11 @@ class StoreContext:
     def resolve(self, value: str | Path) -> Path:
         """A path from the store's settings, relative to the configuration file's folder."""
         return resolve_path(self.base, value)
+
+    def label(self, external_id: str) -> str:
+        """The dossier's lookup label in the DMS: ``ld-`` and a keyed hash of the external id
+        (20 hex digits), the same for every run of this install and readable by nobody else."""
+        return "ld-" + hmac.new(self.index_key, external_id.encode(), hashlib.sha256).hexdigest()[:20]
 
 
 @dataclass

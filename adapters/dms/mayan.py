@@ -20,18 +20,17 @@ a response body. Timeouts are always set.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import hmac
-import inspect
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, BinaryIO, ClassVar
 
 import httpx
 from pydantic import BaseModel, Field
 
+from adapters._http import map_methods, same_origin
 from connector.config import SecretRef
 from connector.errors import ConfigError, PermanentError, TransientError
 from connector.model import DmsGrant, DocumentRef, DossierRef, DossierSpec, Frozen, RetentionTag, StoreCapabilities
@@ -53,33 +52,6 @@ class MayanSettings(Frozen):
     """How long to wait for Mayan to finish processing an upload."""
 
 
-SHAPE_ERRORS = (KeyError, TypeError, AttributeError, IndexError, ValueError)
-"""What reading an answer of another shape raises (a field missing, a list for an object, an id
-that is not a number): mapped into the error root by ``_mapped``."""
-
-
-def _mapped(method: Callable[..., Any]) -> Callable[..., Any]:
-    """A port method whose every failure is in the error root: an answer of another shape than
-    Mayan's API gives is a PermanentError naming the method and the exception class only."""
-    name = method.__name__
-    if inspect.isgeneratorfunction(method):
-        @functools.wraps(method)
-        def generator(*args: Any, **kwargs: Any) -> Iterator[Any]:
-            try:
-                yield from method(*args, **kwargs)
-            except SHAPE_ERRORS as exc:
-                raise PermanentError(f"{name}: Mayan's answer has another shape ({type(exc).__name__})") from None
-        return generator
-
-    @functools.wraps(method)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(*args, **kwargs)
-        except SHAPE_ERRORS as exc:
-            raise PermanentError(f"{name}: Mayan's answer has another shape ({type(exc).__name__})") from None
-    return call
-
-
 PORT_METHODS = ("init", "find_dossier", "create_dossier", "update_dossier", "documents", "add_document", "read",
                 "tag", "destroy", "purge", "in_trash", "set_access")
 
@@ -99,6 +71,7 @@ class MayanStore(BaseDocumentStore):
             raise ConfigError("mayan: no index key (the core hands it one from the install secret): a label "
                               "keyed with a known key would let anyone test candidate numbers")
         self._key = context.index_key
+        self._context = context
         self._client = httpx.Client(
             base_url=settings.url.rstrip("/") + "/api/v4", timeout=httpx.Timeout(settings.timeout),
             headers={"Accept": "application/json", "Authorization": f"Token {token}"}, transport=transport,
@@ -156,20 +129,10 @@ class MayanStore(BaseDocumentStore):
             url, query = self._next(path, page.get("next")), None
 
     def _next(self, path: str, link: Any) -> str | None:
-        """The path of Mayan's ``next`` link below the client's base URL, or None at the end. Only
-        the link's path and query are used, always against the configured URL (a proxy that makes
-        Mayan write http:// links changes nothing), and a link that names another host, or a
-        path outside the API, is refused: the token goes with every request."""
-        if not link:
-            return None
-        if not isinstance(link, str):
-            raise PermanentError(f"GET {path}: pagination link is not text")
-        base = self._client.base_url
-        target = base.join(link)
-        prefix = base.raw_path.decode().split("?")[0].rstrip("/")
-        if target.host != base.host or target.userinfo or not target.path.startswith(prefix + "/"):
-            raise PermanentError(f"GET {path}: the next page is on another origin or outside the API; not followed")
-        return target.raw_path.decode()[len(prefix):]
+        """The path of Mayan's ``next`` link below the client's base URL, or None at the end: only
+        its path and query, against the configured URL (a proxy that makes Mayan write http://
+        links changes nothing); another host, or a path outside the API, is refused."""
+        return same_origin(self._client.base_url, f"GET {path}", link)
 
     def close(self) -> None:
         self._client.close()
@@ -235,7 +198,7 @@ class MayanStore(BaseDocumentStore):
 
     # -- keys and search ------------------------------------------------------------------------
     def key(self, external_id: str) -> str:
-        return "ld-" + hmac.new(self._key, external_id.encode(), hashlib.sha256).hexdigest()[:20]
+        return self._context.label(external_id)
 
     def _root_cabinets(self, key: str) -> list[dict[str, Any]]:
         hits = self._paged("/search/advanced/cabinets.cabinetsearchresult/", {"label": f"={key}", "_match_all": "true"})
@@ -543,8 +506,7 @@ class MayanStore(BaseDocumentStore):
         return next((x for x in self._paged(path) if x.get(field) == value), None)
 
 
-for _name in PORT_METHODS:
-    setattr(MayanStore, _name, _mapped(getattr(MayanStore, _name)))
+map_methods(MayanStore, PORT_METHODS, "Mayan")
 
 MANAGED_ROLE = "ld-"
 READERS_ROLE = f"{MANAGED_ROLE}metadata-readers"

@@ -94,7 +94,9 @@ class TestMayanStore(DocumentStoreContract, TrashContract, AccessContract):
 def test_every_store_in_the_registry_is_tested_here() -> None:
     import adapters
 
-    tested = {FilesystemStore, MayanStore}
+    from adapters.dms.graph import SharePointStore
+
+    tested = {FilesystemStore, MayanStore, SharePointStore}  # SharePoint: tests/graph/test_sharepoint.py
     for target in adapters.BUILTIN["leerdossier.dms"].values():
         module, _, attr = target.partition(":")
         assert getattr(__import__(module, fromlist=[attr]), attr) in tested
