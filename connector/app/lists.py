@@ -52,6 +52,26 @@ def show_list(app: App, list_id: int) -> dict[str, Any]:
     return {"list": head, "approvals": _approvals(app, list_id), "items": public_items(items)}
 
 
+def list_head(app: App, list_id: int) -> dict[str, Any]:
+    """A list's head (status, maker, dates, kind) without its items."""
+    return app.state.list_head(list_id)
+
+
+def show_list_page(app: App, list_id: int, category: str | None, page: int, size: int) -> dict[str, Any]:
+    """A list, its approvals and one page of its items (of ``category``, or all; pages count
+    from 1), with its counts: ``total`` items, ``shown_total`` of the category, ``pages``,
+    ``categories``, ``removed`` and ``to_remove``. A page past the last shows the last."""
+    first = app.state.list_page(list_id, category, 0, 0)
+    per = first["categories"]
+    shown_total = per.get(category, 0) if category else sum(per.values())
+    pages = max(1, -(-shown_total // size))
+    page = min(max(1, page), pages)
+    data = app.state.list_page(list_id, category, (page - 1) * size, size)
+    return {"list": data["head"], "approvals": _approvals(app, list_id), "items": public_items(data["items"]),
+            "total": sum(per.values()), "shown_total": shown_total, "page": page, "pages": pages,
+            "categories": sorted(per), "removed": data["done"], "to_remove": data["approved"]}
+
+
 def _approvals(app: App, list_id: int) -> list[dict[str, Any]]:
     return [{k: a[k] for k in ("approver", "role", "at", "rejected")}
             for a in destruction.approvals(app.state, list_id)]
@@ -83,7 +103,7 @@ def assign_reviewer(app: App, user: User, list_id: int, reviewer: str | None) ->
 
 def reviewers(app: App, list_id: int) -> list[str]:
     """The active users who may review a list: approvers other than its maker."""
-    head, _items = destruction.load_list(app.state, list_id)
+    head = app.state.list_head(list_id)
     return [u["name"] for u in users.listing(app.state)
             if not u["disabled_at"] and "approver" in u["roles"] and u["name"] != head["created_by"]]
 

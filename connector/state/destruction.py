@@ -52,6 +52,34 @@ class DestructionStore(Database):
                                 .order_by(destruction_items.c.id)).all()
         return dict(head._mapping), [dict(r._mapping) for r in rows]
 
+    def list_head(self, list_id: int) -> dict[str, Any]:
+        """A list's head alone; ``NotFound`` when there is no such list."""
+        with self.engine.connect() as conn:
+            head = conn.execute(select(destruction_lists).where(destruction_lists.c.id == list_id)).first()
+        if head is None:
+            raise NotFound(f"no destruction list {list_id}")
+        return dict(head._mapping)
+
+    def list_page(self, list_id: int, category: str | None, offset: int, limit: int) -> dict[str, Any]:
+        """One page of a list's items in order (of one category, or all), with the list's counts per
+        category, of items approved and of items removed: what a page shows, without reading every
+        item of a long list."""
+        head = self.list_head(list_id)
+        where = [destruction_items.c.list_id == list_id]
+        if category:
+            where.append(destruction_items.c.category == category)
+        counts = (select(destruction_items.c.category, func.count().label("n"),
+                         func.sum(case((destruction_items.c.decision == "approved", 1), else_=0)).label("approved"),
+                         func.sum(case((destruction_items.c.status == "destroyed", 1), else_=0)).label("done"))
+                  .where(destruction_items.c.list_id == list_id).group_by(destruction_items.c.category))
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(destruction_items).where(*where).order_by(destruction_items.c.id)
+                                .offset(offset).limit(limit)).mappings().all()
+            per = conn.execute(counts).mappings().all()
+        return {"head": head, "items": [dict(r) for r in rows],
+                "categories": {str(r["category"]): int(r["n"]) for r in per},
+                "approved": sum(int(r["approved"] or 0) for r in per), "done": sum(int(r["done"] or 0) for r in per)}
+
     def all_lists(self, limit: int = 200) -> list[dict[str, Any]]:
         """The latest lists (newest first) with their item counts: items, approved, done."""
         counts = (select(destruction_items.c.list_id, func.count().label("n_items"),

@@ -97,18 +97,13 @@ def routes(web: Web) -> list[Route]:
     async def list_page(request: Request) -> Response:
         user = web.user(request, "view.lists")
         list_id = int(request.path_params["list_id"])
-        shown = await web.call(list_uses.show_list, app, list_id)
-        return await list_view(request, user, list_id, shown, None)
+        return await list_view(request, user, list_id, None)
 
-    async def list_view(request: Request, user: User, list_id: int, shown: dict[str, Any],
-                        result: dict[str, Any] | None) -> Response:
-        head = shown["list"]
-        items = shown["items"]
+    async def list_view(request: Request, user: User, list_id: int, result: dict[str, Any] | None) -> Response:
         category = request.query_params.get("categorie") or ""
-        if category:
-            items = [i for i in items if i["category"] == category]
-        pages = max(1, -(-len(items) // PAGE))
-        page = min(max(1, _int(request.query_params.get("pagina"), 1)), pages)
+        shown = await web.call(list_uses.show_list_page, app, list_id, category or None,
+                               _int(request.query_params.get("pagina"), 1), PAGE)
+        head = shown["list"]
         today = web.today() or date.today()
         until = cooling_off_until(head)
         history = await web.call(list_uses.list_history, app, list_id)
@@ -117,14 +112,13 @@ def routes(web: Web) -> list[Route]:
         execution = web.executions.get(list_id)
         if result is None and execution is not None and execution.done:
             result = execution.report
-        return web.render(request, "list.html", user=user, head=head, items=items[(page - 1) * PAGE:page * PAGE],
-                          total=len(shown["items"]), shown_total=len(items), page=page, pages=pages,
-                          category=category, categories=sorted({i["category"] for i in shown["items"]}),
-                          approvals=shown["approvals"], name=list_name(head), history=history,
+        return web.render(request, "list.html", user=user, head=head, items=shown["items"], total=shown["total"],
+                          shown_total=shown["shown_total"], page=shown["page"], pages=shown["pages"],
+                          category=category, categories=shown["categories"], approvals=shown["approvals"],
+                          name=list_name(head), history=history,
                           certificate=list_uses.list_file(app, list_id, "certificate", "pdf") is not None,
                           result=result, cooling_until=until, execution=execution, candidates=candidates,
-                          removed=sum(1 for i in shown["items"] if i["status"] == "destroyed"),
-                          to_remove=sum(1 for i in shown["items"] if i["decision"] == "approved"),
+                          removed=shown["removed"], to_remove=shown["to_remove"],
                           cooling_days=(until - today).days if until and today < until else 0)
 
     async def list_approve(request: Request) -> Response:
@@ -181,8 +175,7 @@ def routes(web: Web) -> list[Route]:
         user = web.user(request, "list.execute")
         list_id = int(request.path_params["list_id"])
         typed = " ".join(str((await form(request)).get("bevestiging", "")).split()).lower()
-        shown = await web.call(list_uses.show_list, app, list_id)
-        name = list_name(shown["list"])
+        name = list_name(await web.call(list_uses.list_head, app, list_id))
         if typed != name.lower():
             raise Refused(f"Typ ter bevestiging de naam van de lijst, precies: {name}.", 400)
         today = web.today()
@@ -190,8 +183,7 @@ def routes(web: Web) -> list[Route]:
         # refusal is shown now, not after the page has gone to the background run
         trial, _files = await web.call(list_uses.execute_list, app, user, list_id, today, True)
         if trial.stopped_by:
-            shown = await web.call(list_uses.show_list, app, list_id)
-            return await list_view(request, user, list_id, shown, trial.as_dict())
+            return await list_view(request, user, list_id, trial.as_dict())
 
         def run() -> dict[str, Any]:
             report, _written = list_uses.execute_list(app, user, list_id, today)
