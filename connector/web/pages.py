@@ -394,9 +394,10 @@ def routes(web: Web) -> list[Route]:
         entries, _q = await web.call(audit_filtered, request, user)
         out = io.StringIO()
         writer = csv.writer(out, delimiter=";")
-        writer.writerow(["volgnummer", "tijd (UTC)", "wie", "gebeurtenis", "leerling", "gegevens"])
+        writer.writerow(["volgnummer", "tijd (UTC)", "wie", "gebeurtenis", "code", "leerling", "gegevens"])
         for e in entries:
-            writer.writerow([e["seq"], e["at"], e["actor"], e["action"], e["subject"] or "",
+            writer.writerow([e["seq"], e["at"], text.actor(e["actor"]), text.event(e["action"]), e["action"],
+                             e["subject"] or "",
                              json.dumps(e["details"], ensure_ascii=False, sort_keys=True)])
         return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                         headers={"content-disposition": 'attachment; filename="logboek.csv"'})

@@ -37,6 +37,65 @@ KIND = {"maximum": "vernietigen (niet langer bewaren)", "minimum": "mag daarna w
 FACT = {"departure": "uitschrijving", "referred": "verwezen naar (V)SO", "reunion_consent": "toestemming reünie",
         "reenrolled": "opnieuw ingeschreven", "exam_result": "examenuitslag"}
 
+EVENT = {
+    "access.applied": "toegang in het DMS aangepast", "account.linked": "DMS-account gekoppeld",
+    "departures.accepted": "veel uitschrijvingen tegelijk geaccepteerd",
+    "destruction.certificate": "verklaring van vernietiging gemaakt",
+    "destruction.list.approved": "lijst goedgekeurd", "destruction.list.assigned": "lijst toegewezen",
+    "destruction.list.cancelled": "lijst geannuleerd", "destruction.list.created": "lijst opgesteld",
+    "destruction.list.executed": "lijst uitgevoerd", "destruction.list.sent_back": "lijst teruggestuurd",
+    "document.added": "document toegevoegd", "document.destroyed": "document verwijderd",
+    "document.purged": "document definitief verwijderd uit de prullenbak",
+    "document.tagged": "bewaartermijn vastgelegd bij een document",
+    "dossier.created": "dossier aangemaakt", "dossier.updated": "dossier bijgewerkt",
+    "dossier.exported": "kopie van het dossier gemaakt", "dossier.part.exported": "kopie van een dossierdeel gemaakt",
+    "dossier.viewed": "gegevens van de leerling ingezien", "duplicate.dismissed": "twee verschillende kinderen",
+    "export.removed": "kopie verwijderd na de bewaartijd", "grant.added": "toegang gegeven",
+    "grant.revoked": "toegang ingetrokken", "guardian.added": "ouder vastgelegd", "guardian.changed": "ouder gewijzigd",
+    "hold.added": "bewaarplicht ingesteld", "hold.removed": "bewaarplicht opgeheven",
+    "okr.sent": "onderwijskundig rapport verstuurd", "request.closed": "verzoek afgehandeld",
+    "request.extended": "termijn van een verzoek verlengd", "request.opened": "verzoek geregistreerd",
+    "snapshot.accepted": "kleine levering van de leerlingadministratie geaccepteerd",
+    "sync.finished": "synchronisatie afgerond", "sync.unchanged": "synchronisatie: niets veranderd",
+    "user.added": "gebruiker toegevoegd", "user.disabled": "gebruiker uitgeschakeld",
+    "web.login": "aangemeld", "web.login_failed": "aanmelden mislukt", "web.logout": "afgemeld",
+}
+"""The audit log's events in Dutch; a recorded fact is named by its kind (``FACT``)."""
+EVENT_GROUPS = {
+    "destruction": "vernietigings- en overdrachtslijsten", "document": "documenten", "dossier": "dossiers",
+    "fact": "feiten over de leerling", "hold": "bewaarplichten", "request": "verzoeken", "grant": "toegang",
+    "guardian": "ouders", "sync": "synchronisatie", "user": "gebruikers", "web": "aanmelden en afmelden",
+}
+"""The beginnings of event codes a person can filter the audit log on, in Dutch."""
+
+
+def event(code: str) -> str:
+    """An audit event in Dutch: from the table, a recorded or withdrawn fact by its kind, else
+    its group (never the English code alone)."""
+    if code in EVENT:
+        return EVENT[code]
+    if code.startswith("fact."):
+        kind = code.removeprefix("fact.").removesuffix(".withdrawn")
+        what = FACT.get(kind, kind.replace("_", " "))
+        return f"feit ingetrokken: {what}" if code.endswith(".withdrawn") else f"feit vastgelegd: {what}"
+    group = EVENT_GROUPS.get(code.split(".", 1)[0])
+    return f"gebeurtenis over {group}" if group else "andere gebeurtenis"
+
+
+RAIL = {
+    "min_snapshot_ratio": "de levering lijkt afgekapt (veel minder leerlingen dan de vorige keer)",
+    "mass_departure": "veel leerlingen krijgen tegelijk een uitschrijfdatum",
+    "no_school": "de levering noemt geen school",
+    "single_instance": "er draait al een andere synchronisatie of uitvoering",
+    "max_per_run": "het maximum aantal verwijderingen per keer is bereikt",
+}
+"""The safety rails that stop a run, in Dutch."""
+
+
+def rail(code: str) -> str:
+    return RAIL.get(code, "een veiligheidsregel van de connector")
+
+
 SYSTEM_ACTORS = {"(first user of the install)": "(eerste gebruiker van de installatie)",
                  "system:leerdossier-service": "de dienst (leerdossier run)"}
 
