@@ -93,7 +93,6 @@ class TestMayanStore(DocumentStoreContract, TrashContract, AccessContract):
 
 def test_every_store_in_the_registry_is_tested_here() -> None:
     import adapters
-
     from adapters.dms.graph import SharePointStore
 
     tested = {FilesystemStore, MayanStore, SharePointStore}  # SharePoint: tests/graph/test_sharepoint.py
