@@ -22,7 +22,9 @@ STEP = {"destruction.list.created": "opgesteld", "destruction.list.approved": "g
         "destruction.list.sent_back": "teruggestuurd met wijzigingen", "destruction.list.assigned": "toegewezen",
         "destruction.list.cancelled": "geannuleerd",
         "destruction.list.executed": "uitgevoerd", "destruction.certificate": "verklaring gemaakt"}
-LIST_KIND = {"destruction": "vernietigingslijst", "transfer": "overdrachtslijst"}
+LIST_KIND = {"destruction": "vernietigingslijst", "transfer": "overbrengingslijst"}
+CERTIFICATE = {"destruction": "Verklaring van vernietiging",
+               "transfer": "Verklaring van overbrenging en verwijdering bij de bron"}
 ITEM_STATUS = {"listed": "op de lijst", "sent": "wordt verwijderd", "failed": "mislukt", "destroyed": "verwijderd",
                "skipped": "tegengehouden"}
 DECISION = {"approved": "goedgekeurd", "rejected": "uitgezonderd", "pending": "nog niet beoordeeld",
@@ -62,7 +64,7 @@ EVENT = {
 }
 """The audit log's events in Dutch; a recorded fact is named by its kind (``FACT``)."""
 EVENT_GROUPS = {
-    "destruction": "vernietigings- en overdrachtslijsten", "document": "documenten", "dossier": "dossiers",
+    "destruction": "vernietigings- en overbrengingslijsten", "document": "documenten", "dossier": "dossiers",
     "fact": "feiten over de leerling", "hold": "bewaarplichten", "request": "verzoeken", "grant": "toegang",
     "guardian": "ouders", "sync": "synchronisatie", "user": "gebruikers", "web": "aanmelden en afmelden",
 }

@@ -121,7 +121,7 @@ def test_the_destruction_flow_in_a_browser(browser: object, site: str, tmp_path:
 
     maker = log_in(browser, site, "maker")
     accessible(maker, "overzicht")
-    follow(maker, "Vernietigingslijsten")
+    follow(maker, "Lijsten")
     accessible(maker, "lijsten")
     tab_to(maker, "nieuwe-lijst")  # the whole flow by keyboard only, each focus visible
     with maker.expect_navigation():

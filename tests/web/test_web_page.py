@@ -425,3 +425,30 @@ def test_the_overview_names_an_okr_sent_without_evidence(school: tuple[Path, Clo
     login(c, "approver")
     page = c.get("/").text
     assert "verstuurd op 2026-07-01 naar 12AB" in page and "geen bewijs dat de ouders zijn geïnformeerd" in page
+
+
+def test_a_transfer_list_is_reviewed_and_carried_out_on_the_page_like_a_destruction_list(
+        school: tuple[Path, Clock], tmp_path: Path) -> None:
+    """A dossier part copied and verified at the receiving school leaves the source only through
+    a transfer list: made by the transfer, reviewed by another person on the page, confirmed by
+    typing its name, with a Dutch certificate of transfer and removal."""
+    from tests.conftest import acting
+
+    cfg, clock = school
+    code, out = js("transfer", "--config", str(cfg), "LL000003", "--part", "II", "--to-folder",
+                   str(tmp_path / "naar-nieuwe-school"), "--remove-at-source", *acting("maker"))
+    assert code == 0 and out["transfer_list"] is not None
+    list_id, url = out["transfer_list"], f"/lijsten/{out['transfer_list']}"
+    maker, approver = client(cfg, clock), client(cfg, clock)
+    login(maker, "maker")
+    login(approver, "approver")
+    assert f"overbrengingslijst {list_id}" in maker.get("/lijsten").text
+    assert post(maker, f"{url}/goedkeuren", url).status_code == 403  # four eyes here too
+    assert post(approver, f"{url}/goedkeuren", url, functie="directeur").status_code == 303
+    assert post(maker, f"{url}/uitvoeren", url, bevestiging=f"vernietigingslijst {list_id}").status_code == 400
+    assert post(maker, f"{url}/uitvoeren", url, bevestiging=f"Overbrengingslijst {list_id}").status_code == 303
+    page = executed(maker, url)
+    assert "verwijderd bij de bron" in page and "Verklaring van overbrenging en verwijdering" in page
+    assert not ENGLISH.findall(visible_text(page)), ENGLISH.findall(visible_text(page))
+    certificate = maker.get(f"{url}/verklaring.html")
+    assert certificate.status_code == 200 and "Verklaring van overbrenging en verwijdering" in certificate.text
