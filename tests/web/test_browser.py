@@ -8,6 +8,7 @@ no violations. Marker ``web``: under ``CI=true`` these fail, never skip, without
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -47,11 +48,11 @@ def browser() -> Iterator[object]:
         b.close()
 
 
-@pytest.fixture
-def site(school: tuple[Path, Clock]) -> Iterator[str]:  # noqa: F811
+@contextlib.contextmanager
+def serve(cfg: Path, clock: Clock) -> Iterator[str]:
+    """The web page of the install ``cfg`` on a port of its own, on the page clock ``clock``."""
     import uvicorn
 
-    cfg, clock = school
     app = open_app(cfg, setup_logging=False)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -63,10 +64,19 @@ def site(school: tuple[Path, Clock]) -> Iterator[str]:  # noqa: F811
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.started
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-    app.state.close()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        app.state.close()
+
+
+@pytest.fixture
+def site(school: tuple[Path, Clock]) -> Iterator[str]:  # noqa: F811
+    cfg, clock = school
+    with serve(cfg, clock) as url:
+        yield url
 
 
 def accessible(page: object, name: str) -> None:
@@ -84,8 +94,9 @@ def accessible(page: object, name: str) -> None:
         page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
 
 
-def log_in(browser: object, site: str, name: str) -> object:
-    context = browser.new_context(bypass_csp=True, accept_downloads=True)  # type: ignore[attr-defined]
+def log_in(browser: object, site: str, name: str, javascript: bool = True) -> object:
+    context = browser.new_context(bypass_csp=True, accept_downloads=True,  # type: ignore[attr-defined]
+                                  java_script_enabled=javascript)
     page = context.new_page()
     page.goto(f"{site}/")
     assert "/aanmelden" in page.url
@@ -121,7 +132,7 @@ def test_the_destruction_flow_in_a_browser(browser: object, site: str, tmp_path:
 
     maker = log_in(browser, site, "maker")
     accessible(maker, "overzicht")
-    follow(maker, "Lijsten")
+    follow(maker, "Lijsten", exact=True)
     accessible(maker, "lijsten")
     tab_to(maker, "nieuwe-lijst")  # the whole flow by keyboard only, each focus visible
     with maker.expect_navigation():
@@ -200,3 +211,90 @@ def test_a_teacher_is_refused_in_a_browser_too(browser: object, site: str) -> No
     juf.goto(f"{site}/lijsten")
     assert "niet de rol" in juf.content()
     accessible(juf, "geweigerd")
+
+
+def test_the_safeguards_in_a_browser(browser: object, school: tuple[Path, Clock]) -> None:  # noqa: F811
+    """Through the browser: a form without its CSRF token and a maker approving their own list are
+    refused by the server; the cooling-off period shows its countdown and holds the execution on
+    the install's simulated clock; a session ends after its idle time; a request is registered,
+    extended and answered."""
+    cfg, clock = school
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("cooling_off_days = 0", "cooling_off_days = 7"),
+                   encoding="utf-8")
+    with serve(cfg, clock) as site:
+        maker = log_in(browser, site, "maker")
+        follow(maker, "Lijsten", exact=True)
+        with maker.expect_navigation():  # type: ignore[attr-defined]
+            maker.get_by_role("button", name="Nieuwe vernietigingslijst opstellen").click()  # type: ignore[attr-defined]
+        list_url = maker.url  # type: ignore[attr-defined]
+        csrf = maker.locator("input[name=csrf]").first.get_attribute("value")  # type: ignore[attr-defined]
+        own = maker.request.post(f"{list_url}/goedkeuren", form={"csrf": csrf})  # type: ignore[attr-defined]
+        assert own.status == 403 and "niet" in own.text()  # four eyes, enforced by the server
+        forged = maker.request.post(f"{list_url}/annuleren", form={"reden": "zonder token"})  # type: ignore[attr-defined]
+        assert forged.status == 403  # no CSRF token: refused before any page code
+
+        approver = log_in(browser, site, "approver")
+        approver.goto(list_url)  # type: ignore[attr-defined]
+        approver.get_by_label(re.compile("^Uw functie")).fill("directeur")  # type: ignore[attr-defined]
+        with approver.expect_navigation():  # type: ignore[attr-defined]
+            approver.get_by_role("button", name=re.compile("^Goedkeuren")).click()  # type: ignore[attr-defined]
+        maker.goto(list_url)  # type: ignore[attr-defined]
+        expect(maker.locator("#afkoelperiode")).to_contain_text("nog 7 dagen")  # type: ignore[attr-defined]
+        assert maker.get_by_role("button", name="Lijst uitvoeren").count() == 0  # type: ignore[attr-defined]
+        accessible(maker, "afkoelperiode")
+
+        clock.now += 8 * 86400  # a week later on the simulated clock: both sessions have ended
+        maker.goto(list_url)  # type: ignore[attr-defined]
+        expect(maker.get_by_text("Uw sessie is verlopen")).to_be_visible()  # type: ignore[attr-defined]
+        maker = log_in(browser, site, "maker")
+        maker.goto(list_url)  # type: ignore[attr-defined]
+        list_id = list_url.rsplit("/", 1)[1]
+        maker.get_by_label(re.compile("^Typ ter bevestiging")).fill(f"vernietigingslijst {list_id}")  # type: ignore[attr-defined]
+        with maker.expect_navigation():  # type: ignore[attr-defined]
+            maker.get_by_role("button", name="Lijst uitvoeren").click()  # type: ignore[attr-defined]
+        expect(maker.get_by_text("document(en) verwijderd;")).to_be_visible(timeout=30_000)  # type: ignore[attr-defined]
+
+        approver = log_in(browser, site, "approver")  # answering a request is an approver's
+        follow(approver, "Verzoeken")
+        approver.get_by_label(re.compile("^Leerling")).fill("LL000004")  # type: ignore[attr-defined]
+        approver.get_by_label("Soort verzoek").select_option(label="inzage")  # type: ignore[attr-defined]
+        approver.get_by_label(re.compile("^Wie vraagt het")).fill("pupil")  # type: ignore[attr-defined]
+        with approver.expect_navigation():  # type: ignore[attr-defined]
+            approver.get_by_role("button", name="Verzoek vastleggen").click()  # type: ignore[attr-defined]
+        accessible(approver, "verzoek-open")
+        extend = approver.get_by_role("button", name=re.compile(r"^Verzoek \d+ verlengen"))  # type: ignore[attr-defined]
+        request_id = re.search(r"\d+", extend.inner_text()).group(0)  # type: ignore[union-attr]
+        approver.get_by_label("Reden voor verlenging").fill("veel stukken")  # type: ignore[attr-defined]
+        with approver.expect_navigation():  # type: ignore[attr-defined]
+            extend.click()
+        assert approver.get_by_role("button", name=f"Verzoek {request_id} verlengen").count() == 0  # type: ignore[attr-defined]
+        approver.get_by_label("Wat is er gedaan (geen persoonsgegevens)").fill("inzage gegeven")  # type: ignore[attr-defined]
+        with approver.expect_navigation():  # type: ignore[attr-defined]
+            approver.get_by_role("button", name=f"Verzoek {request_id} afhandelen").click()  # type: ignore[attr-defined]
+        assert approver.get_by_role("button", name=f"Verzoek {request_id} afhandelen").count() == 0  # type: ignore[attr-defined]
+
+
+def test_the_destruction_flow_without_javascript(browser: object, site: str) -> None:
+    """Every action is a form the server answers: with JavaScript off a list is made, approved and
+    carried out, and its progress is followed by the link the page gives."""
+    maker = log_in(browser, site, "maker", javascript=False)
+    follow(maker, "Lijsten", exact=True)
+    with maker.expect_navigation():  # type: ignore[attr-defined]
+        maker.get_by_role("button", name="Nieuwe vernietigingslijst opstellen").click()  # type: ignore[attr-defined]
+    list_url = maker.url  # type: ignore[attr-defined]
+    list_id = list_url.rsplit("/", 1)[1]
+    approver = log_in(browser, site, "approver", javascript=False)
+    approver.goto(list_url)  # type: ignore[attr-defined]
+    approver.get_by_label(re.compile("^Uw functie")).fill("directeur")  # type: ignore[attr-defined]
+    with approver.expect_navigation():  # type: ignore[attr-defined]
+        approver.get_by_role("button", name=re.compile("^Goedkeuren")).click()  # type: ignore[attr-defined]
+    maker.goto(list_url)  # type: ignore[attr-defined]
+    maker.get_by_label(re.compile("^Typ ter bevestiging")).fill(f"vernietigingslijst {list_id}")  # type: ignore[attr-defined]
+    with maker.expect_navigation():  # type: ignore[attr-defined]
+        maker.get_by_role("button", name="Lijst uitvoeren").click()  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 30
+    while "document(en) verwijderd;" not in maker.content():  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, "the execution did not end"
+        time.sleep(0.2)
+        follow(maker, "Stand bijwerken")
+    assert "Verklaring van vernietiging" in maker.content()  # type: ignore[attr-defined]
