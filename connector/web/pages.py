@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from connector.app import User, records, reports, requests
+from connector.app import User, pupils, records, reports, requests
 from connector.app import access as access_uses
 from connector.app import lists as list_uses
 from connector.app import users as user_uses
@@ -233,6 +233,16 @@ def routes(web: Web) -> list[Route]:
         user = web.user(request, "view.pupil")
         return web.render(request, "pupil_ask.html", user=user, key=request.query_params.get("leerling", ""))
 
+    async def pupil_search(request: Request) -> Response:
+        user = web.user(request, "view.pupil")
+        data = await form(request)
+        name, reason = str(data.get("naam", "")).strip(), str(data.get("reden", "")).strip()
+        if len("".join(name.split())) < 2 or not reason:
+            raise Refused("Geef minstens twee letters van de naam en waarom u zoekt.", 400)
+        found = await web.call(pupils.find_by_name, app, user, name, reason)
+        return web.render(request, "pupil_ask.html", user=user, key="", name=name, reason=reason,
+                          found=found["pupils"], more=found["more"], searched=True)
+
     async def pupil_page(request: Request) -> Response:
         user = web.user(request, "view.pupil")
         data = await form(request)
@@ -421,6 +431,7 @@ def routes(web: Web) -> list[Route]:
         Route("/bewaren/{hold_id:int}/opheffen", hold_remove, methods=["POST"]),
         Route("/leerling", pupil_ask, methods=["GET"]),
         Route("/leerling", pupil_page, methods=["POST"]),
+        Route("/leerling/zoeken", pupil_search, methods=["POST"]),
         Route("/aandacht", attention_page, methods=["GET"]),
         Route("/aandacht/uitschrijving", record_departure, methods=["POST"]),
         Route("/aandacht/verschillend", dismiss_duplicate, methods=["POST"]),

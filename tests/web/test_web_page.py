@@ -6,6 +6,7 @@ from another host."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -452,3 +453,22 @@ def test_a_transfer_list_is_reviewed_and_carried_out_on_the_page_like_a_destruct
     assert not ENGLISH.findall(visible_text(page)), ENGLISH.findall(visible_text(page))
     certificate = maker.get(f"{url}/verklaring.html")
     assert certificate.status_code == 200 and "Verklaring van overbrenging en verwijdering" in certificate.text
+
+
+def test_a_pupil_is_found_by_name_in_the_las_and_every_pupil_shown_is_a_recorded_view(
+        school: tuple[Path, Clock]) -> None:
+    cfg, clock = school
+    c = client(cfg, clock)
+    login(c, "approver")
+    assert post(c, "/leerling/zoeken", "/leerling", naam="z", reden="verzoek 3").status_code == 400
+    r = post(c, "/leerling/zoeken", "/leerling", naam="zoe POSTMA", reden="verzoek 3")  # case and accents aside
+    assert r.status_code == 200 and "Zoë van den Postma" in r.text and "29-03-2014" in r.text  # type: ignore[union-attr]
+    assert "1 leerling gevonden" in r.text and "Dossier van Zoë van den Postma inzien" in r.text  # type: ignore[union-attr]
+    assert not ENGLISH.findall(visible_text(r.text))  # type: ignore[union-attr]
+    code, log = js("audit", "show", "--config", str(cfg), "--last", "0")
+    shown = [e for e in log if e["action"] == "dossier.viewed"]  # type: ignore[union-attr]
+    assert len(shown) == 1 and shown[0]["details"]["reason"] == "verzoek 3" and shown[0]["actor"] == "approver"
+    assert "Postma" not in json.dumps(log), [e for e in log if "Postma" in json.dumps(e)]  # type: ignore[union-attr]
+    juf = client(cfg, clock)
+    login(juf, "juf")
+    assert post(juf, "/leerling/zoeken", "/", naam="postma", reden="x").status_code == 403

@@ -1,0 +1,64 @@
+"""Finding the child behind a key: a search by name in the school's LAS, for a person whose role
+may see pupils' data, with every pupil shown recorded as a view of their data.
+
+The connector keeps no names (its state knows pupils by keyed pseudonyms), so a search reads the
+configured LAS source as a sync does and keeps nothing of it but the audit entries."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+from connector.app.context import App
+from connector.errors import ConfigError, RejectedRecord
+from connector.model import Pupil
+from connector.users import User
+
+MAX_SHOWN = 25
+
+
+def _plain(text: str) -> str:
+    """Lower case without accents, for matching (``Çelik`` finds ``celik``)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def display_name(pupil: Pupil) -> str:
+    """How the LAS names the pupil: call name (or first names), prefix and surname."""
+    first = pupil.roepnaam or pupil.voornamen or ""
+    return " ".join(p for p in (first, pupil.voorvoegsel, pupil.achternaam) if p).strip() or "(geen naam)"
+
+
+def find_by_name(app: App, user: User, text: str, reason: str) -> dict[str, Any]:
+    """The pupils of the LAS whose name holds every word of ``text`` (at least two letters, case
+    and accents aside): name, birth date, school, LAS key and pseudonymous key, and whether the
+    connector keeps a dossier for them; at most 25, and whether there were more. Each pupil shown
+    is a ``dossier.viewed`` entry in the audit log with ``reason``; the search text is not kept."""
+    user.require("view.pupil")
+    words = _plain(text).split()
+    if not words or sum(len(w) for w in words) < 2:
+        raise ConfigError("give at least two letters of the pupil's name")
+    if not reason.strip():
+        raise ConfigError("give the reason for the search")
+    found: list[Pupil] = []
+    more = False
+    source = app.source()
+    for record in source.pupils():
+        if isinstance(record, RejectedRecord):
+            continue
+        name = _plain(" ".join(p for p in (record.roepnaam, record.voornamen, record.voorvoegsel,
+                                           record.achternaam) if p))
+        if all(w in name for w in words):
+            if len(found) == MAX_SHOWN:
+                more = True
+                break
+            found.append(record)
+    pseudonyms = [app.identity.pseudonym(p) for p in found]
+    kept = {row.pseudonym for row in app.state.find_pupil(pseudonyms)} if pseudonyms else set()
+    with app.state.transaction() as conn:
+        for pseudonym in pseudonyms:
+            app.audit.append(conn, user.name, "dossier.viewed", pseudonym,
+                             {"what": "name and birth date (search by name)", "reason": reason.strip()})
+    return {"pupils": [{"name": display_name(p), "born": p.geboortedatum, "school": p.school.code, "key": p.key,
+                        "pseudonym": ps, "dossier": ps in kept} for p, ps in zip(found, pseudonyms, strict=True)],
+            "more": more}
