@@ -144,13 +144,15 @@ class App:
         return report
 
     def store_document(self, store: DocumentStore, row: DossierRow, doc_class: str, file: Path, by: str,
-                       schedule: Schedule, details: dict[str, Any] | None = None) -> tuple[DocumentRef, Any]:
-        """Add FILE to the dossier as ``doc_class``, audited, tagged at once and given its part's
-        access (the same path for every document the connector itself stores)."""
+                       schedule: Schedule, details: dict[str, Any] | None = None,
+                       metadata: dict[str, str] | None = None) -> tuple[DocumentRef, Any]:
+        """Add FILE to the dossier as ``doc_class`` (with ``metadata`` besides who added it), audited,
+        tagged at once and given its part's access (the same path for every document the
+        connector itself stores)."""
         part = self.mapping.classes[doc_class][0]
         ref = DossierRef(id=row.ref_id or "", external_id=row.external_id)
         with file.open("rb") as fh:
-            doc = store.add_document(ref, part, doc_class, file.name, fh, {"added_by": by})
+            doc = store.add_document(ref, part, doc_class, file.name, fh, {**(metadata or {}), "added_by": by})
         self.audit.record(by, "document.added", row.pseudonym,
                           {"document": doc.id, "part": part, "class": doc_class, **(details or {})})
         run_id = self.state.begin_run("document")

@@ -125,8 +125,9 @@ def waiting_for_a_person(app: App) -> dict[str, list[dict[str, Any]]]:
 def pupil_page(app: App, by: str, row: DossierRow, reason: str, day: date) -> dict[str, Any]:
     """Everything a pupil's page shows, as one audited view (who, whose, why): the facts that run
     the retention clock and their history, the holds, the documents with their retention, who
-    may see which part and why (empty without an ``[access]`` policy), and the dossier's history,
-    this view included."""
+    may see which part and why (empty without an ``[access]`` policy), the requester's own
+    statements beside the documents they dispute (``statements``: disputed -> statement), and the
+    dossier's history, this view included."""
     record_view(app, by, row.pseudonym, "dossier page", reason)
     try:
         entries, notes = access.access_list(acl.facts_of(app.state, row)[0], app.access_policy(), day)
@@ -137,6 +138,9 @@ def pupil_page(app: App, by: str, row: DossierRow, reason: str, day: date) -> di
         "fact_history": app.state.fact_history(row.external_id),
         "holds": app.state.active_holds(row.external_id),
         "documents": app.state.dossier_documents(row.external_id),
+        "statements": {str(e["details"]["concerns"]): str(e["details"]["document"]) for e in
+                       app.audit.entries(None, subject=row.pseudonym, actions=("document.added",))
+                       if e["details"].get("concerns")},
         "access": entries, "access_notes": notes,
         "history": [nen7513(e) for e in app.audit.entries(200, subject=row.pseudonym)],
     }

@@ -46,16 +46,21 @@ def extend_request(app: App, by: str, request_id: int, reason: str, today: date)
 
 
 def close_request(app: App, by: str, request_id: int, outcome: str, note: str, today: date,
-                  comment: Path | None = None) -> None:
+                  comment: Path | None = None, concerns: str | None = None) -> None:
     """Close an open request with its outcome; the hold it placed is lifted. A correction refused
     (wholly or partly) may keep the requester's written view (``comment``, a file) in the
-    dossier, as a document of ``[access] correction_comment_class``."""
+    dossier, as a document of ``[access] correction_comment_class``, beside the disputed
+    document ``concerns`` (a document of the same dossier) where one is named."""
     req = _open(app, request_id)
     refused_correction = req["kind"] == "correction" and outcome in ("refused", "partly")
     if comment is not None and not refused_correction:
         raise InvalidState("--comment is for a correction that is refused (wholly or partly)")
+    if concerns is not None and comment is None:
+        raise InvalidState("--concerns names the disputed document of a --comment")
+    if concerns is not None and concerns not in {d["id"] for d in app.state.dossier_documents(req["external_id"])}:
+        raise NotFound("the disputed document is not a document of this dossier")
     if comment is not None:
-        _keep_comment(app, req, comment, by)
+        _keep_comment(app, req, comment, by, concerns)
     rights.close_request(app.state, app.audit, req, outcome, note, by, today)
 
 
@@ -66,7 +71,7 @@ def _open(app: App, request_id: int) -> dict[str, Any]:
     return req
 
 
-def _keep_comment(app: App, req: dict[str, Any], comment: Path, by: str) -> None:
+def _keep_comment(app: App, req: dict[str, Any], comment: Path, by: str, concerns: str | None) -> None:
     """Store the requester's view as a document of the configured class, tagged and with access."""
     doc_class = app.loaded.config.access.correction_comment_class
     if doc_class not in app.mapping.classes:
@@ -75,7 +80,9 @@ def _keep_comment(app: App, req: dict[str, Any], comment: Path, by: str) -> None
     if not rows or rows[0].ref_id is None:
         raise NotFound("the dossier is not in the DMS")
     with app.open_store() as store:
-        app.store_document(store, rows[0], doc_class, comment, by, app.schedule(), {"request": req["id"]})
+        link = {"concerns": concerns} if concerns else {}
+        app.store_document(store, rows[0], doc_class, comment, by, app.schedule(), {"request": req["id"], **link},
+                           metadata=link)
 
 
 def list_requests(app: App, everything: bool, today: date) -> list[dict[str, Any]]:

@@ -330,17 +330,18 @@ def request_extend(config_path: Path, request_id: int, reason: str, as_name: str
 @click.option("--note", default="", help="What was done (no personal data).")
 @click.option("--comment", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="A refused correction: the requester's written view, kept in the dossier.")
+@click.option("--concerns", metavar="DOCUMENT", help="The disputed document the --comment is about (its id).")
 @acting
 @json_option
-def request_close(config_path: Path, request_id: int, outcome: str, note: str, comment: Path | None, as_name: str,
-                  secret_ref: str | None, as_json: bool) -> None:
+def request_close(config_path: Path, request_id: int, outcome: str, note: str, comment: Path | None,
+                  concerns: str | None, as_name: str, secret_ref: str | None, as_json: bool) -> None:
     """Close REQUEST_ID with its outcome; the hold it placed is lifted (an approver or an admin).
     A correction refused (wholly or partly) keeps the requester's written view in the dossier
     (--comment)."""
     with opened(config_path, as_json) as app:
         by = acting_user(app, as_name, secret_ref, as_json, "request.close").name
         try:
-            requests.close_request(app, by, request_id, outcome, note, date.today(), comment)
+            requests.close_request(app, by, request_id, outcome, note, date.today(), comment, concerns)
         except ConnectorError as exc:
             fail(str(exc), as_json)
     echo({"ok": True, "request": request_id, "outcome": outcome}, as_json,

@@ -253,7 +253,8 @@ def routes(web: Web) -> list[Route]:
         shown = await web.call(reports.pupil_page, app, user.name, row, reason, web.today() or date.today())
         return web.render(request, "pupil.html", user=user, row=row, facts=shown["facts"],
                           facts_history=shown["fact_history"], history=shown["history"], holds=shown["holds"],
-                          reason=reason, documents=shown["documents"], access=shown["access"],
+                          reason=reason, documents=shown["documents"], statements=shown["statements"],
+                          access=shown["access"],
                           access_notes=shown["access_notes"])
 
     # -- what the sync left for a person ---------------------------------------------------
@@ -329,7 +330,7 @@ def routes(web: Web) -> list[Route]:
                 path.write_bytes(content)
                 path.chmod(0o600)
                 await web.call(requests.close_request, app, user.name, request_id, outcome, note,
-                               web.today() or date.today(), path)
+                               web.today() or date.today(), path, str(data.get("betreft", "")).strip() or None)
         else:
             await web.call(requests.close_request, app, user.name, request_id, outcome, note,
                            web.today() or date.today())

@@ -391,11 +391,19 @@ def test_a_refused_correction_keeps_the_requesters_statement_in_the_dossier(scho
     r = c.post(action.replace("&amp;", "&"), data={"uitkomst": "granted", "toelichting": "x"}, files=statement,
                follow_redirects=False)
     assert r.status_code == 409 and "alleen bij een correctie die (deels) is afgewezen" in r.text
-    r = c.post(action.replace("&amp;", "&"), data={"uitkomst": "refused", "toelichting": "niet gewijzigd"},
+    before = post(c, "/leerling", "/leerling", leerling="LL000004", reden="welk document").text
+    [disputed] = re.findall(r"<tr class=\"utrecht-table__row\"><td class=\"utrecht-table__cell\"><code>([^<]+)</code>",
+                            before)  # the report the parent disputes, by its number on the pupil page
+    r = c.post(action.replace("&amp;", "&"), data={"uitkomst": "refused", "toelichting": "x", "betreft": "elders"},
                files=statement, follow_redirects=False)
+    assert r.status_code == 409 and "hoort niet bij dit dossier" in r.text  # only a document of this dossier
+    r = c.post(action.replace("&amp;", "&"), data={"uitkomst": "refused", "toelichting": "niet gewijzigd",
+                                                   "betreft": disputed}, files=statement, follow_redirects=False)
     assert r.status_code == 303
     pupil_page = post(c, "/leerling", "/leerling", leerling="LL000004", reden="controle zienswijze").text
     assert "zienswijze_ouders" in pupil_page
+    assert "met de eigen verklaring van de verzoeker: document" in pupil_page  # beside the disputed report
+    assert "eigen verklaring van de verzoeker over een betwist document" in pupil_page
 
 
 def test_the_maker_assigns_and_reassigns_the_reviewer(school: tuple[Path, Clock]) -> None:
