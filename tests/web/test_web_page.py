@@ -473,7 +473,7 @@ def test_a_pupil_is_found_by_name_in_the_las_and_every_pupil_shown_is_a_recorded
     assert r.status_code == 200 and "Zoë van den Postma" in r.text and "29-03-2014" in r.text  # type: ignore[union-attr]
     assert "1 leerling gevonden" in r.text and "Dossier van Zoë van den Postma inzien" in r.text  # type: ignore[union-attr]
     assert not ENGLISH.findall(visible_text(r.text))  # type: ignore[union-attr]
-    code, log = js("audit", "show", "--config", str(cfg), "--last", "0")
+    _code, log = js("audit", "show", "--config", str(cfg), "--last", "0")
     shown = [e for e in log if e["action"] == "dossier.viewed"]  # type: ignore[union-attr]
     assert len(shown) == 1 and shown[0]["details"]["reason"] == "verzoek 3" and shown[0]["actor"] == "approver"
     assert "Postma" not in json.dumps(log), [e for e in log if "Postma" in json.dumps(e)]  # type: ignore[union-attr]
