@@ -4,6 +4,8 @@ audit heads they record, which ``audit verify`` holds the log to."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import json
 import os
 from dataclasses import dataclass
@@ -44,6 +46,24 @@ def create_list(app: App, user: User, today: date | None = None) -> Created:
     files = write_list_files(app, list_id)
     head, _items = destruction.load_list(app.state, list_id)
     return Created(list_id, n, str(head["status"]), as_of, files)
+
+
+def preview_due(app: App, today: date | None = None, pupils_shown: int = 100) -> dict[str, Any]:
+    """What a list made now would hold, by the same one due rule, changing nothing: documents and
+    pupils per category, and the pupils with the most documents (pseudonymous keys, at most
+    ``pupils_shown``). ``today`` only on an install marked ``[testing] simulated_clock``."""
+    day = app.clock(today).today()
+    per_category: dict[str, dict[str, Any]] = {}
+    per_pupil: Counter[str] = Counter()
+    for c, fresh in destruction.due_documents(app.state, app.schedule(), day):
+        entry = per_category.setdefault(fresh.category, {"documents": 0, "pupils": set(), "basis": fresh.basis})
+        entry["documents"] += 1
+        entry["pupils"].add(c.pseudonym)
+        per_pupil[c.pseudonym] += 1
+    return {"as_of": day, "documents": sum(per_pupil.values()), "pupils": len(per_pupil),
+            "categories": {k: {"documents": v["documents"], "pupils": len(v["pupils"]), "basis": v["basis"]}
+                           for k, v in sorted(per_category.items())},
+            "by_pupil": per_pupil.most_common(pupils_shown)}
 
 
 def show_list(app: App, list_id: int) -> dict[str, Any]:

@@ -94,6 +94,11 @@ def routes(web: Web) -> list[Route]:
         made = await web.call(list_uses.create_list, app, user, web.today())
         return RedirectResponse(f"/lijsten/{made.list_id}", status_code=303)
 
+    async def list_preview(request: Request) -> Response:
+        user = web.user(request, "view.lists")
+        preview = await web.call(list_uses.preview_due, app, web.today())
+        return web.render(request, "preview.html", user=user, preview=preview)
+
     async def list_page(request: Request) -> Response:
         user = web.user(request, "view.lists")
         list_id = int(request.path_params["list_id"])
@@ -420,6 +425,7 @@ def routes(web: Web) -> list[Route]:
         Route("/", overview, methods=["GET"]),
         Route("/lijsten", lists_page, methods=["GET"]),
         Route("/lijsten", list_create, methods=["POST"]),
+        Route("/lijsten/voorbeeld", list_preview, methods=["GET"]),
         Route("/lijsten/{list_id:int}", list_page, methods=["GET"]),
         Route("/lijsten/{list_id:int}/goedkeuren", list_approve, methods=["POST"]),
         Route("/lijsten/{list_id:int}/terugsturen", list_send_back, methods=["POST"]),

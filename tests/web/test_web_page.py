@@ -480,3 +480,23 @@ def test_a_pupil_is_found_by_name_in_the_las_and_every_pupil_shown_is_a_recorded
     juf = client(cfg, clock)
     login(juf, "juf")
     assert post(juf, "/leerling/zoeken", "/", naam="postma", reden="x").status_code == 403
+
+
+def test_a_preview_of_what_a_new_list_holds_changes_nothing(school: tuple[Path, Clock]) -> None:
+    cfg, clock = school
+    c = client(cfg, clock)
+    login(c, "maker")
+    before = js("status", "--config", str(cfg))[1]
+    page = c.get("/lijsten/voorbeeld").text
+    assert "2 document(en) van 1 leerling(en)" in page and "Deze vernietigingslijst opstellen" in page
+    assert not ENGLISH.findall(visible_text(page)), ENGLISH.findall(visible_text(page))
+    assert js("status", "--config", str(cfg))[1] == before  # a check never writes
+    made = post(c, "/lijsten", "/lijsten/voorbeeld")
+    items = re.findall(r'name="uitzonderen-(\d+)"', client_page(cfg, clock, made.headers["location"]))  # type: ignore[union-attr]
+    assert len(items) == 2  # the list holds what the preview showed
+
+
+def client_page(cfg: Path, clock: Clock, url: str) -> str:
+    approver = client(cfg, clock)
+    login(approver, "approver")
+    return approver.get(url).text
