@@ -186,6 +186,23 @@ def add(state: StateStore, audit: AuditLog, name: str, roles: list[str], secret:
     return User(name=name, roles=frozenset(roles), display=display)
 
 
+def set_roles(state: StateStore, audit: AuditLog, name: str, roles: list[str], by: User) -> None:
+    """Give user ``name`` exactly ``roles`` (an admin; never their own roles, so that no admin
+    widens or ends their own powers alone, and an install never loses its last admin)."""
+    by.require("user.manage")
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown or not roles:
+        raise ConfigError(f"role(s) {', '.join(unknown) or '(none)'}: give one or more of {', '.join(ROLES)}")
+    if name == by.name:
+        raise NotPermitted("an admin does not change their own roles (another admin does)")
+    before = get(state, name)
+    with state.transaction() as conn:
+        if before is None or not state.set_user_roles(conn, name, json.dumps(sorted(set(roles)))):
+            raise NotFound(f"no active user {name!r}")
+        audit.append(conn, by.name, "user.roles_changed", None,
+                     {"user": name, "roles": sorted(set(roles)), "before": sorted(before.roles)})
+
+
 def disable(state: StateStore, audit: AuditLog, name: str, by: User) -> None:
     by.require("user.manage")
     if name == by.name:

@@ -4,10 +4,9 @@ audit heads they record, which ``audit verify`` holds the log to."""
 
 from __future__ import annotations
 
-from collections import Counter
-
 import json
 import os
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path

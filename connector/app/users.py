@@ -11,7 +11,7 @@ from connector.errors import NotPermitted
 from connector.users import ACTIONS, ROLES, User
 
 __all__ = ["ACTIONS", "ROLES", "add_user", "current_user", "disable_user", "failed_login", "list_users", "log_in",
-           "log_in_oidc", "log_out"]
+           "log_in_oidc", "log_out", "set_roles"]
 
 
 def add_user(app: App, by: User | None, name: str, roles: list[str], secret: str,
@@ -23,6 +23,12 @@ def add_user(app: App, by: User | None, name: str, roles: list[str], secret: str
 def list_users(app: App) -> list[dict[str, Any]]:
     """The users and their roles, never their secrets."""
     return users.listing(app.state)
+
+
+def set_roles(app: App, by: User, name: str, roles: list[str]) -> None:
+    """Give user ``name`` exactly ``roles`` (an admin, never for themselves); audited with the
+    roles before and after."""
+    users.set_roles(app.state, app.audit, name, roles, by)
 
 
 def disable_user(app: App, by: User, name: str) -> None:

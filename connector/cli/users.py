@@ -75,6 +75,26 @@ def user_list(config_path: Path, as_json: bool) -> None:
     echo(rows, as_json, human)
 
 
+@user_group.command("roles")
+@config_option
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, required=True, type=click.Choice(uses.ROLES),
+              help="A role NAME gets (repeat for more); the roles not given are taken away.")
+@acting
+@json_option
+def user_roles(config_path: Path, name: str, roles: tuple[str, ...], as_name: str, secret_ref: str | None,
+               as_json: bool) -> None:
+    """Give user NAME exactly these roles (an admin; never their own)."""
+    with opened(config_path, as_json) as app:
+        by = acting_user(app, as_name, secret_ref, as_json, "user.manage")
+        try:
+            uses.set_roles(app, by, name, list(roles))
+        except ConnectorError as exc:
+            fail(str(exc), as_json)
+    echo({"ok": True, "user": name, "roles": sorted(set(roles))}, as_json,
+          lambda: out_console.print(f"user {name}: {', '.join(sorted(set(roles)))}", highlight=False))
+
+
 @user_group.command("disable")
 @config_option
 @click.argument("name")

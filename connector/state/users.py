@@ -40,6 +40,12 @@ class UsersStore(Database):
         conn.execute(insert(users).values(name=name, display=display, roles=roles, secret=secret,
                                           created_by=created_by, created_at=now()))
 
+    def set_user_roles(self, conn: Connection, name: str, roles: str) -> bool:
+        """Give an active user these roles (JSON); False when there is no active user of that name."""
+        done = conn.execute(update(users).where(users.c.name == name, users.c.disabled_at.is_(None))
+                            .values(roles=roles)).rowcount
+        return bool(done)
+
     def disable_user(self, conn: Connection, name: str, by: str) -> bool:
         """Disable an active user; False when there is none of that name."""
         done = conn.execute(update(users).where(users.c.name == name, users.c.disabled_at.is_(None))

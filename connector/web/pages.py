@@ -374,6 +374,13 @@ def routes(web: Web) -> list[Route]:
         await web.call(user_uses.add_user, app, user, name, roles, secret, display)
         return RedirectResponse("/gebruikers", status_code=303)
 
+    async def user_roles(request: Request) -> Response:
+        user = web.user(request, "user.manage")
+        data = await form(request)
+        name = str(data.get("naam", "")).strip()
+        await web.call(user_uses.set_roles, app, user, name, [r for r in user_uses.ROLES if data.get(f"rol-{r}")])
+        return RedirectResponse("/gebruikers", status_code=303)
+
     async def user_disable(request: Request) -> Response:
         user = web.user(request, "user.manage")
         name = str((await form(request)).get("naam", "")).strip()
@@ -452,6 +459,7 @@ def routes(web: Web) -> list[Route]:
         Route("/gebruikers", users_page, methods=["GET"]),
         Route("/gebruikers", user_add, methods=["POST"]),
         Route("/gebruikers/uitschakelen", user_disable, methods=["POST"]),
+        Route("/gebruikers/rollen", user_roles, methods=["POST"]),
         Route("/volledigheid", completeness_page, methods=["GET"]),
     ]
 

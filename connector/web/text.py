@@ -60,6 +60,7 @@ EVENT = {
     "snapshot.accepted": "kleine levering van de leerlingadministratie geaccepteerd",
     "sync.finished": "synchronisatie afgerond", "sync.unchanged": "synchronisatie: niets veranderd",
     "user.added": "gebruiker toegevoegd", "user.disabled": "gebruiker uitgeschakeld",
+    "user.roles_changed": "rollen van een gebruiker gewijzigd",
     "web.login": "aangemeld", "web.login_failed": "aanmelden mislukt", "web.logout": "afgemeld",
 }
 """The audit log's events in Dutch; a recorded fact is named by its kind (``FACT``)."""
@@ -213,6 +214,9 @@ _CATALOGUE: list[tuple[re.Pattern[str], str]] = [(re.compile(p), t) for p, t in 
     (r"^no destruction list (?P<id>\d+)", "Er is geen lijst {id}."),
     (r"^give the reason for cancelling", "Geef de reden waarom de lijst wordt geannuleerd."),
     (r"^user '.*' may not do (?P<action>\S+)", "U heeft niet de rol die hiervoor nodig is."),
+    (r"^an admin does not change their own roles", "Uw eigen rollen wijzigt een andere beheerder."),
+    (r"^an admin does not disable themselves", "Uzelf uitschakelen doet een andere beheerder."),
+    (r"^role\(s\) .*: give one or more of", "Kies een of meer rollen."),
     (r"^user '.*': unknown, disabled, or the secret is wrong",
      "Aanmelden is niet gelukt: de naam of het wachtwoord klopt niet, of de gebruiker is uitgeschakeld."),
     (r"^no dossier for the pupil key", "Er is geen dossier met die leerlingsleutel."),

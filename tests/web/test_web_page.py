@@ -500,3 +500,20 @@ def client_page(cfg: Path, clock: Clock, url: str) -> str:
     approver = client(cfg, clock)
     login(approver, "approver")
     return approver.get(url).text
+
+
+def test_an_admin_changes_a_users_roles_but_never_their_own(school: tuple[Path, Clock]) -> None:
+    cfg, clock = school
+    c = client(cfg, clock)
+    login(c, "admin")
+    assert post(c, "/gebruikers/rollen", "/gebruikers", naam="juf", **{"rol-approver": "1"}).status_code == 303
+    juf = client(cfg, clock)
+    login(juf, "juf")
+    assert juf.get("/lijsten").status_code == 200  # a reviewer now
+    r = post(c, "/gebruikers/rollen", "/gebruikers", naam="admin", **{"rol-maker": "1"})
+    assert r.status_code == 403 and "andere beheerder" in r.text  # type: ignore[union-attr]
+    assert post(c, "/gebruikers/rollen", "/gebruikers", naam="juf").status_code == 409  # no role at all
+    _code, log = js("audit", "show", "--config", str(cfg), "--last", "0")
+    [changed] = [e for e in log if e["action"] == "user.roles_changed"]  # type: ignore[union-attr]
+    assert changed["details"] == {"user": "juf", "roles": ["approver"], "before": ["teacher"]}
+    assert "rollen van een gebruiker gewijzigd" in c.get("/logboek").text
