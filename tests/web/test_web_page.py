@@ -517,3 +517,27 @@ def test_an_admin_changes_a_users_roles_but_never_their_own(school: tuple[Path, 
     [changed] = [e for e in log if e["action"] == "user.roles_changed"]  # type: ignore[union-attr]
     assert changed["details"] == {"user": "juf", "roles": ["approver"], "before": ["teacher"]}
     assert "rollen van een gebruiker gewijzigd" in c.get("/logboek").text
+
+
+def test_a_list_cancelled_in_its_cooling_off_period_removes_nothing(school: tuple[Path, Clock]) -> None:
+    cfg, clock = school
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("cooling_off_days = 0", "cooling_off_days = 7"),
+                   encoding="utf-8")
+    maker, approver, fg, juf = (client(cfg, clock) for _ in range(4))
+    login(maker, "maker")
+    login(approver, "approver")
+    url = post(maker, "/lijsten", "/lijsten").headers["location"]  # type: ignore[union-attr]
+    assert post(approver, f"{url}/goedkeuren", url, functie="directeur").status_code == 303
+    login(juf, "juf")
+    assert juf.post(f"{url}/annuleren", data={"reden": "x"}, follow_redirects=False).status_code == 403
+    login(fg, "fg")  # read-only everywhere else, the privacy officer may still stop a destruction
+    assert post(fg, f"{url}/annuleren", url, reden="").status_code == 400  # a reason is needed
+    assert post(fg, f"{url}/annuleren", url, reden="ouders maken bezwaar").status_code == 303
+    page = maker.get(url).text
+    assert "geannuleerd" in page and "ouders maken bezwaar" in page and "Lijst uitvoeren" not in page
+    clock.now += 8 * 86400
+    login(maker, "maker")
+    list_id = url.rsplit("/", 1)[1]
+    r = post(maker, f"{url}/uitvoeren", url, bevestiging=f"vernietigingslijst {list_id}")
+    assert r.status_code == 409  # a cancelled list is never carried out
+    assert js("status", "--config", str(cfg))[1]["documents"]["present"] == 5
