@@ -80,7 +80,12 @@ def build_source(loaded: LoadedConfig, context: SourceContext) -> PupilSource:
 
 def build_store(loaded: LoadedConfig, index_key: bytes = b"") -> DocumentStore:
     cls, settings = _load("leerdossier.dms", loaded.config.dms, loaded, "dms")
-    context = StoreContext(base=loaded.base, secret=lambda ref: loaded.secret(ref, ["dms", "token"]),
-                           index_key=index_key)
+    fields = loaded.config.dms.settings()
+
+    def secret(ref: str) -> bytes:  # a problem names the setting that holds the reference
+        named = [k for k, v in fields.items() if v == ref]
+        return loaded.secret(ref, ["dms", named[0] if named else "secret"])
+
+    context = StoreContext(base=loaded.base, secret=secret, index_key=index_key)
     store: DocumentStore = cls(settings, context)
     return store

@@ -47,6 +47,7 @@ from connector.retrying import retry_after
 
 log = logging.getLogger("leerdossier.dms.graph")
 
+LOGIN_URL = "https://login.microsoftonline.com"
 SIMPLE_UPLOAD_LIMIT = 4 * 1024 * 1024
 """Graph takes a file up to 4 MB in one PUT; a larger one goes through an upload session."""
 CHUNK = 320 * 1024 * 16
@@ -98,7 +99,8 @@ class SharePointSettings(Frozen):
     labels: dict[str, str] = Field(default_factory=dict)
     """Retention category -> the name of a Microsoft Purview retention label to apply."""
     graph_url: str = Field(default="https://graph.microsoft.com/v1.0", pattern=r"^https?://")
-    login_url: str = Field(default="https://login.microsoftonline.com", pattern=r"^https://")
+    login_url: str = Field(default=LOGIN_URL, pattern=r"^https://")
+    """The Microsoft identity platform (a national cloud has its own)."""
     scope: str = "https://graph.microsoft.com/.default"
     timeout: float = Field(default=30.0, gt=0, le=300)
 
@@ -150,7 +152,10 @@ class Tokens:
         try:
             self._app = msal.ConfidentialClientApplication(
                 settings.client_id, client_credential=credential, authority=f"{settings.login_url}/{settings.tenant}",
-                http_client=self._http, token_cache=msal.TokenCache())
+                http_client=self._http, token_cache=msal.TokenCache(),
+                # another identity host than Microsoft's global one (a national cloud's, a test's)
+                # is used as given: msal's instance discovery asks the global host about it
+                instance_discovery=settings.login_url == LOGIN_URL)
         except ValueError as exc:  # the tenant's discovery document: unknown tenant, wrong login URL
             raise PermanentError(f"token: the tenant is not known to the identity platform ({type(exc).__name__})") \
                 from None

@@ -7,16 +7,17 @@ import pytest
 
 from adapters.dms.graph import SharePointSettings, SharePointStore
 from connector.ports import StoreContext
-from tests.graph.harness import Prism, ToFake, control, secret_of, settings
+from tests.graph.harness import Prism, ToFake, control, secret_of, self_signed, settings
 from tests.graph.server import GraphServer
 
 
 @pytest.fixture(scope="session")
-def graph_server() -> Iterator[GraphServer]:
-    server = GraphServer(page_size=5).start()  # small pages: every listing follows nextLink
+def graph_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraphServer]:
+    tls = self_signed(tmp_path_factory.mktemp("graph-tls"))
+    server = GraphServer(page_size=5, tls=tls).start()  # small pages: every listing follows nextLink
+    server.certificate = tls[0]  # type: ignore[attr-defined]
     yield server
-    server.shutdown()
-    server.server_close()
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,7 @@ from tests.graph.server import GraphServer
 
 SPEC = ROOT.parent / "shared" / "specs" / "msgraph" / "graph-v1.0-drives.openapi.yaml"
 PRISM = ROOT / ".cache" / "npm" / "node_modules" / ".bin" / "prism"
-CLIENT_SECRET = "ld-test-secret"
+CLIENT_SECRET = "ld-test-client-secret-0123"
 
 
 def need(ok: bool, what: str) -> None:
@@ -131,3 +131,30 @@ def secret_of(path: Path | None = None) -> Any:
         assert ref.startswith("file:")
         return Path(ref[5:]).read_bytes()
     return read
+
+
+def self_signed(folder: Path) -> tuple[str, str]:
+    """A certificate for https://127.0.0.1 and its key (PEM files in ``folder``), for the test
+    server's identity platform; the tests trust it through ``SSL_CERT_FILE``."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = folder / "login.crt", folder / "login.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_file), str(key_file)

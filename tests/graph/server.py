@@ -701,7 +701,7 @@ class GraphServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, port: int = 0, page_size: int = 50, client_id: str = "ld-test-client",
-                 client_secret: str = "ld-test-secret") -> None:
+                 client_secret: str = "ld-test-client-secret-0123", tls: tuple[str, str] | None = None) -> None:
         super().__init__(("127.0.0.1", port), Handler)
         self.tenant = Tenant(page_size)
         self.sessions: dict[str, JSON] = {}
@@ -709,6 +709,16 @@ class GraphServer(ThreadingHTTPServer):
         self.direct = f"http://127.0.0.1:{self.server_address[1]}"
         self.login = "https://login.microsoftonline.com"
         self.tenant.public = self.direct
+        self.secure: GraphServer | None = None
+        if tls is not None:  # the identity platform speaks https only: a second listener, the same tenant
+            import ssl
+
+            self.secure = GraphServer(0, page_size, client_id, client_secret)
+            self.secure.tenant, self.secure.sessions = self.tenant, self.sessions
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.secure.socket = context.wrap_socket(self.secure.socket, server_side=True)
+            self.login = self.secure.login = f"https://127.0.0.1:{self.secure.server_address[1]}/login"
 
     @property
     def url(self) -> str:
@@ -716,7 +726,15 @@ class GraphServer(ThreadingHTTPServer):
 
     def start(self) -> GraphServer:
         threading.Thread(target=self.serve_forever, daemon=True).start()
+        if self.secure is not None:
+            self.secure.start()
         return self
+
+    def stop(self) -> None:
+        for server in (self, self.secure):
+            if server is not None:
+                server.shutdown()
+                server.server_close()
 
 
 def main() -> None:
