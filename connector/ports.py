@@ -196,6 +196,13 @@ class DocumentStore(Protocol):
         it made or found, for ``leerdossier dms init``; ``{}`` when there is nothing to set up."""
         ...
 
+    def changes(self, since: str | None) -> tuple[frozenset[str] | None, str | None]:
+        """The dossiers (their ``DossierRef.id``) in which a document was added, changed, moved
+        or removed since the cursor ``since``, and the cursor to keep once those are handled.
+        ``(None, cursor)``: the store cannot say (the first time, or its feed was reset), so every
+        dossier is looked at. A store without a change feed returns ``(None, None)``. Reads only."""
+        ...
+
 
 class BaseDocumentStore:
     """Defaults for a DocumentStore; an adapter subclasses it and overrides what its DMS does.
@@ -204,7 +211,8 @@ class BaseDocumentStore:
       ``(settings, context)`` are the factory contract the registry calls;
     - ``group()``: a null context (every call is durable when it returns);
     - ``purge()``: refused unless ``capabilities.trash`` (without a trash a destroy is final);
-    - ``check()``: no problems; ``close()``: nothing; ``init()``: nothing to set up.
+    - ``check()``: no problems; ``close()``: nothing; ``init()``: nothing to set up;
+    - ``changes()``: no change feed (every dossier is looked at).
     ``adapters.testing.DocumentStoreContract`` is the suite the store must pass.
     """
 
@@ -240,6 +248,10 @@ class BaseDocumentStore:
         """Prepare the DMS once (metadata fields, roles); idempotent, returns what it made or found."""
         return {}
 
+    def changes(self, since: str | None) -> tuple[frozenset[str] | None, str | None]:
+        """No change feed: every dossier is looked at each time."""
+        return None, None
+
 
 @runtime_checkable
 class AdapterClass(Protocol):
@@ -253,7 +265,7 @@ class AdapterClass(Protocol):
 
 
 DMS_CALLS: tuple[str, ...] = ("find_dossier", "create_dossier", "update_dossier", "documents", "add_document",
-                              "read", "tag", "destroy", "purge", "set_access")
+                              "read", "tag", "destroy", "purge", "set_access", "changes")
 """The DocumentStore methods that reach the DMS, for wrappers that count, time or fail them
 (``group``, ``check``, ``close`` and ``init`` manage the store itself). A test holds it to the port."""
 

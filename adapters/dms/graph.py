@@ -33,7 +33,7 @@ import re
 import threading
 from collections.abc import Iterator
 from typing import Any, BinaryIO, ClassVar
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import httpx
 from pydantic import BaseModel, Field, model_validator
@@ -205,7 +205,7 @@ def _certificate(pem: bytes) -> dict[str, str]:
 
 
 PORT_METHODS = ("init", "find_dossier", "create_dossier", "update_dossier", "documents", "add_document", "read",
-                "tag", "destroy", "set_access")
+                "tag", "destroy", "set_access", "changes")
 
 
 class SharePointStore(BaseDocumentStore):
@@ -240,6 +240,8 @@ class SharePointStore(BaseDocumentStore):
         """dossier key -> folder id, for the dossiers whose creation finished."""
         self._parts: dict[str, dict[str, str]] = {}
         """dossier folder id -> part code -> part folder id."""
+        self._owner: dict[str, str] = {}
+        """folder id -> the dossier folder it is in (for the change feed)."""
 
     # -- plumbing -----------------------------------------------------------------------------
     def _request(self, method: str, path: str, what: str, ok: tuple[int, ...] = (), **kwargs: Any) -> httpx.Response:
@@ -614,6 +616,79 @@ class SharePointStore(BaseDocumentStore):
                                  f"with write access on site {self.settings.site} is missing")
         raise PermanentError(f"delete a document: {response.status_code} {_error_code(response)}".rstrip())
 
+    # -- changes ------------------------------------------------------------------------------
+    def changes(self, since: str | None) -> tuple[frozenset[str] | None, str | None]:
+        """The library's delta query on the dossiers' folder: the dossiers in which something was
+        added, changed, moved or deleted since the token ``since`` (staff working through
+        SharePoint or Teams), and the next token. The first time (or when Graph says the token
+        is too old) it says nothing and hands the latest token: every dossier is looked at once."""
+        top = self._folder(create=False)
+        if top is None:
+            return None, None
+        if since is None:
+            return None, self._latest(top)
+        for dossier, parts in self._parts.items():
+            for folder in parts.values():
+                self._owner.setdefault(folder, dossier)
+        url: str | None = f"{self._item(top)}/delta(token='{quote(since, safe='')}')"
+        changed: set[str] = set()
+        token: str | None = None
+        while url:
+            response = self._request("GET", url, "read the library's changes", ok=(410,))
+            if response.status_code == 410:  # resyncRequired: the token is too old
+                return None, self._latest(top)
+            page = response.json()
+            for item in page.get("value", []):
+                dossier = self._dossier_of(item, top)
+                if dossier is not None:
+                    changed.add(dossier)
+            token = _delta_token(page.get("@odata.deltaLink")) or token
+            url = same_origin(self._client.base_url, "read the library's changes", page.get("@odata.nextLink"),
+                              exact=True)
+        if token is None:
+            raise PermanentError("read the library's changes: the answer ended without a delta link")
+        return frozenset(changed), token
+
+    def _latest(self, top: str) -> str:
+        page = self._json("GET", f"{self._item(top)}/delta()", "start reading the library's changes",
+                          params={"token": "latest"})
+        token = _delta_token(page.get("@odata.deltaLink"))
+        if token is None:
+            raise PermanentError("start reading the library's changes: no delta link in the answer")
+        return token
+
+    def _dossier_of(self, item: dict[str, Any], top: str) -> str | None:
+        """The dossier folder an item of the delta belongs to (None: outside every dossier). The
+        folders it passes on the way up are remembered."""
+        item_id = str(item.get("id", ""))
+        parent = (item.get("parentReference") or {}).get("id")
+        if not parent or item_id == top:
+            return None
+        if parent == top:
+            return item_id
+        chain: list[str] = []
+        current = str(parent)
+        for _ in range(16):  # a part, and folders staff made inside a part
+            if current in self._owner:
+                owner = self._owner[current]
+                break
+            response = self._request("GET", self._item(current), "read the library's changes", ok=(404,))
+            if response.status_code == 404:
+                return None  # gone with its whole folder
+            above = (response.json().get("parentReference") or {}).get("id")
+            chain.append(current)
+            if above == top:
+                owner = current
+                break
+            if not above:
+                return None
+            current = str(above)
+        else:
+            return None
+        for folder in chain:
+            self._owner[folder] = owner
+        return owner
+
     # -- access -----------------------------------------------------------------------------
     # Grants are per part folder: the folder's inheritance is broken by the first invite and the
     # documents in it inherit from it. A document gets permissions of its own only where the
@@ -759,6 +834,14 @@ def _holder(permission: dict[str, Any]) -> str | None:
 def _recipient(grantee: str) -> dict[str, str]:
     kind, _, value = grantee.partition(":")
     return {"objectId": value} if kind == "g" else {"email": value}
+
+
+def _delta_token(link: Any) -> str | None:
+    """The token of a delta link, in either form Graph writes (``delta(token='...')`` or ``?token=``)."""
+    if not isinstance(link, str):
+        return None
+    found = re.search(r"token='([^']+)'", link) or re.search(r"[?&]token=([^&]+)", link)
+    return unquote(found.group(1)) if found else None
 
 
 def _error_code(response: httpx.Response) -> str:

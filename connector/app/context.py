@@ -163,6 +163,12 @@ class App:
             self.apply_access(store, [row.external_id], by, force=True)
         return doc, tags
 
+    def store_key(self) -> str:
+        """Names the configured DMS (its type and settings), for the cursor of its change feed: a
+        store configured otherwise starts its feed anew."""
+        blob = json.dumps(self.loaded.config.dms.model_dump(), sort_keys=True, default=str)
+        return f"{self.loaded.config.dms.type}:{hashlib.sha256(blob.encode()).hexdigest()[:24]}"
+
     def source_key(self) -> str:
         """Names the LAS settings with the mapping and identity scheme that turn its pupils into
         dossiers (see SyncOptions.source_key)."""

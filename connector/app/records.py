@@ -97,10 +97,21 @@ def refresh_tags(app: App, from_state: bool = False,
     schedule = app.schedule()
     with app.open_store() as store:
         run_id = app.state.begin_run("tags")
-        only = tagging.recompute(app.state, schedule).dossiers if from_state else None
+        cursor = None
+        only: list[str] | None
+        if from_state:
+            only = tagging.recompute(app.state, schedule).dossiers
+        else:
+            # a store with a change feed names the dossiers staff changed since the last refresh;
+            # with those whose tags the state changed, they are all that need a look
+            changed, cursor = store.changes(app.state.store_cursor(app.store_key()))
+            only = None if changed is None else sorted(
+                set(app.state.external_ids_of(sorted(changed))) | set(tagging.recompute(app.state, schedule).dossiers))
         report = tagging.refresh(store, app.state, app.audit, schedule, app.mapping, run_id,
                                  "leerdossier tags refresh", external_ids=only, progress=progress)
-        app.state.finish_run(run_id, "ok", None, None, report.as_dict())
+        if cursor is not None and not report.failed:
+            app.state.put_store_cursor(app.store_key(), cursor)
+        app.state.finish_run(run_id, "ok", None, None, report.as_dict() | {"changed_only": only is not None})
     return report
 
 

@@ -86,6 +86,15 @@ class RecordsStore(Database):
         with self.engine.connect() as conn:
             return [DossierRow(*r) for r in conn.execute(stmt).all()]
 
+    def external_ids_of(self, ref_ids: list[str]) -> list[str]:
+        """The external ids of the dossiers the DMS knows by these references."""
+        out: list[str] = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(ref_ids), 500):
+                chunk = ref_ids[start:start + 500]
+                out += [r[0] for r in conn.execute(select(dossiers.c.external_id).where(dossiers.c.ref_id.in_(chunk)))]
+        return sorted(out)
+
     def find_pupil(self, pseudonyms: list[str]) -> list[DossierRow]:
         """Dossiers whose pseudonymous key is one of these."""
         with self.engine.connect() as conn:

@@ -53,6 +53,16 @@ class SnapshotStore(Database):
         conn.execute(delete(cursors).where(cursors.c.key == key))
         conn.execute(insert(cursors).values(key=key, value=value, updated=now()))
 
+    def store_cursor(self, store_key: str) -> str | None:
+        """Where the DMS's change feed stood when its changes were last all handled, or None."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(cursors.c.value).where(cursors.c.key == f"dms:{store_key}")).scalar()
+
+    def put_store_cursor(self, store_key: str, value: str) -> None:
+        """Keep the DMS's change-feed cursor (after the changes up to it were handled)."""
+        with self.transaction() as conn:
+            self._put_cursor(conn, f"dms:{store_key}", value)
+
     def applied_cursor(self, source_key: str) -> str | None:
         """The source's cursor as of the last applied snapshot, or None."""
         with self.engine.connect() as conn:

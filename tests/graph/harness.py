@@ -56,9 +56,12 @@ class ToFake(httpx.BaseTransport):
         self._url = httpx.URL(server.url)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        assert request.url.host == "login.microsoftonline.com", request.url.host
-        request.url = request.url.copy_with(scheme="http", host=self._url.host, port=self._url.port,
-                                            path="/login" + request.url.path)
+        path = request.url.path
+        if request.url.host == "login.microsoftonline.com":
+            path = "/login" + path
+        else:  # the test server's own https address for the platform (its discovery names it)
+            assert request.url.host == "127.0.0.1" and path.startswith("/login/"), request.url
+        request.url = request.url.copy_with(scheme="http", host=self._url.host, port=self._url.port, path=path)
         request.headers["Host"] = f"{self._url.host}:{self._url.port}"
         return self._inner.handle_request(request)
 

@@ -546,6 +546,11 @@ class Handler(BaseHTTPRequestHandler):
         tenant = self.server.tenant
         token = query.get("token") or (head[len("delta(token='"):-2] if head.startswith("delta(token=") else "")
         since = 0
+        if token == "latest":  # no items: only a link from now on
+            new = uuid.uuid4().hex
+            tenant.deltas[new] = max(i.changed for i in tenant.items.values())
+            link = f"{tenant.public}/drives/{tenant.drive_id}/items/{folder.id}/delta(token='{new}')"
+            return 200, {"value": [], "@odata.deltaLink": link}, {}
         if token:
             if token not in tenant.deltas:
                 raise Answer(410, "resyncRequired", "The delta token is no longer valid.")

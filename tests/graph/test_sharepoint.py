@@ -245,3 +245,25 @@ def test_a_next_page_on_another_origin_is_not_followed(graph_server: GraphServer
     finally:
         direct.shutdown()
         direct.server_close()
+
+
+def test_the_delta_cursor_names_the_dossiers_staff_changed_and_nothing_else(
+        graph_store: SharePointStore, graph_server: GraphServer, prism: Prism) -> None:
+    a = graph_store.create_dossier(dossier_spec("las:99XY:LL1"))
+    b = graph_store.create_dossier(dossier_spec("las:99XY:LL2"))
+    changed, first = graph_store.changes(None)
+    assert changed is None and first  # the first time: look at everything, and keep this cursor
+    changed, second = graph_store.changes(first)
+    assert changed == frozenset() and second  # nothing happened
+    part = graph_store._part_folders(b.id)["II"]
+    control(graph_server, "place", {"parent": part, "name": "verslag teambespreking.docx", "content": "x"})
+    fresh = open_graph_store(graph_server, prism.url, folder=graph_store.settings.folder)  # nothing cached
+    changed, third = fresh.changes(second)
+    assert changed == frozenset({b.id})
+    assert [d.name for d in graph_store.documents(b)] == ["verslag teambespreking.docx"]
+    assert fresh.changes(third)[0] == frozenset()
+    doc = next(iter(graph_store.documents(b)))
+    graph_store.destroy(doc)
+    assert fresh.changes(third)[0] == frozenset({b.id})  # a removal counts too
+    assert a.id not in (fresh.changes(first)[0] or ())
+    assert fresh.changes("not-a-token-graph-knows")[0] is None  # too old or unknown: look at everything

@@ -73,6 +73,21 @@ def test_the_example_school_on_sharepoint_and_a_second_run_writes_nothing(
     folders = [i for i in graph_server.tenant.items.values()
                if i.name.startswith("II. ") and i.unique is not None and i.state == "live"]
     assert len(folders) >= report["dossiers_created"]
+    # tags refresh: the first looks at every dossier and keeps the library's delta cursor; then a
+    # document staff put in one dossier through SharePoint is found by reading only what changed
+    full = run.invoke(main, ["tags", "refresh", "--config", str(cfg), "--json"])
+    assert full.exit_code == 0, full.output
+    assert json.loads(full.stdout)["dossiers"] == report["dossiers_created"]
+    tenant = graph_server.tenant
+    school = re.search(r'(?m)^folder = "([^"]+)"', cfg.read_text(encoding="utf-8")).group(1)  # type: ignore[union-attr]
+    top = next(i for i in tenant.items.values() if i.name == school)
+    dossier = next(p for p in tenant.items.values() if p.name.startswith("II. ") and p.state == "live"
+                   and tenant.items[p.parent or ""].parent == top.id)  # part II of one of this school's pupils
+    control(graph_server, "place", {"parent": dossier.id, "name": "gesprek.txt", "content": "verslag"})
+    delta = run.invoke(main, ["tags", "refresh", "--config", str(cfg), "--json"])
+    assert delta.exit_code == 0, delta.output
+    found = json.loads(delta.stdout)
+    assert found["dossiers"] == 1 and found["tagged"] == 1  # one dossier read, its new document tagged
     assert CLIENT_SECRET not in first.output + second.output + doctor.output
 
 
