@@ -639,9 +639,9 @@ class SharePointStore(BaseDocumentStore):
                 return None, self._latest(top)
             page = response.json()
             for item in page.get("value", []):
-                dossier = self._dossier_of(item, top)
-                if dossier is not None:
-                    changed.add(dossier)
+                owner = self._dossier_of(item, top)
+                if owner is not None:
+                    changed.add(owner)
             token = _delta_token(page.get("@odata.deltaLink")) or token
             url = same_origin(self._client.base_url, "read the library's changes", page.get("@odata.nextLink"),
                               exact=True)
