@@ -30,6 +30,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from counting import Counter  # noqa: E402
 
 from adapters.dms.graph import SharePointSettings, SharePointStore  # noqa: E402
 from adapters.testing import dossier_spec  # noqa: E402
@@ -40,16 +43,6 @@ from tests.graph.harness import ToFake, secret_of, settings  # noqa: E402
 from tests.graph.server import GraphServer  # noqa: E402
 
 MAPPING = load("po")
-
-
-class Counter(httpx.HTTPTransport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.requests = 0
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests += 1
-        return super().handle_request(request)
 
 
 def bare(server: GraphServer, n_dossiers: int, n_docs: int, t: Any) -> dict[str, tuple[int, float]]:

@@ -25,6 +25,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from counting import Counter  # noqa: E402
 
 from adapters.dms.mayan import MayanSettings, MayanStore  # noqa: E402
 from connector.mapping import load  # noqa: E402
@@ -36,16 +39,6 @@ from tests.integration import mayan_server  # noqa: E402
 MAPPING = load("po")
 PROPS = {"school_brin": "99XY", "las_key": "X", "geboortedatum": "2015-03-01", "instroomdatum": "2019-08-20",
          "jaargroep": "5", "groep": "Groep 5A", "vestiging": "HL"}
-
-
-class Counter(httpx.HTTPTransport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.requests = 0
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests += 1
-        return super().handle_request(request)
 
 
 def spec(i: int, run: str) -> DossierSpec:

@@ -14,7 +14,6 @@ the Graph schema, and msal asks for https, which the test server does not speak.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -24,21 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, need
 from tests.graph.server import GraphServer
 
 SPEC = ROOT.parent / "shared" / "specs" / "msgraph" / "graph-v1.0-drives.openapi.yaml"
 PRISM = ROOT / ".cache" / "npm" / "node_modules" / ".bin" / "prism"
 CLIENT_SECRET = "ld-test-client-secret-0123"
-
-
-def need(ok: bool, what: str) -> None:
-    if not ok:
-        if os.environ.get("CI") == "true":
-            pytest.fail(what)
-        pytest.skip(what)
 
 
 def free_port() -> int:

@@ -185,7 +185,7 @@ def test_the_destruction_flow_in_a_browser(browser: object, site: str, tmp_path:
     follow(maker, "Leerling", exact=True)
     accessible(maker, "leerling-vragen")
     maker.get_by_label(re.compile("^Leerling")).fill("LL000004")
-    maker.get_by_label(re.compile("^Waarom")).fill("controle dossier")
+    maker.get_by_label(re.compile("^Waarom u het dossier")).fill("controle dossier")
     with maker.expect_navigation():
         maker.get_by_role("button", name="Inzien").click()
     assert "gegevens van de leerling ingezien" in maker.content()

@@ -20,7 +20,7 @@ import pytest
 
 from connector.app import open_app
 from connector.web.site import build
-from tests.conftest import ROOT
+from tests.conftest import ROOT, need
 from tests.e2e.test_retention_cli import js
 from tests.web.test_browser import ARGS, CHROMIUM, accessible
 from tests.web.test_web_page import Clock, school  # noqa: F401 (a fixture)
@@ -29,13 +29,6 @@ pytestmark = pytest.mark.web
 MODULES = ROOT / ".cache" / "npm" / "node_modules"
 PROVIDER = Path(__file__).parent / "oidc_provider.mjs"
 CLIENT_SECRET = "oidc-test-client-secret-0123456789"
-
-
-def _need(ok: bool, what: str) -> None:
-    if not ok:
-        if os.environ.get("CI") == "true":
-            pytest.fail(what)
-        pytest.skip(what)
 
 
 def _port() -> socket.socket:
@@ -48,9 +41,9 @@ def _port() -> socket.socket:
 def signed_in_site(school: tuple[Path, Clock]) -> Iterator[tuple[str, Path]]:  # noqa: F811
     import uvicorn
 
-    _need(shutil.which("node") is not None, "Node.js is not installed")
-    _need((MODULES / "oidc-provider").is_dir(), "oidc-provider is not installed in .cache/npm (.ci/run does it)")
-    _need(CHROMIUM.exists(), "Debian's Chromium is not installed (apt-get install chromium)")
+    need(shutil.which("node") is not None, "Node.js is not installed")
+    need((MODULES / "oidc-provider").is_dir(), "oidc-provider is not installed in .cache/npm (.ci/run does it)")
+    need(CHROMIUM.exists(), "Debian's Chromium is not installed (apt-get install chromium)")
     cfg, _clock = school
     web_sock, op_sock = _port(), _port()
     web_port, op_port = web_sock.getsockname()[1], op_sock.getsockname()[1]
