@@ -180,6 +180,19 @@ def test_a_download_is_fetched_without_the_token() -> None:
     assert seen[-2:] == [("graph.microsoft.com", f"Bearer {TOKEN}"), ("contoso.sharepoint.com", None)]
 
 
+def test_the_schema_is_microsofts() -> None:
+    """The Graph schema the tests validate against is the published subset, byte for byte, and
+    names its origin (Microsoft's v1.0 metadata, with its hash)."""
+    import hashlib
+
+    from tests.graph.harness import ORIGINAL, SPEC
+
+    text = SPEC.read_text(encoding="utf-8")
+    assert "a9d32d3611746c96043229a98867be064fb782c801b3405bce00c224ea3f6a03" in text  # the CSDL it came from
+    if ORIGINAL.exists():  # beside a checkout of the workspace: the copy is the original
+        assert hashlib.sha256(SPEC.read_bytes()).digest() == hashlib.sha256(ORIGINAL.read_bytes()).digest()
+
+
 def test_timeouts_are_always_set_and_settings_take_one_credential() -> None:
     store = mocked(lambda request: httpx.Response(200, json={}))
     timeout = store._client.timeout
