@@ -240,6 +240,8 @@ class SharePointStore(BaseDocumentStore):
         """dossier key -> folder id, for the dossiers whose creation finished."""
         self._parts: dict[str, dict[str, str]] = {}
         """dossier folder id -> part code -> part folder id."""
+        self._unfinished: dict[str, str] = {}
+        """dossier key -> a folder whose creation was cut off before its key was written."""
         self._owner: dict[str, str] = {}
         """folder id -> the dossier folder it is in (for the change feed)."""
 
@@ -430,8 +432,13 @@ class SharePointStore(BaseDocumentStore):
                                          {"$expand": "listItem($expand=fields)"}):
                     fields = (child.get("listItem") or {}).get("fields") or {}
                     key = fields.get("ldDossier")
-                    if "folder" in child and isinstance(key, str) and str(child.get("name", "")).endswith(f"[{key}]"):
+                    name = str(child.get("name", ""))
+                    if "folder" not in child:
+                        continue
+                    if isinstance(key, str) and name.endswith(f"[{key}]"):
                         index.setdefault(key, str(child["id"]))
+                    elif key is None and (found := re.search(r"\[(ld-[0-9a-f]{20})\]$", name)):
+                        self._unfinished.setdefault(found.group(1), str(child["id"]))
             self._index = index
         return self._index
 
@@ -448,10 +455,17 @@ class SharePointStore(BaseDocumentStore):
             return ref
         top = self._folder(create=True)
         assert top is not None
-        folder = self._make_folder(top, _label(spec.title, key))
+        # a creation cut off before its key was written is completed, whatever its title was then
+        label = _label(spec.title, key)
+        folder = self._unfinished.get(key)
+        if folder is not None:
+            self._json("PATCH", self._item(folder), "rename a dossier", json={"name": label})
+        else:
+            folder = self._make_folder(top, label)
         self._parts[folder] = {part.code: self._make_folder(folder, _safe(f"{part.code}. {part.name}"))
                                for part in spec.parts}
         self._fields(folder, _dossier_fields(spec, key), "record the dossier's key")  # last: marks it finished
+        self._unfinished.pop(key, None)
         self._load_index()[key] = folder
         return DossierRef(id=folder, external_id=spec.external_id)
 
