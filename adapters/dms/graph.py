@@ -27,9 +27,12 @@ never a URL (folder names carry pupils' names), a token or an answer's body.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import os
 import re
+import ssl
 import threading
 from collections.abc import Iterator
 from typing import Any, BinaryIO, ClassVar
@@ -111,6 +114,18 @@ class SharePointSettings(Frozen):
         return self
 
 
+@functools.lru_cache(maxsize=4)
+def _tls(cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    """One verifying TLS context per trust store (loading it costs some 50 ms; a store has three
+    clients and a service opens a store every cycle). ``SSL_CERT_FILE``/``SSL_CERT_DIR`` are
+    honoured, as httpx does."""
+    return httpx.create_ssl_context(trust_env=True)
+
+
+def tls() -> ssl.SSLContext:
+    return _tls(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
 class _TokenHttp:
     """The HTTP client msal uses for the token endpoint: httpx with the store's timeout, never
     following a redirect (it would carry the client's secret elsewhere)."""
@@ -146,7 +161,7 @@ class Tokens:
             assert settings.certificate is not None
             credential = _certificate(context.secret(settings.certificate))
         self._http = _TokenHttp(httpx.Client(timeout=httpx.Timeout(settings.timeout), transport=transport,
-                                             follow_redirects=False))
+                                             follow_redirects=False, verify=tls()))
         self._scope = settings.scope
         self._lock = threading.Lock()
         try:
@@ -227,9 +242,9 @@ class SharePointStore(BaseDocumentStore):
         self._token: str | None = None
         self._client = httpx.Client(base_url=settings.graph_url.rstrip("/"), timeout=httpx.Timeout(settings.timeout),
                                     headers={"Accept": "application/json"}, transport=transport,
-                                    follow_redirects=False)
+                                    follow_redirects=False, verify=tls())
         self._files = httpx.Client(timeout=httpx.Timeout(settings.timeout), transport=transport,
-                                   follow_redirects=False)
+                                   follow_redirects=False, verify=tls())
         """For pre-authenticated URLs (an upload session, a download): never the token."""
         self._site: str | None = None
         self._drive: str | None = None
@@ -455,6 +470,17 @@ class SharePointStore(BaseDocumentStore):
             return ref
         top = self._folder(create=True)
         assert top is not None
+        try:
+            folder = self._create(top, key, spec)
+        except TransientError:
+            # the folder may have been made with its answer lost: the next create reads the
+            # dossiers' folder again and finds it by the key in its name, whatever the title
+            self._index = None
+            raise
+        self._load_index()[key] = folder
+        return DossierRef(id=folder, external_id=spec.external_id)
+
+    def _create(self, top: str, key: str, spec: DossierSpec) -> str:
         # a creation cut off before its key was written is completed, whatever its title was then
         label = _label(spec.title, key)
         folder = self._unfinished.get(key)
@@ -462,12 +488,12 @@ class SharePointStore(BaseDocumentStore):
             self._json("PATCH", self._item(folder), "rename a dossier", json={"name": label})
         else:
             folder = self._make_folder(top, label)
+            self._unfinished[key] = folder
         self._parts[folder] = {part.code: self._make_folder(folder, _safe(f"{part.code}. {part.name}"))
                                for part in spec.parts}
         self._fields(folder, _dossier_fields(spec, key), "record the dossier's key")  # last: marks it finished
         self._unfinished.pop(key, None)
-        self._load_index()[key] = folder
-        return DossierRef(id=folder, external_id=spec.external_id)
+        return folder
 
     def update_dossier(self, ref: DossierRef, spec: DossierSpec) -> None:
         key = self.key(spec.external_id)

@@ -46,7 +46,7 @@ class ToFake(httpx.BaseTransport):
     ``/login/...`` (plain HTTP on 127.0.0.1)."""
 
     def __init__(self, server: GraphServer) -> None:
-        self._inner = httpx.HTTPTransport()
+        self._inner = httpx.HTTPTransport(verify=False)  # plain HTTP to the test server
         self._url = httpx.URL(server.url)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:

@@ -93,6 +93,8 @@ class Fault:
     retry_after: str | None = None
     lost: bool = False
     times: int = 1
+    skip: int = 0
+    """Matching requests to let through before the fault strikes."""
 
 
 class Tenant:
@@ -294,6 +296,9 @@ class Handler(BaseHTTPRequestHandler):
     def _fault(self, method: str, path: str) -> Fault | None:
         for fault in self.server.tenant.faults:
             if fault.method in (method, "*") and fault.contains in path and fault.times > 0:
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    continue
                 fault.times -= 1
                 return fault
         return None
@@ -662,7 +667,10 @@ class Handler(BaseHTTPRequestHandler):
         elif what == "faults":
             tenant.faults.append(Fault(method=data.get("method", "*"), contains=data.get("contains", ""),
                                        status=int(data.get("status", 0)), retry_after=data.get("retry_after"),
-                                       lost=bool(data.get("lost", False)), times=int(data.get("times", 1))))
+                                       lost=bool(data.get("lost", False)), times=int(data.get("times", 1)),
+                                       skip=int(data.get("skip", 0))))
+        elif what == "clear_faults":
+            tenant.faults.clear()
         elif what == "principal":
             tenant.users.setdefault(str(data["user"]), set()).update(data.get("groups", []))
         elif what == "readable":
