@@ -421,7 +421,9 @@ class SharePointStore(BaseDocumentStore):
         return {"columns_made": made, "columns": len(COLUMNS), "labels": len(self.settings.labels)}
 
     def check(self) -> list[str]:
-        """The site, the library and the connector's columns can be read; changes nothing."""
+        """The site, the library and the connector's columns can be read, and nobody broad (the
+        site's members or visitors, everyone, a sharing link) can read the folder that holds the
+        dossiers: what it grants reaches every pupil's folder. Changes nothing."""
         problems = []
         try:
             present = self._column_names()
@@ -429,6 +431,14 @@ class SharePointStore(BaseDocumentStore):
             if missing:
                 problems.append(f"SharePoint library {self.settings.drive!r}: {len(missing)} of the connector's "
                                 "columns are not made yet (leerdossier dms init makes them)")
+            top = self._folder(create=False) or str(self._json("GET", f"{self._drive_path()}/root",
+                                                              "find the library's top")["id"])
+            broad = [p for p in self._paged(f"{self._item(top)}/permissions", "list permissions") if _broad(p)]
+            if broad:
+                problems.append(f"SharePoint library {self.settings.drive!r}: {len(broad)} permission(s) for the "
+                                "site's members or visitors, everyone, or a sharing link can read the folder that "
+                                "holds the dossiers, and so every pupil's dossier; keep that folder to the "
+                                "dossiers' administrators (README, Microsoft 365)")
         except (TransientError, PermanentError) as exc:
             problems.append(f"SharePoint site {self.settings.site}: {exc}")
         return problems
@@ -869,6 +879,20 @@ def _holder(permission: dict[str, Any]) -> str | None:
         return f"g:{group}"
     email = (who.get("user") or {}).get("email")
     return f"u:{str(email).lower()}" if email else None
+
+
+BROAD = re.compile(r"(members|leden|visitors|bezoekers|everyone|iedereen|all users|alle gebruikers)", re.I)
+
+
+def _broad(permission: dict[str, Any]) -> bool:
+    """A permission that reaches far more people than a dossier's: a sharing link for the
+    organisation or anyone, or a grant to the site's members or visitors or to everyone."""
+    link = permission.get("link") or {}
+    if link.get("scope") in ("anonymous", "organization"):
+        return True
+    who = permission.get("grantedToV2") or {}
+    names = [str((who.get(k) or {}).get("displayName") or "") for k in ("siteGroup", "group")]
+    return any(BROAD.search(n) for n in names)
 
 
 def _recipient(grantee: str) -> dict[str, str]:

@@ -683,6 +683,11 @@ class Handler(BaseHTTPRequestHandler):
             tenant.labels[data["name"]] = {"id": uuid.uuid4().hex, "displayName": data["name"],
                                            "createdDateTime": now(), "lastModifiedDateTime": now(),
                                            "_settings": settings}
+        elif what == "grant":  # the site's owner shares a folder by hand (a raw permission)
+            item = tenant.item(str(data["id"]))
+            if item.unique is None:
+                item.unique = [dict(p) for p in tenant.effective(item)]
+            item.unique.append(dict(data["permission"], id=uuid.uuid4().hex))
         elif what == "expire":
             tenant.tokens.clear()
         elif what == "deny":

@@ -31,6 +31,7 @@ class TestSharePointStore(DocumentStoreContract, AccessContract):
         self.server: GraphServer = request.getfixturevalue("graph_server")
         proxy: Prism = request.getfixturevalue("prism")
         self.opened = open_graph_store(self.server, proxy.url)
+        self.opened.init()  # as the integrator runs `leerdossier dms init` first
         return self.opened
 
     def stored_properties(self, store: Any, ref: DossierRef) -> dict[str, Any]:
@@ -267,3 +268,17 @@ def test_the_delta_cursor_names_the_dossiers_staff_changed_and_nothing_else(
     assert fresh.changes(third)[0] == frozenset({b.id})  # a removal counts too
     assert a.id not in (fresh.changes(first)[0] or ())
     assert fresh.changes("not-a-token-graph-knows")[0] is None  # too old or unknown: look at everything
+
+
+def test_check_names_a_broad_permission_on_the_folder_that_holds_the_dossiers(
+        graph_store: SharePointStore, graph_server: GraphServer) -> None:
+    graph_store.create_dossier(dossier_spec())
+    top = graph_store._folder(create=False)
+    assert graph_store.check() == []
+    control(graph_server, "grant", {"id": top, "permission": {
+        "roles": ["owner"], "grantedToV2": {"siteGroup": {"id": "3", "displayName": "School Owners"}}}})
+    assert graph_store.check() == []  # the site's owners administer it
+    control(graph_server, "grant", {"id": top, "permission": {
+        "roles": ["write"], "grantedToV2": {"siteGroup": {"id": "5", "displayName": "School Members"}}}})
+    [problem] = graph_store.check()
+    assert "1 permission(s)" in problem and "every pupil's dossier" in problem and "Members" not in problem
