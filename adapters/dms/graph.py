@@ -190,6 +190,7 @@ class Tokens:
         if "access_token" in result:
             return str(result["access_token"])
         error = str(result.get("error", "unknown"))
+        error = error if re.fullmatch(r"[a-z_]{1,64}", error) else "unknown"
         codes = re.findall(r"AADSTS\d+", str(result.get("error_description", "")))[:1]
         detail = f"{error}{' ' + codes[0] if codes else ''}"
         if error in ("temporarily_unavailable", "server_error"):
@@ -220,7 +221,7 @@ def _certificate(pem: bytes) -> dict[str, str]:
 
 
 PORT_METHODS = ("init", "find_dossier", "create_dossier", "update_dossier", "documents", "add_document", "read",
-                "tag", "destroy", "set_access", "changes")
+                "tag", "destroy", "set_access", "changes", "check")
 
 
 class SharePointStore(BaseDocumentStore):
@@ -460,7 +461,7 @@ class SharePointStore(BaseDocumentStore):
                     name = str(child.get("name", ""))
                     if "folder" not in child:
                         continue
-                    if isinstance(key, str) and name.endswith(f"[{key}]"):
+                    if isinstance(key, str) and key.startswith("ld-"):  # staff may have renamed it
                         index.setdefault(key, str(child["id"]))
                     elif key is None and (found := re.search(r"\[(ld-[0-9a-f]{20})\]$", name)):
                         self._unfinished.setdefault(found.group(1), str(child["id"]))
@@ -573,7 +574,7 @@ class SharePointStore(BaseDocumentStore):
                 raise PermanentError(f"add document: dossier has no part {part!r}")
         data = content.read()
         safe = _safe(name)
-        if len(data) <= SIMPLE_UPLOAD_LIMIT and data:
+        if len(data) <= SIMPLE_UPLOAD_LIMIT:
             item = self._json("PUT", f"{self._below(parts[part], safe)}/content", "upload a document",
                               params={"@microsoft.graph.conflictBehavior": "rename"}, content=data,
                               headers={"Content-Type": "application/octet-stream"})
@@ -651,8 +652,17 @@ class SharePointStore(BaseDocumentStore):
         return str(name) if name else None
 
     def destroy(self, doc: DocumentRef) -> None:
-        """``permanentDelete``: out of the library and its recycle bin at once. Already gone is
-        done. A retention label that forbids deletion is a PermanentError naming the label."""
+        """``permanentDelete``: out of the library and its recycle bin at once, and only while the
+        file is still in its dossier (staff may have moved it to another pupil's folder or out of
+        the dossiers: then it is a PermanentError and nothing is deleted). Already gone is done.
+        A retention label that forbids deletion is a PermanentError naming the label."""
+        inside = self._inside(doc.id, doc.dossier_id)
+        if inside is None:
+            log.warning("document to delete is not in the library any more (deleted before, or by hand: then it "
+                        "may sit in the site's recycle bin)", extra={"document": doc.id})
+            return
+        if not inside:
+            raise PermanentError("delete a document: it is no longer in its dossier (moved by hand); not deleted")
         response = self._request("POST", f"{self._item(doc.id)}/permanentDelete", "delete a document",
                                  ok=(204, 404, 403, 409, 423))
         if response.status_code in (204, 404):
@@ -665,6 +675,21 @@ class SharePointStore(BaseDocumentStore):
             raise PermanentError(f"delete a document: 403 access denied ({_error_code(response)}): Sites.Selected "
                                  f"with write access on site {self.settings.site} is missing")
         raise PermanentError(f"delete a document: {response.status_code} {_error_code(response)}".rstrip())
+
+    def _inside(self, item_id: str, dossier_id: str) -> bool | None:
+        """Whether the item is (still) below the dossier's folder; None when it is gone."""
+        current = item_id
+        for _ in range(16):
+            response = self._request("GET", self._item(current), "find a document's dossier", ok=(404,))
+            if response.status_code == 404:
+                return None if current == item_id else False
+            parent = (response.json().get("parentReference") or {}).get("id")
+            if parent == dossier_id:
+                return True
+            if not parent:
+                return False
+            current = str(parent)
+        return False
 
     # -- changes ------------------------------------------------------------------------------
     def changes(self, since: str | None) -> tuple[frozenset[str] | None, str | None]:
@@ -765,6 +790,8 @@ class SharePointStore(BaseDocumentStore):
                 extra = {self._grantee(g) for g in grants if g.classes is not None and doc.doc_class in g.classes}
                 if extra or OWN in _given(doc_fields):  # permissions of its own: the folder's and the class grants
                     self._apply(doc.id, wanted | extra | {OWN}, given | set(_given(doc_fields)), doc_fields)
+                elif given - wanted:
+                    self._revoke(doc.id, given - wanted)
 
     def _move(self, doc: DocumentRef, folder: str, fields: dict[str, Any], left: set[str]) -> None:
         """Put a document back in its own part's folder (within the dossier: nothing leaves it);
@@ -777,28 +804,40 @@ class SharePointStore(BaseDocumentStore):
             theirs = set(_given(self._json("GET", f"{self._item(folder)}/listItem/fields", "read a part's access")))
             self._apply(doc.id, theirs | {OWN}, set(_given(fields)) | left, fields)
 
+    def _revoke(self, item_id: str, gone: set[str]) -> None:
+        """Take the connector's grants that ended off a file whose permissions are its own because
+        staff shared it by hand (SharePoint then copied the folder's grants onto it)."""
+        for permission in self._paged(f"{self._item(item_id)}/permissions", "list permissions"):
+            if not permission.get("inheritedFrom") and _holder(permission) in gone:
+                self._request("DELETE", f"{self._item(item_id)}/permissions/{_seg(str(permission['id']))}",
+                              "take access away", ok=(404,))
+
     def _apply(self, item_id: str, wanted: set[str], managed: set[str], fields: dict[str, Any]) -> None:
         """Make ``wanted`` exactly the grantees the connector gives on the item: give what is
-        missing, take away what it gave (``managed``) and no longer gives; nothing else is touched."""
+        missing, take away what it gave (``managed``) and no longer gives; nothing else is touched.
+        Only what the connector itself gave is recorded: a grantee who could already read the item
+        (by a grant of their own, or inherited) keeps that when the connector stops giving."""
         recorded = set(_given(fields))
-        if not wanted <= recorded:  # written first: a crash after the invite forgets nothing
-            self._fields(item_id, {"ldAccess": json.dumps(sorted(recorded | wanted))}, "record access")
         people = wanted - {OWN}
+        own = {OWN} if OWN in wanted else set()
         permissions = list(self._paged(f"{self._item(item_id)}/permissions", "list permissions"))
-        # an invite that breaks inheritance keeps what was inherited as the item's own
         missing = sorted(people - {_holder(p) for p in permissions})
+        if (set(missing) | own) - recorded:  # written first: a crash after the invite forgets nothing
+            self._fields(item_id, {"ldAccess": json.dumps(sorted(recorded | set(missing) | own))}, "record access")
         if missing:
             self._json("POST", f"{self._item(item_id)}/invite", "give access", json={
                 "recipients": [_recipient(g) for g in missing], "roles": ["read"], "requireSignIn": True,
                 "sendInvitation": False, "retainInheritedPermissions": True})
+            # the first invite breaks inheritance and keeps what was inherited as the item's own
             permissions = list(self._paged(f"{self._item(item_id)}/permissions", "list permissions"))
         for permission in permissions:
             grantee = _holder(permission)
             if not permission.get("inheritedFrom") and grantee in (managed | recorded) and grantee not in people:
                 self._request("DELETE", f"{self._item(item_id)}/permissions/{_seg(str(permission['id']))}",
                               "take access away", ok=(404,))
-        if recorded != wanted:
-            self._fields(item_id, {"ldAccess": json.dumps(sorted(wanted)) if wanted else None}, "record access")
+        final = (recorded & people) | set(missing) | own
+        if final != recorded:
+            self._fields(item_id, {"ldAccess": json.dumps(sorted(final)) if final else None}, "record access")
 
     def _grantee(self, grant: DmsGrant) -> str:
         if grant.kind == "group":
@@ -877,7 +916,7 @@ def _holder(permission: dict[str, Any]) -> str | None:
     group = (who.get("group") or {}).get("id")
     if group:
         return f"g:{group}"
-    email = (who.get("user") or {}).get("email")
+    email = (who.get("user") or {}).get("email") or (permission.get("invitation") or {}).get("email")
     return f"u:{str(email).lower()}" if email else None
 
 

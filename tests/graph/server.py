@@ -685,8 +685,8 @@ class Handler(BaseHTTPRequestHandler):
                                            "_settings": settings}
         elif what == "grant":  # the site's owner shares a folder by hand (a raw permission)
             item = tenant.item(str(data["id"]))
-            if item.unique is None:
-                item.unique = [dict(p) for p in tenant.effective(item)]
+            if item.unique is None:  # sharing breaks inheritance: what was inherited becomes its own
+                item.unique = [{k: v for k, v in p.items() if k != "inheritedFrom"} for p in tenant.effective(item)]
             item.unique.append(dict(data["permission"], id=uuid.uuid4().hex))
         elif what == "expire":
             tenant.tokens.clear()

@@ -282,3 +282,56 @@ def test_check_names_a_broad_permission_on_the_folder_that_holds_the_dossiers(
         "roles": ["write"], "grantedToV2": {"siteGroup": {"id": "5", "displayName": "School Members"}}}})
     [problem] = graph_store.check()
     assert "1 permission(s)" in problem and "every pupil's dossier" in problem and "Members" not in problem
+
+
+def test_a_document_moved_out_of_its_dossier_is_never_deleted(graph_store: SharePointStore,
+                                                              graph_server: GraphServer) -> None:
+    a = graph_store.create_dossier(dossier_spec("las:99XY:LL1"))
+    b = graph_store.create_dossier(dossier_spec("las:99XY:LL2"))
+    doc = graph_store.add_document(a, "II", "rapport", "r.pdf", io.BytesIO(b"%PDF-1.4 r"), {})
+    control(graph_server, "move", {"id": doc.id, "parent": graph_store._part_folders(b.id)["II"]})
+    with pytest.raises(PermanentError, match="no longer in its dossier"):
+        graph_store.destroy(doc)  # staff moved it to another pupil: it is not this dossier's to delete
+    top = graph_store._folder(create=False)
+    control(graph_server, "move", {"id": doc.id, "parent": top})
+    with pytest.raises(PermanentError, match="no longer in its dossier"):
+        graph_store.destroy(doc)  # out of every dossier
+    assert item(graph_server, doc.id)["state"] == "live"
+
+
+def test_revoking_reaches_a_file_staff_shared_and_spares_access_the_connector_did_not_give(
+        graph_store: SharePointStore, graph_server: GraphServer) -> None:
+    suffix = os.urandom(3).hex()
+    control(graph_server, "principal", {"user": f"juf-{suffix}", "groups": [f"grp-{suffix}"]})
+    control(graph_server, "principal", {"user": f"ib-{suffix}@school.nl"})
+    graph_store.settings.groups["leerkracht"] = f"grp-{suffix}"
+    ref = graph_store.create_dossier(dossier_spec())
+    doc = graph_store.add_document(ref, "II", "rapport", "r.pdf", io.BytesIO(b"%PDF-1.4 r"), {})
+    part = graph_store._part_folders(ref.id)["II"]
+    # the intern begeleider could read part II before the connector gave anything
+    graph_store._json("POST", f"{graph_store._item(part)}/invite", "t", json={
+        "recipients": [{"email": f"ib-{suffix}@school.nl"}], "roles": ["read"], "requireSignIn": True,
+        "sendInvitation": False})
+    ib = DmsGrant(principal=f"ib-{suffix}@school.nl", kind="user")
+    graph_store.set_access(ref, "II", (DmsGrant(principal="leerkracht", kind="group"), ib))
+    # staff share the one file by hand: SharePoint copies the folder's permissions onto it
+    control(graph_server, "grant", {"id": doc.id, "permission": {
+        "roles": ["read"], "grantedToV2": {"user": {"email": "collega@school.nl"}}}})
+    graph_store.set_access(ref, "II", ())
+
+    def reads(user: str) -> list[str]:
+        return list(control(graph_server, "readable", query={"user": user, "below": ref.id})["ids"])
+
+    assert reads(f"juf-{suffix}") == []  # the connector's grant is gone from the shared file too
+    assert reads(f"ib-{suffix}@school.nl") == [doc.id]  # a grant the connector did not give stays
+
+
+def test_a_dossier_folder_staff_renamed_is_still_found_by_its_key(graph_store: SharePointStore,
+                                                                  graph_server: GraphServer, prism: Prism) -> None:
+    ref = graph_store.create_dossier(dossier_spec())
+    graph_server.tenant.items[ref.id].name = "Noor van Dijk (oud)"
+    fresh = open_graph_store(graph_server, prism.url, folder=graph_store.settings.folder)
+    fresh.context, fresh._key = graph_store.context, graph_store._key
+    assert fresh.find_dossier("las:99XY:LL000001") == ref
+    assert fresh.create_dossier(dossier_spec()) == ref  # brought back to its name, not made twice
+    assert item(graph_server, ref.id)["name"].endswith(f"[{fresh.key('las:99XY:LL000001')}]")
