@@ -265,10 +265,11 @@ class SharePointStore(BaseDocumentStore):
     def _request(self, method: str, path: str, what: str, ok: tuple[int, ...] = (), **kwargs: Any) -> httpx.Response:
         """One call to Graph, its failures in the error root. ``what`` names the operation in
         messages (never the path: it may hold a folder's name); statuses in ``ok`` are returned."""
-        for attempt in (1, 2):
+        extra = kwargs.pop("headers", None) or {}
+        for attempt in (1, 2):  # a token refused (expired or revoked) is renewed once
             if self._token is None or attempt == 2:
                 self._token = self._tokens.token(renew=attempt == 2)
-            headers = dict(kwargs.pop("headers", None) or {}, Authorization=f"Bearer {self._token}")
+            headers = extra | {"Authorization": f"Bearer {self._token}"}
             try:
                 response = self._client.request(method, path, headers=headers, **kwargs)
             except httpx.TimeoutException:
@@ -276,10 +277,8 @@ class SharePointStore(BaseDocumentStore):
             except httpx.HTTPError as exc:
                 raise TransientError(f"{what}: {exc.__class__.__name__}") from None
             status = response.status_code
-            if status == 401 and attempt == 1:
-                kwargs["headers"] = {k: v for k, v in headers.items() if k != "Authorization"}
-                continue  # expired or revoked: one renewal
-            break
+            if status != 401:
+                break
         if status < 300 or status in ok:
             return response
         code = _error_code(response)

@@ -80,15 +80,11 @@ def show_list_page(app: App, list_id: int, category: str | None, page: int, size
     """A list, its approvals and one page of its items (of ``category``, or all; pages count
     from 1), with its counts: ``total`` items, ``shown_total`` of the category, ``pages``,
     ``categories``, ``removed`` and ``to_remove``. A page past the last shows the last."""
-    first = app.state.list_page(list_id, category, 0, 0)
-    per = first["categories"]
-    shown_total = per.get(category, 0) if category else sum(per.values())
-    pages = max(1, -(-shown_total // size))
-    page = min(max(1, page), pages)
-    data = app.state.list_page(list_id, category, (page - 1) * size, size)
+    data = app.state.list_page(list_id, category, page, size)
     return {"list": data["head"], "approvals": _approvals(app, list_id), "items": public_items(data["items"]),
-            "total": sum(per.values()), "shown_total": shown_total, "page": page, "pages": pages,
-            "categories": sorted(per), "removed": data["done"], "to_remove": data["approved"]}
+            "total": sum(data["categories"].values()), "shown_total": data["shown"], "page": data["page"],
+            "pages": data["pages"], "categories": sorted(data["categories"]), "removed": data["done"],
+            "to_remove": data["approved"]}
 
 
 def _approvals(app: App, list_id: int) -> list[dict[str, Any]]:

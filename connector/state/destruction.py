@@ -20,6 +20,11 @@ from connector.state.schema import (
     dossiers,
 )
 
+_COUNTS = (func.count().label("n"),
+           func.sum(case((destruction_items.c.decision == "approved", 1), else_=0)).label("approved"),
+           func.sum(case((destruction_items.c.status == "destroyed", 1), else_=0)).label("done"))
+"""A list's items counted: all, approved, removed (per list or per category)."""
+
 
 class DestructionStore(Database):
     def new_list(self, created_by: str, as_of: date, kind: str, receiving: str | None, required: int) -> int:
@@ -60,38 +65,37 @@ class DestructionStore(Database):
             raise NotFound(f"no destruction list {list_id}")
         return dict(head._mapping)
 
-    def list_page(self, list_id: int, category: str | None, offset: int, limit: int) -> dict[str, Any]:
-        """One page of a list's items in order (of one category, or all), with the list's counts per
-        category, of items approved and of items removed: what a page shows, without reading every
-        item of a long list."""
+    def list_page(self, list_id: int, category: str | None, page: int, size: int) -> dict[str, Any]:
+        """Page ``page`` (from 1; one past the last shows the last) of a list's items in order, of
+        one category or all, with the list's counts per category, of items approved and of items
+        removed: what a page shows, without reading every item of a long list."""
         head = self.list_head(list_id)
-        where = [destruction_items.c.list_id == list_id]
-        if category:
-            where.append(destruction_items.c.category == category)
-        counts = (select(destruction_items.c.category, func.count().label("n"),
-                         func.sum(case((destruction_items.c.decision == "approved", 1), else_=0)).label("approved"),
-                         func.sum(case((destruction_items.c.status == "destroyed", 1), else_=0)).label("done"))
-                  .where(destruction_items.c.list_id == list_id).group_by(destruction_items.c.category))
         with self.engine.connect() as conn:
+            per = conn.execute(select(destruction_items.c.category, *_COUNTS)
+                               .where(destruction_items.c.list_id == list_id)
+                               .group_by(destruction_items.c.category)).mappings().all()
+            categories = {str(r["category"]): int(r["n"]) for r in per}
+            shown = categories.get(category, 0) if category else sum(categories.values())
+            pages = max(1, -(-shown // size))
+            page = min(max(1, page), pages)
+            where = [destruction_items.c.list_id == list_id]
+            if category:
+                where.append(destruction_items.c.category == category)
             rows = conn.execute(select(destruction_items).where(*where).order_by(destruction_items.c.id)
-                                .offset(offset).limit(limit)).mappings().all()
-            per = conn.execute(counts).mappings().all()
-        return {"head": head, "items": [dict(r) for r in rows],
-                "categories": {str(r["category"]): int(r["n"]) for r in per},
-                "approved": sum(int(r["approved"] or 0) for r in per), "done": sum(int(r["done"] or 0) for r in per)}
+                                .offset((page - 1) * size).limit(size)).mappings().all()
+        return {"head": head, "items": [dict(r) for r in rows], "categories": categories, "shown": shown,
+                "page": page, "pages": pages, "approved": sum(int(r["approved"] or 0) for r in per),
+                "done": sum(int(r["done"] or 0) for r in per)}
 
     def all_lists(self, limit: int = 200) -> list[dict[str, Any]]:
         """The latest lists (newest first) with their item counts: items, approved, done."""
-        counts = (select(destruction_items.c.list_id, func.count().label("n_items"),
-                         func.sum(case((destruction_items.c.decision == "approved", 1), else_=0)).label("approved"),
-                         func.sum(case((destruction_items.c.status == "destroyed", 1), else_=0)).label("done"))
-                  .group_by(destruction_items.c.list_id).subquery())
-        stmt = (select(destruction_lists, counts.c.n_items, counts.c.approved, counts.c.done)
+        counts = select(destruction_items.c.list_id, *_COUNTS).group_by(destruction_items.c.list_id).subquery()
+        stmt = (select(destruction_lists, counts.c.n, counts.c.approved, counts.c.done)
                 .join(counts, counts.c.list_id == destruction_lists.c.id, isouter=True)
                 .order_by(destruction_lists.c.id.desc()).limit(limit))
         with self.engine.connect() as conn:
-            return [{k: v for k, v in r.items() if k != "n_items"}
-                    | {"items": int(r["n_items"] or 0), "approved": int(r["approved"] or 0),
+            return [{k: v for k, v in r.items() if k != "n"}
+                    | {"items": int(r["n"] or 0), "approved": int(r["approved"] or 0),
                        "done": int(r["done"] or 0)}
                     for r in conn.execute(stmt).mappings()]
 

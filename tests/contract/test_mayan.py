@@ -18,6 +18,7 @@ from connector.mapping import load as load_mapping
 from connector.model import DossierSpec
 from connector.ports import StoreContext
 from tests.conftest import World, mayan_store, pupil
+from tests.http_faults import leaves, redirect_is_refused
 
 PARTS = load_mapping("po").parts
 SECRET_BODY = "Noor van Dijk 123456782"
@@ -65,10 +66,6 @@ def test_every_transport_error_is_transient(exc: Exception) -> None:
 
 def test_every_httpx_transport_error_class_is_covered() -> None:
     """A new httpx transport error would otherwise slip past the mapping unnoticed."""
-    def leaves(cls: type) -> set[type]:
-        subs = cls.__subclasses__()
-        return {cls} if not subs else set().union(*(leaves(s) for s in subs))
-
     covered = {httpx.ConnectTimeout, httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout, httpx.ConnectError,
                httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.LocalProtocolError,
                httpx.ProxyError, httpx.UnsupportedProtocol, httpx.CloseError}
@@ -106,15 +103,8 @@ def test_an_answer_of_another_shape_is_an_error_of_the_root_never_a_traceback(an
 
 
 def test_a_redirect_is_never_followed_with_the_token() -> None:
-    hosts: list[str] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        hosts.append(request.url.host)
-        return httpx.Response(307, headers={"Location": "https://elsewhere.invalid/api/v4/cabinets/"})
-
-    with pytest.raises(PermanentError, match="redirect; not followed"):
-        mocked(handler).find_dossier("las:99XY:LL7")
-    assert set(hosts) == {"mayan.invalid"}
+    redirect_is_refused(mocked, lambda store: store.find_dossier("las:99XY:LL7"),
+                        "https://elsewhere.invalid/api/v4/cabinets/", "mayan.invalid")
 
 
 def test_timeouts_are_always_set() -> None:

@@ -18,6 +18,7 @@ from adapters.testing import dossier_spec
 from connector.errors import ConfigError, ConnectorError, PermanentError, TransientError
 from connector.model import DmsGrant, DocumentRef, DossierRef
 from connector.ports import StoreContext
+from tests.http_faults import leaves, redirect_is_refused
 
 SECRET_BODY = "Noor van Dijk 123456782"
 TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOi.secret-token"
@@ -114,10 +115,6 @@ def test_every_httpx_error_is_transient(exc: Exception, where: str) -> None:
 
 
 def test_every_httpx_error_class_is_covered() -> None:
-    def leaves(cls: type) -> set[type]:
-        subs = cls.__subclasses__()
-        return {cls} if not subs else set().union(*(leaves(s) for s in subs))
-
     covered = {httpx.ConnectTimeout, httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout, httpx.ConnectError,
                httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.LocalProtocolError,
                httpx.ProxyError, httpx.UnsupportedProtocol, httpx.CloseError, httpx.DecodingError,
@@ -154,15 +151,8 @@ def test_an_answer_of_another_shape_is_an_error_of_the_root_never_a_traceback(an
 
 
 def test_a_redirect_is_never_followed_with_the_token() -> None:
-    hosts: list[str] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        hosts.append(request.url.host)
-        return httpx.Response(307, headers={"Location": "https://elsewhere.invalid/v1.0/sites/x"})
-
-    with pytest.raises(PermanentError, match="redirect; not followed"):
-        mocked(handler).find_dossier("las:99XY:LL7")
-    assert set(hosts) == {"graph.microsoft.com"}
+    redirect_is_refused(mocked, lambda store: store.find_dossier("las:99XY:LL7"),
+                        "https://elsewhere.invalid/v1.0/sites/x", "graph.microsoft.com")
 
 
 def test_a_download_is_fetched_without_the_token() -> None:

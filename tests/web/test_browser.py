@@ -22,7 +22,7 @@ from playwright.sync_api import expect
 
 from connector.app import open_app
 from connector.web.site import build
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, need
 from tests.web.test_web_page import Clock, school  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.web
@@ -35,11 +35,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        message = "Debian's Chromium is not installed (apt-get install chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    need(CHROMIUM.exists(), "Debian's Chromium is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
