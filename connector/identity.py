@@ -85,6 +85,11 @@ class Identity:
         )
         return pgn, nb
 
+    def eckid_hash(self, pupil: Pupil) -> str | None:
+        """A keyed hash of the ECK-iD, where the source gave one: it finds a dossier when the
+        LAS key changed, and marks two records of one child. The ECK-iD itself is not kept."""
+        return self._mac("eckid", pupil.eckid.strip()) if pupil.eckid and pupil.eckid.strip() else None
+
 
 def _norm(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.casefold())

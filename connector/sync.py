@@ -24,7 +24,7 @@ from connector.mapping import Mapping
 from connector.model import Operation, Pupil
 from connector.plan import SnapshotCheck, check_snapshot, plan
 from connector.ports import DocumentStore, PupilSource
-from connector.state import Staged, StateStore
+from connector.state import Staged, StateStore, Target
 
 log = logging.getLogger("leerdossier.sync")
 
@@ -83,6 +83,8 @@ class SyncReport:
     rejected: list[dict[str, str]] = field(default_factory=list)
     vanished: list[dict[str, str]] = field(default_factory=list)
     suspected_duplicates: list[dict[str, Any]] = field(default_factory=list)
+    linked: list[dict[str, str]] = field(default_factory=list)
+    """Records of a new key that an ECK-iD took to a recorded dossier (kept as aliases)."""
     held: list[str] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -219,40 +221,117 @@ def _stage(source: PupilSource, state: StateStore, identity: Identity, mapping: 
             report.resumed_read = report.pupils_seen = source.report.resumed_at
         else:
             state.drop_staging(interrupted[0])
+    aliases = AliasResolver(state, identity) if state.has_identities() else None
     batch: list[Staged] = []
+    pending: list[Pupil | RejectedRecord] = []
     for item in _chain(first, items):
         report.pupils_seen += 1
-        if isinstance(item, RejectedRecord):
-            report.rejected.append(item.as_dict())
-            if item.pseudonym:
-                batch.append(Staged(pseudonym=item.pseudonym))
-        else:
-            pseudonym = identity.pseudonym(item)
-            try:
-                external_id = identity.external_id(item)
-                check_departure(item.uitstroomdatum, item.geboortedatum, item.instroomdatum, today,
-                                options.max_departure_future_days, pseudonym, "uitstroomdatum")
-            except RejectedRecord as rej:
-                report.rejected.append(rej.as_dict())
-                batch.append(Staged(pseudonym=pseudonym))
-                continue
-            dup_pgn, dup_nb = identity.duplicate_hashes(item)
-            batch.append(Staged(pseudonym=pseudonym, external_id=external_id,
-                                spec=mapping.desired(item, external_id, pseudonym),
-                                dup_pgn=dup_pgn, dup_nb=dup_nb,
-                                access=identity.access_payload(item, external_id)))
-        if len(batch) >= BATCH:
+        pending.append(item)
+        if len(pending) >= BATCH:
+            batch = _staged(pending, identity, mapping, options, report, today, aliases)
             state.stage(run_id, batch, source.cursor())
-            batch = []
+            pending = []
             progress("read", report.pupils_seen)
-    state.stage(run_id, batch, source.cursor())
+    state.stage(run_id, _staged(pending, identity, mapping, options, report, today, aliases), source.cursor())
     progress("read", report.pupils_seen)
+    if aliases is not None:
+        for own, dossier in state.settle_found(run_id):
+            report.warnings.append(f"{own}: its ECK-iD is that of the dossier of {dossier}, but another record in "
+                                   "this export goes to that dossier too; held as a suspected duplicate")
     report.unchanged = source.report.unchanged
     report.warnings.extend(source.report.warnings)
     if source.report.school is not None:
         report.school = source.report.school.code
     for r in report.rejected:
         log.warning("record rejected", extra=r)
+
+
+class AliasResolver:
+    """Finds, for a batch of records, those that belong to another key's dossier: a key a person
+    linked or a change of LAS mapped to it (an alias), a record of a dossier's own key after
+    another key was linked to it (retired: seen, not used), and a record with a new key whose
+    ECK-iD is that of exactly one recorded dossier of the school whose own key has no dossier
+    (found; kept as an alias once the run is applied, unless another record of the snapshot goes
+    to that dossier too). A few indexed queries per batch; nothing by name."""
+
+    def __init__(self, state: StateStore, identity: Identity) -> None:
+        self.state, self.identity = state, identity
+
+    def resolve(self, items: list[Pupil | RejectedRecord]) -> dict[int, Target]:
+        own: dict[int, str] = {}
+        for i, item in enumerate(items):
+            if isinstance(item, RejectedRecord):
+                if item.pseudonym:
+                    own[i] = item.pseudonym
+            else:
+                own[i] = self.identity.pseudonym(item)
+        targets = self.state.alias_targets(sorted(set(own.values())))
+        out = {i: targets[p] for i, p in own.items() if p in targets}
+        keyed: dict[int, str] = {}
+        for i, item in enumerate(items):
+            if i not in out and isinstance(item, Pupil):
+                try:
+                    keyed[i] = self.identity.external_id(item)
+                except RejectedRecord:
+                    continue
+        linked = self.state.linked_dossiers(sorted(set(keyed.values())))
+        for i, external_id in keyed.items():
+            if external_id in linked:
+                out[i] = Target(external_id, own[i], "retired")
+        eck: dict[int, tuple[str, str]] = {}
+        for i in keyed:
+            item = items[i]
+            if i not in out and isinstance(item, Pupil) and (h := self.identity.eckid_hash(item)) is not None:
+                eck[i] = (h, item.school.code)
+        found = self.state.by_eckid(sorted({h for h, _ in eck.values()}))
+        candidates: dict[int, tuple[str, str]] = {}
+        for i, (h, code) in eck.items():
+            same = [(e, p) for e, p, school in found.get(h, []) if school == code]
+            if len(same) == 1 and same[0][0] != keyed[i]:
+                candidates[i] = same[0]
+        recorded = self.state.recorded_dossiers(sorted({keyed[i] for i in candidates}))
+        for i, (external_id, pseudonym) in candidates.items():
+            if keyed[i] not in recorded:
+                out[i] = Target(external_id, pseudonym, "found")
+        return out
+
+
+def _staged(items: list[Pupil | RejectedRecord], identity: Identity, mapping: Mapping, options: SyncOptions,
+            report: SyncReport, today: date, aliases: AliasResolver | None) -> list[Staged]:
+    """A batch of records as staged: validated, keyed, mapped. Another key of a child that a
+    person linked (or a change of LAS mapped, or an ECK-iD found) is taken to that dossier."""
+    found = aliases.resolve(items) if aliases is not None else {}
+    batch: list[Staged] = []
+    for i, item in enumerate(items):
+        if isinstance(item, RejectedRecord):
+            report.rejected.append(item.as_dict())
+            if item.pseudonym:
+                to = found.get(i)
+                batch.append(Staged(pseudonym=to.pseudonym if to is not None else item.pseudonym))
+            continue
+        own = identity.pseudonym(item)
+        to = found.get(i)
+        if to is not None and to.kind == "retired":
+            report.warnings.append(f"{own}: this key's records are no longer used: its dossier is kept current "
+                                   "from another key of the same child (leerdossier duplicates link)")
+            batch.append(Staged(pseudonym=own, via=own, via_kind="retired"))
+            continue
+        pseudonym = to.pseudonym if to is not None else own
+        try:
+            external_id = to.external_id if to is not None else identity.external_id(item)
+            check_departure(item.uitstroomdatum, item.geboortedatum, item.instroomdatum, today,
+                            options.max_departure_future_days, own, "uitstroomdatum")
+        except RejectedRecord as rej:
+            report.rejected.append(rej.as_dict())
+            batch.append(Staged(pseudonym=pseudonym))
+            continue
+        dup_pgn, dup_nb = identity.duplicate_hashes(item)
+        batch.append(Staged(pseudonym=pseudonym, external_id=external_id,
+                            spec=mapping.desired(item, external_id, pseudonym),
+                            dup_pgn=dup_pgn, dup_nb=dup_nb, dup_eck=identity.eckid_hash(item),
+                            access=identity.access_payload(item, external_id),
+                            via=own if to is not None else None, via_kind=to.kind if to is not None else None))
+    return batch
 
 
 def _chain(first: Pupil | RejectedRecord | None, rest: Iterator[Pupil | RejectedRecord]
@@ -345,9 +424,19 @@ def _run(executor: Executor, state: StateStore, audit: AuditLog, options: SyncOp
         by_person = state.recorded_guardians([external_id for external_id, _ in changed_access])
         report.guardian_disagreements = [{"record": pseudonym, **d} for external_id, pseudonym in changed_access
                                          for d in acl.disagreements(by_person.get(external_id, []))]
+        if state.has_identities():
+            with state.transaction() as conn:
+                for own, dossier, _ in state.keep_aliases(conn, run_id, options.actor):
+                    report.linked.append({"record": own, "dossier": dossier, "basis": "ECK-iD"})
+                    audit.append(conn, options.actor, "identity.alias_found", dossier,
+                                 {"alias": own, "basis": "ECK-iD", "run": run_id})
     report.held = sorted(held)
+    having = {r.pseudonym for r in state.find_pupil(sorted({p for s in suspected if not s.members
+                                                           for p in (s.a, s.b)}))}
     for s, found in zip(report.suspected_duplicates, suspected, strict=True):
         s["held"] = any(p in held for p in found.pseudonyms())
+        if not found.members:
+            s["dossier"] = found.a if found.a in having else found.b if found.b in having else None
     report.dossiers_created = outcome.created
     report.dossiers_updated = outcome.updated
     report.dms_writes = outcome.dms_writes

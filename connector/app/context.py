@@ -58,10 +58,10 @@ class App:
 
     def dossier(self, key: str) -> DossierRow:
         """A pupil's dossier by pseudonymous key (p-...) or by LAS key."""
-        if key.startswith("p-"):
-            rows = self.state.find_pupil([key])
-        else:
-            rows = self.state.find_pupil([self.identity.pseudonym_of(s, key) for s in self.state.schools()])
+        keys = [key] if key.startswith("p-") else [self.identity.pseudonym_of(s, key) for s in self.state.schools()]
+        rows = self.state.find_pupil(keys)
+        if not rows:  # another key of a child, linked to its dossier
+            rows = self.state.find_pupil(sorted({t.pseudonym for t in self.state.alias_targets(keys).values()}))
         # a key as typed may be a BSN or onderwijsnummer: only a pseudonymous key is repeated
         shown = repr(key) if key.startswith("p-") else "given"
         if not rows:

@@ -79,6 +79,62 @@ def dismiss_duplicate(app: App, by: str, a: str, b: str) -> None:
         app.audit.append(conn, by, "duplicate.dismissed", None, {"a": a, "b": b})
 
 
+def _suspected_pair(app: App, school: str, a: str, b: str) -> bool:
+    report = app.state.last_sync_report(school) or {}
+    for d in report.get("suspected_duplicates", []) or []:
+        members = set(d.get("members") or (d.get("a"), d.get("b")))
+        if {a, b} <= members:
+            return True
+    return False
+
+
+def link_duplicate(app: App, by: str, a: str, b: str) -> dict[str, Any]:
+    """Record that B is the same child as A: B's key becomes an alias of A's dossier, which the
+    next sync keeps current from B's records (A's own records are then seen, not used). Its
+    facts, holds, requests and documents stay with the one dossier. Only for a pair the school's
+    last sync reported as suspected duplicates, and only when B has no dossier of its own (moving
+    documents between dossiers is not a link). Undone with ``unlink_duplicate`` until a sync has
+    used it."""
+    rows = app.state.find_pupil([a])
+    if not rows:
+        raise NotFound(f"{a}: no dossier has this key; link the other key to the key that has a dossier "
+                       "(leerdossier duplicates link DOSSIER OTHER)")
+    row = rows[0]
+    if app.state.find_pupil([b]):
+        raise InvalidState(f"{b} has a dossier of its own; a link joins a key without a dossier (one held as a "
+                           "suspected duplicate) to a dossier. Documents are never moved between dossiers by a link")
+    held = app.state.alias_of(b)
+    if held is not None:
+        raise InvalidState(f"{b} is already an alias of another dossier ({held['kind']}, by {held['by']})")
+    if app.state.alias_of(a) is not None:
+        raise InvalidState(f"{a} is itself an alias of another dossier")
+    if not _suspected_pair(app, row.school, a, b):
+        raise InvalidState(f"{a} and {b} were not reported as suspected duplicates by school {row.school}'s last "
+                           "sync; a link is made only for a reported pair (for a change of LAS: leerdossier "
+                           "identity rekey)")
+    with app.state.transaction() as conn:
+        app.state.add_aliases(conn, [(b, row.external_id)], "link", by)
+        app.audit.append(conn, by, "duplicate.linked", a, {"a": a, "b": b})
+    return {"dossier": a, "alias": b, "by": by}
+
+
+def unlink_duplicate(app: App, by: str, a: str, b: str) -> dict[str, Any]:
+    """Take back a link of B to A's dossier, while no sync has used it. Once a sync kept the
+    dossier current from B's records, the dossier depends on them and the link stays (correct
+    the LAS instead)."""
+    alias = app.state.alias_of(b)
+    rows = app.state.find_pupil([a])
+    if alias is None or not rows or alias["external_id"] != rows[0].external_id:
+        raise NotFound(f"{b} is not linked to the dossier of {a}")
+    if alias["used_run"] is not None:
+        raise InvalidState(f"sync run {alias['used_run']} kept the dossier of {a} current from {b}'s records; the "
+                           "dossier now depends on them and the link stays. Correct the LAS if they are two children")
+    with app.state.transaction() as conn:
+        app.state.remove_alias(conn, b)
+        app.audit.append(conn, by, "duplicate.unlinked", a, {"a": a, "b": b, "kind": alias["kind"]})
+    return {"dossier": a, "alias": b, "by": by}
+
+
 def facts_of(app: App, row: DossierRow) -> tuple[PupilFacts, list[dict[str, Any]]]:
     """The facts recorded for a pupil (with the clock they give) and their history."""
     return app.state.facts_for(row.external_id, row.departure), app.state.fact_history(row.external_id)

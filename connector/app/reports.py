@@ -37,6 +37,7 @@ def status(app: App, today: date) -> dict[str, Any]:
     open_requests = rights.request_rows(app.state, "open", app.loaded.config.access.request_warn_days, today)
     overview["requests_open"] = len(open_requests)
     overview["requests_attention"] = [r for r in open_requests if r["state"] != "ok"]
+    overview["suspicions"] = open_suspicions(app)
     return {"journal": app.state.journal_counts(), "unfinished": unfinished, "dossiers": app.state.dossier_count(),
             "runs": runs} | overview
 
@@ -106,20 +107,43 @@ def lists(app: App) -> list[dict[str, Any]]:
 def waiting_for_a_person(app: App) -> dict[str, list[dict[str, Any]]]:
     """What the last sync of each school left for a person: pupils who vanished from the LAS
     without a departure date (still without one recorded), and suspected duplicates not yet
-    dismissed. Pseudonyms only."""
+    dismissed or linked, each with what a person can do about it. Pseudonyms only."""
     vanished: list[dict[str, Any]] = []
-    duplicates: list[dict[str, Any]] = []
     for school in app.state.schools():
         report = app.state.last_sync_report(school) or {}
         for v in report.get("vanished", []) or []:
             rows = app.state.find_pupil([str(v["record"])])
             if rows and app.state.facts_for(rows[0].external_id, rows[0].departure).departure is None:
                 vanished.append({"school": school, **v})
-        dismissed = app.state.dismissed_pairs()
+    return {"vanished": vanished, "duplicates": open_suspicions(app)}
+
+
+def open_suspicions(app: App) -> list[dict[str, Any]]:
+    """The suspected duplicates of each school's last sync that no person decided yet, with the
+    key that has a dossier (``dossier``, None when neither has) and the commands that decide:
+    the same child (link the other key to the dossier) or two children (dismiss)."""
+    out: list[dict[str, Any]] = []
+    dismissed = app.state.dismissed_pairs()
+    for school in app.state.schools():
+        report = app.state.last_sync_report(school) or {}
         for d in report.get("suspected_duplicates", []) or []:
-            if (d.get("a"), d.get("b")) not in dismissed and (d.get("b"), d.get("a")) not in dismissed:
-                duplicates.append({"school": school, **d})
-    return {"vanished": vanished, "duplicates": duplicates}
+            a, b = str(d.get("a")), str(d.get("b"))
+            if (a, b) in dismissed or (b, a) in dismissed:
+                continue
+            if d.get("group"):
+                out.append({"school": school, **d, "dossier": None,
+                            "actions": {"check": "one value shared by many pupils: correct it in the LAS"}})
+                continue
+            if app.state.alias_of(a) is not None or app.state.alias_of(b) is not None:
+                continue
+            having = {r.pseudonym for r in app.state.find_pupil([a, b])}
+            dossier = a if a in having else b if b in having else None
+            actions = {"different": f"leerdossier duplicates dismiss {a} {b} --by NAAM"}
+            if dossier is not None and len(having) == 1:
+                other = b if dossier == a else a
+                actions["same"] = f"leerdossier duplicates link {dossier} {other} --by NAAM"
+            out.append({"school": school, **d, "dossier": dossier, "actions": actions})
+    return out
 
 
 def pupil_page(app: App, by: str, row: DossierRow, reason: str, day: date) -> dict[str, Any]:

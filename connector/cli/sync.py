@@ -103,15 +103,13 @@ def _summary(r: SyncReport, list_ops: bool) -> None:
         for v in r.vanished[:20]:
             c.print(f"    {v['record']} missing since {v['since']}", highlight=False)
     if r.suspected_duplicates:
-        c.print(f"  [yellow]suspected duplicates: {len(r.suspected_duplicates)}[/] (never merged; "
-                "dismiss with 'leerdossier duplicates dismiss')", markup=True)
+        c.print(f"  [yellow]suspected duplicates: {len(r.suspected_duplicates)}[/] (never merged by the connector; "
+                "a person decides)", markup=True)
         for d in r.suspected_duplicates[:20]:
-            held = " (new dossier held)" if d.get("held") else ""
-            if d.get("group"):
-                c.print(f"    a group of {d['group']} pupils sharing one {d['basis']} (a placeholder value in the "
-                        f"export?), {d['a']} and others{held}", highlight=False)
-            else:
-                c.print(f"    {d['a']} ~ {d['b']} by {d['basis']}{held}", highlight=False)
+            _suspicion(d)
+    for x in r.linked:
+        c.print(f"  linked by its {x['basis']}: {x['record']} is a new key of the dossier of {x['dossier']}",
+                highlight=False)
     if r.guardian_disagreements:
         c.print(f"  [yellow]guardians where the LAS now differs from a person's record: "
                 f"{len(r.guardian_disagreements)}[/] (the more restrictive reading holds until a person records "
@@ -125,6 +123,22 @@ def _summary(r: SyncReport, list_ops: bool) -> None:
     if list_ops:
         for op in r.operations:
             c.print(f"    {op['operation']} {op['record']} {' '.join(op['changed'])}", highlight=False)
+
+
+def _suspicion(d: dict[str, Any]) -> None:
+    """One suspected duplicate, and what a person can do about it."""
+    c = out_console
+    held = " (new dossier held)" if d.get("held") else ""
+    if d.get("group"):
+        c.print(f"    a group of {d['group']} pupils sharing one {d['basis']} (a placeholder value in the "
+                f"export?), {d['a']} and others{held}: correct the value in the LAS", highlight=False)
+        return
+    c.print(f"    {d['a']} ~ {d['b']} by {d['basis']}{held}", highlight=False)
+    a, b, dossier = d["a"], d["b"], d.get("dossier")
+    if dossier is not None:
+        other = b if dossier == a else a
+        c.print(f"      the same child:      leerdossier duplicates link {dossier} {other} --by NAME", highlight=False)
+    c.print(f"      different children:  leerdossier duplicates dismiss {a} {b} --by NAME", highlight=False)
 
 
 @click.command("sync")
@@ -191,6 +205,11 @@ def status_cmd(config_path: Path, as_json: bool) -> None:
         for run in runs:
             c.print(f"  run {run['id']} {run['kind']} {run['status']} started {run['started']} "
                     f"school {run['school']} pupils {run['pupils_seen']}", highlight=False)
+        if overview["suspicions"]:
+            c.print(f"[yellow]suspected duplicates waiting for a person: {len(overview['suspicions'])}[/]",
+                    markup=True)
+            for d in overview["suspicions"][:20]:
+                _suspicion(d)
 
 
 @click.group("audit")
@@ -274,6 +293,42 @@ def duplicates_dismiss(config_path: Path, a: str, b: str, by: str, as_json: bool
         click.echo(json.dumps({"ok": True, "a": a, "b": b, "by": by}))
     else:
         out_console.print(f"recorded: {a} and {b} are different pupils (by {by})", highlight=False)
+
+
+@duplicates_group.command("link")
+@config_option
+@click.argument("a")
+@click.argument("b")
+@click.option("--by", required=True, help="Who checked that these are one child.")
+@json_option
+def duplicates_link(config_path: Path, a: str, b: str, by: str, as_json: bool) -> None:
+    """Record that B is the same child as A, whose dossier it is (audited): B's key becomes an
+    alias of A's dossier, kept current from B's records from the next sync on. Undone with
+    'duplicates unlink' until a sync has used it."""
+    with opened(config_path, as_json) as app:
+        result = records.link_duplicate(app, by, a, b)
+    if as_json:
+        click.echo(json.dumps({"ok": True, **result}))
+    else:
+        out_console.print(f"recorded: {b} is the same child as {a}; the next sync keeps the dossier of {a} "
+                          f"current from {b}'s records (by {by})", highlight=False)
+
+
+@duplicates_group.command("unlink")
+@config_option
+@click.argument("a")
+@click.argument("b")
+@click.option("--by", required=True, help="Who takes the link back.")
+@json_option
+def duplicates_unlink(config_path: Path, a: str, b: str, by: str, as_json: bool) -> None:
+    """Take back a link of B to A's dossier, while no sync has used it (audited)."""
+    with opened(config_path, as_json) as app:
+        result = records.unlink_duplicate(app, by, a, b)
+    if as_json:
+        click.echo(json.dumps({"ok": True, **result}))
+    else:
+        out_console.print(f"link taken back: {b} is no longer an alias of the dossier of {a} (by {by})",
+                          highlight=False)
 
 
 @click.command("doctor")

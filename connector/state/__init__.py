@@ -28,6 +28,7 @@ from connector.state.db import (
     peek,
 )
 from connector.state.destruction import DestructionStore
+from connector.state.identities import ALIAS_KINDS, IdentityStore, Target
 from connector.state.journal import JournalStore
 from connector.state.records import RecordsStore
 from connector.state.requests import RequestsStore
@@ -40,6 +41,7 @@ from connector.state.schema import (
     OPEN_SQL,
     accounts,
     acl_applied,
+    aliases,
     audit_head,
     audit_log,
     cursors,
@@ -69,14 +71,15 @@ from connector.state.snapshot import SnapshotStore
 from connector.state.users import UsersStore
 
 
-class StateStore(SnapshotStore, AccessStore, RequestsStore, RecordsStore, JournalStore, UsersStore, AuditStore,
-                 DestructionStore):
+class StateStore(SnapshotStore, IdentityStore, AccessStore, RequestsStore, RecordsStore, JournalStore, UsersStore,
+                 AuditStore, DestructionStore):
     """The state store: one class over the concerns of the modules beside it, each a part of
     the store on one engine (``Database``: its transactions, locks and schema)."""
 
 
 __all__ = [
     "AFTER_COMMIT",
+    "ALIAS_KINDS",
     "BASELINE",
     "FACT_KINDS",
     "GROUP_LIMIT",
@@ -94,9 +97,11 @@ __all__ = [
     "Staged",
     "StateStore",
     "Suspected",
+    "Target",
     "accounts",
     "acl_applied",
     "after_commit",
+    "aliases",
     "audit_head",
     "audit_log",
     "cursors",

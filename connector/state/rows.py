@@ -26,6 +26,12 @@ class Staged:
     dup_nb: str | None = None
     access: str | None = None
     """JSON of the access facts the source delivered (birth date, guardians), when it has any."""
+    dup_eck: str | None = None
+    via: str | None = None
+    """The record's own pseudonym, when an alias took it to another key's dossier."""
+    via_kind: str | None = None
+    """How: ``link``, ``rekey`` or ``eckid`` (a proposal this run settles); ``retired``: a record
+    of a dossier's own key after another key of the child was linked to it (seen, not used)."""
 
 
 @dataclass(frozen=True)

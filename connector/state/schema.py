@@ -40,6 +40,7 @@ dossiers = Table(
     Column("departure", Date),
     Column("dup_pgn", String(64), index=True),
     Column("dup_nb", String(64), index=True),
+    Column("dup_eck", String(64), index=True),  # keyed hash of the ECK-iD, where a source gave one
     Column("vanished_since", Date),
     Column("updated", String(40)),
 )
@@ -191,12 +192,16 @@ staging = Table(
     Column("spec", Text),
     Column("dup_pgn", String(64)),
     Column("dup_nb", String(64)),
+    Column("dup_eck", String(64)),
     Column("rejected", Integer, nullable=False, default=0),
     Column("departure", Date),
+    Column("via", String(40)),  # the record's own pseudonym, when it was taken to a dossier by an alias
+    Column("via_kind", String(8)),  # link | rekey | eckid
     Index("staging_pseudonym", "run_id", "pseudonym"),
     Index("staging_external_id", "run_id", "external_id"),
     Index("staging_dup_pgn", "run_id", "dup_pgn"),
     Index("staging_dup_nb", "run_id", "dup_nb"),
+    Index("staging_dup_eck", "run_id", "dup_eck"),
 )
 
 pupil_access = Table(
@@ -353,6 +358,17 @@ dismissed = Table(
     Column("b", String(40), primary_key=True),
     Column("by", String(200), nullable=False),
     Column("at", String(40), nullable=False),
+)
+
+aliases = Table(
+    # another LAS key of the same child: its records keep the dossier of ``external_id`` current
+    "aliases", metadata,
+    Column("pseudonym", String(40), primary_key=True),  # the other key's pseudonym
+    Column("external_id", String(300), nullable=False, index=True),  # the dossier it belongs to
+    Column("kind", String(8), nullable=False),  # link (a person) | rekey (a change of LAS) | eckid
+    Column("by", String(200), nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("used_run", Integer),  # the first applied sync that kept the dossier current from it
 )
 
 audit_log = Table(

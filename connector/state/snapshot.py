@@ -142,8 +142,8 @@ class SnapshotStore(Database):
                     "run_id": run_id, "pseudonym": r.pseudonym, "external_id": r.external_id,
                     "fingerprint": fingerprint,
                     "spec": r.spec.model_dump_json() if changed and r.spec else None,
-                    "dup_pgn": r.dup_pgn, "dup_nb": r.dup_nb, "rejected": 0 if r.spec else 1,
-                    "departure": r.spec.departure if r.spec else None,
+                    "dup_pgn": r.dup_pgn, "dup_nb": r.dup_nb, "dup_eck": r.dup_eck, "rejected": 0 if r.spec else 1,
+                    "departure": r.spec.departure if r.spec else None, "via": r.via, "via_kind": r.via_kind,
                 })
             insert_many(conn, staging, values)
             self._stage_access(conn, run_id, rows)
@@ -175,10 +175,13 @@ class SnapshotStore(Database):
             conn.execute(delete(staging_access).where(staging_access.c.run_id == run_id))
 
     def repeated_keys(self, run_id: int) -> list[str]:
-        """Pseudonyms that occur more than once in one snapshot (ambiguous: not planned)."""
+        """Pseudonyms that occur more than once in one snapshot (ambiguous: not planned). A record
+        of a dossier's own key after another key was linked to it is seen, not used: it does not
+        count."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(staging.c.pseudonym).where(staging.c.run_id == run_id)
+                select(staging.c.pseudonym).where(staging.c.run_id == run_id,
+                                                  staging.c.via_kind.is_distinct_from("retired"))
                 .group_by(staging.c.pseudonym).having(func.count() > 1)
             ).scalars()
             return sorted(rows)
@@ -202,7 +205,8 @@ class SnapshotStore(Database):
         found: dict[tuple[str, str], set[str]] = {}
         groups_out: list[Suspected] = []
         with self.engine.connect() as conn:
-            for col, basis in (("dup_pgn", "bsn/onderwijsnummer"), ("dup_nb", "geboortedatum en naam")):
+            for col, basis in (("dup_pgn", "bsn/onderwijsnummer"), ("dup_nb", "geboortedatum en naam"),
+                               ("dup_eck", "ECK-iD")):
                 sizes: dict[str, int] = dict(conn.execute(
                     select(staging.c[col], func.count(staging.c.pseudonym.distinct()))
                     .where(staging.c.run_id == run_id, staging.c[col].is_not(None))
@@ -299,7 +303,7 @@ class SnapshotStore(Database):
             conn.execute(update(dossiers).where(dossiers.c.school == school, seen,
                                                 dossiers.c.vanished_since.is_not(None))
                          .values(vanished_since=None))
-            for col in ("dup_pgn", "dup_nb"):
+            for col in ("dup_pgn", "dup_nb", "dup_eck"):
                 newer = (select(staging.c[col]).where(staging.c.run_id == run_id,
                                                      staging.c.external_id == dossiers.c.external_id,
                                                      staging.c.rejected == 0)

@@ -289,6 +289,15 @@ def routes(web: Web) -> list[Route]:
         await web.call(records.dismiss_duplicate, app, user.name, a, b)
         return RedirectResponse("/aandacht", status_code=303)
 
+    async def link_duplicate(request: Request) -> Response:
+        user = web.user(request, "fact.record")
+        data = await form(request)
+        a, b = str(data.get("dossier", "")).strip(), str(data.get("ander", "")).strip()
+        if not (a.startswith("p-") and b.startswith("p-")):
+            raise Refused("Onbekend paar leerlingen.", 400)
+        await web.call(records.link_duplicate, app, user.name, a, b)
+        return RedirectResponse("/aandacht", status_code=303)
+
     # -- requests of parents and pupils -----------------------------------------------------
     async def requests_page(request: Request) -> Response:
         user = web.user(request, "view.requests")
@@ -449,6 +458,7 @@ def routes(web: Web) -> list[Route]:
         Route("/aandacht", attention_page, methods=["GET"]),
         Route("/aandacht/uitschrijving", record_departure, methods=["POST"]),
         Route("/aandacht/verschillend", dismiss_duplicate, methods=["POST"]),
+        Route("/aandacht/zelfde", link_duplicate, methods=["POST"]),
         Route("/verzoeken", requests_page, methods=["GET"]),
         Route("/verzoeken", request_open, methods=["POST"]),
         Route("/verzoeken/{request_id:int}/verlengen", request_extend, methods=["POST"]),

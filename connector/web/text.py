@@ -52,6 +52,11 @@ EVENT = {
     "dossier.created": "dossier aangemaakt", "dossier.updated": "dossier bijgewerkt",
     "dossier.exported": "kopie van het dossier gemaakt", "dossier.part.exported": "kopie van een dossierdeel gemaakt",
     "dossier.viewed": "gegevens van de leerling ingezien", "duplicate.dismissed": "twee verschillende kinderen",
+    "duplicate.linked": "twee sleutels van één kind gekoppeld",
+    "duplicate.unlinked": "koppeling van twee sleutels ongedaan gemaakt",
+    "identity.alias_found": "nieuwe sleutel van de leerling gevonden via het ECK-iD",
+    "identity.rekeyed": "sleutels overgezet naar een nieuwe leerlingadministratie",
+    "pupil.revealed": "naam en geboortedatum van de leerling getoond",
     "export.removed": "kopie verwijderd na de bewaartijd", "grant.added": "toegang gegeven",
     "grant.revoked": "toegang ingetrokken", "guardian.added": "ouder vastgelegd", "guardian.changed": "ouder gewijzigd",
     "hold.added": "bewaarplicht ingesteld", "hold.removed": "bewaarplicht opgeheven",
@@ -67,7 +72,8 @@ EVENT = {
 EVENT_GROUPS = {
     "destruction": "vernietigings- en overbrengingslijsten", "document": "documenten", "dossier": "dossiers",
     "fact": "feiten over de leerling", "hold": "bewaarplichten", "request": "verzoeken", "grant": "toegang",
-    "guardian": "ouders", "sync": "synchronisatie", "user": "gebruikers", "web": "aanmelden en afmelden",
+    "guardian": "ouders", "sync": "synchronisatie", "duplicate": "dubbele leerlingen",
+    "identity": "sleutels van leerlingen", "pupil": "leerlingen", "user": "gebruikers", "web": "aanmelden en afmelden",
 }
 """The beginnings of event codes a person can filter the audit log on, in Dutch."""
 
