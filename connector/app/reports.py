@@ -124,7 +124,7 @@ def open_suspicions(app: App) -> list[dict[str, Any]]:
     the same child (link the other key to the dossier) or two children (dismiss)."""
     out: list[dict[str, Any]] = []
     dismissed = app.state.dismissed_pairs()
-    for school in app.state.schools():
+    for school in app.state.synced_schools():
         report = app.state.last_sync_report(school) or {}
         for d in report.get("suspected_duplicates", []) or []:
             a, b = str(d.get("a")), str(d.get("b"))

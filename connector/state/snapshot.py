@@ -101,6 +101,13 @@ class SnapshotStore(Database):
                 .order_by(runs.c.id.desc()).limit(1)).scalar()
         return json.loads(report) if report else None
 
+    def synced_schools(self) -> list[str]:
+        """The schools a sync has read (also those without any dossier yet: a first snapshot whose
+        pupils were all held still has suspicions for a person)."""
+        with self.engine.connect() as conn:
+            return sorted(conn.execute(select(runs.c.school).distinct().where(
+                runs.c.kind == "sync", runs.c.school.is_not(None))).scalars())
+
     def last_good_snapshot(self, school: str) -> int | None:
         """How many pupils the school's last good sync saw (the truncated-snapshot rail's yardstick)."""
         with self.engine.connect() as conn:
