@@ -306,7 +306,10 @@ def duplicates_link(config_path: Path, a: str, b: str, by: str, as_json: bool) -
     alias of A's dossier, kept current from B's records from the next sync on. Undone with
     'duplicates unlink' until a sync has used it."""
     with opened(config_path, as_json) as app:
-        result = records.link_duplicate(app, by, a, b)
+        try:
+            result = records.link_duplicate(app, by, a, b)
+        except ConnectorError as exc:
+            fail(str(exc), as_json)
     if as_json:
         click.echo(json.dumps({"ok": True, **result}))
     else:
@@ -323,7 +326,10 @@ def duplicates_link(config_path: Path, a: str, b: str, by: str, as_json: bool) -
 def duplicates_unlink(config_path: Path, a: str, b: str, by: str, as_json: bool) -> None:
     """Take back a link of B to A's dossier, while no sync has used it (audited)."""
     with opened(config_path, as_json) as app:
-        result = records.unlink_duplicate(app, by, a, b)
+        try:
+            result = records.unlink_duplicate(app, by, a, b)
+        except ConnectorError as exc:
+            fail(str(exc), as_json)
     if as_json:
         click.echo(json.dumps({"ok": True, **result}))
     else:
