@@ -67,6 +67,8 @@ class AccessFacts(Frozen):
     birth_date: date | None
     guardians: tuple[GuardianFacts, ...] = ()
     grants: tuple[Grant, ...] = ()
+    departure: date | None = None
+    """The departure whose retention clock runs (None: enrolled, or back after leaving)."""
 
 
 class AccessPolicy(Frozen):
@@ -79,6 +81,9 @@ class AccessPolicy(Frozen):
     """Every part of the dossier (from the mapping)."""
     information_classes: tuple[str, ...] = ()
     """The document classes a parent without authority is informed of (e.g. reports)."""
+    roles_after_departure: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    """Staff role -> the parts it keeps from the pupil's departure date on (a role not named
+    keeps none): the dossier is then kept for its retention period, not for teaching."""
 
 
 class AccessEntry(Frozen):
@@ -118,7 +123,14 @@ def access_list(facts: AccessFacts, policy: AccessPolicy, on: date) -> tuple[tup
     """The entries in force on ``on`` (sorted, so equal inputs give equal lists) and notes."""
     entries: list[AccessEntry] = []
     notes: list[AccessNote] = []
+    left = facts.departure is not None and on >= facts.departure
     for role, parts in sorted(policy.roles.items()):
+        if left:
+            kept = policy.roles_after_departure.get(role, ())
+            entries += [AccessEntry(principal=f"role:{role}", kind="role", right="staff", part=p,
+                                    basis=f"staff role after the pupil left on {facts.departure}: kept for the "
+                                          "retention period") for p in parts if p in kept]
+            continue
         entries += [AccessEntry(principal=f"role:{role}", kind="role", right="staff", part=p,
                                 basis="staff role involved in the pupil's education") for p in parts]
     adult: bool | None = None
@@ -179,9 +191,11 @@ def diff(current: Iterable[AccessEntry], desired: Iterable[AccessEntry]
 
 
 def next_change(facts: AccessFacts, policy: AccessPolicy, on: date) -> date | None:
-    """The next day after ``on`` on which the list changes by the calendar alone (the 16th
-    birthday, a grant starting or ending): the service recomputes then."""
+    """The next day after ``on`` on which the list changes by the calendar alone (the departure
+    date, the 16th birthday, a grant starting or ending): the service recomputes then."""
     days: list[date] = []
+    if facts.departure is not None:
+        days.append(facts.departure)
     if facts.birth_date is not None:
         days.append(adult_from(facts.birth_date, policy.adult_age))
     for g in facts.grants:

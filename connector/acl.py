@@ -30,15 +30,17 @@ def facts_of(state: StateStore, row: DossierRow) -> tuple[AccessFacts, list[dict
     """The dossier's access facts from the state (a person's recorded authority wins over the
     source's), and the guardian rows they came from."""
     page = state.access_page([row.external_id])[row.external_id]
-    return _facts(row, page), page["guardians"]
+    departure = state.facts_for(row.external_id, row.departure).clock_start
+    return _facts(row, page, departure), page["guardians"]
 
 
-def _facts(row: DossierRow, page: dict[str, Any]) -> AccessFacts:
+def _facts(row: DossierRow, page: dict[str, Any], departure: date | None) -> AccessFacts:
     guardians = tuple(GuardianFacts(id=g["guardian_id"], authority=r.authority, deceased=r.deceased)
                       for g in page["guardians"] for r in (reading(g),))
     grants = tuple(Grant(id=g["id"], kind=g["kind"], grantee=g["grantee"], parts=g["parts"], basis=g["basis"],
                          start=g["start"], until=g["until"], revoked=g["revoked"]) for g in page["grants"])
-    return AccessFacts(pseudonym=row.pseudonym, birth_date=page["birth"], guardians=guardians, grants=grants)
+    return AccessFacts(pseudonym=row.pseudonym, birth_date=page["birth"], guardians=guardians, grants=grants,
+                       departure=departure)
 
 
 @dataclass(frozen=True)
@@ -160,12 +162,13 @@ def apply(store: DocumentStore, state: StateStore, audit: AuditLog, policy: Acce
     for start in range(0, len(live), PAGE):
         page_rows = live[start:start + PAGE]
         page = state.access_page([r.external_id for r in page_rows])
+        clocks = state.facts_map({r.external_id: r.departure for r in page_rows})
         done: list[tuple[DossierRow, str, str, list[str], date | None, list[str], tuple[Any, ...] | None]] = []
         moved: list[tuple[str, date | None, list[str]]] = []
         for row in page_rows:
             report.dossiers += 1
             data = page[row.external_id]
-            facts = _facts(row, data)
+            facts = _facts(row, data, clocks[row.external_id].clock_start)
             entries, _ = access_list(facts, policy, today)
             accounts = {f"guardian:{g['guardian_id']}": g["account"] for g in data["guardians"] if g["account"]}
             accounts.update(data["accounts"])

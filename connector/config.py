@@ -122,6 +122,8 @@ class AccessSection(_Section):
     """From this age the pupil exercises the rights (parents then only with the pupil's consent)."""
     roles: dict[str, list[str]] = Field(default_factory=dict)
     """Staff role -> the dossier parts it works with, e.g. ``leerkracht = ["I", "II"]``."""
+    roles_after_departure: dict[str, list[str]] = Field(default_factory=lambda: {"administratie": ["I"]})
+    """What each staff role keeps from a pupil's departure date on (a role not named: nothing)."""
     information_classes: list[str] = Field(default_factory=list)
     """What a parent without parental authority is informed of (e.g. ``["rapport"]``)."""
     request_warn_days: int = Field(default=28, ge=1)

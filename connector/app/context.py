@@ -87,8 +87,16 @@ class App:
         unknown = sorted(set(cfg.information_classes) - set(self.mapping.classes))
         if unknown:
             raise self.loaded.problem(["access", "information_classes"], f"unknown class(es) {', '.join(unknown)}")
+        for role, role_parts in cfg.roles_after_departure.items():
+            unknown = sorted(set(role_parts) - set(parts))
+            if unknown:
+                raise self.loaded.problem(["access", "roles_after_departure", role],
+                                          f"unknown part(s) {', '.join(unknown)} (the mapping has {', '.join(parts)})")
+        # a role keeps after departure only what it had; a role the school did not configure gets nothing
+        after = {k: tuple(p for p in v if p in cfg.roles.get(k, ())) for k, v in cfg.roles_after_departure.items()}
         return AccessPolicy(adult_age=cfg.adult_age, roles={k: tuple(v) for k, v in cfg.roles.items()},
-                            parts=parts, information_classes=tuple(cfg.information_classes))
+                            parts=parts, information_classes=tuple(cfg.information_classes),
+                            roles_after_departure=after)
 
     def apply_access(self, store: DocumentStore, external_ids: list[str] | None, actor: str,
                      force: bool = False, today: date | None = None) -> acl.ApplyReport:
@@ -135,7 +143,7 @@ class App:
                 report.dms_writes += tags.dms_writes
                 report.failed.extend(tags.failed)
             if store.capabilities.acl:
-                ids = sorted(set(report.reaccess) | set(self.state.access_due(day))
+                ids = sorted(set(report.reaccess) | set(report.retag) | set(self.state.access_due(day))
                              | set(self.state.access_unapplied()))
                 applied = self.apply_access(store, ids, options.actor, today=day)
                 report.access = applied.as_dict()

@@ -43,6 +43,8 @@ def record_fact(app: App, user: User, row: DossierRow, kind: str, on: date | Non
         tags = tagging.refresh(store, app.state, app.audit, schedule, app.mapping, run_id,
                                f"leerdossier pupil ({user.name})", external_ids=[row.external_id])
         app.state.finish_run(run_id, "ok", row.school, None, tags.as_dict())
+        if kind == "departure" and store.capabilities.acl:  # staff keep only what they keep after departure
+            app.apply_access(store, [row.external_id], f"leerdossier pupil ({user.name})", today=today)
     return tags
 
 

@@ -161,6 +161,8 @@ RIGHT = {"staff": "medewerker", "inspect": "inzage", "information": "informatie"
 _BASIS: list[tuple[re.Pattern[str], str]] = [(re.compile(p), t) for p, t in [
     (r"^staff role involved in the pupil's education$",
      "medewerker die bij het onderwijs aan de leerling betrokken is"),
+    (r"^staff role after the pupil left on (?P<d>[0-9-]+): kept for the retention period$",
+     "medewerker na het vertrek van de leerling op {d}: bewaard voor de bewaartermijn"),
     (r"^the pupil is (?P<n>\d+) or older and exercises the rights$",
      "de leerling is {n} of ouder en oefent de rechten zelf uit"),
     (r"^parent with parental authority of a pupil under (?P<n>\d+)$",

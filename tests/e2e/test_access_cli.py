@@ -284,3 +284,35 @@ def test_a_refused_correction_keeps_the_parents_view_in_the_dossier(tmp_path: Pa
     added = [h for h in history if h["event"] == "document.added"]
     assert added and added[-1]["details"]["class"] == "zienswijze_ouders"
     assert added[-1]["details"]["request"] == opened["request"]
+
+
+def test_after_departure_only_the_administration_keeps_part_I(tmp_path: Path) -> None:
+    """A pupil who left: from the departure date on, the daily apply leaves the administration
+    part I only (the default [access.roles_after_departure]); the teacher keeps nothing."""
+    from adapters.dms.filesystem import FilesystemSettings, FilesystemStore
+    from connector.model import DossierRef
+    from connector.state import StateStore
+
+    synth = Synth(pupils=12, seed=4, duplicates=0, leavers=0.5)
+    c = config(tmp_path, {"type": "oso", "path": str(write_oso(tmp_path / "oso", synth))})
+    code, report = js("sync", "--config", c)
+    assert code == 0, report
+    left = [p for p in people(synth) if p.uitstroomdatum is not None]
+    staying = [p for p in people(synth) if p.uitstroomdatum is None]
+    assert left and staying
+    state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    store = FilesystemStore(FilesystemSettings(root=tmp_path / "dms"))
+
+    def groups(key: str) -> dict[str, set[str]]:
+        row = next(r for r in state.dossier_rows() if r.external_id.endswith(f":{key}"))
+        access = store.access(DossierRef(id=row.ref_id or "", external_id=row.external_id))
+        return {part: {g.principal for g in grants if g.kind == "group"} for part, grants in access.items()}
+
+    # the sync applied access on the real day: every leaver here left before it
+    for p in left:
+        assert groups(p.key).get("I") == {"administratie"} and not groups(p.key).get("II"), p.key
+    for p in staying:
+        assert groups(p.key) == {"I": {"leerkracht", "administratie"}, "II": {"leerkracht"}}
+    shown = principals(c, left[0].key, date.today())
+    assert shown.get("role:administratie") == {"I:staff"} and "role:leerkracht" not in shown
+    state.close()

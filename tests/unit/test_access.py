@@ -117,3 +117,26 @@ def test_leap_day_birthday_and_diff() -> None:
     after, _ = access_list(facts, POLICY, date(2026, 6, 1))
     grant, revoke = diff(before, after)
     assert {e.principal for e in revoke} == {"guardian:g-a"} and {e.principal for e in grant} == {"pupil"}
+
+
+AFTER = POLICY.model_copy(update={"roles_after_departure": {"administratie": ("I",)}})
+
+
+@settings(max_examples=300, deadline=None)
+@given(birth=days, departure=st.one_of(st.none(), days), on=days, gs=guardians, gr=grants())
+def test_after_departure_staff_keep_only_what_their_role_keeps(birth, departure, on, gs, gr) -> None:  # type: ignore[no-untyped-def]
+    """From the departure date on, a staff role holds only the parts it keeps after departure
+    (here: the administration part I; the teacher nothing); before it, every part it works with.
+    Parents' and the pupil's own rights are the same with or without a departure."""
+    facts = AccessFacts(pseudonym="p-x", birth_date=birth, guardians=gs, grants=gr, departure=departure)
+    entries, _ = access_list(facts, AFTER, on)
+    staff = {(e.principal, e.part) for e in entries if e.kind == "role"}
+    if departure is not None and on >= departure:
+        assert staff == {("role:administratie", "I")}
+    else:
+        assert staff == {("role:leerkracht", "I"), ("role:leerkracht", "II"), ("role:administratie", "I")}
+    others, _ = access_list(facts.model_copy(update={"departure": None}), AFTER, on)
+    assert [e for e in entries if e.kind != "role"] == [e for e in others if e.kind != "role"]
+    if departure is not None and departure > on:
+        upcoming = next_change(facts, AFTER, on)
+        assert upcoming is not None and upcoming <= departure
