@@ -62,3 +62,34 @@ def find_by_name(app: App, user: User, text: str, reason: str) -> dict[str, Any]
     return {"pupils": [{"name": display_name(p), "born": p.geboortedatum, "school": p.school.code, "key": p.key,
                         "pseudonym": ps, "dossier": ps in kept} for p, ps in zip(found, pseudonyms, strict=True)],
             "more": more}
+
+
+def show(app: App, key: str) -> dict[str, Any]:
+    """What the connector itself keeps of a pupil's dossier, without personal data: the
+    pseudonymous key, the school, the departure and vanished dates, and the other LAS keys of the
+    child linked to it (by their pseudonyms)."""
+    row = app.dossier(key)
+    return {"pseudonym": row.pseudonym, "school": row.school, "departure": row.departure,
+            "vanished_since": row.vanished_since, "dossier_in_dms": row.ref_id is not None,
+            "aliases": [{"pseudonym": a["pseudonym"], "kind": a["kind"], "by": a["by"], "at": a["at"],
+                         "used": a["used_run"] is not None} for a in app.state.aliases_of(row.external_id)]}
+
+
+def reveal(app: App, user: User, key: str, reason: str) -> dict[str, Any]:
+    """Who the child behind a key is: name, birth date, school and LAS key, read from the LAS
+    (the connector keeps no names), for a user whose role may see pupils' data; every reveal is
+    a ``pupil.revealed`` audit entry (who, which pupil, why). A linked key of the child is found
+    too."""
+    user.require("view.pupil")
+    if not reason.strip():
+        raise ConfigError("give the reason for the reveal")
+    shown = show(app, key)
+    wanted = {shown["pseudonym"], *(a["pseudonym"] for a in shown["aliases"])}
+    records: list[Pupil] = [r for r in app.source().pupils()
+                            if not isinstance(r, RejectedRecord) and app.identity.pseudonym(r) in wanted]
+    with app.state.transaction() as conn:
+        app.audit.append(conn, user.name, "pupil.revealed", shown["pseudonym"],
+                         {"what": "name, birth date and school", "reason": reason.strip(),
+                          "found_in_las": bool(records)})
+    return shown | {"las": [{"name": display_name(r), "born": r.geboortedatum, "school": r.school.code,
+                             "key": r.key, "pseudonym": app.identity.pseudonym(r)} for r in records]}

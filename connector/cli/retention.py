@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from connector.app import records
+from connector.app import pupils, records
 from connector.cli._common import (
     DATE,
     EXIT_ERROR,
@@ -75,6 +75,79 @@ _fact_command("consent", "reunion_consent",
               "Record prior consent to keep name, address and school period for reunions.")
 _fact_command("reenrolled", "reenrolled", "Record a re-enrolment after a departure (stops the clock).")
 _fact_command("exam-result", "exam_result", "Record the date of the exam result (VO; starts exam-work clocks).")
+
+
+@pupil_group.command("find")
+@config_option
+@click.option("--name", "text", required=True, help="Words of the pupil's name (case and accents aside).")
+@click.option("--reason", required=True, help="Why you look (audited).")
+@acting
+@json_option
+def pupil_find(config_path: Path, text: str, reason: str, as_name: str, secret_ref: str | None,
+               as_json: bool) -> None:
+    """Find pupils by name in the LAS: name, birth date, school and keys of at most 25, for a
+    user whose role may see pupils' data. Every pupil shown is recorded in the audit log with
+    the reason; the search text is not kept."""
+    with opened(config_path, as_json) as app:
+        user = acting_user(app, as_name, secret_ref, as_json, "view.pupil")
+        try:
+            found = pupils.find_by_name(app, user, text, reason)
+        except ConnectorError as exc:
+            fail(str(exc), as_json)
+
+    def human() -> None:
+        for p in found["pupils"]:
+            kept = "dossier" if p["dossier"] else "no dossier"
+            out_console.print(f"{p['pseudonym']}  {p['name']}  born {p['born']}  school {p['school']}  "
+                              f"LAS key {p['key']}  ({kept})", highlight=False, markup=False)
+        if not found["pupils"]:
+            out_console.print("no pupil in the LAS has a name with these words")
+        if found["more"]:
+            out_console.print("more pupils match: give more of the name")
+    echo(found, as_json, human)
+
+
+@pupil_group.command("show")
+@config_option
+@click.argument("key")
+@click.option("--reveal", is_flag=True, help="Also show name, birth date and school from the LAS (audited).")
+@click.option("--reason", help="Why you look (required with --reveal; audited).")
+@click.option("--as", "as_name", metavar="USER", help="Who looks (required with --reveal).")
+@click.option("--secret", "secret_ref", metavar="REF", help="Your secret by reference, env:NAME or file:PATH.")
+@json_option
+def pupil_show(config_path: Path, key: str, reveal: bool, reason: str | None, as_name: str | None,
+               secret_ref: str | None, as_json: bool) -> None:
+    """What the connector keeps of pupil KEY's dossier (pseudonymous key, school, dates, linked
+    keys); with --reveal also who the child is, read from the LAS, by a user whose role may see
+    pupils' data, for a reason, recorded in the audit log."""
+    if reveal and (not as_name or not reason):
+        fail("--reveal needs --as USER and --reason TEXT: every reveal is recorded (who, which pupil, why)",
+             as_json)
+    with opened(config_path, as_json) as app:
+        try:
+            if reveal:
+                user = acting_user(app, str(as_name), secret_ref, as_json, "view.pupil")
+                data = pupils.reveal(app, user, key, str(reason))
+            else:
+                data = pupils.show(app, key)
+        except ConnectorError as exc:
+            fail(str(exc), as_json)
+
+    def human() -> None:
+        left = data["departure"] or "not left"
+        missing = f", missing from the LAS since {data['vanished_since']}" if data["vanished_since"] else ""
+        out_console.print(f"{data['pseudonym']}: school {data['school']}, departure {left}{missing}",
+                          highlight=False, markup=False)
+        for a in data["aliases"]:
+            used = "used by a sync" if a["used"] else "not used yet"
+            out_console.print(f"  another key of the child: {a['pseudonym']} ({a['kind']}, by {a['by']}, {used})",
+                              highlight=False, markup=False)
+        for r in data.get("las", []):
+            out_console.print(f"  in the LAS: {r['name']}, born {r['born']}, school {r['school']}, LAS key {r['key']}"
+                              f" ({r['pseudonym']})", highlight=False, markup=False)
+        if reveal and not data.get("las"):
+            out_console.print("  not in the LAS export now (left, or a key no longer delivered)")
+    echo(data, as_json, human)
 
 
 @pupil_group.command("facts")

@@ -75,3 +75,36 @@ def test_an_unused_link_is_taken_back(tmp_path: Path) -> None:
     assert pair["dossier"] is None  # both keys new: neither has a dossier to link to
     r = run("duplicates", "link", "--config", str(config), pair["a"], pair["b"], "--by", "administratie")
     assert r.exit_code != 0 and "no dossier has this key" in r.output
+
+
+def test_a_privacy_officer_finds_the_child_behind_a_key_and_every_reveal_is_audited(tmp_path: Path) -> None:
+    from tests.conftest import acting, add_users
+
+    config = write_config(tmp_path, SAMPLE)
+    add_users(config, {"admin": ["admin"], "fg": ["privacy"], "juf": ["teacher"]})
+    report = sync(config)
+    leerling = next(etree.parse(str(SAMPLE)).iter("leerling"))
+    surname, born, key = leerling.findtext("achternaam"), leerling.findtext("geboortedatum"), leerling.get("key")
+
+    found = json.loads(run("pupil", "find", "--config", str(config), "--name", surname, "--reason",
+                           "verzoek om inzage", *acting("fg"), "--json").stdout)
+    mine = next(p for p in found["pupils"] if p["key"] == key)
+    assert mine["dossier"] and str(mine["born"]) == born
+    pseudonym = mine["pseudonym"]
+
+    plain = run("pupil", "show", "--config", str(config), pseudonym, "--json")
+    assert plain.exit_code == 0 and surname not in plain.stdout  # without --reveal: keys only
+    refused = run("pupil", "show", "--config", str(config), pseudonym, "--reveal")
+    assert refused.exit_code != 0 and "--as USER and --reason" in refused.output
+    teacher = run("pupil", "show", "--config", str(config), pseudonym, "--reveal", "--reason", "x", *acting("juf"))
+    assert teacher.exit_code != 0
+    shown = json.loads(run("pupil", "show", "--config", str(config), pseudonym, "--reveal", "--reason",
+                           "certificaat nagaan", *acting("fg"), "--json").stdout)
+    [las] = shown["las"]
+    assert las["key"] == key and str(las["born"]) == born and surname in las["name"] and shown["school"]
+
+    log = json.loads(run("audit", "show", "--config", str(config), "--json").stdout)
+    reveals = [e for e in log if e["action"] == "pupil.revealed"]
+    assert [(e["actor"], e["subject"], e["details"]["reason"]) for e in reveals] == \
+        [("fg", pseudonym, "certificaat nagaan")]
+    assert surname not in json.dumps(log) and report["pupils_seen"]  # the audit log keeps no name
