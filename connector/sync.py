@@ -236,6 +236,7 @@ def _stage(source: PupilSource, state: StateStore, identity: Identity, mapping: 
     progress("read", report.pupils_seen)
     if aliases is not None:
         for own, dossier in state.settle_found(run_id):
+            report.held.append(own)
             report.warnings.append(f"{own}: its ECK-iD is that of the dossier of {dossier}, but another record in "
                                    "this export goes to that dossier too; held as a suspected duplicate")
     report.unchanged = source.report.unchanged
@@ -430,6 +431,7 @@ def _run(executor: Executor, state: StateStore, audit: AuditLog, options: SyncOp
                     report.linked.append({"record": own, "dossier": dossier, "basis": "ECK-iD"})
                     audit.append(conn, options.actor, "identity.alias_found", dossier,
                                  {"alias": own, "basis": "ECK-iD", "run": run_id})
+    held.update(report.held)  # records an ECK-iD could not decide on (held while staging)
     report.held = sorted(held)
     having = {r.pseudonym for r in state.find_pupil(sorted({p for s in suspected if not s.members
                                                            for p in (s.a, s.b)}))}
