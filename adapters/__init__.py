@@ -11,6 +11,7 @@ import functools
 from dataclasses import replace
 from importlib import import_module
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -89,3 +90,37 @@ def build_store(loaded: LoadedConfig, index_key: bytes = b"") -> DocumentStore:
     context = StoreContext(base=loaded.base, secret=secret, index_key=index_key)
     store: DocumentStore = cls(settings, context)
     return store
+
+
+
+def read_export(path: Path, context: SourceContext, layout: str | None = None) -> PupilSource:
+    """A LAS export read once, its format told by its content: an EDEXML file, an OSO file or
+    folder, a saved UWLR answer, or else a CSV export in ``layout`` (a preset under
+    mappings/las/, or a .toml file; ``parnassys`` when not given). The adapter is loaded by name,
+    as ``build_source`` does: the core that calls this loads no parser of its own."""
+    settings: dict[str, object] = {"path": path}
+    if path.is_dir():
+        kind = "oso"
+    else:
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(16384)
+        except OSError as exc:
+            raise ConfigError(f"export {path.name} cannot be read ({exc.strerror})") from None
+        if b"<EDEX" in head:
+            kind = "edexml"
+        elif b"oso_gegevensset" in head:
+            kind = "oso"
+        elif b"leerlinggegevens_antwoord" in head:
+            module = import_module("adapters.las._uwlr_answer")
+            answer: PupilSource = module.UwlrAnswerFile(path, context)
+            return answer
+        else:
+            kind, settings["layout"] = "csv", layout or "parnassys"
+    module_name, _, attr = BUILTIN["leerdossier.las"][kind].partition(":")
+    cls = getattr(import_module(module_name), attr)
+    try:
+        source: PupilSource = cls(cls.settings_model.model_validate(settings), context)
+    except ValidationError as exc:
+        raise ConfigError(f"export {path.name}: {exc.errors()[0]['msg']}") from None
+    return source

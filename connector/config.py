@@ -60,6 +60,9 @@ class IdentitySection(_Section):
         default=False,
         description="Create the secret file (random, mode 0600) when it does not exist yet.",
     )
+    rekey_min_share: float = Field(default=0.9, ge=0.0, le=1.0)
+    """``identity rekey`` stops, changing nothing, when fewer of the old export's dossiers than
+    this share find their new key."""
 
 
 class MappingSection(_Section):

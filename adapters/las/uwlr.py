@@ -42,20 +42,17 @@ from lxml import etree
 from pydantic import BaseModel, Field, HttpUrl, model_validator
 
 from adapters.las._cursor import Position, begin, digest_stream
-from adapters.las._edex import SOAP_ENV, XSD_DIR, Dialect, EdexReader, Scan, hardened_parser_options, refuse_doctype
+from adapters.las._edex import SOAP_ENV, XSD_DIR, EdexReader, Scan, hardened_parser_options, refuse_doctype
+from adapters.las._uwlr_answer import DIALECT, NS
 from connector.config import SecretRef
 from connector.errors import ConfigError, RejectedRecord, SourceError, SourceRefused, SourceUnavailable
 from connector.model import Frozen, Pupil, School
 from connector.ports import Cursor, SourceContext, SourceReport
 from connector.retrying import retry_after, retrying
 
-NS = "http://www.edustandaard.nl/leerresultaten/2/leerlinggegevens"
 NS_AUT = "http://www.edustandaard.nl/leerresultaten/2/autorisatie"
 WSDL = XSD_DIR / "uwlr-2.2" / "wsdl" / "UWLR_Leerlinggegevens_v2p2.wsdl"
 BINDING = f"{{{NS}}}bndLeerlinggegevens"
-DIALECT = Dialect(ns=NS, container="leerlinggegevens",
-                  record_schema=lambda _version: XSD_DIR / "uwlr-2.2" / "Schemas" / "record.xsd",
-                  markers=("geenwijzigingen", "geengegevens"))
 CHUNK = 1 << 16
 FAULT_LIMIT = 1 << 16
 _SCHOOLJAAR = re.compile(r"^\d{4}-\d{4}$")
@@ -323,3 +320,4 @@ def _fault_code(response: requests.Response) -> str | None:
     if code is None or not code.text:
         return None
     return re.sub(r"[^A-Za-z0-9_.:-]", "", code.text.strip())[:64]
+

@@ -47,6 +47,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "account."),
     "hold": ("retention", "hold_group",
                "Legal holds: a complaint, dispute or open request stops every destruction path."),
+    "identity": ("identity", "identity_group",
+               "The keys a school's dossiers are found by."),
     "okr": ("transfer", "okr_group",
                "The onderwijskundig rapport: record that it was sent, check the parents were "
                "informed."),
