@@ -541,3 +541,28 @@ def test_a_list_cancelled_in_its_cooling_off_period_removes_nothing(school: tupl
     r = post(maker, f"{url}/uitvoeren", url, bevestiging=f"vernietigingslijst {list_id}")
     assert r.status_code == 409  # a cancelled list is never carried out
     assert js("status", "--config", str(cfg))[1]["documents"]["present"] == 5
+
+
+def test_a_re_registered_pupil_is_linked_to_its_dossier_on_the_page(school: tuple[Path, Clock]) -> None:
+    cfg, clock = school
+    export = cfg.parent / "export.xml"
+    text = export.read_text(encoding="utf-8")
+    first = re.search(r'<leerling key="LL000001".*?</leerling>\n', text, flags=re.S)
+    assert first is not None
+    again = re.sub(r'eckid="[^"]*"', 'eckid="https://ketenid.nl/201703/nieuw1"',
+                   first.group(0).replace('key="LL000001"', 'key="LL900001"'))
+    export.write_text(text.replace("</leerlingen>", again + "</leerlingen>"), encoding="utf-8")
+    code, report = js("sync", "--config", str(cfg))
+    assert code == 0 and report["held"] and report["dossiers_created"] == 0
+    c = client(cfg, clock)
+    login(c, "maker")
+    page = c.get("/aandacht").text
+    m = re.search(r'name="dossier" value="(p-[0-9a-f]+)"><input type="hidden" name="ander" value="(p-[0-9a-f]+)"',
+                  page)
+    assert m and "is hetzelfde kind als" in page
+    assert not ENGLISH.findall(visible_text(page))
+    r = post(c, "/aandacht/zelfde", "/aandacht", dossier=m.group(1), ander=m.group(2))
+    assert r.status_code == 303  # type: ignore[attr-defined]
+    assert m.group(2) not in c.get("/aandacht").text
+    code, after = js("sync", "--config", str(cfg))
+    assert code == 0 and after["dossiers_created"] == 0 and after["held"] == [] and after["dossiers_updated"] == 1
