@@ -14,7 +14,7 @@ from typing import Any, Literal
 from connector.errors import RejectedRecord
 from connector.identity import Identity
 from connector.model import Pupil
-from connector.state import StateStore
+from connector.state import DossierRow, StateStore
 
 Match = Literal["bsn", "eckid", "onderwijsnummer"]
 
@@ -74,10 +74,9 @@ def plan(state: StateStore, identity: Identity, old: Iterable[Pupil | RejectedRe
         if value is not None:
             news.setdefault(value, []).append(identity.pseudonym(record))
     pseudonyms = sorted(olds)
-    rows = {r.pseudonym: r for i in range(0, len(pseudonyms), 900)
-            for r in state.find_pupil(pseudonyms[i:i + 900])}
+    rows = _dossiers(state, pseudonyms)
     wanted = sorted({p for ps in news.values() for p in ps})
-    own = {r.pseudonym for i in range(0, len(wanted), 900) for r in state.find_pupil(wanted[i:i + 900])}
+    own = set(_dossiers(state, wanted))
     aliased = state.alias_targets(wanted)
     matched_new: set[str] = set()
     for pseudonym in pseudonyms:
@@ -118,3 +117,8 @@ def plan(state: StateStore, identity: Identity, old: Iterable[Pupil | RejectedRe
             result.matched.append((pseudonym, target, row.external_id))
     result.new_without_dossier = sum(1 for ps in news.values() for p in ps if p not in matched_new and p not in own)
     return result
+
+
+def _dossiers(state: StateStore, pseudonyms: list[str]) -> dict[str, DossierRow]:
+    """The dossiers of these pseudonyms, looked up 900 at a time (a school's whole export)."""
+    return {r.pseudonym: r for i in range(0, len(pseudonyms), 900) for r in state.find_pupil(pseudonyms[i:i + 900])}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
@@ -305,16 +306,9 @@ def duplicates_link(config_path: Path, a: str, b: str, by: str, as_json: bool) -
     """Record that B is the same child as A, whose dossier it is (audited): B's key becomes an
     alias of A's dossier, kept current from B's records from the next sync on. Undone with
     'duplicates unlink' until a sync has used it."""
-    with opened(config_path, as_json) as app:
-        try:
-            result = records.link_duplicate(app, by, a, b)
-        except ConnectorError as exc:
-            fail(str(exc), as_json)
-    if as_json:
-        click.echo(json.dumps({"ok": True, **result}))
-    else:
-        out_console.print(f"recorded: {b} is the same child as {a}; the next sync keeps the dossier of {a} "
-                          f"current from {b}'s records (by {by})", highlight=False)
+    _decide(config_path, as_json, records.link_duplicate, by, a, b,
+            f"recorded: {b} is the same child as {a}; the next sync keeps the dossier of {a} current from {b}'s "
+            f"records (by {by})")
 
 
 @duplicates_group.command("unlink")
@@ -325,16 +319,23 @@ def duplicates_link(config_path: Path, a: str, b: str, by: str, as_json: bool) -
 @json_option
 def duplicates_unlink(config_path: Path, a: str, b: str, by: str, as_json: bool) -> None:
     """Take back a link of B to A's dossier, while no sync has used it (audited)."""
+    _decide(config_path, as_json, records.unlink_duplicate, by, a, b,
+            f"link taken back: {b} is no longer an alias of the dossier of {a} (by {by})")
+
+
+def _decide(config_path: Path, as_json: bool, use: Callable[..., dict[str, Any]], by: str, a: str, b: str,
+            said: str) -> None:
+    """A person's decision on two keys (link or unlink): the use case, a refusal as a clear error,
+    the outcome as JSON or in words."""
     with opened(config_path, as_json) as app:
         try:
-            result = records.unlink_duplicate(app, by, a, b)
+            result = use(app, by, a, b)
         except ConnectorError as exc:
             fail(str(exc), as_json)
     if as_json:
         click.echo(json.dumps({"ok": True, **result}))
     else:
-        out_console.print(f"link taken back: {b} is no longer an alias of the dossier of {a} (by {by})",
-                          highlight=False)
+        out_console.print(said, highlight=False)
 
 
 @click.command("doctor")

@@ -283,18 +283,14 @@ def routes(web: Web) -> list[Route]:
     async def dismiss_duplicate(request: Request) -> Response:
         user = web.user(request, "fact.record")
         data = await form(request)
-        a, b = str(data.get("a", "")).strip(), str(data.get("b", "")).strip()
-        if not (a.startswith("p-") and b.startswith("p-")):
-            raise Refused("Onbekend paar leerlingen.", 400)
+        a, b = _pair(data, "a", "b")
         await web.call(records.dismiss_duplicate, app, user.name, a, b)
         return RedirectResponse("/aandacht", status_code=303)
 
     async def link_duplicate(request: Request) -> Response:
         user = web.user(request, "fact.record")
         data = await form(request)
-        a, b = str(data.get("dossier", "")).strip(), str(data.get("ander", "")).strip()
-        if not (a.startswith("p-") and b.startswith("p-")):
-            raise Refused("Onbekend paar leerlingen.", 400)
+        a, b = _pair(data, "dossier", "ander")
         await web.call(records.link_duplicate, app, user.name, a, b)
         return RedirectResponse("/aandacht", status_code=303)
 
@@ -497,3 +493,11 @@ def _safe_back(value: str | None) -> str:
 
 
 __all__ = ["list_name", "routes"]
+
+
+def _pair(data: Any, first: str, second: str) -> tuple[str, str]:
+    """Two pseudonymous keys from a form (a suspected duplicate), or the request is refused."""
+    a, b = str(data.get(first, "")).strip(), str(data.get(second, "")).strip()
+    if not (a.startswith("p-") and b.startswith("p-")):
+        raise Refused("Onbekend paar leerlingen.", 400)
+    return a, b
