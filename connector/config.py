@@ -111,6 +111,57 @@ class TestingSection(_Section):
     then says "gesimuleerde datum: geen geldige verklaring"."""
 
 
+class SchoolSection(_Section):
+    """Who the school is and who answers for its dossiers: on lists, certificates, exports,
+    manifests and the processing register. The LAS exports give a school only by its code."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    """The school's name, for every school code not named in ``names``."""
+    names: dict[str, str] = Field(default_factory=dict)
+    """School code (BRIN with vestiging, as the sync reports it) -> the school's name."""
+    controller: str | None = Field(default=None, min_length=1, max_length=200)
+    """The controller (verwerkingsverantwoordelijke): the school's board (bevoegd gezag)."""
+    controller_contact: str | None = Field(default=None, max_length=200)
+    fg: str | None = Field(default=None, min_length=1, max_length=200)
+    """The data protection officer (functionaris gegevensbescherming)."""
+    fg_contact: str | None = Field(default=None, max_length=200)
+
+
+MANIFEST_FIELDS = ("naam", "geboortedatum", "onderwijsnummer", "school")
+"""What a manifest for a receiving party may carry besides the pseudonymous key: the pupil's
+name, birth date, persoonsgebonden nummer (BSN or onderwijsnummer, as the LAS gives it) and the
+sending school's name and code."""
+
+
+def _manifest(fields: list[str]) -> list[str]:
+    unknown = sorted(set(fields) - set(MANIFEST_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown manifest field(s) {', '.join(unknown)}; choose from {', '.join(MANIFEST_FIELDS)}")
+    return fields
+
+
+Manifest = Annotated[list[str], AfterValidator(_manifest)]
+
+
+class DestinationSection(_Section):
+    manifest: Manifest
+
+
+class TransferSection(_Section):
+    """What a receiving party finds in the manifest of a transferred dossier part."""
+
+    manifest: Manifest = Field(default_factory=lambda: list(MANIFEST_FIELDS))
+    """For every receiving party not named in ``destinations`` (default: all four)."""
+    destinations: dict[str, DestinationSection] = Field(default_factory=dict)
+    """Receiving party (``--receiving``: a BRIN or another name) -> its own manifest fields,
+    e.g. ``[transfer.destinations.archief] manifest = ["geboortedatum"]``."""
+
+    def fields_for(self, receiving: str | None) -> list[str]:
+        """The manifest fields for ``receiving`` (None: the default)."""
+        own = self.destinations.get(receiving) if receiving else None
+        return list(own.manifest if own is not None else self.manifest)
+
+
 class OkrSection(_Section):
     okr_class: str = "onderwijskundig_rapport"
     evidence_class: str = "informatie_ouders_okr"
@@ -224,6 +275,8 @@ class Config(_Section):
     retention: RetentionSection = Field(default_factory=RetentionSection)
     destruction: DestructionSection = Field(default_factory=DestructionSection)
     okr: OkrSection = Field(default_factory=OkrSection)
+    school: SchoolSection = Field(default_factory=SchoolSection)
+    transfer: TransferSection = Field(default_factory=TransferSection)
     access: AccessSection = Field(default_factory=AccessSection)
     service: ServiceSection = Field(default_factory=ServiceSection)
     execution: ExecutionSection = Field(default_factory=ExecutionSection)

@@ -62,12 +62,15 @@ def entitled(entries: tuple[AccessEntry, ...], principal: str) -> dict[str, tupl
 
 
 def export(store: DocumentStore, mapping: Mapping, row: DossierRow, rights: dict[str, tuple[str, ...] | None],
-           folder: Path, today: date, requester: str, corrections: list[dict[str, Any]]) -> ExportResult:
+           folder: Path, today: date, requester: str, corrections: list[dict[str, Any]],
+           child: dict[str, Any] | None = None) -> ExportResult:
     """Write the ZIP. A document goes in only when the requester may see its part and class,
     its class is known and the class does not hold other people's data; one that the requester
     may see but that is unclassified or holds others' data is named in the index by its part,
     class and date only (never its title, which may name other people). ``corrections`` are the
-    open correction requests on the dossier: the index says so."""
+    open correction requests on the dossier: the index says so. ``child``: whose dossier it is
+    (name, birth date, school; read from the LAS), named in the index for the person who asked."""
+    child = child or {"pseudoniem": row.pseudonym}
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / f"inzage-{row.pseudonym}-{today.isoformat()}.zip"
     result = ExportResult(file=str(path), open_corrections=[int(c["id"]) for c in corrections])
@@ -98,10 +101,10 @@ def export(store: DocumentStore, mapping: Mapping, row: DossierRow, rights: dict
                 result.documents += 1
             index.append(entry)
         notices = [CORRECTION_OPEN.format(received=c["received"].isoformat()) for c in corrections]
-        z.writestr("index.json", json.dumps({"leerling": row.pseudonym, "verzoeker": requester,
+        z.writestr("index.json", json.dumps({"leerling": child, "verzoeker": requester,
                                              "gemaakt": today.isoformat(), "mededelingen": notices,
                                              "documenten": index}, indent=2, ensure_ascii=False))
-        z.writestr("index.html", _index_html(row.pseudonym, today, index, notices))
+        z.writestr("index.html", _index_html(child, today, index, notices))
     os.chmod(tmp, 0o600)
     tmp.replace(path)
     return result
@@ -125,13 +128,23 @@ def remove_expired(state: StateStore, audit: AuditLog, today: date, actor: str) 
     return gone
 
 
-def _index_html(pseudonym: str, today: date, index: list[dict[str, Any]], notices: list[str]) -> str:
+def _who(child: dict[str, Any]) -> str:
+    """The child as the index names it: name, birth date and school where known, else the key."""
+    born = child.get("geboortedatum")
+    parts = [str(child["naam"]) if child.get("naam") else f"met sleutel {child['pseudoniem']}",
+             f"geboren {date.fromisoformat(str(born)).strftime('%d-%m-%Y')}" if born else "",
+             f"{child['school']}" if child.get("school") else ""]
+    return ", ".join(p for p in parts if p)
+
+
+def _index_html(child: dict[str, Any], today: date, index: list[dict[str, Any]], notices: list[str]) -> str:
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(e.get(k, '')))}</td>" for k in ("deel", "soort", "datum", "document",
                                                                                   "bestand", "niet_bijgevoegd"))
         + "</tr>" for e in index)
     told = "".join(f"<p><strong>{html.escape(n)}</strong></p>" for n in notices)
     return ("<!doctype html><html lang='nl'><meta charset='utf-8'><title>Inzage leerlingdossier</title>"
-            f"<h1>Inzage leerlingdossier</h1><p>Leerling {html.escape(pseudonym)}, gemaakt op {today.isoformat()}.</p>"
+            f"<h1>Inzage leerlingdossier</h1><p>Leerling {html.escape(_who(child))}. Gemaakt op "
+            f"{today.strftime('%d-%m-%Y')}.</p>"
             f"{told}<table border='1'><tr><th>Deel</th><th>Soort</th><th>Datum</th><th>Document</th><th>Bestand</th>"
             f"<th>Niet bijgevoegd</th></tr>{rows}</table></html>\n")

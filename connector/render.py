@@ -24,6 +24,18 @@ def _latin1(text: object) -> str:
     return s.encode("latin-1", "replace").decode("latin-1")
 
 
+def _with_schools(rows: list[dict[str, Any]], schools: dict[str, str] | None) -> list[dict[str, Any]]:
+    """Rows whose school code reads as the school's name with its code, where the name is known."""
+    if not schools:
+        return rows
+    return [dict(r, school=schools.get(str(r.get("school")), r.get("school"))) for r in rows]
+
+
+def _school_line(rows: list[dict[str, Any]], schools: dict[str, str] | None) -> tuple[str, str]:
+    codes = sorted({str(r["school"]) for r in rows if r.get("school")})
+    return ("School", ", ".join((schools or {}).get(c, c) for c in codes) or "-")
+
+
 def _html_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
     head = "".join(f"<th>{html.escape(label)}</th>" for _, label in columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r.get(k) or ''))}</td>" for k, _ in columns) + "</tr>"
@@ -73,14 +85,16 @@ STATUS = {"building": "in opbouw", "draft": "concept, wacht op goedkeuring", "em
 
 
 def write_list(head: dict[str, Any], items: list[dict[str, Any]], folder: Path,
-               simulated: str | None = None) -> dict[str, str]:
-    """``simulated``: the install runs on a simulated clock, and the list says so."""
+               simulated: str | None = None, schools: dict[str, str] | None = None) -> dict[str, str]:
+    """``simulated``: the install runs on a simulated clock, and the list says so; ``schools``:
+    school code -> the school's name with its code."""
     folder.mkdir(parents=True, exist_ok=True)
     kind = "Overbrengingslijst" if head.get("kind") == "transfer" else "Vernietigingslijst"
     title = f"{kind} {head['id']}" + (f" - {simulated}" if simulated else "")
     approved = f"{head['approved_by']} ({head['approved_role'] or '-'}) op {head['approved_at']}" \
         if head.get("approved_by") else "nog niet goedgekeurd"
-    lines = [("Peildatum", str(head["as_of"])), ("Opgesteld door", str(head["created_by"])),
+    lines = [_school_line(items, schools), ("Peildatum", str(head["as_of"])),
+             ("Opgesteld door", str(head["created_by"])),
              ("Opgesteld op", str(head["created"])), ("Status", STATUS.get(head["status"], str(head["status"]))),
              ("Goedkeuring", approved), ("Controlegetal (SHA-256)", str(head["digest"])),
              ("Aantal documenten", str(len(items))),
@@ -94,7 +108,8 @@ def write_list(head: dict[str, Any], items: list[dict[str, Any]], folder: Path,
              "waarvoor geen blokkade (hold) geldt. Bij uitvoering wordt dit per document opnieuw gecontroleerd.",
              "Grondslag per categorie: " + "; ".join(sorted({f"{i['category']}: {i['basis']}" for i in items}))]
     decisions = {"pending": "open", "approved": "goedgekeurd", "rejected": "afgewezen"}
-    items = [dict(i, decision=decisions.get(i.get("decision") or "", i.get("decision"))) for i in items]
+    items = [dict(i, decision=decisions.get(i.get("decision") or "", i.get("decision")))
+             for i in _with_schools(items, schools)]
     html_path, pdf_path = folder / f"list-{head['id']}.html", folder / f"list-{head['id']}.pdf"
     html_path.write_text(_page(title, lines, _html_table(items, _LIST_COLUMNS), notes), encoding="utf-8")
     _pdf(title, lines, items, _LIST_COLUMNS, notes, pdf_path)
@@ -108,7 +123,10 @@ def write_certificate(cert: dict[str, Any], folder: Path) -> dict[str, str]:
         title += f" - {cert['simulated']}"
     due_range = " t/m ".join(str(d) for d in cert["due_range"]) if cert["due_range"] else "-"
     approvals = "; ".join(f"{a['by']} ({a['role'] or '-'}) op {a['at']}" for a in cert.get("approvals", []))
-    lines = [("Peildatum lijst", str(cert["as_of"])), ("Opgesteld door", str(cert.get("made_by"))),
+    schools = cert.get("schools")
+    destroyed = _with_schools(cert["destroyed"], schools)
+    lines = [_school_line(cert["destroyed"], schools), ("Peildatum lijst", str(cert["as_of"])),
+             ("Opgesteld door", str(cert.get("made_by"))),
              ("Goedgekeurd door", approvals or f"{cert['approved_by']} op {cert['approved_at']}"),
              ("Uitgevoerd", str(cert["executed_at"] or "nog niet volledig")),
              ("Vernietigd", f"{cert['counts']['destroyed']} documenten van {cert['counts']['pupils']} leerlingen"),
@@ -126,19 +144,20 @@ def write_certificate(cert: dict[str, Any], folder: Path) -> dict[str, str]:
     if cert["not_destroyed"]:
         notes.append(f"Niet vernietigd (apart vermeld): {len(cert['not_destroyed'])} item(s); zie de JSON-versie.")
     html_path, pdf_path = folder / f"certificate-{cert['list']}.html", folder / f"certificate-{cert['list']}.pdf"
-    html_path.write_text(_page(title, lines, _html_table(cert["destroyed"], _CERT_COLUMNS), notes), encoding="utf-8")
-    _pdf(title, lines, cert["destroyed"], _CERT_COLUMNS, notes, pdf_path)
+    html_path.write_text(_page(title, lines, _html_table(destroyed, _CERT_COLUMNS), notes), encoding="utf-8")
+    _pdf(title, lines, destroyed, _CERT_COLUMNS, notes, pdf_path)
     return {"html": str(html_path), "pdf": str(pdf_path)}
 
 
-def write_completeness(report: dict[str, Any], path: Path) -> None:
-    """The completeness report as one HTML page: per school the counts, then the records."""
+def write_completeness(report: dict[str, Any], path: Path, schools: dict[str, str] | None = None) -> None:
+    """The completeness report as one HTML page: per school (by name where known) the counts,
+    then the records."""
     checks: dict[str, str] = report["checks"]
     sections = []
     for school, data in report["schools"].items():
         counts = [{"check": checks[c], "count": n} for c, n in data["counts"].items()]
         items = [{"check": checks[i["check"]], "record": i["record"], "detail": i["detail"]} for i in data["items"]]
-        sections.append(f"<h2>{html.escape(school)}</h2>"
+        sections.append(f"<h2>{html.escape((schools or {}).get(school, school))}</h2>"
                         + _html_table(counts, [("check", "Controle"), ("count", "Aantal")])
                         + _html_table(items, [("check", "Controle"), ("record", "Leerling (pseudoniem)"),
                                               ("detail", "Toelichting")]))

@@ -91,6 +91,8 @@ class ExportReport:
     kept: list[dict[str, str]] = field(default_factory=list)
     """Verified copies that stay at the source too, and why (not due, blocked, on hold...)."""
     failed: list[dict[str, str]] = field(default_factory=list)
+    pupil_not_named: str | None = None
+    """Why the manifest could not name the pupil (the LAS no longer holds them, or was not read)."""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -104,11 +106,14 @@ class Destination(Protocol):
 
     def put(self, row: DossierRow, doc: DocumentRef, doc_class: str | None, content: bytes) -> bool: ...
 
-    def finish(self, row: DossierRow, part: str) -> None: ...
+    def finish(self, row: DossierRow, part: str, about: dict[str, Any]) -> None:
+        """The part is complete: ``about`` says whose dossier it is, for the receiving party."""
+        ...
 
 
 class FolderDestination:
-    """A folder per pupil and part, with a manifest of SHA-256 sums."""
+    """A folder per pupil and part, with a Dutch manifest (``manifest.json``): whose dossier it
+    is, as ``[transfer] manifest`` allows, and every document with its SHA-256 sum."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -127,16 +132,17 @@ class FolderDestination:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
         digest = hashlib.sha256(content).hexdigest()
-        self._manifest.append({"document": doc.id, "file": path.name, "class": doc_class, "name": doc.name,
+        self._manifest.append({"document": doc.id, "bestand": path.name, "soort": doc_class, "naam": doc.name,
                                "sha256": digest})
         return hashlib.sha256(path.read_bytes()).hexdigest() == digest
 
-    def finish(self, row: DossierRow, part: str) -> None:
+    def finish(self, row: DossierRow, part: str, about: dict[str, Any]) -> None:
         target = self.folder / row.pseudonym / part
         target.mkdir(parents=True, exist_ok=True)
-        (target / "manifest.json").write_text(
-            json.dumps({"record": row.pseudonym, "part": part, "documents": self._manifest}, indent=2,
-                       ensure_ascii=False) + "\n", encoding="utf-8")
+        path = target / "manifest.json"
+        path.write_text(json.dumps(about | {"deel": part, "documenten": self._manifest}, indent=2,
+                                   ensure_ascii=False) + "\n", encoding="utf-8")
+        os.chmod(path, 0o600)
 
 
 class StoreDestination:
@@ -162,20 +168,24 @@ class StoreDestination:
                                            meta | {"source_document": doc.id})
         return hashlib.sha256(self.store.read(copy)).hexdigest() == hashlib.sha256(content).hexdigest()
 
-    def finish(self, row: DossierRow, part: str) -> None:
-        return None
+    def finish(self, row: DossierRow, part: str, about: dict[str, Any]) -> None:
+        return None  # the other DMS files the dossier under its own external id
 
 
 def export_part(store: DocumentStore, state: StateStore, audit: AuditLog, mapping: Mapping, row: DossierRow,
                 part: str, destination: Destination, remove_at_source: bool, by: User, schedule: Schedule,
-                clock: Clock, required: int = 1) -> ExportReport:
+                clock: Clock, required: int = 1, about: dict[str, Any] | None = None) -> ExportReport:
     """Copy a dossier part to the destination and verify every copy; with ``remove_at_source``,
     make a transfer list of the verified copies the due rule lets go (removed only once it is
-    approved and executed, through the destruction gate)."""
+    approved and executed, through the destruction gate). ``about``: whose dossier it is, for
+    the receiving party's manifest (the audit entry names only which fields it carried)."""
+    about = about if about is not None else {"leerling": {"pseudoniem": row.pseudonym}}
     by.require("transfer")
     if part not in {p.code for p in mapping.parts}:
         raise ConfigError(f"unknown part {part!r}")
-    report = ExportReport(record=row.pseudonym, part=part, destination=destination.label)
+    report = ExportReport(record=row.pseudonym, part=part, destination=destination.label,
+                          pupil_not_named=("the LAS no longer holds the pupil, or could not be read"
+                                           if "niet_gevonden" in about["leerling"] else None))
     report.held = state.on_hold(row.external_id, part)
     ref = DossierRef(id=row.ref_id or "", external_id=row.external_id)
     docs = [d for d in store.documents(ref) if d.part == part]
@@ -193,7 +203,7 @@ def export_part(store: DocumentStore, state: StateStore, audit: AuditLog, mappin
             verified[doc.id] = hashlib.sha256(content).hexdigest()
         else:
             report.failed.append({"document": doc.id, "error": "the copy at the destination does not match"})
-    destination.finish(row, part)
+    destination.finish(row, part, about)
     status = "transferred" if report.verified == len(docs) and not report.failed else "failed"
     if remove_at_source and verified:
         report.transfer_list, report.kept = destruction.create_transfer_list(
@@ -206,5 +216,6 @@ def export_part(store: DocumentStore, state: StateStore, audit: AuditLog, mappin
         audit.append(conn, by.name, "dossier.part.exported", row.pseudonym, {
             "part": part, "destination": destination.label, "copied": report.copied, "verified": report.verified,
             "transfer_list": report.transfer_list, "listed": report.listed, "held": report.held,
-            "status": status} | clock.stamp())
+            "status": status, "manifest": sorted(f"{name}.{k}" for name, section in about.items()
+                                                 if isinstance(section, dict) for k in section)} | clock.stamp())
     return report

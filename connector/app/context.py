@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -55,6 +55,19 @@ class App:
         cfg = self.loaded.config.retention
         classes = set(self.mapping.classes)
         return load_schedule(cfg.schedule, base=self.loaded.base, overrides=cfg.overrides, classes=classes)
+
+    def school_name(self, code: str) -> str | None:
+        """The school's name for a school code (``[school] names``, else ``[school] name``)."""
+        cfg = self.loaded.config.school
+        return cfg.names.get(code) or cfg.name
+
+    def school_names(self, codes: Iterable[str]) -> dict[str, str]:
+        """School code -> how people read it: ``name (code)``, or the code alone without a name."""
+        out = {}
+        for code in codes:
+            name = self.school_name(code)
+            out[code] = f"{name} ({code})" if name else code
+        return out
 
     def dossier(self, key: str) -> DossierRow:
         """A pupil's dossier by pseudonymous key (p-...) or by LAS key."""

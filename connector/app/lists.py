@@ -208,8 +208,10 @@ def write_list_files(app: App, list_id: int) -> dict[str, str]:
     simulated = SIMULATED if app.loaded.config.testing.simulated_clock else None
     if simulated:
         data["simulated"] = simulated
+    schools = app.school_names({str(i["school"]) for i in items if i.get("school")})
+    data["schools"] = schools
     private_write(folder / f"list-{list_id}.json", json.dumps(data, indent=2, default=str) + "\n")
-    files = render.write_list(head, public_items(items), folder, simulated)
+    files = render.write_list(head, public_items(items), folder, simulated, schools)
     tighten(folder, files)
     return {"json": str(folder / f"list-{list_id}.json"), **files}
 
@@ -225,6 +227,7 @@ def write_certificate(app: App, list_id: int, store: DocumentStore) -> dict[str,
     cert = destruction.certificate(app.state, app.audit, app.identity.approval_key, list_id,
                                    app.loaded.config.dms.type, store.capabilities.trash, cfg.trash_grace_days,
                                    simulated=app.loaded.config.testing.simulated_clock)
+    cert["schools"] = app.school_names({str(d["school"]) for d in cert["destroyed"] if d.get("school")})
     folder = output_folder(app)
     path = folder / f"certificate-{list_id}.json"
     private_write(path, json.dumps(cert, indent=2, default=str) + "\n")

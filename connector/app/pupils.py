@@ -6,15 +6,18 @@ configured LAS source as a sync does and keeps nothing of it but the audit entri
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 from typing import Any
 
 from connector.app.context import App
-from connector.errors import ConfigError, RejectedRecord
+from connector.errors import ConfigError, RejectedRecord, SourceError
 from connector.model import Pupil
+from connector.state import DossierRow
 from connector.users import User
 
 MAX_SHOWN = 25
+log = logging.getLogger(__name__)
 
 
 def _plain(text: str) -> str:
@@ -75,6 +78,14 @@ def show(app: App, key: str) -> dict[str, Any]:
                          "used": a["used_run"] is not None} for a in app.state.aliases_of(row.external_id)]}
 
 
+def las_records(app: App, row: DossierRow) -> list[Pupil]:
+    """The LAS's records of the pupil of a dossier, under its own key or a key linked to it (the
+    connector keeps no names: this reads the configured source as a sync does)."""
+    wanted = {row.pseudonym, *(a["pseudonym"] for a in app.state.aliases_of(row.external_id))}
+    return [r for r in app.source().pupils()
+            if not isinstance(r, RejectedRecord) and app.identity.pseudonym(r) in wanted]
+
+
 def reveal(app: App, user: User, key: str, reason: str) -> dict[str, Any]:
     """Who the child behind a key is: name, birth date, school and LAS key, read from the LAS
     (the connector keeps no names), for a user whose role may see pupils' data; every reveal is
@@ -84,12 +95,56 @@ def reveal(app: App, user: User, key: str, reason: str) -> dict[str, Any]:
     if not reason.strip():
         raise ConfigError("give the reason for the reveal")
     shown = show(app, key)
-    wanted = {shown["pseudonym"], *(a["pseudonym"] for a in shown["aliases"])}
-    records: list[Pupil] = [r for r in app.source().pupils()
-                            if not isinstance(r, RejectedRecord) and app.identity.pseudonym(r) in wanted]
+    records = las_records(app, app.dossier(shown["pseudonym"]))
     with app.state.transaction() as conn:
         app.audit.append(conn, user.name, "pupil.revealed", shown["pseudonym"],
                          {"what": "name, birth date and school", "reason": reason.strip(),
                           "found_in_las": bool(records)})
     return shown | {"las": [{"name": display_name(r), "born": r.geboortedatum, "school": r.school.code,
                              "key": r.key, "pseudonym": app.identity.pseudonym(r)} for r in records]}
+
+
+def manifest(app: App, row: DossierRow, fields: list[str]) -> dict[str, Any]:
+    """What a receiving party reads about whose dossier it receives, in Dutch: of ``fields``
+    (``[transfer] manifest``) the pupil's name, birth date and persoonsgebonden nummer from the
+    LAS, and the sending school's name and code. ``niet_gevonden`` says when the LAS no longer
+    holds the pupil (the pseudonymous key is always there)."""
+    out: dict[str, Any] = {"leerling": {"pseudoniem": row.pseudonym}}
+    personal = [f for f in fields if f in ("naam", "geboortedatum", "onderwijsnummer")]
+    if personal:
+        try:
+            records = las_records(app, row)
+        except SourceError as exc:
+            log.warning("the LAS could not be read for a manifest", extra={"error": type(exc).__name__})
+            records, gone = [], "de leerlingadministratie was niet te lezen; vraag de gegevens bij de school op"
+        else:
+            gone = "de leerlingadministratie kent deze leerling niet meer"
+        if not records:
+            out["leerling"]["niet_gevonden"] = gone
+        else:
+            pupil = records[0]
+            if "naam" in fields:
+                out["leerling"] |= {"naam": display_name(pupil), "achternaam": pupil.achternaam,
+                                    "voorvoegsel": pupil.voorvoegsel, "voornamen": pupil.voornamen}
+            if "geboortedatum" in fields:
+                out["leerling"]["geboortedatum"] = pupil.geboortedatum.isoformat() if pupil.geboortedatum else None
+            if "onderwijsnummer" in fields:
+                out["leerling"] |= {"persoonsgebonden_nummer": pupil.pgn, "soort_nummer": pupil.pgn_kind}
+    if "school" in fields:
+        out["verzendende_school"] = {"naam": app.school_name(row.school), "code": row.school}
+    return out
+
+
+def named_child(app: App, row: DossierRow) -> dict[str, Any]:
+    """Whose dossier an inspection copy is, for the person who asked: the pseudonymous key, and
+    the name, birth date and school where the LAS still holds the pupil."""
+    about = manifest(app, row, ["naam", "geboortedatum", "school"])
+    child: dict[str, Any] = {"pseudoniem": row.pseudonym}
+    pupil = about["leerling"]
+    if "naam" in pupil:
+        child |= {"naam": pupil["naam"], "geboortedatum": pupil["geboortedatum"]}
+    else:
+        child["niet_gevonden"] = pupil.get("niet_gevonden")
+    school = about["verzendende_school"]
+    child["school"] = f"{school['naam']} ({school['code']})" if school["naam"] else school["code"]
+    return child

@@ -23,7 +23,7 @@ def completeness_report(app: App, today: date, html_file: Path | None = None) ->
     result = completeness.report(app.state, cfg.okr.okr_class, cfg.okr.evidence_class, today,
                                  cfg.access.request_warn_days)
     if html_file is not None:
-        render.write_completeness(result, html_file)
+        render.write_completeness(result, html_file, app.school_names(result["schools"]))
     return result
 
 

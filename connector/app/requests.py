@@ -12,6 +12,7 @@ from typing import Any
 
 from connector import acl, inspection, rights
 from connector.access import access_list
+from connector.app import pupils
 from connector.app.context import App
 from connector.errors import ConfigError, InvalidState, NotFound
 from connector.inspection import EXPORT_FOLDER, ExportResult
@@ -117,13 +118,14 @@ def export_for(app: App, by: str, row: DossierRow, purpose: str, requester: str,
                            "(see 'leerdossier access show')")
     inspection.remove_expired(app.state, app.audit, today, by)
     corrections = [r for r in app.state.requests("open", row.external_id) if r["kind"] == "correction"]
+    child = pupils.named_child(app, row)
     with app.open_store() as store:
         result = inspection.export(store, app.mapping, row, parts, app.loaded.resolve(str(folder)), today,
-                                   requester, corrections)
+                                   requester, corrections, child)
     record_export(app, by, row, result.file, today, {
         "for": purpose, "on_behalf": requester, "request": request_id, "parts": sorted(parts),
         "documents": result.documents, "withheld": len(result.withheld),
-        "open_corrections": result.open_corrections,
+        "open_corrections": result.open_corrections, "child_named": "naam" in child,
         "reason": f"{purpose} request" + (f" {request_id}" if request_id else "")})
     return Exported(result, app.loaded.config.access.export_days)
 

@@ -12,6 +12,7 @@ from typing import Any
 import adapters
 from connector import config as config_mod
 from connector import transfer
+from connector.app import pupils
 from connector.app.context import App
 from connector.app.lists import write_list_files
 from connector.state import DossierRow
@@ -36,10 +37,15 @@ def incomplete_okrs(app: App) -> list[dict[str, Any]]:
 
 
 def export_part(app: App, user: User, row: DossierRow, part: str, folder: Path | None, other: Path | None,
-                remove_at_source: bool, today: date | None = None) -> ExportReport:
+                remove_at_source: bool, today: date | None = None, receiving: str | None = None) -> ExportReport:
     """Export a dossier part to ``folder`` or to the DMS of the connector config ``other`` (one of
     the two) and verify every copy; with ``remove_at_source`` the verified copies that may go
-    are put on a transfer list, whose files are written for the approver."""
+    are put on a transfer list, whose files are written for the approver. The manifest carries
+    what ``[transfer] manifest`` gives the receiving party (``receiving``: its name or BRIN)."""
+    user.require("transfer")
+    about = pupils.manifest(app, row, app.loaded.config.transfer.fields_for(receiving))
+    if receiving:
+        about["ontvanger"] = receiving
     with app.open_store() as store, ExitStack() as stack:
         if other is not None:
             dest_store = stack.enter_context(closing(
@@ -51,7 +57,7 @@ def export_part(app: App, user: User, row: DossierRow, part: str, folder: Path |
             raise ValueError("give exactly one destination")
         report = transfer.export_part(store, app.state, app.audit, app.mapping, row, part, dest,
                                       remove_at_source, user, app.schedule(), app.clock(today),
-                                      app.loaded.config.destruction.approvals)
+                                      app.loaded.config.destruction.approvals, about)
         if report.transfer_list is not None:
             write_list_files(app, report.transfer_list)
     return report

@@ -19,6 +19,7 @@ from connector.cli._common import (
     config_option,
     dossier_of,
     echo,
+    err_console,
     fail,
     json_option,
     opened,
@@ -89,12 +90,14 @@ def okr_incomplete(config_path: Path, as_json: bool) -> None:
 @click.option("--remove-at-source", is_flag=True,
               help="Also make a transfer list of the verified copies that may go: once another person "
                    "approves it, 'destruction list execute' removes them at the source.")
+@click.option("--receiving", help="The receiving party (a BRIN or a name in [transfer.destinations]): "
+                                  "its manifest carries what the configuration gives it.")
 @acting
 @click.option("--today", type=DATE, help="Only on an install marked [testing] simulated_clock: act on this date.")
 @json_option
 def transfer_cmd(config_path: Path, key: str, part: str, folder: Path | None, other: Path | None,
-                 remove_at_source: bool, as_name: str, secret_ref: str | None, today: date | None,
-                 as_json: bool) -> None:
+                 remove_at_source: bool, receiving: str | None, as_name: str, secret_ref: str | None,
+                 today: date | None, as_json: bool) -> None:
     """Export a dossier part and verify every copy; removal at the source goes through a transfer
     list, approved and executed like any destruction list."""
     if (folder is None) == (other is None):
@@ -103,7 +106,7 @@ def transfer_cmd(config_path: Path, key: str, part: str, folder: Path | None, ot
         user = acting_user(app, as_name, secret_ref, as_json, "transfer")
         row = dossier_of(app, key, as_json)
         try:
-            report = uses.export_part(app, user, row, part, folder, other, remove_at_source, today)
+            report = uses.export_part(app, user, row, part, folder, other, remove_at_source, today, receiving)
         except ConnectorError as exc:
             fail(str(exc), as_json)
 
@@ -114,6 +117,8 @@ def transfer_cmd(config_path: Path, key: str, part: str, folder: Path | None, ot
             out_console.print(f"transfer list {report.transfer_list}: {report.listed} document(s) to remove at the "
                               f"source once another person approves it (leerdossier destruction list approve "
                               f"{report.transfer_list} --as USER)", highlight=False)
+        if report.pupil_not_named:
+            err_console.print(f"the manifest does not name the pupil: {report.pupil_not_named}", highlight=False)
         for k in report.kept:
             out_console.print(f"  kept at the source: {k['document']}: {k['reason']}", highlight=False)
 

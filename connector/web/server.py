@@ -251,7 +251,8 @@ class Web:
         self.executions = Executions()
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals.update(text=text, simulated=app.loaded.config.testing.simulated_clock,
-                                          oidc=cfg.oidc)
+                                          oidc=cfg.oidc, school=lambda code: app.school_names([str(code)])[str(code)]
+                                          if code else "-")
 
     def today(self) -> date | None:
         """The date the page acts on: None (the real date) on a school's install; on an install

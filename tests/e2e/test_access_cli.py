@@ -258,6 +258,11 @@ def test_an_export_for_inspection_holds_exactly_what_the_requester_may_see(tmp_p
     assert {n.split("/")[1] for n in names if "/" in n} == {"rapport", "inschrijving", "toetsuitslagen"}
     index = json.loads(zipfile.ZipFile(full["file"]).read("index.json"))
     assert any(e.get("niet_bijgevoegd") for e in index["documenten"])
+    # the copy names the child for the parent who asked (the LAS's name, birth date and school)
+    born = pupil.geboortedatum
+    assert index["leerling"]["naam"].endswith(pupil.achternaam) and index["leerling"]["geboortedatum"] == str(born)
+    page = zipfile.ZipFile(full["file"]).read("index.html").decode()
+    assert pupil.achternaam in page and born.strftime("%d-%m-%Y") in page
 
     code, info = js("export", "--config", c, pupil.key, "--for", "copy", "--requester", without,
                     "--to", str(tmp_path / "out2"), "--by", "adm")

@@ -24,9 +24,9 @@ def js(*args: str) -> tuple[int, dict]:
     return r.exit_code, json.loads(r.stdout)
 
 
-def setup(tmp_path: Path) -> tuple[Path, Path]:
+def setup(tmp_path: Path, **sections: dict[str, object]) -> tuple[Path, Path]:
     export = write(tmp_path / "export.xml", Synth(pupils=30, duplicates=0, leavers=0.0))
-    cfg = write_config(tmp_path, export, destruction={"output": "out", "max_per_run": 50})
+    cfg = write_config(tmp_path, export, destruction={"output": "out", "max_per_run": 50}, **sections)
     add_users(cfg)
     assert js("sync", "--config", str(cfg))[0] == 0
     doc = tmp_path / "doc.pdf"
@@ -69,7 +69,7 @@ def test_a_document_in_a_dossier_carries_its_tag(tmp_path: Path) -> None:
 
 
 def test_whole_destruction_flow(tmp_path: Path) -> None:
-    cfg, export = setup(tmp_path)
+    cfg, export = setup(tmp_path, school={"names": {"99XY": "OBS De Proef"}})
     c = str(cfg)
     # a pupil present in the LAS cannot be made to leave by hand
     r = run("pupil", "left", "--config", c, "LL000003", "--date", "2023-07-01", *acting("maker"))
@@ -97,6 +97,7 @@ def test_whole_destruction_flow(tmp_path: Path) -> None:
     listed = pypdf.PdfReader(created["files"]["pdf"]).pages[0].extract_text()
     assert "Vernietigingslijst" in listed and "psychologisch_rapport" in listed
     assert "gesimuleerde datum" in listed  # an install for tests says so on everything it makes
+    assert "OBS De Proef (99XY)" in listed  # the school by its name, not only its code
 
     assert run("destruction", "list", "execute", "--config", c, list_id,
                *acting("maker")).exit_code == 1  # not approved
@@ -119,6 +120,7 @@ def test_whole_destruction_flow(tmp_path: Path) -> None:
     assert "Verklaring van vernietiging" in text and "approver" in text and "Reikwijdte" in text
     assert "geen geldige verklaring" in text
     assert "back-ups" in text
+    assert "OBS De Proef (99XY)" in text and cert["schools"] == {"99XY": "OBS De Proef (99XY)"}
     for value in ("Aalbers", "LL000003"):
         assert value not in json.dumps(cert) and value not in text
 
@@ -206,7 +208,8 @@ def test_okr_sent_needs_evidence_that_parents_were_informed(tmp_path: Path) -> N
 
 
 def test_transfer_removes_at_source_only_through_an_approved_transfer_list(tmp_path: Path) -> None:
-    cfg, export = setup(tmp_path)
+    cfg, export = setup(tmp_path, school={"name": "OBS De Proef"},
+                        transfer={"destinations": {"archief": {"manifest": ["geboortedatum"]}}})
     c = str(cfg)
     dest = tmp_path / "to-new-school"
     # an enrolled pupil: everything is copied and verified, nothing may leave the source
@@ -215,7 +218,30 @@ def test_transfer_removes_at_source_only_through_an_approved_transfer_list(tmp_p
     assert code == 0 and out["copied"] == out["verified"] == 2 and out["removed"] == 0
     assert out["transfer_list"] is None and {k["reason"] for k in out["kept"]} == {"no departure recorded"}
     manifest = json.loads(next(dest.rglob("manifest.json")).read_text())
-    assert {d["class"] for d in manifest["documents"]} == {"rapport", "psychologisch_rapport"}
+    assert {d["soort"] for d in manifest["documenten"]} == {"rapport", "psychologisch_rapport"}
+    # the receiving school reads whose dossier it is: name, birth date, number, the sending school
+    record = re.search(r'<leerling key="LL000003".*?</leerling>', export.read_text(encoding="utf-8"), re.S)
+    assert record is not None
+    pupil = manifest["leerling"]
+    assert pupil["achternaam"] in record.group(0) and pupil["naam"].endswith(pupil["achternaam"])
+    assert f"<geboortedatum>{pupil['geboortedatum']}</geboortedatum>" in record.group(0)
+    assert f"<bsn>{pupil['persoonsgebonden_nummer']}</bsn>" in record.group(0) and pupil["soort_nummer"] == "bsn"
+    assert manifest["verzendende_school"] == {"naam": "OBS De Proef", "code": "99XY"}
+    # ... and the audit log says which fields went, never their values
+    entry = [e for e in js("audit", "show", "--config", c, "--last", "0")[1]
+             if e["action"] == "dossier.part.exported"][-1]
+    assert entry["details"]["manifest"] == sorted(
+        [f"leerling.{k}" for k in ("pseudoniem", "naam", "achternaam", "voorvoegsel", "voornamen", "geboortedatum",
+                                   "persoonsgebonden_nummer", "soort_nummer")]
+        + ["verzendende_school.naam", "verzendende_school.code"])
+    assert pupil["achternaam"] not in json.dumps(entry)
+    # a receiving party configured with fewer fields gets only those
+    archive = tmp_path / "to-archive"
+    assert js("transfer", "--config", c, "LL000004", "--part", "I", "--to-folder", str(archive),
+              "--receiving", "archief", *acting("maker"))[0] == 0
+    narrow = json.loads(next(archive.rglob("manifest.json")).read_text())
+    assert set(narrow["leerling"]) == {"pseudoniem", "geboortedatum"} and narrow["ontvanger"] == "archief"
+    assert "verzendende_school" not in narrow
     assert len(list((tmp_path / "dms" / "dossiers").rglob("II-onderwijskundig/*.meta.json"))) == 3
 
     # a pupil who left long ago: the verified copies go on a transfer list, removed once approved
@@ -226,6 +252,9 @@ def test_transfer_removes_at_source_only_through_an_approved_transfer_list(tmp_p
                    "--remove-at-source", *acting("maker"), "--today", "2026-11-24")
     assert code == 0 and out["listed"] == 2 and out["transfer_list"] is not None
     list_id = str(out["transfer_list"])
+    # the LAS no longer holds the pupil: the manifest says so, and still carries the key and school
+    gone = json.loads(next(dest.rglob("manifest.json")).read_text())
+    assert "niet_gevonden" in gone["leerling"] and "naam" not in gone["leerling"]
     assert run("destruction", "list", "approve", "--config", c, list_id, *acting("maker")).exit_code == 1  # own list
     assert js("destruction", "list", "approve", "--config", c, list_id, *acting("approver"))[0] == 0
     code, done = js("destruction", "list", "execute", "--config", c, list_id, "--today", "2026-11-24",
