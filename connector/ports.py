@@ -176,6 +176,14 @@ class DocumentStore(Protocol):
         tuple takes away all the connector gave. Safe to repeat."""
         ...
 
+    def read_access(self, ref: DossierRef) -> dict[str, tuple[DmsGrant, ...]]:
+        """The read access the DMS holds now on each part of the dossier, read back from its own
+        access control (never from what the connector recorded it set): per part, one grant per
+        group or user account that can open documents in it, ``classes`` None when the ACL opens
+        the whole part, else the classes of the part's documents it opens. Parts nobody can
+        open are left out. Reads only. Only for a store with ``capabilities.acl``."""
+        ...
+
     def group(self) -> AbstractContextManager[None]:
         """Writes made inside the block are made durable together when it ends, not each as
         its call returns (the executor records them done only after the block). A store whose
@@ -202,6 +210,22 @@ class DocumentStore(Protocol):
         ``(None, cursor)``: the store cannot say (the first time, or its feed was reset), so every
         dossier is looked at. A store without a change feed returns ``(None, None)``. Reads only."""
         ...
+
+
+def read_back(folder: set[tuple[str, str]], documents: list[tuple[str | None, set[tuple[str, str]]]]
+              ) -> tuple[DmsGrant, ...]:
+    """One part's grants from a DMS that holds access per folder and per document: ``folder``
+    the (principal, kind) pairs that can open the part's folder, ``documents`` each document's
+    class with the pairs that can open it. A principal who opens every document and the folder
+    has the whole part (``classes`` None); otherwise the classes of the documents it opens."""
+    who = set(folder).union(*(opened for _c, opened in documents)) if documents else set(folder)
+    out = []
+    for principal, kind in sorted(who, key=lambda pk: (pk[1], pk[0])):
+        seen = [doc_class for doc_class, opened in documents if (principal, kind) in opened]
+        whole = (principal, kind) in folder and len(seen) == len(documents)
+        classes = None if whole else tuple(sorted({c or "" for c in seen}))
+        out.append(DmsGrant(principal=principal, kind="group" if kind == "group" else "user", classes=classes))
+    return tuple(out)
 
 
 class BaseDocumentStore:
@@ -265,7 +289,7 @@ class AdapterClass(Protocol):
 
 
 DMS_CALLS: tuple[str, ...] = ("find_dossier", "create_dossier", "update_dossier", "documents", "add_document",
-                              "read", "tag", "destroy", "purge", "set_access", "changes")
+                              "read", "tag", "destroy", "purge", "set_access", "read_access", "changes")
 """The DocumentStore methods that reach the DMS, for wrappers that count, time or fail them
 (``group``, ``check``, ``close`` and ``init`` manage the store itself). A test holds it to the port."""
 
@@ -279,5 +303,6 @@ __all__ = [
     "PupilSource",
     "SourceContext",
     "SourceReport",
-    "StoreContext"
+    "StoreContext",
+    "read_back",
 ]

@@ -521,6 +521,10 @@ class FilesystemStore(BaseDocumentStore):
             data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
             return {part: tuple(DmsGrant.model_validate(g) for g in grants) for part, grants in data.items()}
 
+    def read_access(self, ref: DossierRef) -> dict[str, tuple[DmsGrant, ...]]:
+        """The access file this store enforces (``may_read``), per part that anyone can open."""
+        return {part: grants for part, grants in self.access(ref).items() if grants}
+
     def may_read(self, doc: DocumentRef, user: str, groups: tuple[str, ...] = ()) -> bool:
         """Whether ``user`` (member of ``groups``) may read ``doc`` by the access set on its part."""
         for grant in self.access(DossierRef(id=doc.dossier_id, external_id="")).get(doc.part, ()):

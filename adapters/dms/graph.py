@@ -45,7 +45,7 @@ from adapters._http import map_methods, same_origin
 from connector.config import SecretRef
 from connector.errors import ConfigError, PermanentError, TransientError
 from connector.model import DmsGrant, DocumentRef, DossierRef, DossierSpec, Frozen, RetentionTag, StoreCapabilities
-from connector.ports import BaseDocumentStore, StoreContext
+from connector.ports import BaseDocumentStore, StoreContext, read_back
 from connector.retrying import retry_after
 
 log = logging.getLogger("leerdossier.dms.graph")
@@ -221,7 +221,7 @@ def _certificate(pem: bytes) -> dict[str, str]:
 
 
 PORT_METHODS = ("init", "find_dossier", "create_dossier", "update_dossier", "documents", "add_document", "read",
-                "tag", "destroy", "set_access", "changes", "check")
+                "tag", "destroy", "set_access", "read_access", "changes", "check")
 
 
 class SharePointStore(BaseDocumentStore):
@@ -791,6 +791,30 @@ class SharePointStore(BaseDocumentStore):
                     self._apply(doc.id, wanted | extra | {OWN}, given | set(_given(doc_fields)), doc_fields)
                 elif given - wanted:
                     self._revoke(doc.id, given - wanted)
+
+    def read_access(self, ref: DossierRef) -> dict[str, tuple[DmsGrant, ...]]:
+        """Read back from SharePoint's permissions (their own and inherited ones) on each part's
+        folder and on each file in it: a Microsoft 365 group of ``dms.groups`` as its role, any
+        other group by its id, a person by their e-mail address (lower case)."""
+        roles = {group: role for role, group in self.settings.groups.items()}
+
+        def holders(item_id: str) -> set[tuple[str, str]]:
+            out: set[tuple[str, str]] = set()
+            for permission in self._paged(f"{self._item(item_id)}/permissions", "read access"):
+                holder = _holder(permission)
+                if holder is None or not set(permission.get("roles") or ["read"]) & {"read", "write", "owner"}:
+                    continue
+                kind, _, who = holder.partition(":")
+                out.add((roles.get(who, who), "group") if kind == "g" else (who, "user"))
+            return out
+
+        parts = self._part_folders(ref.id, refresh=True)
+        docs: dict[str, list[tuple[str | None, set[tuple[str, str]]]]] = {code: [] for code in parts}
+        for code, item in self._files_of(ref):
+            doc = _document(ref, item, (item.get("listItem") or {}).get("fields") or {}, code, parts)
+            docs[code].append((doc.doc_class, holders(doc.id)))
+        found = {code: read_back(holders(folder), docs[code]) for code, folder in parts.items()}
+        return {code: grants for code, grants in found.items() if grants}
 
     def _move(self, doc: DocumentRef, folder: str, fields: dict[str, Any], left: set[str]) -> None:
         """Put a document back in its own part's folder (within the dossier: nothing leaves it);

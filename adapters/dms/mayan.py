@@ -34,7 +34,7 @@ from adapters._http import map_methods, same_origin
 from connector.config import SecretRef
 from connector.errors import ConfigError, PermanentError, TransientError
 from connector.model import DmsGrant, DocumentRef, DossierRef, DossierSpec, Frozen, RetentionTag, StoreCapabilities
-from connector.ports import BaseDocumentStore, StoreContext
+from connector.ports import BaseDocumentStore, StoreContext, read_back
 from connector.retrying import retry_after
 
 log = logging.getLogger("leerdossier.dms.mayan")
@@ -53,7 +53,7 @@ class MayanSettings(Frozen):
 
 
 PORT_METHODS = ("init", "find_dossier", "create_dossier", "update_dossier", "documents", "add_document", "read",
-                "tag", "destroy", "purge", "in_trash", "set_access")
+                "tag", "destroy", "purge", "in_trash", "set_access", "read_access")
 
 
 class MayanStore(BaseDocumentStore):
@@ -428,6 +428,42 @@ class MayanStore(BaseDocumentStore):
         # No grant on the root cabinet: Mayan applies a cabinet's ACL to every cabinet below it,
         # so a view there would open every part. Grants left there by an earlier version go.
         self._set_acls("cabinets", "cabinet", cabinet, set(), CABINET_VIEW)
+
+    def read_access(self, ref: DossierRef) -> dict[str, tuple[DmsGrant, ...]]:
+        """Read back from Mayan's ACLs: the managed roles on each part's cabinet and on each of
+        its documents, each role's principal read from its label (a group) or from the members
+        of its group (a user account)."""
+        cabinet, _card = _ids(ref)
+        parts = self._parts(cabinet)
+        principals: dict[int, set[tuple[str, str]]] = {}
+
+        def holders(app: str, model: str, object_id: int) -> set[tuple[str, str]]:
+            out: set[tuple[str, str]] = set()
+            for acl in self._paged(f"/objects/{app}/{model}/{object_id}/acls/"):
+                role = acl.get("role") or {}
+                label = str(role.get("label", ""))
+                if label.startswith(MANAGED_ROLE):
+                    role_id = int(role["id"])
+                    if role_id not in principals:
+                        principals[role_id] = self._principals_of(role_id, label)
+                    out |= principals[role_id]
+            return out
+
+        docs: dict[str, list[tuple[str | None, set[tuple[str, str]]]]] = {code: [] for code in parts}
+        for doc, meta, own, _codes in self._placed(ref):
+            if own is not None and own in docs:
+                docs[own].append((meta.get("ld_class"), holders("documents", "document", int(doc["id"]))))
+        found = {code: read_back(holders("cabinets", "cabinet", parts[code]), docs[code]) for code in parts}
+        return {code: grants for code, grants in found.items() if grants}
+
+    def _principals_of(self, role_id: int, label: str) -> set[tuple[str, str]]:
+        """Who a managed role stands for: the group its label names, or the user accounts in the
+        groups of a user's role."""
+        rest = label[len(MANAGED_ROLE):]
+        if rest.startswith("group-"):
+            return {(rest[len("group-"):], "group")}
+        return {(str(u["username"]), "user") for g in self._paged(f"/roles/{role_id}/groups/")
+                for u in self._paged(f"/groups/{g['id']}/users/")}
 
     def _managed_acls(self, app: str, model: str, object_id: int) -> dict[int, int]:
         """role id -> acl id, for the roles the connector manages, on one object."""

@@ -173,6 +173,12 @@ class TrashContract:
         store.purge(doc)  # purging what is gone is done
 
 
+def held(store: DocumentStore, ref: DossierRef) -> dict[str, set[tuple[str, str, tuple[str, ...] | None]]]:
+    """What ``read_access`` reads back, as comparable sets (an account's case aside)."""
+    return {part: {(g.principal.lower() if g.kind == "user" else g.principal, g.kind, g.classes) for g in grants}
+            for part, grants in store.read_access(ref).items()}
+
+
 class AccessContract:
     """A store that applies read access per dossier part (``set_access``)."""
 
@@ -202,19 +208,25 @@ class AccessContract:
         admin = store.add_document(ref, "I", "inschrijving", "inschrijving.pdf", io.BytesIO(b"%PDF-1.4 i"), {})
         staff_grant = DmsGrant(principal=group, kind="group")
 
+        assert store.read_access(ref) == {}  # nothing given yet, nothing read back
         store.set_access(ref, "I", (staff_grant,))
         store.set_access(ref, "II", (staff_grant, DmsGrant(principal=parent, kind="user", classes=("rapport",))))
         assert self.readable(store, ref, parent, ()) == {report.id}  # information: reports only
         assert self.readable(store, ref, staff, (group,)) == {report.id, notes.id, admin.id}
+        assert held(store, ref) == {"I": {(group, "group", None)},
+                                    "II": {(group, "group", None), (parent, "user", ("rapport",))}}
         store.set_access(ref, "II", (staff_grant, DmsGrant(principal=parent, kind="user")))  # inspection of II
         store.set_access(ref, "II", (staff_grant, DmsGrant(principal=parent, kind="user")))  # safe to repeat
         assert self.readable(store, ref, parent, ()) == {report.id, notes.id}
+        assert held(store, ref)["II"] == {(group, "group", None), (parent, "user", None)}
         store.set_access(ref, "II", (staff_grant,))  # e.g. the pupil turned 16
         assert self.readable(store, ref, parent, ()) == set()
         assert self.readable(store, ref, staff, (group,)) == {report.id, notes.id, admin.id}
+        assert held(store, ref)["II"] == {(group, "group", None)}
         store.set_access(ref, "I", ())
         store.set_access(ref, "II", ())
         assert self.readable(store, ref, staff, (group,)) == set()
+        assert held(store, ref) == {}
 
     def test_a_document_in_two_parts_places_opens_only_as_its_own_part_allows(
             self, store: DocumentStore, request: pytest.FixtureRequest) -> None:
