@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from connector.config import AdapterSection, LoadedConfig
 from connector.errors import ConfigError
+from connector.model import StoreCapabilities
 from connector.ports import AdapterClass, DocumentStore, PupilSource, SourceContext, StoreContext
 
 BUILTIN = {
@@ -77,6 +78,13 @@ def build_source(loaded: LoadedConfig, context: SourceContext) -> PupilSource:
                       secret=lambda ref: loaded.secret(ref, ["las"]))
     source: PupilSource = cls(settings, context)
     return source
+
+
+def store_capabilities(loaded: LoadedConfig) -> StoreCapabilities:
+    """What the configured DMS adapter can do, without connecting to it."""
+    cls, _settings = _load("leerdossier.dms", loaded.config.dms, loaded, "dms")
+    capabilities: StoreCapabilities = cls.capabilities
+    return capabilities
 
 
 def build_store(loaded: LoadedConfig, index_key: bytes = b"") -> DocumentStore:

@@ -23,6 +23,7 @@ from connector.audit import AuditLog
 from connector.errors import StoreError
 from connector.model import DmsGrant, DossierRef
 from connector.ports import DocumentStore
+from connector.render import general_basis
 from connector.state import DossierRow, StateStore
 
 
@@ -209,3 +210,80 @@ def apply(store: DocumentStore, state: StateStore, audit: AuditLog, policy: Acce
             audit.append_many(conn, logged)
             report.parts_changed += len(logged)
     return report
+
+
+def _who(principal: str) -> str:
+    """The kind of holder a report counts (never an account or a name): ``role:NAME``,
+    ``guardian``, ``pupil`` or ``third_party``."""
+    if principal.startswith("role:"):
+        return principal
+    return principal.partition(":")[0]
+
+
+def effective(store: DocumentStore, state: StateStore, policy: AccessPolicy, rows: list[DossierRow],
+              today: date) -> dict[str, Any]:
+    """Who can open which dossier parts today, as the DMS holds it (``read_access``), counted
+    per kind of holder (a staff role, guardians, the pupil, third parties; never an account)
+    and per part with the bases the access rules give; and every difference between what the
+    DMS holds and what the rules give today, by pseudonym, part and kind of holder:
+    ``extra`` (the DMS opens it, the rules do not), ``missing`` (the rules give it, the DMS does
+    not open it), ``wider`` (classes beyond those given) and ``narrower`` (the whole part given,
+    only some documents open). Reads only."""
+    holders: dict[tuple[str, str, str], dict[str, Any]] = {}
+    differences: list[dict[str, Any]] = []
+    failed: list[dict[str, str]] = []
+    live = [r for r in rows if r.ref_id is not None]
+    for start in range(0, len(live), PAGE):
+        page_rows = live[start:start + PAGE]
+        page = state.access_page([r.external_id for r in page_rows])
+        clocks = state.facts_map({r.external_id: r.departure for r in page_rows})
+        for row in page_rows:
+            data = page[row.external_id]
+            entries, _ = access_list(_facts(row, data, clocks[row.external_id].clock_start), policy, today)
+            accounts = {f"guardian:{g['guardian_id']}": g["account"] for g in data["guardians"] if g["account"]}
+            accounts.update(data["accounts"])
+            per_part, _missing = dms_grants(entries, accounts)
+            # the DMS's principal -> the connector's (an account's case aside)
+            known = {(g.kind, g.principal.lower() if g.kind == "user" else g.principal): p
+                     for grants in per_part.values() for p, g in grants.items()}
+            bases: dict[tuple[str, str], set[str]] = {}
+            for e in entries:
+                bases.setdefault((e.part, e.principal), set()).add(e.basis)
+            try:
+                held = store.read_access(DossierRef(id=row.ref_id or "", external_id=row.external_id))
+            except StoreError as exc:
+                failed.append({"record": row.pseudonym, "error": str(exc)})
+                continue
+            for part in sorted(set(held) | set(per_part)):
+                seen: set[str] = set()
+                for grant in held.get(part, ()):
+                    key = (grant.kind, grant.principal.lower() if grant.kind == "user" else grant.principal)
+                    principal = known.get(key) or (f"role:{grant.principal}" if grant.kind == "group" else "other")
+                    seen.add(principal)
+                    scope = "whole" if grant.classes is None else "classes"
+                    slot = holders.setdefault((_who(principal), part, scope), {
+                        "holder": _who(principal), "part": part, "whole_part": grant.classes is None,
+                        "pupils": set(), "classes": set(), "bases": set()})
+                    slot["pupils"].add(row.pseudonym)
+                    slot["classes"] |= set(grant.classes or ())
+                    slot["bases"] |= {general_basis(b) for b in bases.get((part, principal), set())}
+                    meant = per_part.get(part, {}).get(principal)
+                    if meant is None:
+                        differences.append({"record": row.pseudonym, "part": part, "holder": _who(principal),
+                                            "difference": "extra"})
+                    elif meant.classes is not None and (grant.classes is None
+                                                        or not set(grant.classes) <= set(meant.classes)):
+                        differences.append({"record": row.pseudonym, "part": part, "holder": _who(principal),
+                                            "difference": "wider"})
+                    elif meant.classes is None and grant.classes is not None:
+                        # a store that holds access per document reads back only the classes it
+                        # opens: fewer than meant is a difference only when the whole part was meant
+                        differences.append({"record": row.pseudonym, "part": part, "holder": _who(principal),
+                                            "difference": "narrower"})
+                for principal in sorted(set(per_part.get(part, {})) - seen):
+                    differences.append({"record": row.pseudonym, "part": part, "holder": _who(principal),
+                                        "difference": "missing"})
+    rows_out = [dict(v, pupils=len(v["pupils"]), classes=sorted(v["classes"]), bases=sorted(v["bases"]))
+                for _k, v in sorted(holders.items())]
+    return {"today": today.isoformat(), "dossiers": len(live), "holders": rows_out, "differences": differences,
+            "failed": failed}

@@ -63,6 +63,8 @@ class _Dossier(Frozen):
 class _Part(Frozen):
     name: str
     folder: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    purpose: str | None = None
+    """What the school keeps this part for, in Dutch (the processing register's purpose)."""
 
 
 class _Class(Frozen):
@@ -97,7 +99,11 @@ class Mapping:
     def __init__(self, path: Path, data: _MappingFile) -> None:
         self.path = path
         self.name = data.mapping.name
-        self.fingerprint = hashlib.sha256(data.model_dump_json().encode()).hexdigest()
+        # a part's purpose is words for the register: it changes no dossier
+        self.fingerprint = hashlib.sha256(data.model_dump_json(
+            exclude={"parts": {code: {"purpose"} for code in data.parts}}).encode()).hexdigest()
+        self.purposes = {code: part.purpose for code, part in data.parts.items()}
+        self.description = data.mapping.description
         """Changes whenever the mapping would make different dossiers from the same pupils."""
         self.title_template = data.dossier.title
         self.properties = dict(sorted(data.dossier.properties.items()))

@@ -259,6 +259,13 @@ class BaseDocumentStore:
             raise PermanentError("purge: this store has no trash (a destroy is final)")
         raise NotImplementedError("a store with a trash implements purge")
 
+    def read_access(self, ref: DossierRef) -> dict[str, tuple[DmsGrant, ...]]:
+        """Refused by a store without access rights (``capabilities.acl``); one with them reads
+        them back."""
+        if not self.capabilities.acl:
+            raise PermanentError("read access: this store holds no access rights")
+        raise NotImplementedError("a store with access rights implements read_access")
+
     def check(self) -> list[str]:
         """Problems a person should fix before a sync (reachable, permissions, schema); empty when all is
         well. Changes nothing."""

@@ -4,6 +4,7 @@ and for the archive). Pupils appear only by pseudonymous key."""
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,45 @@ _LIST_COLUMNS = [("id", "Item"), ("pseudonym", "Leerling (pseudoniem)"), ("schoo
                  ("decision", "Besluit")]
 _CERT_COLUMNS = [("record", "Leerling (pseudoniem)"), ("school", "School"), ("part", "Deel"), ("class", "Klasse"),
                  ("category", "Categorie"), ("due", "Termijn verstreken"), ("destroyed_at", "Vernietigd")]
+
+
+_BASIS: list[tuple[re.Pattern[str], str]] = [(re.compile(p), t) for p, t in [
+    (r"^staff role involved in the pupil's education$",
+     "medewerker die bij het onderwijs aan de leerling betrokken is"),
+    (r"^staff role after the pupil left on (?P<d>[0-9-]+): kept for the retention period$",
+     "medewerker na het vertrek van de leerling op {d}: bewaard voor de bewaartermijn"),
+    (r"^the pupil is (?P<n>\d+) or older and exercises the rights$",
+     "de leerling is {n} of ouder en oefent de rechten zelf uit"),
+    (r"^parent with parental authority of a pupil under (?P<n>\d+)$",
+     "ouder met gezag over een leerling jonger dan {n}"),
+    (r"^consent of the pupil \(grant (?P<g>\d+)\)$", "toestemming van de leerling (toestemming {g})"),
+    (r"^parent without parental authority: information, not inspection$",
+     "ouder zonder gezag: informatie, geen inzage"),
+    (r"^consent \(grant (?P<g>\d+)\)$", "toestemming (toestemming {g})"),
+    (r"^legal duty \(grant (?P<g>\d+)\)$", "wettelijke plicht (toestemming {g})"),
+    (r"^staff role after the pupil left: kept for the retention period$",
+     "medewerker na het vertrek van de leerling: bewaard voor de bewaartermijn"),
+    (r"^consent of the pupil$", "toestemming van de leerling"),
+    (r"^consent$", "toestemming"),
+    (r"^legal duty$", "wettelijke plicht"),
+    (r"^(?P<id>g-\w+): parental authority unknown; no access until recorded$",
+     "{id}: gezag onbekend; geen toegang tot het is vastgelegd"),
+]]
+
+
+def access_basis(value: str) -> str:
+    """The basis of an access entry (or a note on access) in Dutch."""
+    for pattern, template in _BASIS:
+        m = pattern.search(value)
+        if m:
+            return template.format(**m.groupdict())
+    return "zie het toegangsoverzicht (leerdossier access show)"
+
+
+def general_basis(value: str) -> str:
+    """A basis without what makes it one pupil's (a grant's number, a departure date), so that
+    a report can count the pupils who have access on it."""
+    return re.sub(r" \(grant \d+\)| on [0-9]{4}-[0-9]{2}-[0-9]{2}", "", value)
 
 
 def _latin1(text: object) -> str:
@@ -165,3 +205,83 @@ def write_completeness(report: dict[str, Any], path: Path, schools: dict[str, st
                  ["Leerlingen staan er met hun pseudoniem; 'leerdossier access show' en de LAS geven de leerling."])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
+
+
+# -- the processing register and the effective access ---------------------------------------------
+HOLDER = {"guardian": "ouders en verzorgers (elk met een eigen account)", "pupil": "de leerling zelf",
+          "third_party": "derden met toestemming of een wettelijke plicht",
+          "other": "accounts die de connector niet kent (niet door de connector gegeven)"}
+DIFFERENCE = {"extra": "het documentbeheersysteem geeft toegang die de regels niet geven",
+              "missing": "de regels geven toegang die het documentbeheersysteem niet geeft",
+              "wider": "het documentbeheersysteem opent meer soorten documenten dan de regels geven",
+              "narrower": "het documentbeheersysteem opent maar een deel van de documenten"}
+
+
+def holder_name(holder: str) -> str:
+    """A kind of holder of access in Dutch (``role:NAME``: the staff role)."""
+    return f"medewerkers met de rol {holder[5:]}" if holder.startswith("role:") else HOLDER.get(holder, holder)
+
+
+def _section(title: str, body: str) -> str:
+    return f"<h2>{html.escape(title)}</h2>{body}"
+
+
+def _items(values: list[str]) -> str:
+    return "<ul>" + "".join(f"<li>{html.escape(v)}</li>" for v in values) + "</ul>"
+
+
+def register_html(reg: dict[str, Any]) -> str:
+    """The processing-register entry as an HTML fragment, in Dutch."""
+    who = reg["verwerkingsverantwoordelijke"]
+    fg = reg["functionaris_gegevensbescherming"]
+    out = [_html_table([
+        {"k": "Verwerking", "v": reg["verwerking"]},
+        {"k": "Verwerkingsverantwoordelijke", "v": " - ".join(x for x in (who["naam"], who["contact"]) if x)},
+        {"k": "Functionaris gegevensbescherming", "v": " - ".join(x for x in (fg["naam"], fg["contact"]) if x)},
+        {"k": "Opgesteld op", "v": reg["opgesteld"]}], [("k", "Onderdeel"), ("v", "Gegevens")])]
+    if reg["ontbreekt"]:
+        out.append(_section("Nog in te vullen", _items(reg["ontbreekt"])))
+    out.append(_section("Scholen", _html_table(reg["scholen"], [("naam", "School"), ("dossiers", "Dossiers")])))
+    out.append(_section("Doeleinden", _html_table(reg["doeleinden"], [("deel", "Deel"), ("doel", "Doel")])))
+    out.append(_section("Betrokkenen", _items(reg["betrokkenen"])))
+    for part in reg["gegevens_per_deel"]:
+        rows = [{"soort": c["naam"], "anderen": "ja" if c["gegevens_van_anderen"] else ""} for c in part["soorten"]]
+        out.append(_section(f"Gegevens in {part['deel']}", _html_table(
+            rows, [("soort", "Soort document"), ("anderen", "Bevat vaak gegevens van anderen")])))
+    out.append(_section("Ontvangers", _html_table(reg["ontvangers"], [("wie", "Wie"), ("wat", "Wat"),
+                                                                       ("grondslag", "Waarom")])))
+    out.append(_section("Bewaartermijnen", _html_table(reg["bewaartermijnen"], [
+        ("naam", "Categorie"), ("termijn", "Termijn"), ("grondslag", "Grondslag"),
+        ("afwijking", "Afwijking van de school")])))
+    out.append(_section("Beveiligingsmaatregelen van de connector", _items(reg["beveiliging"])))
+    return "".join(out)
+
+
+def access_html(report: dict[str, Any]) -> str:
+    """The effective access as an HTML fragment, in Dutch: per kind of holder and part, how many
+    pupils' dossier parts it can open and why; then the differences with the rules."""
+    rows = [{"wie": holder_name(h["holder"]), "deel": h["part"],
+             "wat": "het hele deel" if h["whole_part"] else "alleen: " + (", ".join(h["classes"]) or "geen document"),
+             "leerlingen": h["pupils"], "waarom": "; ".join(access_basis(b) for b in h["bases"])
+             or "geen grond in de regels"} for h in report["holders"]]
+    out = [f"<p>Gelezen uit het documentbeheersysteem op {html.escape(report['today'])}: "
+           f"{report['dossiers']} dossiers. Wat hier staat, is wat het systeem nu toestaat, niet wat de connector "
+           "bedoelde in te stellen.</p>",
+           _html_table(rows, [("wie", "Wie"), ("deel", "Deel"), ("wat", "Wat"), ("leerlingen", "Leerlingen"),
+                              ("waarom", "Waarom")])]
+    diffs = [{"leerling": d["record"], "deel": d["part"], "wie": holder_name(d["holder"]),
+              "verschil": DIFFERENCE.get(d["difference"], d["difference"])} for d in report["differences"]]
+    out.append(_section(f"Verschillen met de regels ({len(diffs)})", _html_table(
+        diffs, [("leerling", "Leerling (pseudoniem)"), ("deel", "Deel"), ("wie", "Wie"), ("verschil", "Verschil")])
+        if diffs else "<p>Geen: het systeem geeft precies de toegang die de regels vandaag geven.</p>"))
+    if report["failed"]:
+        out.append(_section("Niet gelezen", _html_table(
+            [{"leerling": f["record"]} for f in report["failed"]], [("leerling", "Leerling (pseudoniem)")])))
+    return "".join(out)
+
+
+def write_report_page(title: str, fragment: str, path: Path) -> None:
+    """A report as one private HTML page (0600)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.write_text(_page(title, [], fragment, []), encoding="utf-8")
+    path.chmod(0o600)

@@ -184,6 +184,10 @@ class App:
             self.apply_access(store, [row.external_id], by, force=True)
         return doc, tags
 
+    def store_acl(self) -> bool:
+        """Whether the configured DMS adapter applies access rights (without connecting to it)."""
+        return adapters.store_capabilities(self.loaded).acl
+
     def store_key(self) -> str:
         """Names the configured DMS (its type and settings), for the cursor of its change feed: a
         store configured otherwise starts its feed anew."""

@@ -7,6 +7,7 @@ Every step is audited with who did it; names of guardians are shown only with ``
 
 from __future__ import annotations
 
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,12 @@ import click
 from rich.markup import escape
 
 from connector.access import AccessEntry, AccessNote
-from connector.app import App, DossierRow, reports, requests
+from connector.app import App, DossierRow, register, reports, requests
 from connector.app import access as uses
 from connector.cli._common import (
     DATE,
+    EXIT_ERROR,
+    EXIT_OK,
     acting,
     acting_user,
     config_option,
@@ -408,7 +411,8 @@ def export_dossier(config_path: Path, key: str, purpose: str, requester: str, re
 # -- completeness ------------------------------------------------------------------------------
 @click.group("report")
 def report_group() -> None:
-    """Reports for the school: are the dossiers complete and current?"""
+    """Reports for the school: are the dossiers complete and current, the processing register,
+    who can see what."""
 
 
 @report_group.command("completeness")
@@ -431,3 +435,62 @@ def report_completeness(config_path: Path, html_file: Path | None, as_json: bool
             if len(data["items"]) > 50:
                 out_console.print(f"    ... {len(data['items']) - 50} more (--json or --html for all)")
     echo({"ok": True, **result}, as_json, show)
+
+
+@report_group.command("register")
+@config_option
+@click.option("--html", "html_file", type=click.Path(path_type=Path, dir_okay=False), help="Also write an HTML page.")
+@json_option
+def report_register(config_path: Path, html_file: Path | None, as_json: bool) -> None:
+    """The processing-register entry for the pupil dossier (AVG art. 30), in Dutch: controller and
+    FG, purposes, data subjects, data per dossier part, recipients, retention terms with their
+    basis and the connector's security measures, from the running configuration and state."""
+    with opened(config_path, as_json) as app:
+        try:
+            result = register.processing_register(app, date.today())
+        except ConnectorError as exc:
+            fail(str(exc), as_json)
+        if html_file is not None:
+            register.write_page("Verwerkingsregister: leerlingdossier", register.register_html(result), html_file)
+
+    def show() -> None:
+        out_console.print(f"[bold]{escape(result['verwerking'])}[/]", highlight=False, markup=True)
+        for label, rows in (("doeleinden", result["doeleinden"]), ("ontvangers", result["ontvangers"]),
+                            ("bewaartermijnen", result["bewaartermijnen"])):
+            out_console.print(f"  {label}: {len(rows)}", highlight=False)
+        for missing in result["ontbreekt"]:
+            out_console.print(f"  [yellow]nog in te vullen[/]: {escape(missing)}", highlight=False, markup=True)
+        if html_file is not None:
+            out_console.print(f"  written to {html_file}", highlight=False)
+    echo({"ok": True, **result}, as_json, show)
+
+
+@report_group.command("access")
+@config_option
+@click.option("--html", "html_file", type=click.Path(path_type=Path, dir_okay=False), help="Also write an HTML page.")
+@json_option
+def report_access(config_path: Path, html_file: Path | None, as_json: bool) -> None:
+    """Who can open which dossier parts today, read back from the ACLs the DMS holds: per staff
+    role, guardians, the pupil and third parties, how many pupils and why; then every difference
+    from what the access rules give today (by pseudonym). Reads only."""
+    with opened(config_path, as_json) as app:
+        try:
+            result = register.effective_access(app, date.today())
+        except ConnectorError as exc:
+            fail(str(exc), as_json)
+        if html_file is not None:
+            register.write_page("Wie kan wat inzien", register.access_html(result), html_file)
+
+    def show() -> None:
+        out_console.print(f"{result['dossiers']} dossiers read back from the DMS", highlight=False)
+        for h in result["holders"]:
+            what = "whole part" if h["whole_part"] else "classes: " + (", ".join(h["classes"]) or "none")
+            out_console.print(f"  {h['holder']:<28} part {h['part']:<4} {what:<40} {h['pupils']} pupils",
+                              highlight=False)
+        out_console.print(f"differences from the rules: {len(result['differences'])}", highlight=False)
+        for d in result["differences"][:50]:
+            out_console.print(f"  {d['record']} part {d['part']} {d['holder']}: {d['difference']}", highlight=False)
+        for f in result["failed"]:
+            out_console.print(f"  [red]not read[/]: {f['record']}: {escape(f['error'])}", highlight=False, markup=True)
+    echo({"ok": True, **result}, as_json, show)
+    sys.exit(EXIT_ERROR if result["failed"] else EXIT_OK)

@@ -12,11 +12,20 @@ try:
 except ImportError:  # pragma: no cover (not on Windows)
     fcntl = None  # type: ignore[assignment]
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from connector.state.db import Database, _upsert_many, _yes_no, insert_many, now
-from connector.state.schema import accounts, acl_applied, dossiers, grants, guardians, pupil_access, staging_access
+from connector.state.schema import (
+    accounts,
+    acl_applied,
+    dossiers,
+    grants,
+    guardians,
+    pupil_access,
+    staging_access,
+    transfers,
+)
 
 
 class AccessStore(Database):
@@ -184,6 +193,22 @@ class AccessStore(Database):
                 for g in conn.execute(q).mappings():
                     out.setdefault(g["external_id"], []).append(dict(g))
         return out
+
+    def recipients(self, today: date) -> dict[str, Any]:
+        """Counts for the processing register (no names): dossiers with guardians from the
+        source or recorded by a person, grants in force today by kind and basis, and transfers
+        by kind and receiving party."""
+        with self.engine.connect() as conn:
+            with_guardians = int(conn.execute(select(func.count(guardians.c.external_id.distinct()))).scalar_one())
+            in_force = [dict(r) for r in conn.execute(
+                select(grants.c.kind, grants.c.basis, func.count(grants.c.external_id.distinct()).label("dossiers"))
+                .where(grants.c.start <= today, grants.c.until >= today, grants.c.revoked.is_(None))
+                .group_by(grants.c.kind, grants.c.basis).order_by(grants.c.kind, grants.c.basis)).mappings()]
+            sent = [dict(r) for r in conn.execute(
+                select(transfers.c.kind, transfers.c.receiving, func.count().label("transfers"))
+                .group_by(transfers.c.kind, transfers.c.receiving)
+                .order_by(transfers.c.kind, transfers.c.receiving)).mappings()]
+        return {"dossiers_with_guardians": with_guardians, "grants": in_force, "transfers": sent}
 
     def revoke_grant(self, conn: Connection, grant_id: int, on: date) -> dict[str, Any] | None:
         """End a grant on ``on``; the grant as it was, or None when there is no such grant."""

@@ -101,6 +101,12 @@ class RecordsStore(Database):
             rows = conn.execute(select(*_DOSSIER_ROW).where(dossiers.c.pseudonym.in_(pseudonyms))).all()
         return [DossierRow(*r) for r in rows]
 
+    def dossiers_per_school(self) -> dict[str, int]:
+        """School code -> how many dossiers it has."""
+        with self.engine.connect() as conn:
+            return {str(r[0]): int(r[1]) for r in conn.execute(
+                select(dossiers.c.school, func.count()).group_by(dossiers.c.school))}
+
     def schools(self) -> list[str]:
         """The schools (BRIN) that have dossiers."""
         with self.engine.connect() as conn:

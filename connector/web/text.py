@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from connector.app.register import access_basis
 from connector.errors import ConfigError, ConnectorError, InvalidState, NotFound, NotPermitted
 
 ROLES = {
@@ -157,35 +158,10 @@ def detail(value: str) -> str:
     return ""
 
 
+basis = access_basis
+"""The basis of an access entry (or a note on access) in Dutch."""
+
 RIGHT = {"staff": "medewerker", "inspect": "inzage", "information": "informatie"}
-_BASIS: list[tuple[re.Pattern[str], str]] = [(re.compile(p), t) for p, t in [
-    (r"^staff role involved in the pupil's education$",
-     "medewerker die bij het onderwijs aan de leerling betrokken is"),
-    (r"^staff role after the pupil left on (?P<d>[0-9-]+): kept for the retention period$",
-     "medewerker na het vertrek van de leerling op {d}: bewaard voor de bewaartermijn"),
-    (r"^the pupil is (?P<n>\d+) or older and exercises the rights$",
-     "de leerling is {n} of ouder en oefent de rechten zelf uit"),
-    (r"^parent with parental authority of a pupil under (?P<n>\d+)$",
-     "ouder met gezag over een leerling jonger dan {n}"),
-    (r"^consent of the pupil \(grant (?P<g>\d+)\)$", "toestemming van de leerling (toestemming {g})"),
-    (r"^parent without parental authority: information, not inspection$",
-     "ouder zonder gezag: informatie, geen inzage"),
-    (r"^consent \(grant (?P<g>\d+)\)$", "toestemming (toestemming {g})"),
-    (r"^legal duty \(grant (?P<g>\d+)\)$", "wettelijke plicht (toestemming {g})"),
-    (r"^(?P<id>g-\w+): parental authority unknown; no access until recorded$",
-     "{id}: gezag onbekend; geen toegang tot het is vastgelegd"),
-]]
-
-
-def basis(value: str) -> str:
-    """The basis of an access entry (or a note on access) in Dutch."""
-    for pattern, template in _BASIS:
-        m = pattern.search(value)
-        if m:
-            return template.format(**m.groupdict())
-    return "zie het toegangsoverzicht (leerdossier access show)"
-
-
 def principal(value: str) -> str:
     """Who has access, as the page names them."""
     kind, _, name = value.partition(":")
