@@ -58,7 +58,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "Facts about a pupil recorded by a named person (retention clocks, the pupil's "
                "account)."),
     "report": ("access", "report_group",
-               "Reports for the school: are the dossiers complete and current?"),
+               "Reports for the school: are the dossiers complete and current, the processing "
+               "register, who can see what."),
     "request": ("access", "request_group",
                "Parents' and pupils' requests: inspection, copy, correction, erasure; deadlines and "
                "holds."),

@@ -13,12 +13,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from markupsafe import Markup
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from connector.app import User, pupils, records, reports, requests
+from connector.app import User, pupils, records, register, reports, requests
 from connector.app import access as access_uses
 from connector.app import lists as list_uses
 from connector.app import users as user_uses
@@ -262,6 +263,32 @@ def routes(web: Web) -> list[Route]:
                           access=shown["access"],
                           access_notes=shown["access_notes"])
 
+    async def pupil_reveal(request: Request) -> Response:
+        user = web.user(request, "view.pupil")
+        data = await form(request)
+        key, reason = str(data.get("leerling", "")).strip(), str(data.get("reden", "")).strip()
+        if not key or not reason:
+            raise Refused("Geef de leerling (sleutel) en waarom u wilt weten wie het is.", 400)
+        shown = await web.call(pupils.reveal, app, user, key, reason)
+        return web.render(request, "pupil_reveal.html", user=user, shown=shown, reason=reason)
+
+    # -- grip op gegevens -------------------------------------------------------------------
+    async def register_page(request: Request) -> Response:
+        user = web.user(request, "view.overview")
+        data = await web.call(register.processing_register, app, date.today())
+        return web.render(request, "report.html", user=user, title="Verwerkingsregister: leerlingdossier",
+                          intro="Wat de school volgens de AVG (artikel 30) over het leerlingdossier vastlegt, "
+                                "opgesteld uit de instellingen en de administratie van de connector.",
+                          body=Markup(register.register_html(data)))  # noqa: S704 (escaped by the renderer)
+
+    async def access_page(request: Request) -> Response:
+        user = web.user(request, "view.overview")
+        data = await web.call(register.effective_access, app, date.today())
+        return web.render(request, "report.html", user=user, title="Wie kan wat inzien",
+                          intro="Per rol, ouders, de leerling en derden: welke dossierdelen van hoeveel "
+                                "leerlingen zij vandaag kunnen openen, gelezen uit het documentbeheersysteem.",
+                          body=Markup(register.access_html(data)))  # noqa: S704 (escaped by the renderer)
+
     # -- what the sync left for a person ---------------------------------------------------
     async def attention_page(request: Request) -> Response:
         user = web.user(request, "view.pupil")
@@ -451,6 +478,9 @@ def routes(web: Web) -> list[Route]:
         Route("/leerling", pupil_ask, methods=["GET"]),
         Route("/leerling", pupil_page, methods=["POST"]),
         Route("/leerling/zoeken", pupil_search, methods=["POST"]),
+        Route("/leerling/wie", pupil_reveal, methods=["POST"]),
+        Route("/verwerkingsregister", register_page, methods=["GET"]),
+        Route("/toegang", access_page, methods=["GET"]),
         Route("/aandacht", attention_page, methods=["GET"]),
         Route("/aandacht/uitschrijving", record_departure, methods=["POST"]),
         Route("/aandacht/verschillend", dismiss_duplicate, methods=["POST"]),

@@ -219,7 +219,7 @@ def test_pages_are_dutch_private_and_load_nothing_from_elsewhere(school: tuple[P
     login(c, "admin")
     for path in ("/", "/lijsten", "/bewaren", "/leerling", "/logboek", "/aanmelden", "/verzoeken",
                  "/verzoeken?alles=1", "/aandacht", "/gebruikers",
-                 "/volledigheid", "/logboek?gebeurtenis=web"):
+                 "/volledigheid", "/logboek?gebeurtenis=web", "/verwerkingsregister", "/toegang"):
         r = c.get(path)
         assert r.status_code == 200, path
         assert r.headers["cache-control"] == "no-store"
@@ -566,3 +566,32 @@ def test_a_re_registered_pupil_is_linked_to_its_dossier_on_the_page(school: tupl
     assert m.group(2) not in c.get("/aandacht").text
     code, after = js("sync", "--config", str(cfg))
     assert code == 0 and after["dossiers_created"] == 0 and after["held"] == [] and after["dossiers_updated"] == 1
+
+
+def test_who_is_this_pupil_and_the_two_reports_for_the_privacy_officer(school: tuple[Path, Clock]) -> None:
+    cfg, clock = school
+    export = Path(re.search(r'path = "([^"]+)"', cfg.read_text(encoding="utf-8")).group(1))  # type: ignore[union-attr]
+    record = re.search(r'<leerling key="LL000004".*?</leerling>', export.read_text(encoding="utf-8"), re.S)
+    assert record is not None
+    surname = re.search(r"<achternaam>([^<]+)</achternaam>", record.group(0)).group(1)  # type: ignore[union-attr]
+    c = client(cfg, clock)
+    login(c, "fg")
+    page = post(c, "/leerling", "/leerling", leerling="LL000004", reden="verzoek 7")
+    assert page.status_code == 200 and surname not in page.text  # type: ignore[union-attr]
+    assert 'action="/leerling/wie"' in page.text  # type: ignore[union-attr]
+    shown = post(c, "/leerling/wie", "/leerling", leerling="LL000004", reden="verzoek 7")
+    assert shown.status_code == 200 and surname in shown.text  # type: ignore[union-attr]
+    assert post(c, "/leerling/wie", "/leerling", leerling="LL000004", reden="").status_code == 400
+    revealed = [e for e in js("audit", "show", "--config", str(cfg), "--last", "0")[1]
+                if e["action"] == "pupil.revealed"]
+    assert [(e["actor"], e["details"]["reason"]) for e in revealed] == [("fg", "verzoek 7")]
+    # the pupil who left and is no longer in the export: said so, nothing invented
+    gone = post(c, "/leerling/wie", "/leerling", leerling="LL000003", reden="verzoek 8")
+    assert "kent deze leerling niet meer" in gone.text  # type: ignore[union-attr]
+    register = c.get("/verwerkingsregister").text
+    assert "Verwerkingsregister" in register and "Bewaartermijnen" in register and surname not in register
+    access = c.get("/toegang").text
+    assert "Wie kan wat inzien" in access and "Verschillen met de regels" in access
+    juf = client(cfg, clock)
+    login(juf, "juf")
+    assert post(juf, "/leerling/wie", "/", leerling="LL000004", reden="x").status_code == 403
