@@ -92,6 +92,17 @@ def test_the_example_school_on_sharepoint_and_a_second_run_writes_nothing(
     found = json.loads(delta.stdout)
     assert found["dossiers"] == 1 and found["tagged"] == 1  # one dossier read, its new document tagged
     assert CLIENT_SECRET not in first.output + second.output + doctor.output
+    # who can see what, read back from SharePoint's permissions: exactly what the rules give, the
+    # staff of pupils who left without part II; a report writes nothing
+    control(graph_server, "reset_stats", {})
+    seen = run.invoke(main, ["report", "access", "--config", str(cfg), "--json"])
+    assert seen.exit_code == 0, seen.output
+    access = json.loads(seen.stdout)
+    assert {m for m, p in control(graph_server, "stats")["requests"] if not p.startswith("/login/")} == {"GET"}
+    assert access["differences"] == [] and access["dossiers"] == report["dossiers_created"]
+    rows = {(h["holder"], h["part"]): h["pupils"] for h in access["holders"]}
+    assert rows[("role:administratie", "I")] == access["dossiers"]
+    assert rows[("role:leerkracht", "II")] == access["dossiers"] - left
 
 
 def test_the_smoke_test_passes_against_the_test_tenant(graph_server: GraphServer, prism: Prism, tmp_path: Path) -> None:
