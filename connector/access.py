@@ -20,6 +20,7 @@ Nothing is granted by default: every entry names its basis.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date
 from typing import Literal
@@ -204,3 +205,9 @@ def next_change(facts: AccessFacts, policy: AccessPolicy, on: date) -> date | No
             days.append(g.revoked)
     later = [d for d in days if d > on]
     return min(later) if later else None
+
+
+def general_basis(value: str) -> str:
+    """A basis without what makes it one pupil's (a grant's number, a departure date), so that
+    a report can count the pupils who have access on it."""
+    return re.sub(r" \(grant \d+\)| on [0-9]{4}-[0-9]{2}-[0-9]{2}", "", value)

@@ -18,12 +18,20 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from connector.access import AccessEntry, AccessFacts, AccessPolicy, Grant, GuardianFacts, access_list, next_change
+from connector.access import (
+    AccessEntry,
+    AccessFacts,
+    AccessPolicy,
+    Grant,
+    GuardianFacts,
+    access_list,
+    general_basis,
+    next_change,
+)
 from connector.audit import AuditLog
 from connector.errors import StoreError
 from connector.model import DmsGrant, DossierRef
 from connector.ports import DocumentStore
-from connector.render import general_basis
 from connector.state import DossierRow, StateStore
 
 

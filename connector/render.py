@@ -50,12 +50,6 @@ def access_basis(value: str) -> str:
     return "zie het toegangsoverzicht (leerdossier access show)"
 
 
-def general_basis(value: str) -> str:
-    """A basis without what makes it one pupil's (a grant's number, a departure date), so that
-    a report can count the pupils who have access on it."""
-    return re.sub(r" \(grant \d+\)| on [0-9]{4}-[0-9]{2}-[0-9]{2}", "", value)
-
-
 def _latin1(text: object) -> str:
     """The PDF core fonts speak Latin-1: keep accents, replace the rest."""
     s = "" if text is None else str(text)
