@@ -25,6 +25,7 @@ class Identity:
         self.index_key = hmac.new(secret, b"leerdossier/dms-index", hashlib.sha256).digest()
         self.approval_key = hmac.new(secret, b"leerdossier/approval", hashlib.sha256).digest()
         self.session_key = hmac.new(secret, b"leerdossier/web-session", hashlib.sha256).digest()
+        self.digest_key = hmac.new(secret, b"leerdossier/source-digest", hashlib.sha256).digest()
         self.scheme = scheme
 
     def _mac(self, *parts: str) -> str:

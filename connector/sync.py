@@ -9,11 +9,14 @@ batches and compared there; only dossiers that need a change are loaded, a page 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from importlib import metadata
+from typing import Any, cast
 
 from connector import acl
 from connector.audit import AuditLog
@@ -55,6 +58,10 @@ class SyncOptions:
     """A person checked that this many departures are right (audited)."""
     max_departure_future_days: int = 92
     """A departure date further ahead than this is a rejected record."""
+    skip_unchanged: bool = True
+    """Stage a record identical to the one its dossier was last made from (by a keyed digest of
+    the record with everything that shapes what it becomes) from the recorded row, without
+    mapping it again. False (``--no-skip``): map every record; the outcome is the same."""
     source_key: str | None = None
     """Names the source's settings together with the mapping and identity scheme. The cursor
     of the last completely applied run is kept under it; it is offered to the source (to ask
@@ -76,6 +83,9 @@ class SyncReport:
     """Records an interrupted run had staged from the same snapshot, taken over unread."""
     unchanged: bool = False
     """The source said nothing changed since the last applied run; nothing was planned."""
+    records_unchanged: int = 0
+    """Records identical to the ones their dossiers were last made from: counted as seen and
+    staged from the recorded rows, not mapped again (``--no-skip`` maps every record)."""
     halted_by: str | None = None
     """``circuit_breaker`` or ``stop_requested``: the run stopped sending; ``deferred``
     operations wait in the journal and the snapshot is not recorded as applied."""
@@ -160,6 +170,8 @@ def _sync(source: PupilSource, store: DocumentStore, state: StateStore, audit: A
                 audit.record(options.actor, "sync.unchanged", None, {"run": run_id, "school": report.school})
             return report
         _run(executor, state, audit, options, today, run_id, report, progress, resumed)
+        if not options.dry_run and executor.halted_by is None and report.school is not None:
+            state.keep_digests(run_id, report.school)
     except SafetyStop as stop:
         report.stopped_by = stop.rail
         report.message = str(stop)
@@ -222,17 +234,19 @@ def _stage(source: PupilSource, state: StateStore, identity: Identity, mapping: 
         else:
             state.drop_staging(interrupted[0])
     aliases = AliasResolver(state, identity) if state.has_identities() else None
+    digests = Digests(state, identity, mapping, options)
     batch: list[Staged] = []
     pending: list[Pupil | RejectedRecord] = []
     for item in _chain(first, items):
         report.pupils_seen += 1
         pending.append(item)
         if len(pending) >= BATCH:
-            batch = _staged(pending, identity, mapping, options, report, today, aliases)
+            batch = _staged(pending, identity, mapping, options, report, today, aliases, digests)
             state.stage(run_id, batch, source.cursor())
             pending = []
             progress("read", report.pupils_seen)
-    state.stage(run_id, _staged(pending, identity, mapping, options, report, today, aliases), source.cursor())
+    state.stage(run_id, _staged(pending, identity, mapping, options, report, today, aliases, digests),
+                source.cursor())
     progress("read", report.pupils_seen)
     if aliases is not None:
         for own, dossier in state.settle_found(run_id):
@@ -245,6 +259,53 @@ def _stage(source: PupilSource, state: StateStore, identity: Identity, mapping: 
         report.school = source.report.school.code
     for r in report.rejected:
         log.warning("record rejected", extra=r)
+
+
+class Digests:
+    """The keyed digest of each record with everything that shapes what it becomes: the
+    connector's version, the mapping, the identity scheme and its aliases, the departure rail.
+    The source's line number and the export's peildatum shape nothing and are left out."""
+
+    def __init__(self, state: StateStore, identity: Identity, mapping: Mapping, options: SyncOptions) -> None:
+        self.state = state
+        self.enabled = options.skip_unchanged
+        context = json.dumps([DIGEST_SCHEME, _version(), mapping.fingerprint, identity.scheme,
+                              options.max_departure_future_days, state.identity_epoch()])
+        self._hash = hashlib.blake2b(context.encode(), key=identity.digest_key[:64], digest_size=16)
+
+    def of(self, pupil: Pupil) -> bytes:
+        h = self._hash.copy()
+        h.update(pupil.model_dump_json(exclude=_SHAPES_NOTHING).encode())
+        return h.digest()
+
+    @staticmethod
+    def bound(mark: bytes, fingerprint: str | None) -> str:
+        """A record's digest bound to the fingerprint of the dossier it makes: what a dossier row
+        keeps, so that any later write of the row (a new fingerprint) undoes it."""
+        return hashlib.blake2b(mark + (fingerprint or "").encode(), digest_size=16).hexdigest()
+
+    def kept(self, items: list[Pupil | RejectedRecord], identity: Identity
+             ) -> tuple[dict[int, bytes], dict[int, Staged]]:
+        """Each record's digest, and the records identical to the ones their dossiers were last
+        made from, staged from the recorded rows (none when skipping is off)."""
+        marks = {i: self.of(item) for i, item in enumerate(items) if isinstance(item, Pupil)}
+        if not self.enabled or not marks:
+            return marks, {}
+        own = {i: identity.pseudonym(cast(Pupil, items[i])) for i in marks}
+        rows = self.state.digested(sorted(set(own.values())))
+        return marks, {i: rows[p] for i, p in own.items()
+                       if p in rows and rows[p].digest == self.bound(marks[i], rows[p].fingerprint)}
+
+
+DIGEST_SCHEME = "1"
+_SHAPES_NOTHING: Any = {"line": True, "school": {"peildatum"}}
+
+
+def _version() -> str:
+    try:
+        return metadata.version("leerdossier-connector")
+    except metadata.PackageNotFoundError:  # pragma: no cover (a checkout that is not installed)
+        return "unknown"
 
 
 class AliasResolver:
@@ -298,12 +359,18 @@ class AliasResolver:
 
 
 def _staged(items: list[Pupil | RejectedRecord], identity: Identity, mapping: Mapping, options: SyncOptions,
-            report: SyncReport, today: date, aliases: AliasResolver | None) -> list[Staged]:
+            report: SyncReport, today: date, aliases: AliasResolver | None, digests: Digests) -> list[Staged]:
     """A batch of records as staged: validated, keyed, mapped. Another key of a child that a
-    person linked (or a change of LAS mapped, or an ECK-iD found) is taken to that dossier."""
+    person linked (or a change of LAS mapped, or an ECK-iD found) is taken to that dossier. A
+    record identical to the one its dossier was last made from is staged from the recorded row."""
     found = aliases.resolve(items) if aliases is not None else {}
+    marks, kept = digests.kept(items, identity)
+    report.records_unchanged += sum(1 for i in kept if i not in found)
     batch: list[Staged] = []
     for i, item in enumerate(items):
+        if i in kept and i not in found:
+            batch.append(kept[i])
+            continue
         if isinstance(item, RejectedRecord):
             report.rejected.append(item.as_dict())
             if item.pseudonym:
@@ -327,11 +394,12 @@ def _staged(items: list[Pupil | RejectedRecord], identity: Identity, mapping: Ma
             batch.append(Staged(pseudonym=pseudonym))
             continue
         dup_pgn, dup_nb = identity.duplicate_hashes(item)
-        batch.append(Staged(pseudonym=pseudonym, external_id=external_id,
-                            spec=mapping.desired(item, external_id, pseudonym),
+        mapped = mapping.desired(item, external_id, pseudonym)
+        batch.append(Staged(pseudonym=pseudonym, external_id=external_id, spec=mapped,
                             dup_pgn=dup_pgn, dup_nb=dup_nb, dup_eck=identity.eckid_hash(item),
                             access=identity.access_payload(item, external_id),
-                            via=own if to is not None else None, via_kind=to.kind if to is not None else None))
+                            via=own if to is not None else None, via_kind=to.kind if to is not None else None,
+                            digest=digests.bound(marks[i], mapped.fingerprint)))
     return batch
 
 

@@ -33,12 +33,14 @@ from connector.errors import ConfigError, ConnectorError, SourceError
 
 
 def _run_sync(config_path: Path, as_json: bool, report_file: Path | None, dry_run: bool,
-              accept_snapshot: bool, by: str | None, list_ops: bool, accept_departures: bool = False) -> None:
+              accept_snapshot: bool, by: str | None, list_ops: bool, accept_departures: bool = False,
+              no_skip: bool = False) -> None:
     with opened(config_path, as_json) as app:
         accepted = accept_snapshot or accept_departures
         actor = f"leerdossier sync (accepted by {by})" if accepted and by else "leerdossier sync"
         options = app.sync_options(actor, dry_run=dry_run, accept_snapshot=accept_snapshot,
-                                   accept_departures=accept_departures, list_operations=list_ops)
+                                   accept_departures=accept_departures, list_operations=list_ops,
+                                   skip_unchanged=not no_skip)
         update, bar = progress_bar(not as_json and err_console.is_terminal)
         try:
             with bar or nullcontext():
@@ -74,8 +76,8 @@ def _summary(r: SyncReport, list_ops: bool) -> None:
                 markup=True)
     else:
         c.print(f"[bold]{title}[/] run {r.run_id}, school {escape(str(r.school))}", highlight=False, markup=True)
-    rows = [("pupil records seen", r.pupils_seen), (f"dossiers {verb}created", r.dossiers_created),
-            (f"dossiers {verb}updated", r.dossiers_updated)]
+    rows = [("pupil records seen", r.pupils_seen), ("  of which unchanged", r.records_unchanged),
+            (f"dossiers {verb}created", r.dossiers_created), (f"dossiers {verb}updated", r.dossiers_updated)]
     if not r.dry_run:
         rows.append(("DMS writes", r.dms_writes))
     for label, value in rows:
@@ -142,6 +144,10 @@ def _suspicion(d: dict[str, Any]) -> None:
     c.print(f"      different children:  leerdossier duplicates dismiss {a} {b} --by NAME", highlight=False)
 
 
+NO_SKIP = ("Map every record again, also those identical to the ones their dossiers were last made from "
+           "(the outcome is the same; for comparison and after a doubt).")
+
+
 @click.command("sync")
 @config_option
 @click.option("--dry-run", is_flag=True, help="Read and plan, change nothing.")
@@ -152,26 +158,28 @@ def _suspicion(d: dict[str, Any]) -> None:
 @click.option("--accept-departures", is_flag=True,
               help="Accept a snapshot in which many pupils gain a departure date at once (audited).")
 @click.option("--by", help="Who accepts (with --accept-snapshot or --accept-departures).")
+@click.option("--no-skip", is_flag=True, help=NO_SKIP)
 @json_option
 def sync_cmd(config_path: Path, dry_run: bool, report_file: Path | None, accept_snapshot: bool,
-             accept_departures: bool, by: str | None, as_json: bool) -> None:
+             accept_departures: bool, by: str | None, no_skip: bool, as_json: bool) -> None:
     """Make every pupil's dossier current in the DMS."""
     if (accept_snapshot or accept_departures) and not by:
         fail("--accept-snapshot and --accept-departures need --by NAME: the person who decided the snapshot "
               "is right", as_json)
     _run_sync(config_path, as_json, report_file, dry_run, accept_snapshot, by, list_ops=False,
-              accept_departures=accept_departures)
+              accept_departures=accept_departures, no_skip=no_skip)
 
 
 @click.command("plan")
 @config_option
 @click.option("--report", "report_file", type=click.Path(path_type=Path, dir_okay=False),
               help="Also write the plan as JSON to this file.")
+@click.option("--no-skip", is_flag=True, help=NO_SKIP)
 @json_option
-def plan_cmd(config_path: Path, report_file: Path | None, as_json: bool) -> None:
+def plan_cmd(config_path: Path, report_file: Path | None, no_skip: bool, as_json: bool) -> None:
     """Show what a sync would do, without doing it."""
     _run_sync(config_path, as_json, report_file, dry_run=True, accept_snapshot=False, by=None,
-              list_ops=True)
+              list_ops=True, no_skip=no_skip)
 
 
 @click.command("status")

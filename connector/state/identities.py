@@ -31,6 +31,13 @@ class Target:
 
 
 class IdentityStore(Database):
+    def identity_epoch(self) -> str:
+        """Changes whenever an alias is made or taken back (a link, a change of LAS, an ECK-iD
+        kept): what a record becomes may then differ though the record is the same."""
+        with self.engine.connect() as conn:
+            n, last = conn.execute(select(func.count(), func.max(aliases.c.at)).select_from(aliases)).one()
+        return f"{n}:{last or ''}"
+
     def has_identities(self) -> bool:
         """Whether a sync must look for aliases and ECK-iDs at all (nothing to look up in a store
         without aliases or a single ECK-iD recorded: the usual case costs nothing)."""

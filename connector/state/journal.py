@@ -249,7 +249,7 @@ class JournalStore(Database):
         return dict(
             pseudonym=op.pseudonym, school=spec.school, ref_id=ref_id, fingerprint=spec.fingerprint,
             spec=spec.model_dump_json(), departure=spec.departure, dup_pgn=dup_pgn, dup_nb=dup_nb,
-            vanished_since=None, updated=now(),
+            vanished_since=None, updated=now(), source_digest=None,
         )
 
     @staticmethod

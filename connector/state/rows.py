@@ -32,6 +32,13 @@ class Staged:
     via_kind: str | None = None
     """How: ``link``, ``rekey`` or ``eckid`` (a proposal this run settles); ``retired``: a record
     of a dossier's own key after another key of the child was linked to it (seen, not used)."""
+    digest: str | None = None
+    """The record's keyed digest (with everything that shapes what it becomes)."""
+    kept: bool = False
+    """The record is identical to the one the dossier was last made from: staged from the
+    recorded row (``fingerprint``, ``departure`` and the hashes), not mapped again."""
+    fingerprint: str | None = None
+    departure: date | None = None
 
 
 @dataclass(frozen=True)

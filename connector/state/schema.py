@@ -43,6 +43,10 @@ dossiers = Table(
     Column("dup_eck", String(64), index=True),  # keyed hash of the ECK-iD, where a source gave one
     Column("vanished_since", Date),
     Column("updated", String(40)),
+    # the keyed digest of the LAS record this row was last made from, set after a run that
+    # applied its snapshot completely and cleared by any other write to the row: while it
+    # stands, an identical record is staged from this row without being mapped again
+    Column("source_digest", String(32)),
 )
 
 documents = Table(
@@ -197,6 +201,7 @@ staging = Table(
     Column("departure", Date),
     Column("via", String(40)),  # the record's own pseudonym, when it was taken to a dossier by an alias
     Column("via_kind", String(8)),  # link | rekey | eckid
+    Column("digest", String(32)),  # the record's keyed digest (see dossiers.source_digest)
     Index("staging_pseudonym", "run_id", "pseudonym"),
     Index("staging_external_id", "run_id", "external_id"),
     Index("staging_dup_pgn", "run_id", "dup_pgn"),

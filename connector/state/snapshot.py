@@ -136,13 +136,20 @@ class SnapshotStore(Database):
                 self._put_cursor(conn, f"run:{run_id}", cursor)
             if not rows:
                 return
-            ids = [r.external_id for r in rows if r.external_id is not None]
+            ids = [r.external_id for r in rows if r.external_id is not None and r.spec is not None]
             recorded = dict(conn.execute(
                 select(dossiers.c.external_id, dossiers.c.fingerprint)
                 .where(dossiers.c.external_id.in_(ids), dossiers.c.ref_id.is_not(None))
             ).all()) if ids else {}
             values = []
             for r in rows:
+                if r.kept:
+                    values.append({
+                        "run_id": run_id, "pseudonym": r.pseudonym, "external_id": r.external_id,
+                        "fingerprint": r.fingerprint, "spec": None, "dup_pgn": r.dup_pgn, "dup_nb": r.dup_nb,
+                        "dup_eck": r.dup_eck, "rejected": 0, "departure": r.departure, "via": None,
+                        "via_kind": None, "digest": r.digest})
+                    continue
                 fingerprint = r.spec.fingerprint if r.spec else None
                 changed = r.spec is not None and recorded.get(r.external_id) != fingerprint
                 values.append({
@@ -151,6 +158,7 @@ class SnapshotStore(Database):
                     "spec": r.spec.model_dump_json() if changed and r.spec else None,
                     "dup_pgn": r.dup_pgn, "dup_nb": r.dup_nb, "dup_eck": r.dup_eck, "rejected": 0 if r.spec else 1,
                     "departure": r.spec.departure if r.spec else None, "via": r.via, "via_kind": r.via_kind,
+                    "digest": r.digest,
                 })
             insert_many(conn, staging, values)
             self._stage_access(conn, run_id, rows)
@@ -170,6 +178,37 @@ class SnapshotStore(Database):
                 changed.append({"run_id": run_id, "external_id": r.external_id, "pseudonym": r.pseudonym,
                                 "fingerprint": fp, "payload": r.access})
         insert_many(conn, staging_access, changed)
+
+    def digested(self, pseudonyms: list[str]) -> dict[str, Staged]:
+        """The dossiers of these pseudonyms that exist in the DMS and keep the digest of the
+        record they were last made from, each as the record would be staged from its row."""
+        out: dict[str, Staged] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(pseudonyms), 900):
+                for r in conn.execute(select(
+                        dossiers.c.pseudonym, dossiers.c.external_id, dossiers.c.fingerprint, dossiers.c.departure,
+                        dossiers.c.dup_pgn, dossiers.c.dup_nb, dossiers.c.dup_eck, dossiers.c.source_digest)
+                        .where(dossiers.c.pseudonym.in_(pseudonyms[i:i + 900]), dossiers.c.ref_id.is_not(None),
+                               dossiers.c.source_digest.is_not(None))).all():
+                    out[r[0]] = Staged(pseudonym=r[0], external_id=r[1], fingerprint=r[2], departure=r[3],
+                                       dup_pgn=r[4], dup_nb=r[5], dup_eck=r[6], digest=r[7], kept=True)
+        return out
+
+    def keep_digests(self, run_id: int, school: str) -> None:
+        """After a run that applied its snapshot completely: each dossier of the school keeps the
+        digest of the record it is now made from (a record of its own key, staged as made,
+        whose fingerprint the dossier has; the digest binds that fingerprint too, so a later
+        write of the row undoes it); any other dossier seen loses its digest. Only rows whose
+        digest changes are written."""
+        newer = (select(staging.c.digest).where(
+            staging.c.run_id == run_id, staging.c.pseudonym == dossiers.c.pseudonym, staging.c.via.is_(None),
+            staging.c.rejected == 0, staging.c.external_id == dossiers.c.external_id,
+            staging.c.fingerprint == dossiers.c.fingerprint).limit(1).scalar_subquery())
+        seen = exists().where(staging.c.run_id == run_id, staging.c.pseudonym == dossiers.c.pseudonym)
+        with self.transaction() as conn:
+            conn.execute(update(dossiers).where(dossiers.c.school == school, seen,
+                                                dossiers.c.source_digest.is_distinct_from(newer))
+                         .values(source_digest=newer))
 
     def drop_staging(self, run_id: int) -> None:
         """Remove a run's staged records (all of them, at once, when no other run has any)."""
@@ -317,7 +356,7 @@ class SnapshotStore(Database):
                          .limit(1).scalar_subquery())
                 conn.execute(update(dossiers).where(dossiers.c.school == school, seen,
                                                     dossiers.c[col].is_distinct_from(newer))
-                             .values({col: newer}))
+                             .values({col: newer, "source_digest": None}))
             conn.execute(update(dossiers).where(missing, dossiers.c.vanished_since.is_(None))
                          .values(vanished_since=today))
             rows = conn.execute(listing).all()
