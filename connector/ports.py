@@ -80,6 +80,22 @@ class SourceReport:
     was delivered, so nothing may be concluded from the absence of pupils."""
 
 
+@dataclass(frozen=True)
+class SourceRecord:
+    """A record a source has read but not yet validated: its own pseudonymous key, a digest of
+    its bytes together with everything in the export that shapes it (the school header, a group
+    it refers to, the standard's version), and how to validate it into a pupil.
+
+    A source that can give these offers ``records(since, resume)`` besides ``pupils``, yielding
+    the same records in the same order (a record without a key as the pupil or rejected record
+    itself). The core then validates and maps only the records whose digest changed since their
+    dossier was last made from them; ``build()`` gives exactly what ``pupils`` would have."""
+
+    pseudonym: str
+    digest: bytes
+    build: Callable[[], Pupil | RejectedRecord]
+
+
 @runtime_checkable
 class PupilSource(Protocol):
     """A LAS export or service. Streams pupils; a bad record is yielded as a RejectedRecord
@@ -309,6 +325,7 @@ __all__ = [
     "DocumentStore",
     "PupilSource",
     "SourceContext",
+    "SourceRecord",
     "SourceReport",
     "StoreContext",
     "read_back",

@@ -26,13 +26,15 @@ from connector.identity import Identity
 from connector.mapping import Mapping
 from connector.model import Operation, Pupil
 from connector.plan import SnapshotCheck, check_snapshot, plan
-from connector.ports import DocumentStore, PupilSource
+from connector.ports import DocumentStore, PupilSource, SourceRecord
 from connector.state import Staged, StateStore, Target
 
 log = logging.getLogger("leerdossier.sync")
 
 BATCH = 2000
 PAGE = 1000
+Record = Pupil | RejectedRecord | SourceRecord
+"""One record as a source gives it: validated, rejected, or not yet validated."""
 
 
 @dataclass
@@ -225,7 +227,9 @@ def _stage(source: PupilSource, state: StateStore, identity: Identity, mapping: 
     continue after them (the same snapshot); its source is then not read twice."""
     interrupted = None if options.dry_run else state.interrupted(run_id)
     since = state.applied_cursor(options.source_key) if options.source_key else None
-    items = source.pupils(since=since, resume=interrupted[1] if interrupted else None)
+    read = getattr(source, "records", None)  # a source that can give records unvalidated
+    items: Iterator[Record] = (read if callable(read) else source.pupils)(
+        since=since, resume=interrupted[1] if interrupted else None)
     first = next(items, None)  # the source decides here whether it continues the interrupted read
     if interrupted is not None:
         if source.report.resumed_at and not source.report.unchanged:
@@ -236,7 +240,7 @@ def _stage(source: PupilSource, state: StateStore, identity: Identity, mapping: 
     aliases = AliasResolver(state, identity) if state.has_identities() else None
     digests = Digests(state, identity, mapping, options)
     batch: list[Staged] = []
-    pending: list[Pupil | RejectedRecord] = []
+    pending: list[Record] = []
     for item in _chain(first, items):
         report.pupils_seen += 1
         pending.append(item)
@@ -284,14 +288,25 @@ class Digests:
         keeps, so that any later write of the row (a new fingerprint) undoes it."""
         return hashlib.blake2b(mark + (fingerprint or "").encode(), digest_size=16).hexdigest()
 
-    def kept(self, items: list[Pupil | RejectedRecord], identity: Identity
-             ) -> tuple[dict[int, bytes], dict[int, Staged]]:
+    def of_source(self, record: SourceRecord) -> bytes:
+        """The digest of a record the source gave unvalidated, from the source's own digest."""
+        h = self._hash.copy()
+        h.update(b"source\x00" + record.digest)
+        return h.digest()
+
+    def kept(self, items: list[Record], identity: Identity) -> tuple[dict[int, bytes], dict[int, Staged]]:
         """Each record's digest, and the records identical to the ones their dossiers were last
         made from, staged from the recorded rows (none when skipping is off)."""
-        marks = {i: self.of(item) for i, item in enumerate(items) if isinstance(item, Pupil)}
+        marks: dict[int, bytes] = {}
+        own: dict[int, str] = {}
+        for i, item in enumerate(items):
+            if isinstance(item, SourceRecord):
+                marks[i], own[i] = self.of_source(item), item.pseudonym
+            elif isinstance(item, Pupil):
+                marks[i] = self.of(item)
         if not self.enabled or not marks:
             return marks, {}
-        own = {i: identity.pseudonym(cast(Pupil, items[i])) for i in marks}
+        own.update({i: identity.pseudonym(cast(Pupil, items[i])) for i in marks if i not in own})
         rows = self.state.digested(sorted(set(own.values())))
         return marks, {i: rows[p] for i, p in own.items()
                        if p in rows and rows[p].digest == self.bound(marks[i], rows[p].fingerprint)}
@@ -358,17 +373,26 @@ class AliasResolver:
         return out
 
 
-def _staged(items: list[Pupil | RejectedRecord], identity: Identity, mapping: Mapping, options: SyncOptions,
+def _staged(records: list[Record], identity: Identity, mapping: Mapping, options: SyncOptions,
             report: SyncReport, today: date, aliases: AliasResolver | None, digests: Digests) -> list[Staged]:
     """A batch of records as staged: validated, keyed, mapped. Another key of a child that a
     person linked (or a change of LAS mapped, or an ECK-iD found) is taken to that dossier. A
-    record identical to the one its dossier was last made from is staged from the recorded row."""
-    found = aliases.resolve(items) if aliases is not None else {}
-    marks, kept = digests.kept(items, identity)
-    report.records_unchanged += sum(1 for i in kept if i not in found)
+    record identical to the one its dossier was last made from is staged from the recorded row
+    (a record the source gave unvalidated is then not validated either)."""
+    marks, kept = digests.kept(records, identity)
+    report.records_unchanged += len(kept)
+    items: list[Pupil | RejectedRecord] = [
+        r.build() if isinstance(r, SourceRecord) and i not in kept else cast("Pupil | RejectedRecord", r)
+        for i, r in enumerate(records)]
+    # a record staged from its own dossier's row is no other key's: the aliases (which change
+    # every digest when they change) are looked up for the others only
+    rest = [i for i in range(len(items)) if i not in kept]
+    found: dict[int, Target] = {}
+    if aliases is not None and rest:
+        found = {rest[j]: t for j, t in aliases.resolve([items[i] for i in rest]).items()}
     batch: list[Staged] = []
     for i, item in enumerate(items):
-        if i in kept and i not in found:
+        if i in kept:
             batch.append(kept[i])
             continue
         if isinstance(item, RejectedRecord):
@@ -403,8 +427,7 @@ def _staged(items: list[Pupil | RejectedRecord], identity: Identity, mapping: Ma
     return batch
 
 
-def _chain(first: Pupil | RejectedRecord | None, rest: Iterator[Pupil | RejectedRecord]
-           ) -> Iterator[Pupil | RejectedRecord]:
+def _chain(first: Record | None, rest: Iterator[Record]) -> Iterator[Record]:
     if first is not None:
         yield first
         yield from rest

@@ -14,19 +14,20 @@ network.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, Literal, cast, overload
 
 from lxml import etree
 from pydantic import ValidationError
 
 from connector.errors import RejectedRecord, SourceError
 from connector.model import Pupil, School
-from connector.ports import SourceReport
+from connector.ports import SourceRecord, SourceReport
 
 XSD_DIR = Path(__file__).resolve().parent / "xsd"
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -152,6 +153,9 @@ class Scan:
     """What one pass over a document found besides the pupils."""
 
     school: School | None = None
+    head: bytes = b""
+    """What of the school header shapes a record: part of every record's digest (a record means
+    what it says only within its school and school year)."""
     markers: list[str] = field(default_factory=list)
     records: int = 0
     misplaced: int = 0
@@ -175,10 +179,19 @@ class EdexReader:
             xsd = self._xsd[version] = schema(self.d.record_schema(version))
         return xsd
 
-    def pupils(self, source: str | IO[bytes], root: str, skip: int = 0,
-               scan: Scan | None = None) -> Iterator[Pupil | RejectedRecord]:
+    @overload
+    def pupils(self, source: str | IO[bytes], root: str, skip: int = 0, scan: Scan | None = None,
+               raw: Literal[False] = False) -> Iterator[Pupil | RejectedRecord]: ...
+
+    @overload
+    def pupils(self, source: str | IO[bytes], root: str, skip: int = 0, scan: Scan | None = None,
+               raw: bool = False) -> Iterator[Pupil | RejectedRecord | SourceRecord]: ...
+
+    def pupils(self, source: str | IO[bytes], root: str, skip: int = 0, scan: Scan | None = None,
+               raw: bool = False) -> Iterator[Pupil | RejectedRecord | SourceRecord]:
         """Stream ``source``; ``root`` is the expected root element (Clark notation). The first
-        ``skip`` pupil records are passed over without validation (a resumed read)."""
+        ``skip`` pupil records are passed over without validation (a resumed read). ``raw``: a
+        record with a key is yielded unvalidated, as a SourceRecord."""
         scan = scan if scan is not None else Scan()
         d = self.d
         names = {d.q(n): n for n in (*_TOP, d.container, *d.markers)}
@@ -204,6 +217,9 @@ class EdexReader:
                 if name == "school" and parent_tag == q_container:
                     version = _version(elem, d)
                     scan.school = self._school(elem, version)
+                    # what of the header shapes a record: the school and the standard's version
+                    # (not the peildatum, which moves with every export)
+                    scan.head = scan.school.model_dump_json(exclude={"peildatum"}).encode() + version.encode()
                     self.report.school = scan.school
                 elif name in ("groep", "samengestelde_groep") and parent_tag == q_groepen:
                     key = elem.get("key")
@@ -214,7 +230,11 @@ class EdexReader:
                         raise SourceError(f"{self.label}: <leerlingen> before <school>")
                     scan.records += 1
                     if scan.records > skip:
-                        yield self._pupil(elem, scan.school, version, groups)
+                        key = elem.get("key")
+                        if raw and key:
+                            yield self._raw(elem, key, scan, version, groups)
+                        else:
+                            yield self._pupil(elem, scan.school, version, groups)
                 elif name == "leerling" and parent is not None and (
                         parent_tag == q_container or getattr(parent.getparent(), "tag", None) == q_container):
                     scan.misplaced += 1  # at the top or in another top-level list instead of <leerlingen>
@@ -260,9 +280,29 @@ class EdexReader:
             peildatum=date.fromisoformat(peildatum) if peildatum else None,
         )
 
-    def _pupil(self, elem: Any, school: School, version: str, groups: dict[str, str]) -> Pupil | RejectedRecord:
-        key = elem.get("key")
+    def _raw(self, elem: Any, key: str, scan: Scan, version: str, groups: dict[str, str]) -> SourceRecord:
+        """The record's bytes and digest now; its validation only when the core asks for it."""
+        school = cast(School, scan.school)
+        data = etree.tostring(elem, with_tail=False)
+        ref = elem.find(self.d.q("groep"))
+        group = groups.get(ref.get("key") or "") if ref is not None else None
+        h = hashlib.blake2b(scan.head, digest_size=16)
+        h.update(b"\x00" + (group or "").encode() + b"\x00" + (b"g" if ref is not None and group is None else b"")
+                 + b"\x00" + data)
         line = elem.sourceline
+
+        known = {ref.get("key") or "": group} if ref is not None and group is not None else {}
+
+        def build() -> Pupil | RejectedRecord:  # as of this record's place in the export
+            again = etree.fromstring(data, etree.XMLParser(**hardened_parser_options()))
+            return self._pupil(again, school, version, known, line)
+
+        return SourceRecord(self._pseudonymize(school.code, key), h.digest(), build)
+
+    def _pupil(self, elem: Any, school: School, version: str, groups: dict[str, str],
+               line: int | None = None) -> Pupil | RejectedRecord:
+        key = elem.get("key")
+        line = elem.sourceline if line is None else line
 
         def reject(name: str, reason: str) -> RejectedRecord:
             pseudonym = self._pseudonymize(school.code, key) if key else None

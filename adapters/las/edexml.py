@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from pydantic import BaseModel
 
@@ -18,7 +18,7 @@ from adapters.las._cursor import Position, begin, digest_file
 from adapters.las._edex import XSD_DIR, Dialect, EdexReader, Scan, refuse_doctype
 from connector.errors import RejectedRecord, SourceError
 from connector.model import Frozen, Pupil
-from connector.ports import Cursor, SourceContext, SourceReport
+from connector.ports import Cursor, SourceContext, SourceRecord, SourceReport
 
 DIALECT = Dialect(ns="", container="EDEX",
                   record_schema=lambda version: XSD_DIR / f"edexml-{version}" / "record.xsd")
@@ -67,6 +67,15 @@ class EdexmlSource:
     def pupils(self, since: Cursor | None = None, resume: Cursor | None = None) -> Iterator[Pupil | RejectedRecord]:
         """``since`` is not used: a file is always a whole snapshot. ``resume`` continues a read
         of the same file after the records it covers."""
+        for item in self._read(resume, raw=False):
+            yield cast("Pupil | RejectedRecord", item)  # raw=False yields no SourceRecord
+
+    def records(self, since: Cursor | None = None, resume: Cursor | None = None
+                ) -> Iterator[Pupil | RejectedRecord | SourceRecord]:
+        """The same records, each with a key unvalidated until the core asks (SourceRecord)."""
+        return self._read(resume, raw=True)
+
+    def _read(self, resume: Cursor | None, raw: bool) -> Iterator[Pupil | RejectedRecord | SourceRecord]:
         self.report = SourceReport()
         self._scan = Scan()
         label = str(self.path)
@@ -74,6 +83,6 @@ class EdexmlSource:
         with self.path.open("rb") as fh:
             refuse_doctype(fh.read(65536), label)
         reader = EdexReader(DIALECT, label, self._pseudonymize, self.report)
-        yield from reader.pupils(str(self.path), root="EDEX", skip=skip, scan=self._scan)
+        yield from reader.pupils(str(self.path), root="EDEX", skip=skip, scan=self._scan, raw=raw)
         if self._scan.school is None:
             raise SourceError(f"{label}: no <school> element; not an EDEXML export")
