@@ -4,8 +4,10 @@
 
 Prints figures; asserts nothing. Each measurement runs in its own process so peak RSS is its own.
   floor   lxml iterparse over the export, clearing as it goes (no validation, no model): the floor
-  plan    `leerdossier plan` work: stream + validate every record + map + stage + compare with a
-          recorded state of N dossiers and 10 documents per pupil (unchanged input, so 0 ops)
+  plan    `leerdossier plan --no-skip` work: stream + validate every record + map + stage + compare
+          with a recorded state of N dossiers and 10 documents per pupil (unchanged input, so 0 ops)
+  skipping  the same plan after a sync kept each dossier's record digest (an unchanged night):
+          records whose digest is unchanged are staged from their rows, not validated or mapped
   sync    a real first sync into the filesystem store, then a second on unchanged input
 """
 
@@ -114,16 +116,29 @@ def phase_seed(folder: Path) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - started, "dossiers": n, "documents": n * 10}
 
 
-def phase_plan(folder: Path) -> dict[str, Any]:
+def phase_keep(folder: Path) -> dict[str, Any]:
+    """A real sync over the seeded state (nothing to change, so no DMS call): it keeps each
+    dossier's record digest, as every applied night does."""
+    from connector.sync import SyncOptions, sync
+
+    identity, state, source, store, audit, mapping = _parts(folder)
+    started = time.perf_counter()
+    report = sync(source, store, state, audit, identity, mapping, SyncOptions(accept_snapshot=True), date.today())
+    assert report.dms_writes == 0 and report.stopped_by is None and report.halted_by is None
+    return {"seconds": time.perf_counter() - started, "unchanged": report.records_unchanged}
+
+
+def phase_plan(folder: Path, skip: bool = False) -> dict[str, Any]:
     from connector.sync import SyncOptions, sync
 
     identity, state, source, store, audit, mapping = _parts(folder)
     started = time.perf_counter()
     report = sync(source, store, state, audit, identity, mapping,
-                  SyncOptions(dry_run=True, hold_suspected_duplicates=True), date.today())
+                  SyncOptions(dry_run=True, hold_suspected_duplicates=True, skip_unchanged=skip), date.today())
     return {"seconds": time.perf_counter() - started, "rss_mb": rss_mb(),
             "pupils": report.pupils_seen, "creates": report.dossiers_created,
-            "updates": report.dossiers_updated, "rejected": len(report.rejected)}
+            "updates": report.dossiers_updated, "rejected": len(report.rejected),
+            "unchanged": report.records_unchanged}
 
 
 def phase_sync(folder: Path) -> dict[str, Any]:
@@ -158,7 +173,8 @@ def main() -> None:
     a = ap.parse_args()
     if a.phase:
         fn = {"floor": lambda: phase_floor(a.folder / "export.xml"), "seed": lambda: phase_seed(a.folder),
-              "plan": lambda: phase_plan(a.folder), "sync": lambda: phase_sync(a.folder)}[a.phase]
+              "plan": lambda: phase_plan(a.folder), "sync": lambda: phase_sync(a.folder),
+              "keep": lambda: phase_keep(a.folder), "plan-skip": lambda: phase_plan(a.folder, skip=True)}[a.phase]
         print(json.dumps(fn()))
         return
 
@@ -174,6 +190,14 @@ def main() -> None:
               f"dossiers + {seed['documents']} documents (rss {plan['rss_mb']:5.0f} MB; "
               f"{plan['creates']} creates, {plan['updates']} updates) | plan/parse = "
               f"{plan['seconds'] / floor['seconds']:.2f}x")
+        child(["--phase", "keep", "--folder", str(folder)])
+        floor = child(["--phase", "floor", "--folder", str(folder)])  # again, beside the skipping plan
+        skip = child(["--phase", "plan-skip", "--folder", str(folder)])
+        print(f"N={n:>7} unchanged night | parse-only {floor['seconds']:6.2f} s | plan skipping "
+              f"{skip['seconds']:6.2f} s ({skip['unchanged']} records unchanged, rss {skip['rss_mb']:5.0f} MB; "
+              f"{skip['creates']} creates, {skip['updates']} updates) | skipping/parse = "
+              f"{skip['seconds'] / floor['seconds']:.2f}x | --no-skip/skipping = "
+              f"{plan['seconds'] / skip['seconds']:.2f}x")
     if a.skip_sync:
         return
     folder = prepare(a.sync_pupils, "sync")

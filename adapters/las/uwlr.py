@@ -33,7 +33,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, cast
 
 import requests
 import zeep
@@ -47,7 +47,7 @@ from adapters.las._uwlr_answer import DIALECT, NS
 from connector.config import SecretRef
 from connector.errors import ConfigError, RejectedRecord, SourceError, SourceRefused, SourceUnavailable
 from connector.model import Frozen, Pupil, School
-from connector.ports import Cursor, SourceContext, SourceReport
+from connector.ports import Cursor, SourceContext, SourceRecord, SourceReport
 from connector.retrying import retry_after, retrying
 
 NS_AUT = "http://www.edustandaard.nl/leerresultaten/2/autorisatie"
@@ -159,6 +159,16 @@ class UwlrSource:
     def pupils(self, since: Cursor | None = None, resume: Cursor | None = None) -> Iterator[Pupil | RejectedRecord]:
         """Ask the LAS; ``since`` (the last applied run) sets ``laatstontvangengegevens``, and
         ``resume`` skips what an interrupted run staged from the same answer."""
+        for item in self._read(since, resume, raw=False):
+            yield cast("Pupil | RejectedRecord", item)  # raw=False yields no SourceRecord
+
+    def records(self, since: Cursor | None = None, resume: Cursor | None = None
+                ) -> Iterator[Pupil | RejectedRecord | SourceRecord]:
+        """The same records, each with a key unvalidated until the core asks (SourceRecord)."""
+        return self._read(since, resume, raw=True)
+
+    def _read(self, since: Cursor | None, resume: Cursor | None, raw: bool
+              ) -> Iterator[Pupil | RejectedRecord | SourceRecord]:
         self.report = SourceReport()
         self._scan = Scan()
         applied = Position.load(since)
@@ -173,7 +183,7 @@ class UwlrSource:
             self._position, skip = begin(snapshot, resume, self.report, {"requested": requested.isoformat()})
             reader = EdexReader(DIALECT, self._where(), self._pseudonymize, self.report)
             root = f"{{{SOAP_ENV}}}Envelope"
-            yield from reader.pupils(body, root=root, skip=skip, scan=self._scan)
+            yield from reader.pupils(body, root=root, skip=skip, scan=self._scan, raw=raw)
         if self.report.school is None:  # an exception answer names no school: it is the one asked for
             s = self.settings
             self.report.school = School(brin=s.brin, dependancecode=s.dependancecode, schoolkey=s.schoolkey)
