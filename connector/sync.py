@@ -267,14 +267,15 @@ def _stage(source: PupilSource, state: StateStore, identity: Identity, mapping: 
 
 class Digests:
     """The keyed digest of each record with everything that shapes what it becomes: the
-    connector's version, the mapping, the identity scheme and its aliases, the departure rail.
+    connector's version, the mapping, the identity scheme and its aliases, the departure rail,
+    the source's settings (``source_key``: a CSV layout, say).
     The source's line number and the export's peildatum shape nothing and are left out."""
 
     def __init__(self, state: StateStore, identity: Identity, mapping: Mapping, options: SyncOptions) -> None:
         self.state = state
         self.enabled = options.skip_unchanged
         context = json.dumps([DIGEST_SCHEME, _version(), mapping.fingerprint, identity.scheme,
-                              options.max_departure_future_days, state.identity_epoch()])
+                              options.max_departure_future_days, state.identity_epoch(), options.source_key])
         self._hash = hashlib.blake2b(context.encode(), key=identity.digest_key[:64], digest_size=16)
 
     def of(self, pupil: Pupil) -> bytes:

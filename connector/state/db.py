@@ -174,6 +174,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA cache_size=-32768")  # 32 MiB page cache: lookups stay in memory at 100k+ dossiers
     cur.execute("PRAGMA temp_store=MEMORY")
+    cur.execute("PRAGMA wal_autocheckpoint=16384")
     cur.close()
 
 
