@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import re
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -28,7 +29,7 @@ from adapters.las._edex import pupil_or_reject
 from connector import tomlfile
 from connector.errors import RejectedRecord, SourceError
 from connector.model import Frozen, Guardian, Pupil, School
-from connector.ports import Cursor, SourceContext, SourceReport
+from connector.ports import Cursor, SourceContext, SourceRecord, SourceReport
 
 LAYOUTS = Path(__file__).resolve().parents[2] / "mappings" / "las"
 SNIFF = 1 << 16
@@ -151,6 +152,16 @@ class CsvSource:
         return []
 
     def pupils(self, since: Cursor | None = None, resume: Cursor | None = None) -> Iterator[Pupil | RejectedRecord]:
+        """Every row of the export in order: a pupil, or a rejected record naming line and column."""
+        for item in self._read(resume, raw=False):
+            yield cast("Pupil | RejectedRecord", item)  # raw=False yields no SourceRecord
+
+    def records(self, since: Cursor | None = None, resume: Cursor | None = None
+                ) -> Iterator[Pupil | RejectedRecord | SourceRecord]:
+        """The same rows, each with a key and a school unvalidated until the core asks."""
+        return self._read(resume, raw=True)
+
+    def _read(self, resume: Cursor | None, raw: bool) -> Iterator[Pupil | RejectedRecord | SourceRecord]:
         self.report = SourceReport()
         self._rows = 0
         label = str(self.path)
@@ -167,13 +178,17 @@ class CsvSource:
                 next(reader, None)
                 index = {h: i for i, h in enumerate(header)}
                 compiled = self._compile(header)
+                head = "\x1f".join(header).encode()  # a row means what its columns' headers say
                 for row in reader:
                     if not any(cell.strip() for cell in row):
                         continue
                     self._rows += 1
                     if self._rows <= skip:
                         continue
-                    yield self._pupil(row, index, reader.line_num, school, compiled)
+                    if raw:
+                        yield self._raw(row, index, reader.line_num, school, compiled, head)
+                    else:
+                        yield self._pupil(row, index, reader.line_num, school, compiled)
         except csv.Error as exc:
             raise SourceError(f"{label}: broken CSV at line {reader.line_num}: {str(exc).split(':')[0]}") from None
         except UnicodeDecodeError:
@@ -239,6 +254,27 @@ class CsvSource:
                                                                                   "schooljaar")})
         guardians = [plan(dict(g)) for g in self.layout.guardians]
         return pupil, guardians
+
+    def _raw(self, row: list[str], index: dict[str, int], line: int, school: School | None, compiled: Any,
+             head: bytes) -> Pupil | RejectedRecord | SourceRecord:
+        """A row with its key and school as a digest of its cells under the header, validated only
+        when the core asks; a row without either is validated now (it is rejected)."""
+        cols = self.layout.columns
+        key = _cell(row, index, cols["key"])
+        which = school
+        if which is None:
+            brin = _cell(row, index, cols["brin"]) if "brin" in cols else None
+            if brin:
+                which = School(brin=brin, dependancecode=_cell(row, index, cols.get("dependancecode")),
+                               schooljaar=_cell(row, index, cols.get("schooljaar")))
+                if self.report.school is None:
+                    self.report.school = which
+        if not key or which is None:
+            return self._pupil(row, index, line, school, compiled)
+        h = hashlib.blake2b(head, digest_size=16)
+        h.update(b"\x00" + which.model_dump_json().encode() + b"\x00" + "\x1f".join(row).encode())
+        return SourceRecord(self._pseudonymize(which.code, key), h.digest(),
+                            lambda: self._pupil(row, index, line, school, compiled))
 
     def _pupil(self, row: list[str], index: dict[str, int], line: int, school: School | None,
                compiled: Any) -> Pupil | RejectedRecord:
