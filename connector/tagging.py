@@ -123,7 +123,7 @@ def recompute(state: StateStore, schedule: Schedule, page: int = 20_000) -> Reco
             report.documents += 1
             t, text = tag_json_cached(facts[r.external_id], r.doc_class, schedule)
             if text != r.tag:
-                updates.append({"doc": r.id, "category": t.category, "kind": t.kind, "due": t.due,
+                updates.append({"id": r.id, "category": t.category, "kind": t.kind, "due": t.due,
                                 "blocked": int(t.blocked), "unclassified": int(t.unclassified), "basis": t.basis,
                                 "tag": text})
                 changed_dossiers.add(r.external_id)

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 from sqlalchemy import (
     Column,
+    Date,
     MetaData,
     Select,
     String,
@@ -121,6 +123,30 @@ def insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
         conn.execute(insert(table).from_select(list(rows[0]), _rows_select(table, rows)))
     else:
         conn.execute(insert(table), rows)
+
+
+def update_many(conn: Connection, table: Table, key: str, rows: list[dict[str, Any]]) -> None:
+    """UPDATE these rows (all with the same keys, ``key`` naming the row): one statement from a
+    JSON recordset on PostgreSQL; on SQLite one prepared statement the driver runs for every row,
+    with the values as plain tuples (building SQLAlchemy parameters per row cost more than the
+    UPDATE itself)."""
+    if not rows:
+        return
+    names = [n for n in rows[0] if n != key]
+    if conn.dialect.name == "postgresql":
+        values = _rows_select(table, rows).subquery("v")
+        conn.execute(update(table).where(table.c[key] == values.c[key]).values(
+            {n: values.c[n] for n in names}))
+        return
+    compiled = update(table).where(table.c[key] == bindparam("key_")).values(
+        {n: bindparam(n) for n in names}).compile(dialect=conn.dialect)
+    order = [key if p == "key_" else p for p in compiled.positiontup or ()]
+    get = itemgetter(*order)
+    days = [i for i, n in enumerate(order) if isinstance(table.c[n].type, Date)]
+    params: list[Any] = [get(r) for r in rows]
+    if days:  # as SQLAlchemy's SQLite Date stores a day: YYYY-MM-DD
+        params = [tuple(v.isoformat() if i in days and v is not None else v for i, v in enumerate(p)) for p in params]
+    conn.exec_driver_sql(str(compiled), params)
 
 
 def _upsert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:

@@ -11,12 +11,12 @@ try:
 except ImportError:  # pragma: no cover (not on Windows)
     fcntl = None  # type: ignore[assignment]
 
-from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import and_, case, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from connector.model import DossierSpec, PupilFacts, RecordedDossier
-from connector.state.db import Database, move, now
+from connector.state.db import Database, move, now, update_many
 from connector.state.rows import _DOSSIER_ROW, FACT_KINDS, DossierRow
 from connector.state.schema import (
     OPEN_ITEM,
@@ -242,11 +242,8 @@ class RecordsStore(Database):
 
     # -- tags and transfers -----------------------------------------------------------------------
     def retag_many(self, conn: Connection, updates: list[dict[str, Any]]) -> None:
-        """Record recomputed tags: each update names ``doc`` and the tag's columns."""
-        conn.execute(update(documents).where(documents.c.id == bindparam("doc")).values(
-            category=bindparam("category"), kind=bindparam("kind"), due=bindparam("due"),
-            blocked=bindparam("blocked"), unclassified=bindparam("unclassified"),
-            basis=bindparam("basis"), tag=bindparam("tag")), updates)
+        """Record recomputed tags: each update names the document (``id``) and the tag's columns."""
+        update_many(conn, documents, "id", updates)
 
     def record_transfer(self, conn: Connection, row: DossierRow, kind: str, on: date, receiving: str,
                         part: str | None, status: str, detail: str | None, by: str) -> None:
