@@ -20,12 +20,13 @@ import re
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Literal, cast
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from adapters.las._cursor import Position, begin, digest_file
 from adapters.las._edex import pupil_or_reject
+from adapters.las._records import ReadsRecords
 from connector import tomlfile
 from connector.errors import RejectedRecord, SourceError
 from connector.model import Frozen, Guardian, Pupil, School
@@ -121,7 +122,7 @@ class CsvSettings(Frozen):
     encoding: Encoding | None = None
 
 
-class CsvSource:
+class CsvSource(ReadsRecords):
     settings_model: ClassVar[type[BaseModel]] = CsvSettings
 
     def __init__(self, settings: CsvSettings, context: SourceContext) -> None:
@@ -151,17 +152,9 @@ class CsvSource:
                     f"in the header (read as {encoding}, delimiter {delimiter!r})"]
         return []
 
-    def pupils(self, since: Cursor | None = None, resume: Cursor | None = None) -> Iterator[Pupil | RejectedRecord]:
-        """Every row of the export in order: a pupil, or a rejected record naming line and column."""
-        for item in self._read(resume, raw=False):
-            yield cast("Pupil | RejectedRecord", item)  # raw=False yields no SourceRecord
-
-    def records(self, since: Cursor | None = None, resume: Cursor | None = None
-                ) -> Iterator[Pupil | RejectedRecord | SourceRecord]:
-        """The same rows, each with a key and a school unvalidated until the core asks."""
-        return self._read(resume, raw=True)
-
-    def _read(self, resume: Cursor | None, raw: bool) -> Iterator[Pupil | RejectedRecord | SourceRecord]:
+    def _read(self, since: Cursor | None, resume: Cursor | None, raw: bool
+              ) -> Iterator[Pupil | RejectedRecord | SourceRecord]:
+        """Every row of the export in order (``since`` is not used: a file is a whole snapshot)."""
         self.report = SourceReport()
         self._rows = 0
         label = str(self.path)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar, cast
+from typing import ClassVar
 
 from pydantic import BaseModel
 
 from adapters.las._cursor import Position, begin, digest_file
 from adapters.las._edex import XSD_DIR, Dialect, EdexReader, Scan, refuse_doctype
+from adapters.las._records import ReadsRecords
 from connector.errors import RejectedRecord, SourceError
 from connector.model import Frozen, Pupil
 from connector.ports import Cursor, SourceContext, SourceRecord, SourceReport
@@ -28,7 +29,7 @@ class EdexmlSettings(Frozen):
     path: Path
 
 
-class EdexmlSource:
+class EdexmlSource(ReadsRecords):
     """Reads one EDEXML export file. ``report`` holds snapshot-wide warnings after reading."""
 
     settings_model: ClassVar[type[BaseModel]] = EdexmlSettings
@@ -64,18 +65,10 @@ class EdexmlSource:
             return [f"{self.path}: holds no pupil records under <leerlingen>"]
         return []
 
-    def pupils(self, since: Cursor | None = None, resume: Cursor | None = None) -> Iterator[Pupil | RejectedRecord]:
+    def _read(self, since: Cursor | None, resume: Cursor | None, raw: bool
+              ) -> Iterator[Pupil | RejectedRecord | SourceRecord]:
         """``since`` is not used: a file is always a whole snapshot. ``resume`` continues a read
         of the same file after the records it covers."""
-        for item in self._read(resume, raw=False):
-            yield cast("Pupil | RejectedRecord", item)  # raw=False yields no SourceRecord
-
-    def records(self, since: Cursor | None = None, resume: Cursor | None = None
-                ) -> Iterator[Pupil | RejectedRecord | SourceRecord]:
-        """The same records, each with a key unvalidated until the core asks (SourceRecord)."""
-        return self._read(resume, raw=True)
-
-    def _read(self, resume: Cursor | None, raw: bool) -> Iterator[Pupil | RejectedRecord | SourceRecord]:
         self.report = SourceReport()
         self._scan = Scan()
         label = str(self.path)

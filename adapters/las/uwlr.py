@@ -33,7 +33,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, ClassVar, cast
+from typing import IO, Any, ClassVar
 
 import requests
 import zeep
@@ -43,6 +43,7 @@ from pydantic import BaseModel, Field, HttpUrl, model_validator
 
 from adapters.las._cursor import Position, begin, digest_stream
 from adapters.las._edex import SOAP_ENV, XSD_DIR, EdexReader, Scan, hardened_parser_options, refuse_doctype
+from adapters.las._records import ReadsRecords
 from adapters.las._uwlr_answer import DIALECT, NS
 from connector.config import SecretRef
 from connector.errors import ConfigError, RejectedRecord, SourceError, SourceRefused, SourceUnavailable
@@ -113,7 +114,7 @@ class _StreamingTransport(zeep.transports.Transport):
                                  stream=True, allow_redirects=False)
 
 
-class UwlrSource:
+class UwlrSource(ReadsRecords):
     """Asks one school's LAS for its pupils of one school year."""
 
     settings_model: ClassVar[type[BaseModel]] = UwlrSettings
@@ -156,19 +157,10 @@ class UwlrSource:
             return [f"UWLR endpoint {self._where()} does not exist (HTTP 404); check the endpoint setting"]
         return []
 
-    def pupils(self, since: Cursor | None = None, resume: Cursor | None = None) -> Iterator[Pupil | RejectedRecord]:
-        """Ask the LAS; ``since`` (the last applied run) sets ``laatstontvangengegevens``, and
-        ``resume`` skips what an interrupted run staged from the same answer."""
-        for item in self._read(since, resume, raw=False):
-            yield cast("Pupil | RejectedRecord", item)  # raw=False yields no SourceRecord
-
-    def records(self, since: Cursor | None = None, resume: Cursor | None = None
-                ) -> Iterator[Pupil | RejectedRecord | SourceRecord]:
-        """The same records, each with a key unvalidated until the core asks (SourceRecord)."""
-        return self._read(since, resume, raw=True)
-
     def _read(self, since: Cursor | None, resume: Cursor | None, raw: bool
               ) -> Iterator[Pupil | RejectedRecord | SourceRecord]:
+        """Ask the LAS; ``since`` (the last applied run) sets ``laatstontvangengegevens``, and
+        ``resume`` skips what an interrupted run staged from the same answer."""
         self.report = SourceReport()
         self._scan = Scan()
         applied = Position.load(since)

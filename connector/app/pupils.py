@@ -71,7 +71,10 @@ def show(app: App, key: str) -> dict[str, Any]:
     """What the connector itself keeps of a pupil's dossier, without personal data: the
     pseudonymous key, the school, the departure and vanished dates, and the other LAS keys of the
     child linked to it (by their pseudonyms)."""
-    row = app.dossier(key)
+    return _kept(app, app.dossier(key))
+
+
+def _kept(app: App, row: DossierRow) -> dict[str, Any]:
     return {"pseudonym": row.pseudonym, "school": row.school, "departure": row.departure,
             "vanished_since": row.vanished_since, "dossier_in_dms": row.ref_id is not None,
             "aliases": [{"pseudonym": a["pseudonym"], "kind": a["kind"], "by": a["by"], "at": a["at"],
@@ -94,8 +97,9 @@ def reveal(app: App, user: User, key: str, reason: str) -> dict[str, Any]:
     user.require("view.pupil")
     if not reason.strip():
         raise ConfigError("give the reason for the reveal")
-    shown = show(app, key)
-    records = las_records(app, app.dossier(shown["pseudonym"]))
+    row = app.dossier(key)
+    shown = _kept(app, row)
+    records = las_records(app, row)
     with app.state.transaction() as conn:
         app.audit.append(conn, user.name, "pupil.revealed", shown["pseudonym"],
                          {"what": "name, birth date and school", "reason": reason.strip(),

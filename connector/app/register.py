@@ -45,7 +45,7 @@ def _retention(app: App) -> list[dict[str, str]]:
     return out
 
 
-def _recipients(app: App, today: date) -> list[dict[str, str]]:
+def _recipients(app: App, counts: dict[str, Any]) -> list[dict[str, str]]:
     cfg = app.loaded.config
     policy = app.access_policy()
     out = [{"wie": f"Medewerkers met de rol {role}", "wat": "deel " + ", ".join(parts),
@@ -59,7 +59,6 @@ def _recipients(app: App, today: date) -> list[dict[str, str]]:
              "grondslag": "recht op informatie over de leerling (BW art. 1:377c)"},
             {"wie": f"De leerling vanaf {policy.adult_age} jaar", "wat": "inzage in het hele dossier",
              "grondslag": "oefent zijn of haar rechten zelf uit (AVG art. 15)"}]
-    counts = app.state.recipients(today)
     kinds = {"parent_after_adult_age": "Ouders van een leerling van 16 of ouder", "third_party": "Derden"}
     bases = {"consent": "met toestemming", "legal_duty": "op grond van een wettelijke plicht"}
     out += [{"wie": kinds.get(g["kind"], g["kind"]), "wat": f"toegang bij {g['dossiers']} leerlingen vandaag",
@@ -141,7 +140,7 @@ def processing_register(app: App, today: date) -> dict[str, Any]:
         "gegevens_per_deel": [{"deel": p.name, "soorten": [
             {"code": c, "naam": app.mapping.classes[c][1], "gegevens_van_anderen": c in app.mapping.others_data}
             for c in p.classes]} for p in app.mapping.parts],
-        "ontvangers": _recipients(app, today),
+        "ontvangers": _recipients(app, recipients),
         "bewaartermijnen": _retention(app),
         "beveiliging": _security(app),
         "ontbreekt": missing,
@@ -156,6 +155,10 @@ def effective_access(app: App, today: date) -> dict[str, Any]:
         if not store.capabilities.acl:
             raise ConfigError("this DMS adapter holds no access rights the connector can read back")
         return acl.effective(store, app.state, app.access_policy(), app.state.dossier_rows(), today)
+
+
+REGISTER_TITLE = "Verwerkingsregister: leerlingdossier"
+ACCESS_TITLE = "Wie kan wat inzien"
 
 
 def register_html(register: dict[str, Any]) -> str:

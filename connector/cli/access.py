@@ -451,7 +451,7 @@ def report_register(config_path: Path, html_file: Path | None, as_json: bool) ->
         except ConnectorError as exc:
             fail(str(exc), as_json)
         if html_file is not None:
-            register.write_page("Verwerkingsregister: leerlingdossier", register.register_html(result), html_file)
+            register.write_page(register.REGISTER_TITLE, register.register_html(result), html_file)
 
     def show() -> None:
         out_console.print(f"[bold]{escape(result['verwerking'])}[/]", highlight=False, markup=True)
@@ -479,7 +479,7 @@ def report_access(config_path: Path, html_file: Path | None, as_json: bool) -> N
         except ConnectorError as exc:
             fail(str(exc), as_json)
         if html_file is not None:
-            register.write_page("Wie kan wat inzien", register.access_html(result), html_file)
+            register.write_page(register.ACCESS_TITLE, register.access_html(result), html_file)
 
     def show() -> None:
         out_console.print(f"{result['dossiers']} dossiers read back from the DMS", highlight=False)

@@ -276,7 +276,7 @@ def routes(web: Web) -> list[Route]:
     async def register_page(request: Request) -> Response:
         user = web.user(request, "view.overview")
         data = await web.call(register.processing_register, app, date.today())
-        return web.render(request, "report.html", user=user, title="Verwerkingsregister: leerlingdossier",
+        return web.render(request, "report.html", user=user, title=register.REGISTER_TITLE,
                           intro="Wat de school volgens de AVG (artikel 30) over het leerlingdossier vastlegt, "
                                 "opgesteld uit de instellingen en de administratie van de connector.",
                           body=Markup(register.register_html(data)))  # noqa: S704 (escaped by the renderer)
@@ -284,7 +284,7 @@ def routes(web: Web) -> list[Route]:
     async def access_page(request: Request) -> Response:
         user = web.user(request, "view.overview")
         data = await web.call(register.effective_access, app, date.today())
-        return web.render(request, "report.html", user=user, title="Wie kan wat inzien",
+        return web.render(request, "report.html", user=user, title=register.ACCESS_TITLE,
                           intro="Per rol, ouders, de leerling en derden: welke dossierdelen van hoeveel "
                                 "leerlingen zij vandaag kunnen openen, gelezen uit het documentbeheersysteem.",
                           body=Markup(register.access_html(data)))  # noqa: S704 (escaped by the renderer)
